@@ -1,0 +1,1 @@
+"""Stepline: run AWS Step Functions (Amazon States Language) workflows anywhere."""

@@ -1,0 +1,1 @@
+"""Expressions: JSONPath, payload templates, intrinsic functions, JSONata and variables. Pure."""

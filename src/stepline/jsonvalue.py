@@ -1,0 +1,25 @@
+"""JSON values: the type alias, fast (de)serialization with orjson, and payload sizes."""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import orjson
+
+JSON: TypeAlias = Any  # dict | list | str | int | float | bool | None; payloads stay plain JSON
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def dumps(value: JSON) -> str:
+    """Compact JSON text, as AWS writes payloads into history events."""
+    return orjson.dumps(value, option=_OPTIONS).decode()
+
+
+def dumps_bytes(value: JSON) -> bytes:
+    return orjson.dumps(value, option=_OPTIONS)
+
+
+def loads(text: str | bytes) -> JSON:
+    """Parse JSON text; raises ValueError (orjson.JSONDecodeError) on bad input."""
+    return orjson.loads(text)
