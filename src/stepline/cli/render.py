@@ -1,0 +1,73 @@
+"""How the CLI shows things to people: results, diagnostics, history tables and progress (on stderr)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+from stepline.errors import Diagnostic
+from stepline.jsonvalue import loads
+
+_DETAIL_FIELDS = ("name", "error", "resource", "index", "length")
+
+
+def diagnostics(found: Iterable[Diagnostic], out: TextIO) -> None:
+    for d in found:
+        out.write(f"{d.severity} {d.code} at {d.location or '/'}: {d.message}\n")
+
+
+def result(status: str, output: str | None, error: str | None, cause: str | None, out: TextIO) -> None:
+    out.write(f"Status: {status}\n")
+    if output is not None:
+        out.write(f"Output: {output}\n")
+    if error is not None:
+        out.write(f"Error:  {error}\n")
+    if cause is not None:
+        out.write(f"Cause:  {cause}\n")
+
+
+def history_table(events: list[dict], out: TextIO) -> None:
+    """One line per event: id, time, type and its most telling detail."""
+    rows = [("ID", "TIME", "TYPE", "DETAIL")]
+    for event in events:
+        details = next((v for k, v in event.items() if k.endswith("EventDetails")), None) or {}
+        summary = ", ".join(f"{k}={details[k]}" for k in _DETAIL_FIELDS if k in details)
+        for key in ("input", "output", "cause"):
+            if key in details and not summary.endswith("..."):
+                text = str(details[key])
+                summary = (summary + ", " if summary else "") + f"{key}={_short(text)}"
+                break
+        timestamp = event["timestamp"].strftime("%H:%M:%S.%f")[:-3]
+        rows.append((str(event["id"]), timestamp, event["type"], summary))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        out.write("  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)).rstrip() + "\n")
+
+
+def _short(text: str, limit: int = 80) -> str:
+    try:
+        text = str(loads(text)) if text[:1] in "{[" else text
+    except ValueError:
+        pass
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Progress:
+    """A one-line live status on a terminal's stderr; silent when stderr is not a terminal."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.shown = False
+
+    def show(self, text: str) -> None:
+        if self.enabled:
+            self.stream.write("\r\033[K" + text)
+            self.stream.flush()
+            self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()

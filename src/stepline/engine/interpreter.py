@@ -1,0 +1,869 @@
+"""The interpreter: one execution's state, advanced by signals, producing history events and effects.
+
+An Execution is driven from outside: start() and then, as the runtime performs the effects it asked
+for, task_succeeded / task_failed / task_timed_out / timer_fired, or stop / time_out. Each call runs
+every thread that can run until it waits again, and returns the new effects. There is no I/O, no
+clock and no randomness of its own here: `now` and `rng` come in as arguments.
+
+Threads: the root thread runs the state machine; each Parallel branch and Map iteration is a child
+thread with its own position, owned by the Group of the state that started it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from datetime import datetime, timedelta
+from random import Random
+from typing import Any
+
+from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
+from stepline.engine.program import JSONATA, Machine, Program, State
+from stepline.engine.resources import describe_resource
+from stepline.engine.timestamps import format_timestamp, parse_timestamp
+from stepline.errors import StatesError
+from stepline.expr.scope import Scope
+from stepline.jsonvalue import JSON, dumps
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_WAIT_SECONDS = 2**31 - 1
+# Retry and Catch never see these through the States.ALL wildcard: they always end the execution
+UNCATCHABLE = frozenset({"States.Runtime", "States.DataLimitExceeded"})
+EVALUATION_ERRORS = frozenset({"States.Runtime", "States.QueryEvaluationError"})
+
+RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED = "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"
+
+
+class Thread:
+    """A position in a (sub-)state machine: the root, a Parallel branch or a Map iteration."""
+
+    __slots__ = ("key", "machine", "parent", "index", "variables", "state", "input", "entered_id",
+                 "entered_time", "last_event", "attempts", "retry_count", "token", "waiting", "effective",
+                 "group", "recorded", "finished", "task_token", "resource")
+
+    def __init__(self, key: str, machine: Machine, parent: Group | None, index: int, variables: dict,
+                 input: JSON, last_event: int, recorded: bool) -> None:
+        self.key = key
+        self.machine = machine
+        self.parent = parent
+        self.index = index
+        self.variables = variables
+        self.state: State | None = machine.states[machine.start_at]
+        self.input = input
+        self.entered_id = 0
+        self.entered_time = ""
+        self.last_event = last_event
+        self.attempts: list[int] = []
+        self.retry_count = 0
+        self.token = 0
+        self.waiting: str | None = None  # "task" | "timer" | "retry" | "children"
+        self.effective: JSON = None  # the state's effective input, kept while it waits
+        self.group: Group | None = None
+        self.recorded = recorded  # distributed Map iterations are child executions: not in this history
+        self.finished = False
+        self.task_token: str | None = None
+        self.resource: Any = None
+
+
+class Group:
+    """The children of a running Parallel or Map state."""
+
+    __slots__ = ("owner", "kind", "inputs", "results", "next_index", "running", "failures", "done",
+                 "max_concurrency", "tolerated_count", "tolerated_percentage", "distributed", "items")
+
+    def __init__(self, owner: Thread, kind: str, inputs: list, max_concurrency: int = 0,
+                 tolerated_count: float = 0, tolerated_percentage: float = 0.0, distributed: bool = False,
+                 items: list | None = None) -> None:
+        self.owner = owner
+        self.kind = kind
+        self.inputs = inputs  # Parallel: one input per branch; Map: the items
+        self.items = items
+        self.results: list = [None] * len(inputs)
+        self.next_index = 0
+        self.running: dict[int, Thread] = {}
+        self.failures = 0
+        self.done = 0
+        self.max_concurrency = max_concurrency
+        self.tolerated_count = tolerated_count
+        self.tolerated_percentage = tolerated_percentage
+        self.distributed = distributed
+
+
+class Execution:
+    """One execution of a Program."""
+
+    def __init__(self, program: Program, *, input: JSON, execution_arn: str, name: str, state_machine_arn: str,
+                 state_machine_name: str, role_arn: str, start_time: datetime, rng: Random | None = None,
+                 region: str = "us-east-1", redrive_count: int = 0) -> None:
+        self.program = program
+        self.input = input
+        self.execution_arn = execution_arn
+        self.region = region
+        self.rng = rng or Random(0)
+        self.events: list[dict] = []
+        self.status = RUNNING
+        self.output: JSON = None
+        self.output_text: str | None = None
+        self.error: str | None = None
+        self.cause: str | None = None
+        self.start_time = start_time
+        self.stop_time: datetime | None = None
+        self.execution_context = {"Id": execution_arn, "Input": input, "StartTime": format_timestamp(start_time),
+                                  "Name": name, "RoleArn": role_arn, "RedriveCount": redrive_count}
+        self.machine_context = {"Id": state_machine_arn, "Name": state_machine_name}
+        self.threads: dict[str, Thread] = {}
+        self.invocations: Counter[str] = Counter()
+        self._ready: deque[Thread] = deque()
+        self._effects: list[Effect] = []
+        self._now = start_time
+        self._now_text = ""
+
+    # ------------------------------------------------------------------ signals
+
+    def start(self, now: datetime) -> list[Effect]:
+        self._clock(now)
+        text = dumps(self.input)
+        self._record(None, "ExecutionStarted", "executionStartedEventDetails",
+                     {"input": text, "inputDetails": {"truncated": False},
+                      "roleArn": self.execution_context["RoleArn"]})
+        root = Thread("", self.program.root, None, 0, {}, self.input, 1, True)
+        self.threads[""] = root
+        self._ready.append(root)
+        return self._drain()
+
+    def task_succeeded(self, thread: str, token: int, result: JSON, now: datetime) -> list[Effect]:
+        t = self._waiting(thread, token, "task")
+        if t is None:
+            return []
+        self._clock(now)
+        t.waiting = None
+        resource = t.resource
+        try:
+            output = dumps(result)
+        except TypeError:
+            return self.task_failed(thread, token, "States.Runtime", "The task result is not JSON", now)
+        if resource.kind == "lambda":
+            self._record(t, "LambdaFunctionSucceeded", "lambdaFunctionSucceededEventDetails",
+                         {"output": output, "outputDetails": {"truncated": False}})
+        else:
+            self._record(t, "TaskSucceeded", "taskSucceededEventDetails",
+                         {"resourceType": resource.resource_type, "resource": resource.name, "output": output,
+                          "outputDetails": {"truncated": False}})
+        self._guard(t, self._complete, t, result)
+        self._ready.append(t)
+        return self._drain()
+
+    def task_submitted(self, thread: str, token: int, output: JSON, now: datetime) -> None:
+        """A callback or .sync task reached its service; the result comes later."""
+        t = self._waiting(thread, token, "task")
+        if t is None:
+            return
+        self._clock(now)
+        resource = t.resource
+        self._record(t, "TaskSubmitted", "taskSubmittedEventDetails",
+                     {"resourceType": resource.resource_type, "resource": resource.name, "output": dumps(output),
+                      "outputDetails": {"truncated": False}})
+
+    def task_failed(self, thread: str, token: int, error: str, cause: str | None, now: datetime,
+                    timed_out: bool = False) -> list[Effect]:
+        t = self._waiting(thread, token, "task")
+        if t is None:
+            return []
+        self._clock(now)
+        t.waiting = None
+        resource = t.resource
+        details: dict[str, Any] = {}
+        if error is not None:
+            details["error"] = error
+        if cause is not None:
+            details["cause"] = cause
+        if resource.kind == "lambda":
+            kind = "LambdaFunctionTimedOut" if timed_out else "LambdaFunctionFailed"
+            self._record(t, kind, "lambdaFunctionTimedOutEventDetails" if timed_out
+                         else "lambdaFunctionFailedEventDetails", details)
+        else:
+            kind = "TaskTimedOut" if timed_out else "TaskFailed"
+            self._record(t, kind, "taskTimedOutEventDetails" if timed_out else "taskFailedEventDetails",
+                         {"resourceType": resource.resource_type, "resource": resource.name, **details})
+        self._handle_error(t, error, cause)
+        self._ready.append(t)
+        return self._drain()
+
+    def task_timed_out(self, thread: str, token: int, now: datetime, heartbeat: bool = False) -> list[Effect]:
+        error = "States.HeartbeatTimeout" if heartbeat else "States.Timeout"
+        return self.task_failed(thread, token, error, None, now, timed_out=True)
+
+    def timer_fired(self, thread: str, token: int, now: datetime) -> list[Effect]:
+        t = self.threads.get(thread)
+        if t is None or t.token != token or t.waiting not in ("timer", "retry"):
+            return []
+        self._clock(now)
+        waiting, t.waiting = t.waiting, None
+        if waiting == "timer":
+            self._guard(t, self._leave, t, t.effective, t.effective)
+        else:
+            self._guard(t, self._run_state, t)
+        self._ready.append(t)
+        return self._drain()
+
+    def stop(self, error: str | None, cause: str | None, now: datetime) -> list[Effect]:
+        """StopExecution: abort every thread."""
+        if self.status != RUNNING:
+            return []
+        self._clock(now)
+        details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
+        self._end(ABORTED, "ExecutionAborted", "executionAbortedEventDetails", details, error, cause)
+        return self._cancel_all()
+
+    def time_out(self, now: datetime) -> list[Effect]:
+        """The state machine's TimeoutSeconds elapsed."""
+        if self.status != RUNNING:
+            return []
+        self._clock(now)
+        self._end(TIMED_OUT, "ExecutionTimedOut", "executionTimedOutEventDetails",
+                  {"error": "States.Timeout"}, "States.Timeout", None)
+        return self._cancel_all()
+
+    # ------------------------------------------------------------------ the run loop
+
+    def _drain(self) -> list[Effect]:
+        ready = self._ready
+        while ready and self.status == RUNNING:
+            t = ready.popleft()
+            while t.state is not None and t.waiting is None and not t.finished and self.status == RUNNING:
+                self._enter(t)
+        effects, self._effects = self._effects, []
+        return effects
+
+    def _clock(self, now: datetime) -> None:
+        self._now = now
+        self._now_text = format_timestamp(now)
+
+    def _waiting(self, key: str, token: int, what: str) -> Thread | None:
+        t = self.threads.get(key)
+        if self.status != RUNNING or t is None or t.token != token or t.waiting != what:
+            return None
+        return t
+
+    def _record(self, t: Thread | None, kind: str, details_key: str | None, details: dict | None) -> int:
+        if t is not None and not t.recorded:
+            return t.last_event
+        event_id = len(self.events) + 1
+        event: dict[str, Any] = {"timestamp": self._now, "type": kind, "id": event_id,
+                                 "previousEventId": t.last_event if t is not None else 0}
+        if details_key is not None:
+            event[details_key] = details
+        self.events.append(event)
+        if t is not None:
+            t.last_event = event_id
+        return event_id
+
+    def _scope(self, t: Thread, **extra: Any) -> Scope:
+        state = t.state
+        state_context: dict[str, Any] = {"EnteredTime": t.entered_time, "Name": state.name}
+        if state.type == "Task":
+            state_context["RetryCount"] = t.retry_count
+        context = {"Execution": self.execution_context, "StateMachine": self.machine_context, "State": state_context}
+        context.update(extra)
+        return Scope(context=context, variables=t.variables, rng=self.rng)
+
+    def _bindings(self, t: Thread, scope: Scope, **states: Any) -> dict:
+        return {**t.variables, "states": {"input": t.input, "context": scope.context, **states}}
+
+    # ------------------------------------------------------------------ entering and running a state
+
+    def _enter(self, t: Thread) -> None:
+        state = t.state
+        t.token += 1
+        t.entered_time = self._now_text
+        t.attempts = [0] * len(state.retriers)
+        t.retry_count = 0
+        t.entered_id = self._record(t, f"{state.type}StateEntered", "stateEnteredEventDetails",
+                                    {"name": state.name, "input": dumps(t.input), "inputDetails": {"truncated": False}})
+        self._guard(t, self._run_state, t)
+
+    def _guard(self, t: Thread, step: Any, *args: Any) -> None:
+        """Run one step of a state; an error raised by an expression goes to Retry/Catch or ends the thread."""
+        try:
+            step(*args)
+        except StatesError as error:
+            cause = error.cause
+            if error.error in EVALUATION_ERRORS:
+                cause = (f"An error occurred while executing the state '{t.state.name}' "
+                         f"(entered at the event id #{t.entered_id}). {cause}")
+                if error.error == "States.QueryEvaluationError":
+                    details = {"error": error.error, "cause": cause, "state": t.state.name}
+                    location = getattr(error, "location", None)
+                    if location:
+                        details["location"] = location
+                    self._record(t, "EvaluationFailed", "evaluationFailedEventDetails", details)
+            if t.group is not None:  # the error came while a Map or Parallel was starting its children
+                self._close_group(t, failed=True)
+            self._handle_error(t, error.error, cause)
+
+    def _run_state(self, t: Thread) -> None:
+        _RUNNERS[t.state.type](self, t)
+
+    def _effective_input(self, t: Thread, scope: Scope) -> JSON:
+        state = t.state
+        if state.input_path is not None:
+            return state.input_path(t.input, scope)
+        return t.input
+
+    def _run_pass(self, t: Thread) -> None:
+        state = t.state
+        if state.language == JSONATA:
+            self._leave(t, t.input, t.input)
+            return
+        scope = self._scope(t)
+        effective = self._effective_input(t, scope)
+        if state.parameters is not None:
+            result = state.parameters(effective, scope)
+        elif state.has_result:
+            result = state.result
+        else:
+            result = effective
+        self._leave(t, result, effective, scope)
+
+    def _run_succeed(self, t: Thread) -> None:
+        state = t.state
+        if state.language == JSONATA:
+            self._leave(t, t.input, t.input)
+            return
+        scope = self._scope(t)
+        effective = self._effective_input(t, scope)
+        self._leave(t, effective, effective, scope)
+
+    def _run_fail(self, t: Thread) -> None:
+        state = t.state
+        scope = self._scope(t)
+        values = []
+        for value in (state.error, state.cause):
+            if callable(value):
+                value = (value(self._bindings(t, scope)) if state.language == JSONATA else value(t.input, scope))
+            values.append(value)
+        error, cause = values
+        self._fail_thread(t, error, cause)
+
+    def _run_choice(self, t: Thread) -> None:
+        state = t.state
+        scope = self._scope(t)
+        if state.language == JSONATA:
+            bindings = self._bindings(t, scope)
+            for condition, next_state, assign, output in state.choose:
+                matched = condition(bindings)
+                if not isinstance(matched, bool):
+                    raise StatesError("States.QueryEvaluationError", "The Condition field must evaluate to a boolean")
+                if matched:
+                    self._exit(t, t.input if output is None else output(bindings),
+                               assign(bindings) if assign else None, next_state)
+                    return
+            next_state = state.default
+            output = t.input
+            assigned = None
+            if next_state is not None:
+                output, assigned = self._jsonata_outputs(t, bindings, t.input)
+            if next_state is None:
+                raise StatesError("States.NoChoiceMatched", f"No Matches! for state '{state.name}'")
+            self._exit(t, output, assigned, next_state)
+            return
+        effective = self._effective_input(t, scope)
+        for rule, next_state, assign in state.choose:
+            if rule(effective, scope):
+                assigned = assign(effective, scope) if assign is not None else None
+                self._exit(t, self._output_path(state, effective, scope), assigned, next_state)
+                return
+        if state.default is None:
+            raise StatesError("States.NoChoiceMatched", f"No Matches! for state '{state.name}'")
+        assigned = state.assign(effective, scope) if state.assign is not None else None
+        self._exit(t, self._output_path(state, effective, scope), assigned, state.default)
+
+    def _run_wait(self, t: Thread) -> None:
+        state = t.state
+        scope = self._scope(t)
+        if state.language == JSONATA:
+            bindings = self._bindings(t, scope)
+            effective = t.input
+            seconds = state.wait_seconds(bindings) if callable(state.wait_seconds) else state.wait_seconds
+            timestamp = state.wait_timestamp(bindings) if callable(state.wait_timestamp) else state.wait_timestamp
+            error = "States.QueryEvaluationError"
+        else:
+            effective = self._effective_input(t, scope)
+            seconds, timestamp = state.wait_seconds, state.wait_timestamp
+            if callable(seconds):
+                seconds = self._wait_path(state, seconds, effective, scope)
+            if callable(timestamp):
+                timestamp = self._wait_path(state, timestamp, effective, scope)
+            error = "States.Runtime"
+        if timestamp is not None:
+            due = parse_timestamp(timestamp)
+            if due is None:
+                if state.wait_field == "TimestampPath":
+                    message = ("The TimestampPath parameter does not reference a valid ISO-8601 extended offset "
+                               f"date-time format string: {state.paths[state.wait_field]} == {timestamp}")
+                else:
+                    message = ("The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time "
+                               f"format string: {timestamp}")
+                raise StatesError(error, message)
+        else:
+            due = self._now + timedelta(seconds=self._wait_seconds(state, seconds, error))
+        if (due - self._now).total_seconds() > MAX_WAIT_SECONDS:
+            raise StatesError(error, "Wait state delay is too long.")
+        t.effective = effective
+        t.waiting = "timer"
+        self._effects.append(StartTimer(thread=t.key, token=t.token, due=due, purpose="wait"))
+
+    def _wait_path(self, state: State, getter: Any, effective: JSON, scope: Scope) -> JSON:
+        try:
+            return getter(effective, scope)
+        except StatesError:
+            raise StatesError("States.Runtime", f"The {state.wait_field} parameter does not reference an input value: "
+                                                f"{state.paths[state.wait_field]}") from None
+
+    def _wait_seconds(self, state: State, seconds: JSON, error: str) -> int:
+        path = state.wait_field == "SecondsPath"
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or (
+                isinstance(seconds, float) and not seconds.is_integer()):
+            if path:
+                raise StatesError(error, "The SecondsPath parameter cannot be parsed as a long value: "
+                                         f"{state.paths[state.wait_field]} == {dumps(seconds) if not isinstance(seconds, (int, float)) else seconds}")
+            raise StatesError(error, f"The Seconds field must be a non-negative integer: {dumps(seconds)}")
+        if seconds < 0:
+            if path:
+                raise StatesError(error, "The SecondsPath parameter references a negative value: "
+                                         f"{state.paths[state.wait_field]} == {seconds}")
+            raise StatesError(error, f"The Seconds field must be a non-negative integer: {seconds}")
+        return int(seconds)
+
+    def _run_task(self, t: Thread) -> None:
+        state = t.state
+        resource = t.resource or describe_resource(state.resource, self.region)
+        t.resource = resource
+        task_token = None
+        extra = {}
+        if resource.pattern == "callback":
+            task_token = t.task_token = f"{self.execution_arn}#{t.key}#{t.entered_id}#{t.retry_count}"
+            extra["Task"] = {"Token": task_token}
+        scope = self._scope(t, **extra)
+        if state.language == JSONATA:
+            bindings = self._bindings(t, scope)
+            t.effective = t.input
+            parameters = state.arguments(bindings) if state.arguments is not None else t.input
+            timeout = self._task_limit(state.timeout_seconds, bindings, t.input, scope, "TimeoutSeconds")
+            heartbeat = self._task_limit(state.heartbeat_seconds, bindings, t.input, scope, "HeartbeatSeconds")
+            credentials = state.credentials(bindings) if state.credentials is not None else None
+        else:
+            effective = self._effective_input(t, scope)
+            t.effective = effective
+            parameters = state.parameters(effective, scope) if state.parameters is not None else effective
+            timeout = self._task_limit(state.timeout_seconds, None, effective, scope, "TimeoutSeconds")
+            heartbeat = self._task_limit(state.heartbeat_seconds, None, effective, scope, "HeartbeatSeconds")
+            credentials = state.credentials(effective, scope) if state.credentials is not None else None
+        text = dumps(parameters)
+        if resource.kind == "lambda":
+            details: dict[str, Any] = {"resource": resource.arn, "input": text, "inputDetails": {"truncated": False}}
+            if timeout is not None:
+                details["timeoutInSeconds"] = timeout
+            if credentials is not None:
+                details["taskCredentials"] = credentials
+            self._record(t, "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails", details)
+            self._record(t, "LambdaFunctionStarted", None, None)
+        else:
+            details = {"resourceType": resource.resource_type, "resource": resource.name, "region": resource.region,
+                       "parameters": text}
+            if timeout is not None:
+                details["timeoutInSeconds"] = timeout
+            if heartbeat is not None:
+                details["heartbeatInSeconds"] = heartbeat
+            if credentials is not None:
+                details["taskCredentials"] = credentials
+            self._record(t, "TaskScheduled", "taskScheduledEventDetails", details)
+            self._record(t, "TaskStarted", "taskStartedEventDetails",
+                         {"resourceType": resource.resource_type, "resource": resource.name})
+        invocation = self.invocations[state.name]
+        self.invocations[state.name] += 1
+        t.waiting = "task"
+        self._effects.append(InvokeTask(thread=t.key, token=t.token, state_name=state.name, resource=state.resource,
+                                        parameters=parameters, invocation=invocation, timeout_seconds=timeout,
+                                        heartbeat_seconds=heartbeat, task_token=task_token, credentials=credentials))
+
+    def _task_limit(self, value: Any, bindings: dict | None, effective: JSON, scope: Scope, field: str) -> Any:
+        if not callable(value):
+            return value
+        result = value(bindings) if bindings is not None else value(effective, scope)
+        if isinstance(result, bool) or not isinstance(result, (int, float)) or result <= 0:
+            raise StatesError("States.Runtime", f"The {field} field must be a positive integer: {dumps(result)}")
+        return int(result)
+
+    # ------------------------------------------------------------------ Parallel and Map
+
+    def _run_parallel(self, t: Thread) -> None:
+        state = t.state
+        scope = self._scope(t)
+        if state.language == JSONATA:
+            branch_input = state.arguments(self._bindings(t, scope)) if state.arguments is not None else t.input
+            t.effective = t.input
+        else:
+            t.effective = self._effective_input(t, scope)
+            branch_input = state.parameters(t.effective, scope) if state.parameters is not None else t.effective
+        self._record(t, "ParallelStateStarted", None, None)
+        group = Group(t, "Parallel", [branch_input] * len(state.branches))
+        self._open_group(t, group)
+
+    def _run_map(self, t: Thread) -> None:
+        state = t.state
+        scope = self._scope(t)
+        jsonata_mode = state.language == JSONATA
+        bindings = self._bindings(t, scope) if jsonata_mode else None
+        if jsonata_mode:
+            t.effective = t.input
+        else:
+            t.effective = self._effective_input(t, scope)
+        max_concurrency = self._map_number(state, state.max_concurrency, "MaxConcurrency", bindings, t.effective, scope, int)
+        if jsonata_mode:
+            items = state.items(bindings) if state.items is not None else t.input
+            if not isinstance(items, list):
+                raise StatesError("States.QueryEvaluationError",
+                                  f"Map state input must be an array but was: {dumps(items)}")
+        else:
+            items = state.items(t.effective, scope) if state.items is not None else t.effective
+            if not isinstance(items, list):
+                raise StatesError("States.Runtime", f"Map state input must be an array but was: {dumps(items)}")
+        self._record(t, "MapStateStarted", "mapStateStartedEventDetails", {"length": len(items)})
+        tolerated_count = self._map_number(state, state.tolerated_count, "ToleratedFailureCount", bindings, t.effective,
+                                           scope, int)
+        tolerated_percentage = self._map_number(state, state.tolerated_percentage, "ToleratedFailurePercentage", bindings,
+                                                t.effective, scope, float)
+        if tolerated_count is not None and tolerated_count < 0:
+            raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.")
+        if tolerated_percentage is not None and not 0 <= tolerated_percentage <= 100:
+            raise StatesError("States.Runtime", "ToleratedFailurePercentage must be between 0 and 100.")
+        group = Group(t, "Map", items, max_concurrency=max_concurrency or 0, items=items,
+                      tolerated_count=tolerated_count if tolerated_count is not None else -1,
+                      tolerated_percentage=tolerated_percentage if tolerated_percentage is not None else -1,
+                      distributed=state.distributed)
+        if state.distributed:
+            self._record(t, "MapRunStarted", "mapRunStartedEventDetails",
+                         {"mapRunArn": self._map_run_arn(t)})
+        self._open_group(t, group)
+
+    def _map_run_arn(self, t: Thread) -> str:
+        machine_arn = self.machine_context["Id"].replace(":stateMachine:", ":mapRun:")
+        execution_name = self.execution_context["Name"]
+        return f"{machine_arn}/{t.state.name}:{execution_name}-{t.entered_id}"
+
+    @staticmethod
+    def _map_number(state: State, value: Any, field: str, bindings: dict | None, effective: JSON, scope: Scope,
+                    kind: type) -> Any:
+        if not callable(value):
+            return value
+        if bindings is not None:
+            result = value(bindings)
+        else:
+            result = value(effective, scope)
+        if kind is int:
+            valid = not isinstance(result, bool) and isinstance(result, (int, float)) and float(result).is_integer()
+            if not valid:
+                path = state.paths.get(f"{field}Path", "")
+                raise StatesError("States.Runtime", f"The {field}Path field refers to value {_quoted(result)} "
+                                                    f"which is not a valid integer: {path}")
+            return int(result)
+        if isinstance(result, bool) or not isinstance(result, (int, float)):
+            path = state.paths.get(f"{field}Path", "")
+            raise StatesError("States.Runtime", f"The {field}Path field refers to value {_quoted(result)} "
+                                                f"which is not a valid float: {path}")
+        return float(result)
+
+    def _open_group(self, t: Thread, group: Group) -> None:
+        t.group = group
+        t.waiting = "children"
+        if not group.inputs:
+            self._close_group(t, failed=False)
+            self._complete(t, [])
+            return
+        self._start_children(group)
+
+    def _start_children(self, group: Group) -> None:
+        owner = group.owner
+        state = owner.state
+        limit = group.max_concurrency or len(group.inputs)
+        while group.next_index < len(group.inputs) and len(group.running) < limit:
+            index = group.next_index
+            group.next_index += 1
+            if group.kind == "Parallel":
+                machine = state.branches[index]
+                child_input = group.inputs[index]
+            else:
+                machine = state.processor
+                if not group.distributed:
+                    self._record(owner, "MapIterationStarted", "mapIterationStartedEventDetails",
+                                 {"index": index, "name": state.name})
+                child_input = self._item_input(owner, index, group.items[index])
+            child = Thread(f"{owner.key}/{state.name}/{index}", machine, group, index, dict(owner.variables),
+                           child_input, owner.last_event, owner.recorded and not group.distributed)
+            group.running[index] = child
+            self.threads[child.key] = child
+            self._ready.append(child)
+
+    def _item_input(self, owner: Thread, index: int, item: JSON) -> JSON:
+        state = owner.state
+        if state.item_selector is None:
+            return item
+        scope = self._scope(owner, Map={"Item": {"Index": index, "Value": item}})
+        if state.language == JSONATA:
+            return state.item_selector(self._bindings(owner, scope))
+        return state.item_selector(owner.effective, scope)
+
+    def _child_finished(self, child: Thread, output: JSON, error: tuple[str, str | None] | None) -> None:
+        group = child.parent
+        owner = group.owner
+        group.running.pop(child.index, None)
+        self.threads.pop(child.key, None)
+        group.done += 1
+        state = owner.state
+        if group.kind == "Map" and not group.distributed:
+            kind = "MapIterationFailed" if error else "MapIterationSucceeded"
+            key = "mapIterationFailedEventDetails" if error else "mapIterationSucceededEventDetails"
+            owner.last_event = child.last_event
+            self._record(owner, kind, key, {"index": child.index, "name": state.name})
+        elif group.kind == "Parallel":
+            owner.last_event = max(owner.last_event, child.last_event)
+        if error is None:
+            group.results[child.index] = output
+        elif group.kind == "Parallel" or not self._tolerated(group, group.failures + 1):
+            group.failures += 1
+            self._close_group(owner, failed=True)
+            if group.kind == "Map" and self._has_tolerance(group):
+                error = ("States.ExceedToleratedFailureThreshold",
+                         "The specified tolerated failure threshold was exceeded")
+            self._handle_error(owner, error[0], error[1])
+            self._ready.append(owner)
+            return
+        else:
+            group.failures += 1
+            group.results[child.index] = {"Error": error[0], "Cause": error[1]}
+        if group.done == len(group.inputs):
+            self._close_group(owner, failed=False)
+            self._guard(owner, self._complete, owner, group.results)
+            self._ready.append(owner)
+        else:
+            self._start_children(group)
+
+    @staticmethod
+    def _has_tolerance(group: Group) -> bool:
+        return group.tolerated_count >= 0 or group.tolerated_percentage >= 0
+
+    def _tolerated(self, group: Group, failures: int) -> bool:
+        if group.tolerated_count >= 0 and failures <= group.tolerated_count:
+            return True
+        if group.tolerated_percentage >= 0 and failures * 100 <= group.tolerated_percentage * len(group.inputs):
+            return True
+        return False
+
+    def _abort_children(self, group: Group) -> None:
+        owner = group.owner
+        for child in list(group.running.values()):
+            self._abort_thread(child)
+            if group.kind == "Map" and not group.distributed:
+                self._record(owner, "MapIterationAborted", "mapIterationAbortedEventDetails",
+                             {"index": child.index, "name": owner.state.name})
+        group.running.clear()
+
+    def _abort_thread(self, t: Thread) -> None:
+        t.finished = True
+        self.threads.pop(t.key, None)
+        if t.waiting == "task":
+            self._effects.append(CancelTask(thread=t.key, token=t.token))
+        if t.group is not None:
+            for child in list(t.group.running.values()):
+                self._abort_thread(child)
+        t.waiting = None
+
+    def _close_group(self, t: Thread, *, failed: bool) -> None:
+        group = t.group
+        t.group = None
+        t.waiting = None
+        if group is None:
+            return
+        if failed:
+            self._abort_children(group)
+        if group.kind == "Parallel":
+            self._record(t, "ParallelStateFailed" if failed else "ParallelStateSucceeded", None, None)
+        else:
+            if group.distributed:
+                self._record(t, "MapRunFailed" if failed else "MapRunSucceeded", None, None)
+            self._record(t, "MapStateFailed" if failed else "MapStateSucceeded", None, None)
+
+    # ------------------------------------------------------------------ leaving a state
+
+    def _complete(self, t: Thread, result: JSON) -> None:
+        """A Task, Parallel or Map produced its raw result."""
+        state = t.state
+        if state.language == JSONATA:
+            scope = self._scope(t)
+            bindings = self._bindings(t, scope, result=result)
+            output, assigned = self._jsonata_outputs(t, bindings, result)
+            self._exit(t, output, assigned, state.next)
+            return
+        scope = self._scope(t)
+        if state.result_selector is not None:
+            result = state.result_selector(result, scope)
+        self._leave(t, result, t.effective, scope)
+
+    def _leave(self, t: Thread, result: JSON, effective: JSON, scope: Scope | None = None) -> None:
+        """Apply Assign, ResultPath and OutputPath (JSONPath) or Assign and Output (JSONata) and exit."""
+        state = t.state
+        if scope is None:
+            scope = self._scope(t)
+        if state.language == JSONATA:
+            output, assigned = self._jsonata_outputs(t, self._bindings(t, scope), result)
+            self._exit(t, output, assigned, state.next)
+            return
+        assigned = state.assign(result, scope) if state.assign is not None else None
+        if state.type in ("Wait", "Succeed"):
+            output = effective
+        elif state.result_path is not None:
+            output = state.result_path(t.input, result)
+        else:
+            output = result
+        self._exit(t, self._output_path(state, output, scope), assigned, state.next)
+
+    def _jsonata_outputs(self, t: Thread, bindings: dict, default: JSON) -> tuple[JSON, dict | None]:
+        state = t.state
+        output = state.output(bindings) if state.output is not None else default
+        assigned = state.assign(bindings) if state.assign is not None else None
+        return output, assigned
+
+    @staticmethod
+    def _output_path(state: State, value: JSON, scope: Scope) -> JSON:
+        return state.output_path(value, scope) if state.output_path is not None else value
+
+    def _exit(self, t: Thread, output: JSON, assigned: dict | None, next_state: str | None) -> None:
+        state = t.state
+        text = dumps(output)
+        if len(text) > MAX_PAYLOAD_BYTES and len(text.encode()) > MAX_PAYLOAD_BYTES:
+            raise StatesError("States.DataLimitExceeded", f"The state/task '{state.name}' returned a result with a "
+                                                          "size exceeding the maximum number of bytes service limit.")
+        details: dict[str, Any] = {"name": state.name, "output": text, "outputDetails": {"truncated": False}}
+        if assigned is not None:
+            self._assign(t, assigned)
+            details["assignedVariables"] = {name: dumps(value) for name, value in assigned.items()}
+            details["assignedVariablesDetails"] = {"truncated": False}
+        self._record(t, f"{state.type}StateExited", "stateExitedEventDetails", details)
+        if next_state is None:  # End, or a Succeed state
+            self._finish_thread(t, output, text)
+            return
+        t.state = t.machine.states[next_state]
+        t.input = output
+
+    @staticmethod
+    def _assign(t: Thread, assigned: dict) -> None:
+        if not isinstance(assigned, dict):
+            raise StatesError("States.QueryEvaluationError", "The Assign field must be an object")
+        t.variables.update(assigned)
+
+    # ------------------------------------------------------------------ errors
+
+    def _handle_error(self, t: Thread, error: str, cause: str | None) -> None:
+        """Retry, Catch, or fail the thread, as the state's Retry and Catch fields say."""
+        state = t.state
+        wildcard = error not in UNCATCHABLE
+        for i, retrier in enumerate(state.retriers):
+            if _matches(retrier.errors, error, wildcard):
+                if t.attempts[i] >= retrier.max_attempts:
+                    break
+                delay = retrier.interval_seconds * retrier.backoff_rate ** t.attempts[i]
+                if retrier.max_delay_seconds is not None:
+                    delay = min(delay, retrier.max_delay_seconds)
+                if retrier.jitter:
+                    delay = self.rng.uniform(0, delay)
+                t.attempts[i] += 1
+                t.retry_count += 1
+                t.token += 1
+                t.waiting = "retry"
+                self._effects.append(StartTimer(thread=t.key, token=t.token, due=self._now + timedelta(seconds=delay),
+                                                purpose="retry"))
+                return
+        for catcher in state.catchers:
+            if _matches(catcher.errors, error, wildcard):
+                self._catch(t, catcher, error, cause)
+                return
+        self._fail_thread(t, error, cause)
+
+    def _catch(self, t: Thread, catcher: Any, error: str, cause: str | None) -> None:
+        state = t.state
+        error_output = {"Error": error, "Cause": cause} if cause is not None else {"Error": error}
+        try:
+            if state.language == JSONATA:
+                scope = self._scope(t)
+                bindings = self._bindings(t, scope, errorOutput=error_output)
+                output = catcher.output(bindings) if catcher.output is not None else error_output
+                assigned = catcher.assign(bindings) if catcher.assign is not None else None
+            else:
+                scope = self._scope(t)
+                assigned = catcher.assign(error_output, scope) if catcher.assign is not None else None
+                output = (catcher.result_path(t.input, error_output) if catcher.result_path is not None
+                          else error_output)
+            self._exit(t, output, assigned, catcher.next)
+        except StatesError as failure:
+            self._fail_thread(t, failure.error, failure.cause)
+
+    def _fail_thread(self, t: Thread, error: str | None, cause: str | None) -> None:
+        t.finished = True
+        t.waiting = None
+        if t.parent is None:
+            details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
+            self._end(FAILED, "ExecutionFailed", "executionFailedEventDetails", details, error, cause)
+            return
+        self._child_finished(t, None, (error, cause))
+
+    def _finish_thread(self, t: Thread, output: JSON, text: str) -> None:
+        t.finished = True
+        t.state = None
+        if t.parent is None:
+            self.output, self.output_text = output, text
+            self._end(SUCCEEDED, "ExecutionSucceeded", "executionSucceededEventDetails",
+                      {"output": text, "outputDetails": {"truncated": False}}, None, None)
+            return
+        self._child_finished(t, output, None)
+
+    def _end(self, status: str, kind: str, key: str, details: dict, error: str | None, cause: str | None) -> None:
+        root = self.threads.get("")
+        self._record(root, kind, key, details) if root is not None else self._record(None, kind, key, details)
+        self.status = status
+        self.error, self.cause = error, cause
+        self.stop_time = self._now
+
+    def _cancel_all(self) -> list[Effect]:
+        for t in list(self.threads.values()):
+            if t.waiting == "task":
+                self._effects.append(CancelTask(thread=t.key, token=t.token))
+            t.finished = True
+        self._ready.clear()
+        effects, self._effects = self._effects, []
+        return effects
+
+
+def _matches(names: tuple[str, ...], error: str, wildcard: bool) -> bool:
+    if error in names:
+        return True
+    if not wildcard:
+        return False
+    if "States.ALL" in names:
+        return True
+    return "States.TaskFailed" in names and error != "States.Timeout"
+
+
+def _quoted(value: JSON) -> str:
+    return dumps(value) if not isinstance(value, str) else f'"{value}"'
+
+
+_RUNNERS = {
+    "Pass": Execution._run_pass,
+    "Task": Execution._run_task,
+    "Choice": Execution._run_choice,
+    "Wait": Execution._run_wait,
+    "Succeed": Execution._run_succeed,
+    "Fail": Execution._run_fail,
+    "Parallel": Execution._run_parallel,
+    "Map": Execution._run_map,
+}

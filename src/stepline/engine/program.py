@@ -1,0 +1,315 @@
+"""Compile a validated definition into a Program: every path, template, intrinsic and JSONata expression
+is compiled here once, so nothing is parsed while an execution runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stepline.asl.parse import parse_definition
+from stepline.engine.choice import compile_choice_rule
+from stepline.errors import DefinitionError, Diagnostic
+from stepline.expr import jsonata
+from stepline.expr.paths import compile_path, compile_result_path
+from stepline.expr.templates import compile_template
+from stepline.jsonvalue import JSON
+
+JSONPATH, JSONATA = "JSONPath", "JSONata"
+
+Evaluate = Callable[..., JSON]
+
+
+@dataclass(slots=True, kw_only=True)
+class Retrier:
+    errors: tuple[str, ...]
+    interval_seconds: float
+    max_attempts: int
+    backoff_rate: float
+    max_delay_seconds: float | None
+    jitter: bool
+
+
+@dataclass(slots=True, kw_only=True)
+class Catcher:
+    errors: tuple[str, ...]
+    next: str
+    result_path: Callable[[JSON, JSON], JSON] | None  # JSONPath mode
+    assign: Evaluate | None
+    output: Evaluate | None  # JSONata mode
+
+
+@dataclass(slots=True, kw_only=True)
+class State:
+    """One compiled state. Fields a state type does not use stay None."""
+
+    name: str
+    type: str
+    at: str  # location in the definition, "/States/Name"
+    language: str
+    next: str | None = None
+    end: bool = False
+    # JSONPath data flow
+    input_path: Evaluate | None = None
+    parameters: Evaluate | None = None
+    result: JSON = None
+    has_result: bool = False
+    result_selector: Evaluate | None = None
+    result_path: Callable[[JSON, JSON], JSON] | None = None
+    output_path: Evaluate | None = None
+    # JSONata data flow
+    arguments: Evaluate | None = None
+    output: Evaluate | None = None
+    # both
+    assign: Evaluate | None = None
+    retriers: list[Retrier] = field(default_factory=list)
+    catchers: list[Catcher] = field(default_factory=list)
+    # type-specific
+    resource: str = ""
+    timeout_seconds: Evaluate | float | None = None
+    heartbeat_seconds: Evaluate | float | None = None
+    credentials: Evaluate | None = None
+    choose: list[tuple] = field(default_factory=list)  # Choice rules: (condition, next, assign[, output])
+    default: str | None = None
+    wait_seconds: Evaluate | float | None = None
+    wait_timestamp: Evaluate | str | None = None
+    wait_field: str = ""  # which of Seconds, SecondsPath, Timestamp, TimestampPath the Wait uses
+    paths: dict[str, str] = field(default_factory=dict)  # the text of *Path fields, for runtime messages
+    error: Evaluate | str | None = None
+    cause: Evaluate | str | None = None
+    branches: list[Machine] = field(default_factory=list)
+    processor: Machine | None = None
+    items: Evaluate | None = None  # ItemsPath (JSONPath) or Items (JSONata)
+    item_selector: Evaluate | None = None
+    max_concurrency: Evaluate | int = 0
+    tolerated_count: Evaluate | int | None = None
+    tolerated_percentage: Evaluate | float | None = None
+    distributed: bool = False
+    label: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class Machine:
+    """A state machine, a Parallel branch or a Map item processor."""
+
+    start_at: str
+    states: dict[str, State]
+    language: str
+    at: str
+
+
+@dataclass(slots=True, kw_only=True)
+class Program:
+    """A compiled definition, ready to run many times."""
+
+    definition: JSON
+    root: Machine
+    timeout_seconds: int | None
+
+
+def compile_definition(definition: str | JSON) -> Program:
+    """Validate and compile; DefinitionError carries every diagnostic when the definition is not usable."""
+    parsed, diagnostics = parse_definition(definition)
+    errors = [d for d in diagnostics if d.severity == "ERROR"]
+    if errors or parsed is None:
+        raise DefinitionError(errors or [Diagnostic("INVALID_JSON_DESCRIPTION", "Invalid definition", "/")])
+    language = parsed.get("QueryLanguage", JSONPATH)
+    root = _machine(parsed, at="", language=language)
+    return Program(definition=parsed, root=root, timeout_seconds=parsed.get("TimeoutSeconds"))
+
+
+def _machine(spec: dict, *, at: str, language: str) -> Machine:
+    language = spec.get("QueryLanguage", language)
+    states = {name: _state(name, body, at=f"{at}/States/{name}", language=body.get("QueryLanguage", language))
+              for name, body in spec["States"].items()}
+    return Machine(start_at=spec["StartAt"], states=states, language=language, at=at)
+
+
+def _state(name: str, body: dict, *, at: str, language: str) -> State:
+    kind = body["Type"]
+    state = State(name=name, type=kind, at=at, language=language, next=body.get("Next"), end=bool(body.get("End")))
+    if language == JSONATA:
+        _jsonata_flow(state, body, at)
+    else:
+        _jsonpath_flow(state, body, at)
+    state.retriers = [_retrier(r) for r in body.get("Retry", ())]
+    state.catchers = [_catcher(c, at=f"{at}/Catch/{i}", language=language) for i, c in enumerate(body.get("Catch", ()))]
+    builder = _BUILDERS.get(kind)
+    if builder:
+        builder(state, body, at)
+    return state
+
+
+def _value(state: State, body: dict, key: str, at: str) -> Any:
+    """A field that is a JSONata value in JSONata states and a literal (or *Path twin) in JSONPath states."""
+    if key not in body:
+        return None
+    if state.language == JSONATA:
+        return jsonata.compile_value(body[key], at=f"{at}/{key}", field=key)
+    return body[key]
+
+
+def _jsonpath_flow(state: State, body: dict, at: str) -> None:
+    if "InputPath" in body:
+        state.input_path = _optional_path(body["InputPath"], at=f"{at}/InputPath", field="InputPath")
+    if "OutputPath" in body:
+        state.output_path = _optional_path(body["OutputPath"], at=f"{at}/OutputPath", field="OutputPath")
+    if "ResultPath" in body:
+        state.result_path = compile_result_path(body["ResultPath"], at=f"{at}/ResultPath")
+    if "Parameters" in body and state.type != "Map":
+        state.parameters = compile_template(body["Parameters"], at=f"{at}/Parameters", field="Parameters")
+    if "ResultSelector" in body:
+        state.result_selector = compile_template(body["ResultSelector"], at=f"{at}/ResultSelector", field="ResultSelector")
+    if "Result" in body:
+        state.result, state.has_result = body["Result"], True
+    if "Assign" in body:
+        state.assign = compile_template(body["Assign"], at=f"{at}/Assign", field="Assign")
+
+
+def _optional_path(path: str | None, *, at: str, field: str) -> Evaluate:
+    if path is None:  # a null InputPath/OutputPath gives {}
+        return lambda value, scope: {}
+    return compile_path(path, at=at, field=field)
+
+
+def _jsonata_flow(state: State, body: dict, at: str) -> None:
+    if "Arguments" in body:
+        state.arguments = jsonata.compile_value(body["Arguments"], at=f"{at}/Arguments", field="Arguments")
+    if "Output" in body:
+        state.output = jsonata.compile_value(body["Output"], at=f"{at}/Output", field="Output")
+    if "Assign" in body:
+        state.assign = jsonata.compile_value(body["Assign"], at=f"{at}/Assign", field="Assign")
+
+
+def _retrier(spec: dict) -> Retrier:
+    return Retrier(
+        errors=tuple(spec["ErrorEquals"]),
+        interval_seconds=spec.get("IntervalSeconds", 1),
+        max_attempts=spec.get("MaxAttempts", 3),
+        backoff_rate=spec.get("BackoffRate", 2.0),
+        max_delay_seconds=spec.get("MaxDelaySeconds"),
+        jitter=spec.get("JitterStrategy") == "FULL",
+    )
+
+
+def _catcher(spec: dict, *, at: str, language: str) -> Catcher:
+    catcher = Catcher(errors=tuple(spec["ErrorEquals"]), next=spec["Next"], result_path=None, assign=None, output=None)
+    if language == JSONATA:
+        if "Output" in spec:
+            catcher.output = jsonata.compile_value(spec["Output"], at=f"{at}/Output", field="Output")
+        if "Assign" in spec:
+            catcher.assign = jsonata.compile_value(spec["Assign"], at=f"{at}/Assign", field="Assign")
+    else:
+        if "ResultPath" in spec:
+            catcher.result_path = compile_result_path(spec["ResultPath"], at=f"{at}/ResultPath")
+        if "Assign" in spec:
+            catcher.assign = compile_template(spec["Assign"], at=f"{at}/Assign", field="Assign")
+    return catcher
+
+
+def _number_or_path(state: State, body: dict, key: str, at: str) -> Any:
+    """TimeoutSeconds/TimeoutSecondsPath style pairs: a constant, a compiled path, or a JSONata value."""
+    if f"{key}Path" in body:
+        state.paths[f"{key}Path"] = body[f"{key}Path"]
+        return compile_path(body[f"{key}Path"], at=f"{at}/{key}Path", field=f"{key}Path")
+    return _value(state, body, key, at)
+
+
+def _task(state: State, body: dict, at: str) -> None:
+    state.resource = body["Resource"]
+    state.timeout_seconds = _number_or_path(state, body, "TimeoutSeconds", at)
+    state.heartbeat_seconds = _number_or_path(state, body, "HeartbeatSeconds", at)
+    if "Credentials" in body:
+        credentials = body["Credentials"]
+        state.credentials = (jsonata.compile_value(credentials, at=f"{at}/Credentials", field="Credentials")
+                             if state.language == JSONATA
+                             else compile_template(credentials, at=f"{at}/Credentials", field="Credentials"))
+
+
+def _choice(state: State, body: dict, at: str) -> None:
+    state.default = body.get("Default")
+    if state.language == JSONATA:
+        rules = []
+        for i, rule in enumerate(body["Choices"]):
+            rule_at = f"{at}/Choices/{i}"
+            rules.append((
+                jsonata.compile_value(rule["Condition"], at=f"{rule_at}/Condition", field="Condition"),
+                rule["Next"],
+                jsonata.compile_value(rule["Assign"], at=f"{rule_at}/Assign", field="Assign") if "Assign" in rule else None,
+                jsonata.compile_value(rule["Output"], at=f"{rule_at}/Output", field="Output") if "Output" in rule else None,
+            ))
+        state.choose = rules
+    else:
+        state.choose = [(compile_choice_rule(rule, at=f"{at}/Choices/{i}"), rule["Next"],
+                         compile_template(rule["Assign"], at=f"{at}/Choices/{i}/Assign", field="Assign")
+                         if "Assign" in rule else None)
+                        for i, rule in enumerate(body["Choices"])]
+
+
+def _wait(state: State, body: dict, at: str) -> None:
+    for key in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath"):
+        if key in body:
+            state.wait_field = key
+    if "SecondsPath" in body or "TimestampPath" in body:
+        key = state.wait_field
+        state.paths[key] = body[key]
+        path = compile_path(body[key], at=f"{at}/{key}", field=key)
+        if key == "SecondsPath":
+            state.wait_seconds = path
+        else:
+            state.wait_timestamp = path
+    else:
+        state.wait_seconds = _value(state, body, "Seconds", at)
+        state.wait_timestamp = _value(state, body, "Timestamp", at)
+
+
+def _fail(state: State, body: dict, at: str) -> None:
+    for key, attr in (("Error", "error"), ("Cause", "cause")):
+        if f"{key}Path" in body:
+            setattr(state, attr, _fail_path(body[f"{key}Path"], at=f"{at}/{key}Path", field=f"{key}Path"))
+        elif key in body:
+            setattr(state, attr, _value(state, body, key, at))
+
+
+def _fail_path(path: str, *, at: str, field: str) -> Evaluate:
+    # ErrorPath/CausePath may hold an intrinsic function as well as a path
+    template = compile_template({"value.$": path}, at=at, field=field)
+    return lambda value, scope: template(value, scope)["value"]
+
+
+def _parallel(state: State, body: dict, at: str) -> None:
+    state.branches = [_machine(branch, at=f"{at}/Branches/{i}", language=state.language)
+                      for i, branch in enumerate(body["Branches"])]
+
+
+def _map(state: State, body: dict, at: str) -> None:
+    processor = body.get("ItemProcessor") or body.get("Iterator")
+    processor_key = "ItemProcessor" if "ItemProcessor" in body else "Iterator"
+    state.processor = _machine(processor, at=f"{at}/{processor_key}", language=state.language)
+    config = processor.get("ProcessorConfig") or {}
+    state.distributed = config.get("Mode") == "DISTRIBUTED"
+    state.label = body.get("Label")
+    if state.language == JSONATA:
+        if "Items" in body:
+            state.items = jsonata.compile_value(body["Items"], at=f"{at}/Items", field="Items")
+        if "ItemSelector" in body:
+            state.item_selector = jsonata.compile_value(body["ItemSelector"], at=f"{at}/ItemSelector", field="ItemSelector")
+    else:
+        if "ItemsPath" in body:
+            state.items = compile_path(body["ItemsPath"], at=f"{at}/ItemsPath", field="ItemsPath")
+        selector_key = "ItemSelector" if "ItemSelector" in body else "Parameters" if "Parameters" in body else None
+        if selector_key:
+            state.item_selector = compile_template(body[selector_key], at=f"{at}/{selector_key}", field=selector_key)
+    state.max_concurrency = _number_or_path(state, body, "MaxConcurrency", at) or 0
+    state.tolerated_count = _number_or_path(state, body, "ToleratedFailureCount", at)
+    state.tolerated_percentage = _number_or_path(state, body, "ToleratedFailurePercentage", at)
+
+
+_BUILDERS: dict[str, Callable[[State, dict, str], None]] = {
+    "Task": _task,
+    "Choice": _choice,
+    "Wait": _wait,
+    "Fail": _fail,
+    "Parallel": _parallel,
+    "Map": _map,
+}

@@ -1,0 +1,132 @@
+"""Drive one Execution in memory: perform the effects it asks for (task calls, timers) until it ends.
+
+Task calls run concurrently as asyncio tasks (a Map with MaxConcurrency 10 has up to 10 in flight);
+timers sit in a heap. With a VirtualClock, time jumps to the next timer as soon as no task is in flight,
+so a year-long Wait takes no real time and the history still shows the year.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
+from stepline.engine.interpreter import RUNNING, Execution
+from stepline.engine.resources import describe_resource
+from stepline.errors import StatesError
+from stepline.runtime.integrations.registry import Integration, TaskCall, TaskResult, resolve
+
+
+class ExecutionRunner:
+    """Runs one execution to its end (or until stopped)."""
+
+    def __init__(self, execution: Execution, integrations: Sequence[Integration], clock: object,
+                 timeout_seconds: float | None = None) -> None:
+        self.execution = execution
+        self.integrations = integrations
+        self.clock = clock
+        self._timers: list[tuple[datetime, int, str, int, str]] = []
+        self._sequence = 0
+        self._tasks: dict[tuple[str, int], asyncio.Task] = {}
+        self._results: asyncio.Queue = asyncio.Queue()
+        self._deadline: datetime | None = None
+        if timeout_seconds:
+            self._deadline = execution.start_time + timedelta(seconds=timeout_seconds)
+
+    async def run(self) -> Execution:
+        execution = self.execution
+        try:
+            self._perform(execution.start(self.clock.now()))
+            while execution.status == RUNNING:
+                await self._next_signal()
+        finally:
+            for task in self._tasks.values():
+                task.cancel()
+        return execution
+
+    def _perform(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, InvokeTask):
+                key = (effect.thread, effect.token)
+                self._tasks[key] = asyncio.ensure_future(self._invoke(effect))
+            elif isinstance(effect, StartTimer):
+                self._sequence += 1
+                heapq.heappush(self._timers, (effect.due, self._sequence, effect.thread, effect.token, "timer"))
+            elif isinstance(effect, CancelTask):
+                task = self._tasks.pop((effect.thread, effect.token), None)
+                if task is not None:
+                    task.cancel()
+
+    async def _invoke(self, effect: InvokeTask) -> None:
+        resource = describe_resource(effect.resource, self.execution.region)
+        call = TaskCall(resource=resource, parameters=effect.parameters, state_name=effect.state_name,
+                        invocation=effect.invocation, execution_arn=self.execution.execution_arn,
+                        task_token=effect.task_token, timeout_seconds=effect.timeout_seconds)
+        try:
+            integration = resolve(self.integrations, call)
+            if effect.timeout_seconds and not getattr(self.clock, "virtual", False):
+                result = await asyncio.wait_for(integration.invoke(call), effect.timeout_seconds)
+            else:
+                result = await integration.invoke(call)
+            outcome: tuple = ("ok", result)
+        except asyncio.TimeoutError:
+            outcome = ("timeout", None)
+        except StatesError as error:
+            outcome = ("error", error)
+        await self._results.put((effect, outcome))
+
+    async def _next_signal(self) -> None:
+        execution = self.execution
+        due = self._timers[0][0] if self._timers else None
+        if self._deadline is not None and (due is None or self._deadline <= due):
+            due, is_deadline = self._deadline, True
+        else:
+            is_deadline = False
+        if not self._results.empty() or (self._tasks and due is None):
+            effect, outcome = await self._results.get()
+            self._deliver(effect, outcome)
+            return
+        if due is None:
+            if not self._tasks:
+                raise RuntimeError("the execution is waiting for nothing")  # a bug, not an input error
+            return
+        if self._tasks:  # wait for a result or the timer, whichever comes first
+            try:
+                remaining = (due - self.clock.now()).total_seconds()
+                if getattr(self.clock, "virtual", False):
+                    effect, outcome = await self._results.get()
+                else:
+                    scale = getattr(self.clock, "scale", 1) or 1
+                    effect, outcome = await asyncio.wait_for(self._results.get(), max(0.0, remaining * scale))
+                self._deliver(effect, outcome)
+                return
+            except asyncio.TimeoutError:
+                pass
+        else:
+            await self.clock.sleep_until(due)
+        now = self.clock.now()
+        if now < due:
+            return
+        if is_deadline:
+            self._deadline = None
+            self._perform(execution.time_out(now))
+            return
+        _, _, thread, token, _ = heapq.heappop(self._timers)
+        self._perform(execution.timer_fired(thread, token, now))
+
+    def _deliver(self, effect: InvokeTask, outcome: tuple) -> None:
+        self._tasks.pop((effect.thread, effect.token), None)
+        execution = self.execution
+        now = self.clock.now()
+        kind, value = outcome
+        if kind == "ok":
+            result: TaskResult = value
+            if result.submitted is not None:
+                execution.task_submitted(effect.thread, effect.token, result.submitted, now)
+            self._perform(execution.task_succeeded(effect.thread, effect.token, result.output, now))
+        elif kind == "timeout":
+            self._perform(execution.task_timed_out(effect.thread, effect.token, now))
+        else:
+            self._perform(execution.task_failed(effect.thread, effect.token, value.error, value.cause, now))

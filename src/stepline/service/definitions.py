@@ -1,0 +1,36 @@
+"""Definition checks shared by every surface: ValidateStateMachineDefinition and CreateStateMachine's errors."""
+
+from __future__ import annotations
+
+from stepline.asl.parse import create_error_message as _create_error_message
+from stepline.asl.parse import parse_definition
+from stepline.engine.program import compile_definition
+from stepline.errors import DefinitionError, Diagnostic
+from stepline.jsonvalue import JSON
+
+_SEVERITY_RANK = {"ERROR": 0, "WARNING": 1}
+
+
+def diagnose(definition: str | JSON) -> list[Diagnostic]:
+    """Every finding: the schema rules first, then (when those pass) what compiling paths and expressions finds."""
+    parsed, diagnostics = parse_definition(definition)
+    if parsed is not None and not any(d.severity == "ERROR" for d in diagnostics):
+        try:
+            compile_definition(parsed)
+        except DefinitionError as error:
+            diagnostics = [*diagnostics, *error.diagnostics]
+    return diagnostics
+
+
+def validate_definition(definition: str | JSON, *, severity: str = "ERROR", max_results: int = 100) -> dict:
+    """The ValidateStateMachineDefinition response: result, diagnostics (at least `severity`), truncated."""
+    threshold = _SEVERITY_RANK.get(severity, 0)
+    found = [d for d in diagnose(definition) if _SEVERITY_RANK[d.severity] <= threshold]
+    result = "FAIL" if any(d.severity == "ERROR" for d in found) else "OK"
+    return {"result": result, "diagnostics": [d.to_json() for d in found[:max_results]],
+            "truncated": len(found) > max_results}
+
+
+def create_error_message(diagnostics: list[Diagnostic]) -> str:
+    """The message of CreateStateMachine's InvalidDefinition error."""
+    return _create_error_message(diagnostics)
