@@ -26,7 +26,7 @@ from stepline.jsonvalue import JSON, dumps
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_WAIT_SECONDS = 2**31 - 1
-# Retry and Catch never see these through the States.ALL wildcard: they always end the execution
+# Retry and Catch never match these through a wildcard (States.Runtime not even by name): they end the execution
 UNCATCHABLE = frozenset({"States.Runtime", "States.DataLimitExceeded"})
 EVALUATION_ERRORS = frozenset({"States.Runtime", "States.QueryEvaluationError"})
 
@@ -38,7 +38,7 @@ class Thread:
 
     __slots__ = ("key", "machine", "parent", "index", "variables", "state", "input", "entered_id",
                  "entered_time", "last_event", "attempts", "retry_count", "token", "waiting", "effective",
-                 "group", "recorded", "finished", "task_token", "resource")
+                 "group", "recorded", "finished", "task_token", "resource", "failed_events")
 
     def __init__(self, key: str, machine: Machine, parent: Group | None, index: int, variables: dict,
                  input: JSON, last_event: int, recorded: bool) -> None:
@@ -62,6 +62,7 @@ class Thread:
         self.finished = False
         self.task_token: str | None = None
         self.resource: Any = None
+        self.failed_events: tuple[str, ...] = ()  # MapStateFailed etc., recorded unless a Retry restarts the state
 
 
 class Group:
@@ -93,7 +94,7 @@ class Execution:
 
     def __init__(self, program: Program, *, input: JSON, execution_arn: str, name: str, state_machine_arn: str,
                  state_machine_name: str, role_arn: str, start_time: datetime, rng: Random | None = None,
-                 region: str = "us-east-1", redrive_count: int = 0) -> None:
+                 region: str = "us-east-1", redrive_count: int | None = 0) -> None:
         self.program = program
         self.input = input
         self.execution_arn = execution_arn
@@ -108,7 +109,9 @@ class Execution:
         self.start_time = start_time
         self.stop_time: datetime | None = None
         self.execution_context = {"Id": execution_arn, "Input": input, "StartTime": format_timestamp(start_time),
-                                  "Name": name, "RoleArn": role_arn, "RedriveCount": redrive_count}
+                                  "Name": name, "RoleArn": role_arn}
+        if redrive_count is not None:  # Express executions cannot be redriven and have no RedriveCount
+            self.execution_context["RedriveCount"] = redrive_count
         self.machine_context = {"Id": state_machine_arn, "Name": state_machine_name}
         self.threads: dict[str, Thread] = {}
         self.invocations: Counter[str] = Counter()
@@ -219,8 +222,7 @@ class Execution:
         if self.status != RUNNING:
             return []
         self._clock(now)
-        self._end(TIMED_OUT, "ExecutionTimedOut", "executionTimedOutEventDetails",
-                  {"error": "States.Timeout"}, "States.Timeout", None)
+        self._end(TIMED_OUT, "ExecutionTimedOut", "executionTimedOutEventDetails", {}, None, None)
         return self._cancel_all()
 
     # ------------------------------------------------------------------ the run loop
@@ -440,7 +442,7 @@ class Execution:
         t.resource = resource
         task_token = None
         extra = {}
-        if resource.pattern == "callback":
+        if resource.pattern in ("callback", "sync"):
             task_token = t.task_token = f"{self.execution_arn}#{t.key}#{t.entered_id}#{t.retry_count}"
             extra["Task"] = {"Token": task_token}
         scope = self._scope(t, **extra)
@@ -521,13 +523,12 @@ class Execution:
         max_concurrency = self._map_number(state, state.max_concurrency, "MaxConcurrency", bindings, t.effective, scope, int)
         if jsonata_mode:
             items = state.items(bindings) if state.items is not None else t.input
-            if not isinstance(items, list):
-                raise StatesError("States.QueryEvaluationError",
-                                  f"Map state input must be an array but was: {dumps(items)}")
         else:
             items = state.items(t.effective, scope) if state.items is not None else t.effective
-            if not isinstance(items, list):
-                raise StatesError("States.Runtime", f"Map state input must be an array but was: {dumps(items)}")
+        if not isinstance(items, list):
+            t.failed_events = ("MapStateFailed",)
+            raise StatesError("States.QueryEvaluationError" if jsonata_mode else "States.Runtime",
+                              f"Map state input must be an array but was: {dumps(items)}")
         self._record(t, "MapStateStarted", "mapStateStartedEventDetails", {"length": len(items)})
         tolerated_count = self._map_number(state, state.tolerated_count, "ToleratedFailureCount", bindings, t.effective,
                                            scope, int)
@@ -560,6 +561,11 @@ class Execution:
             result = value(bindings)
         else:
             result = value(effective, scope)
+        if isinstance(result, str):  # a number written as text is read as that number
+            try:
+                result = kind(result)
+            except ValueError:
+                pass
         if kind is int:
             valid = not isinstance(result, bool) and isinstance(result, (int, float)) and float(result).is_integer()
             if not valid:
@@ -687,11 +693,16 @@ class Execution:
         if failed:
             self._abort_children(group)
         if group.kind == "Parallel":
-            self._record(t, "ParallelStateFailed" if failed else "ParallelStateSucceeded", None, None)
+            kinds: tuple[str, ...] = ("ParallelStateFailed",) if failed else ("ParallelStateSucceeded",)
+        elif group.distributed:
+            kinds = ("MapRunFailed", "MapStateFailed") if failed else ("MapRunSucceeded", "MapStateSucceeded")
         else:
-            if group.distributed:
-                self._record(t, "MapRunFailed" if failed else "MapRunSucceeded", None, None)
-            self._record(t, "MapStateFailed" if failed else "MapStateSucceeded", None, None)
+            kinds = ("MapStateFailed",) if failed else ("MapStateSucceeded",)
+        if failed:
+            t.failed_events = kinds
+        else:
+            for kind in kinds:
+                self._record(t, kind, None, None)
 
     # ------------------------------------------------------------------ leaving a state
 
@@ -767,6 +778,7 @@ class Execution:
         """Retry, Catch, or fail the thread, as the state's Retry and Catch fields say."""
         state = t.state
         wildcard = error not in UNCATCHABLE
+        failed_events, t.failed_events = t.failed_events, ()
         for i, retrier in enumerate(state.retriers):
             if _matches(retrier.errors, error, wildcard):
                 if t.attempts[i] >= retrier.max_attempts:
@@ -783,6 +795,8 @@ class Execution:
                 self._effects.append(StartTimer(thread=t.key, token=t.token, due=self._now + timedelta(seconds=delay),
                                                 purpose="retry"))
                 return
+        for kind in failed_events:
+            self._record(t, kind, None, None)
         for catcher in state.catchers:
             if _matches(catcher.errors, error, wildcard):
                 self._catch(t, catcher, error, cause)
@@ -844,6 +858,8 @@ class Execution:
 
 
 def _matches(names: tuple[str, ...], error: str, wildcard: bool) -> bool:
+    if error == "States.Runtime":
+        return False
     if error in names:
         return True
     if not wildcard:
@@ -854,7 +870,7 @@ def _matches(names: tuple[str, ...], error: str, wildcard: bool) -> bool:
 
 
 def _quoted(value: JSON) -> str:
-    return dumps(value) if not isinstance(value, str) else f'"{value}"'
+    return f'"{value}"' if isinstance(value, str) else f'"{dumps(value)}"'
 
 
 _RUNNERS = {

@@ -11,6 +11,7 @@ from stepline.asl.parse import parse_definition
 from stepline.engine.choice import compile_choice_rule
 from stepline.errors import DefinitionError, Diagnostic
 from stepline.expr import jsonata
+from stepline.expr.intrinsics import compile_intrinsic, is_intrinsic
 from stepline.expr.paths import compile_path, compile_result_path
 from stepline.expr.templates import compile_template
 from stepline.jsonvalue import JSON
@@ -103,19 +104,21 @@ class Program:
     """A compiled definition, ready to run many times."""
 
     definition: JSON
+    machine_type: str  # "STANDARD" | "EXPRESS"
     root: Machine
     timeout_seconds: int | None
 
 
-def compile_definition(definition: str | JSON) -> Program:
+def compile_definition(definition: str | JSON, machine_type: str = "STANDARD") -> Program:
     """Validate and compile; DefinitionError carries every diagnostic when the definition is not usable."""
-    parsed, diagnostics = parse_definition(definition)
+    parsed, diagnostics = parse_definition(definition, machine_type=machine_type)
     errors = [d for d in diagnostics if d.severity == "ERROR"]
     if errors or parsed is None:
         raise DefinitionError(errors or [Diagnostic("INVALID_JSON_DESCRIPTION", "Invalid definition", "/")])
     language = parsed.get("QueryLanguage", JSONPATH)
     root = _machine(parsed, at="", language=language)
-    return Program(definition=parsed, root=root, timeout_seconds=parsed.get("TimeoutSeconds"))
+    return Program(definition=parsed, machine_type=machine_type, root=root,
+                   timeout_seconds=parsed.get("TimeoutSeconds"))
 
 
 def _machine(spec: dict, *, at: str, language: str) -> Machine:
@@ -273,8 +276,9 @@ def _fail(state: State, body: dict, at: str) -> None:
 
 def _fail_path(path: str, *, at: str, field: str) -> Evaluate:
     # ErrorPath/CausePath may hold an intrinsic function as well as a path
-    template = compile_template({"value.$": path}, at=at, field=field)
-    return lambda value, scope: template(value, scope)["value"]
+    if is_intrinsic(path):
+        return compile_intrinsic(path, at=at, field=field)
+    return compile_path(path, at=at, field=field)
 
 
 def _parallel(state: State, body: dict, at: str) -> None:

@@ -74,10 +74,14 @@ def compile_expression(text: str, *, at: str, field: str | None = None) -> Evalu
     for name, (function, signature) in _STATIC_FUNCTIONS.items():
         compiled.register_function(name, function, signature)
     prefix = f"The JSONata expression '{source}' specified for the field '{field}'"
+    # Only expressions that may call $random, $uuid or $eval get them bound per evaluation (a text search is enough:
+    # binding one that is never called costs nothing but time).
+    dynamic = any(f"${name}" in text for name in _DYNAMIC_NAMES)
 
     def evaluate(bindings: Bindings, /, *, rng: Random | None = None, now: datetime | None = None) -> JSON:
-        variables = _dynamic_functions(rng or _FALLBACK_RNG)
-        variables.update(bindings)
+        variables: Mapping[str, Any] = bindings
+        if dynamic:
+            variables = {**_dynamic_functions(rng or _FALLBACK_RNG), **bindings}
         try:
             out = compiled.evaluate_json(None, variables, now=None if now is None else _millis(now))
         except jlens.JlensError as error:
@@ -204,6 +208,9 @@ def _dynamic_functions(rng: Random) -> dict[str, Any]:
     return {"random": random, "uuid": uuid4, "eval": None}
 
 
+_DYNAMIC_NAMES = ("random", "uuid", "eval")
+
+
 def _integer(value: Any, function: str, position: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
         _fail("T0410", f'Argument {position} of function "{function}" does not match function signature')
@@ -214,7 +221,7 @@ def _fail(code: str, message: str) -> NoReturn:
     raise _FunctionError(code, message)
 
 
-def _is_function(text: str, variables: dict[str, Any]) -> bool:
+def _is_function(text: str, variables: Mapping[str, Any]) -> bool:
     """Tell a function result from undefined (both come back as nothing); only run on that error path."""
     try:
         probe = jlens.Expression(f"$type((\n{text}\n))")

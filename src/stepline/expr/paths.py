@@ -420,7 +420,7 @@ def _filter_tokens(text: str) -> list[tuple[str, Any]]:
         elif text.startswith("||", i):
             tokens.append(("or", "||"))
             i += 2
-        elif c in "()[],{}" :
+        elif c in "()[],{}":
             if c in "{}":
                 raise PathSyntaxError(f"object literals are not supported in filter {text!r}")
             tokens.append((c, c))
@@ -750,7 +750,7 @@ def apply_function(name: str, value: JSON) -> JSON:
     if name in ("length", "size"):
         if isinstance(value, (list, dict, str)):
             return len(value)
-        raise _Missing(f"Aggregation function attempted to calculate value using empty array")
+        raise _Missing("Aggregation function attempted to calculate value using empty array")
     if name == "keys":
         if isinstance(value, dict):
             return list(value)
@@ -906,7 +906,22 @@ def compile_parsed(parsed: ParsedPath, missing: MissingCause) -> Getter:
     if not keys and parsed.root == "input":
         return _identity
 
-    if all(isinstance(key, str) for key in keys):  # the hot path: $.a.b.c
+    if parsed.root == "input" and all(isinstance(key, str) for key in keys):  # the hot path: $.a.b.c
+
+        def get_names(doc: JSON, scope: Scope) -> JSON:
+            value = doc
+            for key in keys:
+                if value.__class__ is dict and key in value:
+                    value = value[key]
+                elif isinstance(value, dict) and key in value:
+                    value = value[key]
+                else:
+                    return _explain(parsed, doc, doc, missing)
+            return value
+
+        return get_names
+
+    if all(isinstance(key, str) for key in keys):
 
         def get_keys(doc: JSON, scope: Scope) -> JSON:
             value = read_root(doc, scope)

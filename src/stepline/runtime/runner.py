@@ -129,4 +129,7 @@ class ExecutionRunner:
         elif kind == "timeout":
             self._perform(execution.task_timed_out(effect.thread, effect.token, now))
         else:
+            submitted = getattr(value, "submitted", None)
+            if submitted is not None:
+                execution.task_submitted(effect.thread, effect.token, submitted, now)
             self._perform(execution.task_failed(effect.thread, effect.token, value.error, value.cause, now))

@@ -11,21 +11,22 @@ from stepline.jsonvalue import JSON
 _SEVERITY_RANK = {"ERROR": 0, "WARNING": 1}
 
 
-def diagnose(definition: str | JSON) -> list[Diagnostic]:
+def diagnose(definition: str | JSON, machine_type: str = "STANDARD") -> list[Diagnostic]:
     """Every finding: the schema rules first, then (when those pass) what compiling paths and expressions finds."""
-    parsed, diagnostics = parse_definition(definition)
+    parsed, diagnostics = parse_definition(definition, machine_type=machine_type)
     if parsed is not None and not any(d.severity == "ERROR" for d in diagnostics):
         try:
-            compile_definition(parsed)
+            compile_definition(parsed, machine_type)
         except DefinitionError as error:
             diagnostics = [*diagnostics, *error.diagnostics]
     return diagnostics
 
 
-def validate_definition(definition: str | JSON, *, severity: str = "ERROR", max_results: int = 100) -> dict:
+def validate_definition(definition: str | JSON, *, machine_type: str = "STANDARD", severity: str = "ERROR",
+                        max_results: int = 100) -> dict:
     """The ValidateStateMachineDefinition response: result, diagnostics (at least `severity`), truncated."""
     threshold = _SEVERITY_RANK.get(severity, 0)
-    found = [d for d in diagnose(definition) if _SEVERITY_RANK[d.severity] <= threshold]
+    found = [d for d in diagnose(definition, machine_type) if _SEVERITY_RANK[d.severity] <= threshold]
     result = "FAIL" if any(d.severity == "ERROR" for d in found) else "OK"
     return {"result": result, "diagnostics": [d.to_json() for d in found[:max_results]],
             "truncated": len(found) > max_results}

@@ -19,7 +19,7 @@ from typing import Any
 from stepline.engine.interpreter import Execution
 from stepline.engine.program import Program, compile_definition
 from stepline.errors import DefinitionError, Diagnostic
-from stepline.jsonvalue import JSON, loads
+from stepline.jsonvalue import JSON
 from stepline.runtime.clock import clock_for
 from stepline.runtime.integrations.lambda_local import Handler, LocalFunctions
 from stepline.runtime.integrations.mock_config import MockConfig
@@ -58,8 +58,9 @@ class Workflow:
 
     def __init__(self, definition: str | JSON, *, name: str = "workflow",
                  functions: dict[str, Handler] | None = None, mock_config: MockConfig | str | Path | None = None,
-                 region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT, role_arn: str = DEFAULT_ROLE) -> None:
-        self.program: Program = compile_definition(definition)
+                 region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT, role_arn: str = DEFAULT_ROLE,
+                 type: str = "STANDARD") -> None:
+        self.program: Program = compile_definition(definition, type)
         self.name = name
         self.region = region
         self.account = account
@@ -99,20 +100,22 @@ class Workflow:
                         time_scale: float | None = None, seed: int | None = None,
                         integrations: list[Integration] | None = None,
                         observe: Callable[[Execution], None] | None = None) -> Result:
-        """input: a JSON value, or JSON text when given as str; test_case: a test case of the mock config;
+        """input: a JSON value (None means {}); test_case: a test case of the mock config;
         time_scale: None real time, 0 virtual time, 0.01 waits a hundred times shorter;
         observe: called with the live Execution once it exists (progress displays)."""
         if input is None:
             input = {}
-        elif isinstance(input, (str, bytes)):
-            input = loads(input)
         clock = clock_for(time_scale)
         name = name or str(uuid.uuid4())
+        express = self.program.machine_type == "EXPRESS"
+        if express:
+            arn = f"arn:aws:states:{self.region}:{self.account}:express:{self.name}:{name}:{uuid.uuid4()}"
+        else:
+            arn = f"arn:aws:states:{self.region}:{self.account}:execution:{self.name}:{name}"
         execution = Execution(
-            self.program, input=input, name=name, state_machine_arn=self.state_machine_arn,
-            execution_arn=f"arn:aws:states:{self.region}:{self.account}:execution:{self.name}:{name}",
+            self.program, input=input, name=name, state_machine_arn=self.state_machine_arn, execution_arn=arn,
             state_machine_name=self.name, role_arn=self.role_arn, start_time=clock.now(),
-            rng=Random(seed), region=self.region)
+            rng=Random(seed), region=self.region, redrive_count=None if express else 0)
         if observe is not None:
             observe(execution)
         chain: list[Integration] = list(integrations or [])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from stepline.errors import StatesError
 from stepline.jsonvalue import JSON, loads
-from stepline.runtime.integrations.registry import TaskCall, TaskResult
+from stepline.runtime.integrations.registry import TaskCall, TaskFailure, TaskResult
 
 
 class MockConfigError(ValueError):
@@ -90,11 +90,15 @@ class MockedTestCase:
 
 
 def _answer(call: TaskCall, answer: JSON) -> TaskResult:
+    # a mocked .waitForTaskToken/.sync task stands for the whole exchange: its request was submitted
+    submitted = {} if call.resource.pattern in ("callback", "sync") else None
     if isinstance(answer, dict) and "Throw" in answer:
         thrown = answer["Throw"] or {}
-        raise StatesError(thrown.get("Error", "States.TaskFailed"), thrown.get("Cause"))
+        error, cause = thrown.get("Error", "States.TaskFailed"), thrown.get("Cause")
+        if submitted is not None:
+            raise TaskFailure(error, cause, submitted)
+        raise StatesError(error, cause)
     value = answer.get("Return") if isinstance(answer, dict) else None
     if call.resource.kind == "lambda" and isinstance(value, dict) and "Payload" in value:
         value = value["Payload"]  # a function ARN's result is the Invoke response's Payload
-    submitted = {} if call.resource.pattern in ("callback", "sync") else None
     return TaskResult(value, submitted)

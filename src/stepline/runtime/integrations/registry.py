@@ -32,6 +32,15 @@ class TaskResult:
     submitted: JSON = None
 
 
+class TaskFailure(StatesError):
+    """A failed task whose request had reached its service (.waitForTaskToken/.sync): the history shows the
+    submission (TaskSubmitted) before the failure."""
+
+    def __init__(self, error: str, cause: str | None, submitted: JSON) -> None:
+        super().__init__(error, cause)
+        self.submitted = submitted
+
+
 class Integration(Protocol):
     name: str
 

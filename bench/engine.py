@@ -1,0 +1,87 @@
+"""`make bench`: the in-process engine on ../shared/bench's workloads, beside the interpreter floor.
+
+Prints a table and writes build/bench.json as {"<workload>": {"transitions_per_s": N, "floor_ratio": R}, ...}
+where floor_ratio = the floor's step rate / the engine's state-transition rate, both measured in this run
+(floor.py's shallow-copy + call + json.dumps loop, the least a Python interpreter can do per transition).
+Transitions are counted as AWS bills them: states entered (Map iterations and Parallel branches included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from stepline.runtime.integrations.mock_config import MockConfig
+from stepline.service.workflow import Workflow
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_BENCH = Path(os.environ.get("STEPLINE_SHARED_BENCH", ROOT.parent / "shared" / "bench"))
+WORKLOADS = ["pass1", "pass_chain_100", "choice_loop_1000", "map_1000", "map_1000_c10", "parallel_10",
+             "retry_catch", "wait_short"]
+
+
+def measure(name: str, seconds: float) -> dict:
+    """Run the workload back to back for about `seconds`; time only the executions."""
+    directory = SHARED_BENCH / "workloads"
+    definition = (directory / f"{name}.asl.json").read_text()
+    input_value = json.loads((directory / f"{name}.input.json").read_text())
+    options: dict = {}
+    run_options: dict = {"time_scale": 0}  # virtual time: Waits and Retry intervals cost no real time
+    if name == "retry_catch":
+        options = {"name": "bench-retry_catch", "mock_config": MockConfig.load(directory / "mock_config.json")}
+        run_options["test_case"] = "AlwaysFail"
+    workflow = Workflow(definition, **options)
+
+    async def loop() -> tuple[int, int, float]:
+        executions = transitions = 0
+        started = time.perf_counter()
+        while True:
+            result = await workflow.run_async(input_value, **run_options)
+            if result.status not in ("SUCCEEDED",):
+                raise SystemExit(f"{name}: execution ended {result.status}: {result.error} {result.cause}")
+            executions += 1
+            transitions += sum(1 for event in result.history if event["type"].endswith("StateEntered"))
+            elapsed = time.perf_counter() - started
+            if elapsed >= seconds:
+                return executions, transitions, elapsed
+
+    executions, transitions, elapsed = asyncio.run(loop())
+    return {"executions_per_s": round(executions / elapsed, 1), "transitions_per_s": round(transitions / elapsed)}
+
+
+def floor_rate(seconds: float) -> int:
+    sys.path.insert(0, str(SHARED_BENCH))
+    import floor  # ../shared/bench/floor.py, standard library only
+
+    return floor.interpreter_floor(seconds)["shallow_copy_call_dumps_per_s"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per workload (default 2)")
+    parser.add_argument("--workloads", nargs="*", default=WORKLOADS)
+    parser.add_argument("--report", default=str(ROOT / "build" / "bench.json"))
+    args = parser.parse_args()
+    floor = floor_rate(args.seconds)
+    report = {}
+    print(f"interpreter floor (floor.py shallow copy + call + dumps): {floor:,} steps/s")
+    print(f"{'workload':<18} {'executions/s':>13} {'transitions/s':>14} {'floor_ratio':>12}")
+    for name in args.workloads:
+        figures = measure(name, args.seconds)
+        figures["floor_ratio"] = round(floor / figures["transitions_per_s"], 2)
+        report[name] = figures
+        print(f"{name:<18} {figures['executions_per_s']:>13,} {figures['transitions_per_s']:>14,} "
+              f"{figures['floor_ratio']:>12}")
+    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.report).write_text(json.dumps({"floor_steps_per_s": floor, **report}, indent=2) + "\n")
+    print(f"written to {args.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
