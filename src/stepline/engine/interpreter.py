@@ -21,6 +21,7 @@ from stepline.engine.program import JSONATA, Machine, Program, State
 from stepline.engine.resources import describe_resource
 from stepline.engine.timestamps import format_timestamp, parse_timestamp
 from stepline.errors import StatesError
+from stepline.expr import jsonata
 from stepline.expr.scope import Scope
 from stepline.jsonvalue import JSON, dumps
 
@@ -268,6 +269,9 @@ class Execution:
         context.update(extra)
         return Scope(context=context, variables=t.variables, rng=self.rng)
 
+    def _jsonata(self, evaluate: Any, bindings: dict) -> JSON:
+        return evaluate(bindings, rng=self.rng, now=self._now)
+
     def _bindings(self, t: Thread, scope: Scope, **states: Any) -> dict:
         return {**t.variables, "states": {"input": t.input, "context": scope.context, **states}}
 
@@ -341,7 +345,7 @@ class Execution:
         values = []
         for value in (state.error, state.cause):
             if callable(value):
-                value = (value(self._bindings(t, scope)) if state.language == JSONATA else value(t.input, scope))
+                value = (self._jsonata(value, self._bindings(t, scope)) if state.language == JSONATA else value(t.input, scope))
             values.append(value)
         error, cause = values
         self._fail_thread(t, error, cause)
@@ -352,12 +356,12 @@ class Execution:
         if state.language == JSONATA:
             bindings = self._bindings(t, scope)
             for condition, next_state, assign, output in state.choose:
-                matched = condition(bindings)
+                matched = self._jsonata(condition, bindings)
                 if not isinstance(matched, bool):
                     raise StatesError("States.QueryEvaluationError", "The Condition field must evaluate to a boolean")
                 if matched:
-                    self._exit(t, t.input if output is None else output(bindings),
-                               assign(bindings) if assign else None, next_state)
+                    self._exit(t, t.input if output is None else self._jsonata(output, bindings),
+                               self._jsonata(assign, bindings) if assign else None, next_state)
                     return
             next_state = state.default
             output = t.input
@@ -385,8 +389,8 @@ class Execution:
         if state.language == JSONATA:
             bindings = self._bindings(t, scope)
             effective = t.input
-            seconds = state.wait_seconds(bindings) if callable(state.wait_seconds) else state.wait_seconds
-            timestamp = state.wait_timestamp(bindings) if callable(state.wait_timestamp) else state.wait_timestamp
+            seconds = self._jsonata(state.wait_seconds, bindings) if callable(state.wait_seconds) else state.wait_seconds
+            timestamp = self._jsonata(state.wait_timestamp, bindings) if callable(state.wait_timestamp) else state.wait_timestamp
             error = "States.QueryEvaluationError"
         else:
             effective = self._effective_input(t, scope)
@@ -401,7 +405,7 @@ class Execution:
             if due is None:
                 if state.wait_field == "TimestampPath":
                     message = ("The TimestampPath parameter does not reference a valid ISO-8601 extended offset "
-                               f"date-time format string: {state.paths[state.wait_field]} == {timestamp}")
+                               f"date-time format string: {state.field_text[state.wait_field]} == {timestamp}")
                 else:
                     message = ("The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time "
                                f"format string: {timestamp}")
@@ -419,7 +423,7 @@ class Execution:
             return getter(effective, scope)
         except StatesError:
             raise StatesError("States.Runtime", f"The {state.wait_field} parameter does not reference an input value: "
-                                                f"{state.paths[state.wait_field]}") from None
+                                                f"{state.field_text[state.wait_field]}") from None
 
     def _wait_seconds(self, state: State, seconds: JSON, error: str) -> int:
         path = state.wait_field == "SecondsPath"
@@ -427,12 +431,12 @@ class Execution:
                 isinstance(seconds, float) and not seconds.is_integer()):
             if path:
                 raise StatesError(error, "The SecondsPath parameter cannot be parsed as a long value: "
-                                         f"{state.paths[state.wait_field]} == {dumps(seconds) if not isinstance(seconds, (int, float)) else seconds}")
+                                         f"{state.field_text[state.wait_field]} == {dumps(seconds) if not isinstance(seconds, (int, float)) else seconds}")
             raise StatesError(error, f"The Seconds field must be a non-negative integer: {dumps(seconds)}")
         if seconds < 0:
             if path:
                 raise StatesError(error, "The SecondsPath parameter references a negative value: "
-                                         f"{state.paths[state.wait_field]} == {seconds}")
+                                         f"{state.field_text[state.wait_field]} == {seconds}")
             raise StatesError(error, f"The Seconds field must be a non-negative integer: {seconds}")
         return int(seconds)
 
@@ -449,10 +453,10 @@ class Execution:
         if state.language == JSONATA:
             bindings = self._bindings(t, scope)
             t.effective = t.input
-            parameters = state.arguments(bindings) if state.arguments is not None else t.input
+            parameters = self._jsonata(state.arguments, bindings) if state.arguments is not None else t.input
             timeout = self._task_limit(state.timeout_seconds, bindings, t.input, scope, "TimeoutSeconds")
             heartbeat = self._task_limit(state.heartbeat_seconds, bindings, t.input, scope, "HeartbeatSeconds")
-            credentials = state.credentials(bindings) if state.credentials is not None else None
+            credentials = self._jsonata(state.credentials, bindings) if state.credentials is not None else None
         else:
             effective = self._effective_input(t, scope)
             t.effective = effective
@@ -491,7 +495,7 @@ class Execution:
     def _task_limit(self, value: Any, bindings: dict | None, effective: JSON, scope: Scope, field: str) -> Any:
         if not callable(value):
             return value
-        result = value(bindings) if bindings is not None else value(effective, scope)
+        result = self._jsonata(value, bindings) if bindings is not None else value(effective, scope)
         if isinstance(result, bool) or not isinstance(result, (int, float)) or result <= 0:
             raise StatesError("States.Runtime", f"The {field} field must be a positive integer: {dumps(result)}")
         return int(result)
@@ -502,7 +506,7 @@ class Execution:
         state = t.state
         scope = self._scope(t)
         if state.language == JSONATA:
-            branch_input = state.arguments(self._bindings(t, scope)) if state.arguments is not None else t.input
+            branch_input = self._jsonata(state.arguments, self._bindings(t, scope)) if state.arguments is not None else t.input
             t.effective = t.input
         else:
             t.effective = self._effective_input(t, scope)
@@ -521,14 +525,17 @@ class Execution:
         else:
             t.effective = self._effective_input(t, scope)
         max_concurrency = self._map_number(state, state.max_concurrency, "MaxConcurrency", bindings, t.effective, scope, int)
+        t.failed_events = ("MapStateFailed",)  # a failure to read the items fails the Map state
         if jsonata_mode:
-            items = state.items(bindings) if state.items is not None else t.input
+            items = self._jsonata(state.items, bindings) if state.items is not None else t.input
+            if state.items is not None and not isinstance(items, list) and "Items" in state.field_text:
+                raise jsonata.unexpected_type(items, "array", text=state.field_text["Items"], field="Items")
         else:
             items = state.items(t.effective, scope) if state.items is not None else t.effective
         if not isinstance(items, list):
-            t.failed_events = ("MapStateFailed",)
             raise StatesError("States.QueryEvaluationError" if jsonata_mode else "States.Runtime",
                               f"Map state input must be an array but was: {dumps(items)}")
+        t.failed_events = ()
         self._record(t, "MapStateStarted", "mapStateStartedEventDetails", {"length": len(items)})
         tolerated_count = self._map_number(state, state.tolerated_count, "ToleratedFailureCount", bindings, t.effective,
                                            scope, int)
@@ -552,13 +559,12 @@ class Execution:
         execution_name = self.execution_context["Name"]
         return f"{machine_arn}/{t.state.name}:{execution_name}-{t.entered_id}"
 
-    @staticmethod
-    def _map_number(state: State, value: Any, field: str, bindings: dict | None, effective: JSON, scope: Scope,
+    def _map_number(self, state: State, value: Any, field: str, bindings: dict | None, effective: JSON, scope: Scope,
                     kind: type) -> Any:
         if not callable(value):
             return value
         if bindings is not None:
-            result = value(bindings)
+            result = self._jsonata(value, bindings)
         else:
             result = value(effective, scope)
         if isinstance(result, str):  # a number written as text is read as that number
@@ -569,12 +575,12 @@ class Execution:
         if kind is int:
             valid = not isinstance(result, bool) and isinstance(result, (int, float)) and float(result).is_integer()
             if not valid:
-                path = state.paths.get(f"{field}Path", "")
+                path = state.field_text.get(f"{field}Path", "")
                 raise StatesError("States.Runtime", f"The {field}Path field refers to value {_quoted(result)} "
                                                     f"which is not a valid integer: {path}")
             return int(result)
         if isinstance(result, bool) or not isinstance(result, (int, float)):
-            path = state.paths.get(f"{field}Path", "")
+            path = state.field_text.get(f"{field}Path", "")
             raise StatesError("States.Runtime", f"The {field}Path field refers to value {_quoted(result)} "
                                                 f"which is not a valid float: {path}")
         return float(result)
@@ -616,7 +622,7 @@ class Execution:
             return item
         scope = self._scope(owner, Map={"Item": {"Index": index, "Value": item}})
         if state.language == JSONATA:
-            return state.item_selector(self._bindings(owner, scope))
+            return self._jsonata(state.item_selector, self._bindings(owner, scope))
         return state.item_selector(owner.effective, scope)
 
     def _child_finished(self, child: Thread, output: JSON, error: tuple[str, str | None] | None) -> None:
@@ -740,8 +746,8 @@ class Execution:
 
     def _jsonata_outputs(self, t: Thread, bindings: dict, default: JSON) -> tuple[JSON, dict | None]:
         state = t.state
-        output = state.output(bindings) if state.output is not None else default
-        assigned = state.assign(bindings) if state.assign is not None else None
+        output = self._jsonata(state.output, bindings) if state.output is not None else default
+        assigned = self._jsonata(state.assign, bindings) if state.assign is not None else None
         return output, assigned
 
     @staticmethod
@@ -810,8 +816,8 @@ class Execution:
             if state.language == JSONATA:
                 scope = self._scope(t)
                 bindings = self._bindings(t, scope, errorOutput=error_output)
-                output = catcher.output(bindings) if catcher.output is not None else error_output
-                assigned = catcher.assign(bindings) if catcher.assign is not None else None
+                output = self._jsonata(catcher.output, bindings) if catcher.output is not None else error_output
+                assigned = self._jsonata(catcher.assign, bindings) if catcher.assign is not None else None
             else:
                 scope = self._scope(t)
                 assigned = catcher.assign(error_output, scope) if catcher.assign is not None else None

@@ -75,7 +75,7 @@ class State:
     wait_seconds: Evaluate | float | None = None
     wait_timestamp: Evaluate | str | None = None
     wait_field: str = ""  # which of Seconds, SecondsPath, Timestamp, TimestampPath the Wait uses
-    paths: dict[str, str] = field(default_factory=dict)  # the text of *Path fields, for runtime messages
+    field_text: dict[str, str] = field(default_factory=dict)  # *Path fields and JSONata Items, for runtime messages
     error: Evaluate | str | None = None
     cause: Evaluate | str | None = None
     branches: list[Machine] = field(default_factory=list)
@@ -213,7 +213,7 @@ def _catcher(spec: dict, *, at: str, language: str) -> Catcher:
 def _number_or_path(state: State, body: dict, key: str, at: str) -> Any:
     """TimeoutSeconds/TimeoutSecondsPath style pairs: a constant, a compiled path, or a JSONata value."""
     if f"{key}Path" in body:
-        state.paths[f"{key}Path"] = body[f"{key}Path"]
+        state.field_text[f"{key}Path"] = body[f"{key}Path"]
         return compile_path(body[f"{key}Path"], at=f"{at}/{key}Path", field=f"{key}Path")
     return _value(state, body, key, at)
 
@@ -255,7 +255,7 @@ def _wait(state: State, body: dict, at: str) -> None:
             state.wait_field = key
     if "SecondsPath" in body or "TimestampPath" in body:
         key = state.wait_field
-        state.paths[key] = body[key]
+        state.field_text[key] = body[key]
         path = compile_path(body[key], at=f"{at}/{key}", field=key)
         if key == "SecondsPath":
             state.wait_seconds = path
@@ -296,6 +296,8 @@ def _map(state: State, body: dict, at: str) -> None:
     if state.language == JSONATA:
         if "Items" in body:
             state.items = jsonata.compile_value(body["Items"], at=f"{at}/Items", field="Items")
+            if jsonata.is_expression(body["Items"]):
+                state.field_text["Items"] = body["Items"][2:-2]
         if "ItemSelector" in body:
             state.item_selector = jsonata.compile_value(body["ItemSelector"], at=f"{at}/ItemSelector", field="ItemSelector")
     else:

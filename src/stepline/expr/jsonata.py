@@ -85,13 +85,13 @@ def compile_expression(text: str, *, at: str, field: str | None = None) -> Evalu
         try:
             out = compiled.evaluate_json(None, variables, now=None if now is None else _millis(now))
         except jlens.JlensError as error:
-            raise StatesError(QUERY_EVALUATION_ERROR, f"{prefix} threw an error during evaluation. {error.code}: {error}")
+            raise _query_error(f"{prefix} threw an error during evaluation. {error.code}: {error}", field) from None
         except _FunctionError as error:
-            raise StatesError(QUERY_EVALUATION_ERROR, f"{prefix} threw an error during evaluation. {error.code}: {error.message}")
+            raise _query_error(f"{prefix} threw an error during evaluation. {error.code}: {error.message}", field) from None
         if out is None:  # undefined, or a function (which JSON cannot carry either)
             if _is_function(text, variables):
-                raise StatesError(QUERY_EVALUATION_ERROR, f"{prefix} returned an unsupported result type.")
-            raise StatesError(QUERY_EVALUATION_ERROR, f"{prefix} returned nothing (undefined).")
+                raise _query_error(f"{prefix} returned an unsupported result type.", field)
+            raise _query_error(f"{prefix} returned nothing (undefined).", field)
         return orjson.loads(out)  # JSON text: integral numbers come back as int (3, not 3.0), as AWS prints them
 
     evaluate.__doc__ = f"Evaluate {source!r} ({field})."
@@ -123,13 +123,20 @@ def compile_value(value: JSON, *, at: str, field: str) -> Evaluator:
     return constant
 
 
+def _query_error(cause: str, field: str) -> StatesError:
+    """States.QueryEvaluationError; `location` names the field, as the EvaluationFailed event reports it."""
+    error = StatesError(QUERY_EVALUATION_ERROR, cause)
+    error.location = field  # type: ignore[attr-defined]
+    return error
+
+
 def unexpected_type(value: JSON, expected: str, *, text: str, field: str) -> StatesError:
     """AWS's error for an expression whose result a field cannot take (Map Items that is not an array, ...)."""
     cause = (
         f"The JSONata expression '{text.strip()}' specified for the field '{field}' returned an unexpected result type. "
         f"Expected '{expected}', but was '{json_type(value)}' for value: {dumps(value)}"
     )
-    return StatesError(QUERY_EVALUATION_ERROR, cause)
+    return _query_error(cause, field)
 
 
 def json_type(value: JSON) -> str:
