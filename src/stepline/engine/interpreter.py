@@ -94,14 +94,16 @@ class Execution:
     """One execution of a Program."""
 
     def __init__(self, program: Program, *, input: JSON, execution_arn: str, name: str, state_machine_arn: str,
-                 state_machine_name: str, role_arn: str, start_time: datetime, rng: Random | None = None,
+                 state_machine_name: str, role_arn: str, start_time: datetime, seed: str | int = 0,
                  region: str = "us-east-1", redrive_count: int | None = 0) -> None:
         self.program = program
         self.input = input
         self.execution_arn = execution_arn
         self.region = region
-        self.rng = rng or Random(0)
-        self.events: list[dict] = []
+        self.seed = seed
+        self.rng = Random()
+        self.events: list[dict] = []  # recorded and not yet taken (take_events); ids count from 1 across all
+        self.event_count = 0
         self.status = RUNNING
         self.output: JSON = None
         self.output_text: str | None = None
@@ -129,7 +131,7 @@ class Execution:
         self._record(None, "ExecutionStarted", "executionStartedEventDetails",
                      {"input": text, "inputDetails": {"truncated": False},
                       "roleArn": self.execution_context["RoleArn"]})
-        root = Thread("", self.program.root, None, 0, {}, self.input, 1, True)
+        root = Thread("", self.program.root, None, 0, {}, self.input, 0, True)  # AWS: the first state follows 0
         self.threads[""] = root
         self._ready.append(root)
         return self._drain()
@@ -138,20 +140,16 @@ class Execution:
         t = self._waiting(thread, token, "task")
         if t is None:
             return []
-        self._clock(now)
-        t.waiting = None
-        resource = t.resource
         try:
             output = dumps(result)
         except TypeError:
             return self.task_failed(thread, token, "States.Runtime", "The task result is not JSON", now)
-        if resource.kind == "lambda":
-            self._record(t, "LambdaFunctionSucceeded", "lambdaFunctionSucceededEventDetails",
-                         {"output": output, "outputDetails": {"truncated": False}})
-        else:
-            self._record(t, "TaskSucceeded", "taskSucceededEventDetails",
-                         {"resourceType": resource.resource_type, "resource": resource.name, "output": output,
-                          "outputDetails": {"truncated": False}})
+        if _over_limit(output):  # a connector's output is limited like a state's
+            return self.task_failed(thread, token, "States.DataLimitExceeded", _too_big(t.state.name), now)
+        self._clock(now)
+        t.waiting = None
+        resource = t.resource
+        self._record_task_event(t, "Succeeded", {"output": output, "outputDetails": {"truncated": False}})
         self._guard(t, self._complete, t, result)
         self._ready.append(t)
         return self._drain()
@@ -180,17 +178,28 @@ class Execution:
             details["error"] = error
         if cause is not None:
             details["cause"] = cause
-        if resource.kind == "lambda":
-            kind = "LambdaFunctionTimedOut" if timed_out else "LambdaFunctionFailed"
-            self._record(t, kind, "lambdaFunctionTimedOutEventDetails" if timed_out
-                         else "lambdaFunctionFailedEventDetails", details)
-        else:
-            kind = "TaskTimedOut" if timed_out else "TaskFailed"
-            self._record(t, kind, "taskTimedOutEventDetails" if timed_out else "taskFailedEventDetails",
-                         {"resourceType": resource.resource_type, "resource": resource.name, **details})
+        self._record_task_event(t, "TimedOut" if timed_out else "Failed", details)
         self._handle_error(t, error, cause)
         self._ready.append(t)
         return self._drain()
+
+    def activity_started(self, thread: str, token: int, worker_name: str, now: datetime) -> None:
+        """An activity worker took the task (GetActivityTask)."""
+        t = self._waiting(thread, token, "task")
+        if t is None:
+            return
+        self._clock(now)
+        self._record(t, "ActivityStarted", "activityStartedEventDetails", {"workerName": worker_name})
+
+    def _record_task_event(self, t: Thread, outcome: str, details: dict) -> None:
+        """TaskSucceeded/Failed/TimedOut, or their Lambda-function and activity forms, as the resource calls for."""
+        resource = t.resource
+        prefix = _EVENT_PREFIX.get(resource.kind)
+        if prefix is None:
+            details = {"resourceType": resource.resource_type, "resource": resource.name, **details}
+            prefix = "Task"
+        key = prefix[0].lower() + prefix[1:]
+        self._record(t, f"{prefix}{outcome}", f"{key}{outcome}EventDetails", details)
 
     def task_timed_out(self, thread: str, token: int, now: datetime, heartbeat: bool = False) -> list[Effect]:
         error = "States.HeartbeatTimeout" if heartbeat else "States.Timeout"
@@ -226,6 +235,11 @@ class Execution:
         self._end(TIMED_OUT, "ExecutionTimedOut", "executionTimedOutEventDetails", {}, None, None)
         return self._cancel_all()
 
+    def take_events(self) -> list[dict]:
+        """The events recorded since the last call (a durable runtime commits them)."""
+        events, self.events = self.events, []
+        return events
+
     # ------------------------------------------------------------------ the run loop
 
     def _drain(self) -> list[Effect]:
@@ -238,8 +252,11 @@ class Execution:
         return effects
 
     def _clock(self, now: datetime) -> None:
+        """Start handling a signal: fix the time and the randomness (a function of the seed and the history so far,
+        so an execution restored from a checkpoint draws the same numbers again)."""
         self._now = now
         self._now_text = format_timestamp(now)
+        self.rng.seed(f"{self.seed}:{self.event_count}")
 
     def _waiting(self, key: str, token: int, what: str) -> Thread | None:
         t = self.threads.get(key)
@@ -250,7 +267,8 @@ class Execution:
     def _record(self, t: Thread | None, kind: str, details_key: str | None, details: dict | None) -> int:
         if t is not None and not t.recorded:
             return t.last_event
-        event_id = len(self.events) + 1
+        self.event_count += 1
+        event_id = self.event_count
         event: dict[str, Any] = {"timestamp": self._now, "type": kind, "id": event_id,
                                  "previousEventId": t.last_event if t is not None else 0}
         if details_key is not None:
@@ -283,6 +301,7 @@ class Execution:
         t.entered_time = self._now_text
         t.attempts = [0] * len(state.retriers)
         t.retry_count = 0
+        t.resource = None  # a Task describes its own Resource; never the previous Task's
         t.entered_id = self._record(t, f"{state.type}StateEntered", "stateEnteredEventDetails",
                                     {"name": state.name, "input": dumps(t.input), "inputDetails": {"truncated": False}})
         self._guard(t, self._run_state, t)
@@ -465,14 +484,22 @@ class Execution:
             heartbeat = self._task_limit(state.heartbeat_seconds, None, effective, scope, "HeartbeatSeconds")
             credentials = state.credentials(effective, scope) if state.credentials is not None else None
         text = dumps(parameters)
-        if resource.kind == "lambda":
+        if _over_limit(text):  # the state's input after Parameters
+            raise StatesError("States.DataLimitExceeded", f"The state/task '{state.name}' has an input with a size "
+                                                          "exceeding the maximum number of bytes service limit.")
+        if resource.kind in _EVENT_PREFIX:
             details: dict[str, Any] = {"resource": resource.arn, "input": text, "inputDetails": {"truncated": False}}
             if timeout is not None:
                 details["timeoutInSeconds"] = timeout
+            if heartbeat is not None and resource.kind == "activity":
+                details["heartbeatInSeconds"] = heartbeat
             if credentials is not None:
                 details["taskCredentials"] = credentials
-            self._record(t, "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails", details)
-            self._record(t, "LambdaFunctionStarted", None, None)
+            if resource.kind == "lambda":
+                self._record(t, "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails", details)
+                self._record(t, "LambdaFunctionStarted", None, None)
+            else:  # ActivityStarted comes when a worker takes the task
+                self._record(t, "ActivityScheduled", "activityScheduledEventDetails", details)
         else:
             details = {"resourceType": resource.resource_type, "resource": resource.name, "region": resource.region,
                        "parameters": text}
@@ -757,9 +784,8 @@ class Execution:
     def _exit(self, t: Thread, output: JSON, assigned: dict | None, next_state: str | None) -> None:
         state = t.state
         text = dumps(output)
-        if len(text) > MAX_PAYLOAD_BYTES and len(text.encode()) > MAX_PAYLOAD_BYTES:
-            raise StatesError("States.DataLimitExceeded", f"The state/task '{state.name}' returned a result with a "
-                                                          "size exceeding the maximum number of bytes service limit.")
+        if _over_limit(text):
+            raise StatesError("States.DataLimitExceeded", _too_big(state.name))
         details: dict[str, Any] = {"name": state.name, "output": text, "outputDetails": {"truncated": False}}
         if assigned is not None:
             self._assign(t, assigned)
@@ -875,9 +901,23 @@ def _matches(names: tuple[str, ...], error: str, wildcard: bool) -> bool:
     return "States.TaskFailed" in names and error != "States.Timeout"
 
 
+def _over_limit(text: str) -> bool:
+    """Whether JSON text is over 256 KiB as UTF-8 (encoding it only when its length cannot tell)."""
+    size = len(text)
+    return size > MAX_PAYLOAD_BYTES or (size * 4 > MAX_PAYLOAD_BYTES and len(text.encode()) > MAX_PAYLOAD_BYTES)
+
+
+def _too_big(state_name: str) -> str:
+    return (f"The state/task '{state_name}' returned a result with a size exceeding the maximum number of bytes "
+            "service limit.")
+
+
 def _quoted(value: JSON) -> str:
     return f'"{value}"' if isinstance(value, str) else f'"{dumps(value)}"'
 
+
+# Tasks on a Lambda function ARN or an activity have their own event names; other resources use Task*
+_EVENT_PREFIX = {"lambda": "LambdaFunction", "activity": "Activity"}
 
 _RUNNERS = {
     "Pass": Execution._run_pass,

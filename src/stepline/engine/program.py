@@ -107,6 +107,15 @@ class Program:
     machine_type: str  # "STANDARD" | "EXPRESS"
     root: Machine
     timeout_seconds: int | None
+    machines: dict[str, Machine]  # every machine by its location ("" the root): checkpoints name them so
+
+
+def _machines(machine: Machine) -> dict[str, Machine]:
+    found = {machine.at: machine}
+    for state in machine.states.values():
+        for child in (*state.branches, *([state.processor] if state.processor else [])):
+            found.update(_machines(child))
+    return found
 
 
 def compile_definition(definition: str | JSON, machine_type: str = "STANDARD") -> Program:
@@ -118,7 +127,7 @@ def compile_definition(definition: str | JSON, machine_type: str = "STANDARD") -
     language = parsed.get("QueryLanguage", JSONPATH)
     root = _machine(parsed, at="", language=language)
     return Program(definition=parsed, machine_type=machine_type, root=root,
-                   timeout_seconds=parsed.get("TimeoutSeconds"))
+                   timeout_seconds=parsed.get("TimeoutSeconds"), machines=_machines(root))
 
 
 def _machine(spec: dict, *, at: str, language: str) -> Machine:

@@ -75,6 +75,9 @@ class ExecutionRunner:
             outcome = ("timeout", None)
         except StatesError as error:
             outcome = ("error", error)
+        except Exception as error:  # a broken integration fails the execution; it must not leave it waiting forever
+            outcome = ("error", StatesError("States.Runtime", f"The task of state '{effect.state_name}' failed "
+                                                              f"unexpectedly: {type(error).__name__}: {error}"))
         await self._results.put((effect, outcome))
 
     async def _next_signal(self) -> None:

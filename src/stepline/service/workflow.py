@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from random import Random
 from typing import Any
 
 from stepline.engine.interpreter import Execution
@@ -101,7 +100,8 @@ class Workflow:
                         integrations: list[Integration] | None = None,
                         observe: Callable[[Execution], None] | None = None) -> Result:
         """input: a JSON value (None means {}); test_case: a test case of the mock config;
-        time_scale: None real time, 0 virtual time, 0.01 waits a hundred times shorter;
+        time_scale: None real time, 0 virtual time, 0.01 waits a hundred times shorter; seed: makes
+        MathRandom, UUID, $random and retry jitter repeatable (by default they differ per execution);
         observe: called with the live Execution once it exists (progress displays)."""
         if input is None:
             input = {}
@@ -115,7 +115,7 @@ class Workflow:
         execution = Execution(
             self.program, input=input, name=name, state_machine_arn=self.state_machine_arn, execution_arn=arn,
             state_machine_name=self.name, role_arn=self.role_arn, start_time=clock.now(),
-            rng=Random(seed), region=self.region, redrive_count=None if express else 0)
+            seed=seed if seed is not None else arn, region=self.region, redrive_count=None if express else 0)
         if observe is not None:
             observe(execution)
         chain: list[Integration] = list(integrations or [])

@@ -78,7 +78,7 @@ class LocalFunctions:
         function = parameters.get("FunctionName")
         if not isinstance(function, str):
             raise StatesError("States.Runtime", "The lambda:invoke Parameters need a FunctionName string")
-        name = function.split(":")[6] if function.startswith("arn:") else function.split(":")[0]
+        name = _function_name(function)
         payload = parameters.get("Payload")
         if isinstance(payload, str):  # Payload may be JSON text
             try:
@@ -121,6 +121,17 @@ class LocalFunctions:
         except TypeError:
             raise StatesError("Lambda.Unknown", f"The function {name} returned a value that is not JSON: "
                                                 f"{type(result).__name__}") from None
+
+
+def _function_name(function: str) -> str:
+    """The name in any form Lambda's FunctionName takes: name, name:qualifier, ACCOUNT:function:name[:qualifier],
+    or a full function ARN."""
+    parts = function.split(":")
+    if parts[0] == "arn" and len(parts) > 6:
+        return parts[6]
+    if len(parts) > 2 and parts[1] == "function":
+        return parts[2]
+    return parts[0]
 
 
 def _lambda_cause(error: Exception, request_id: str) -> str:

@@ -7,12 +7,16 @@ and a mocked response maps invocation numbers ("0", "1-2", ...) to {"Return": va
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from stepline.errors import StatesError
-from stepline.jsonvalue import JSON, loads
+from stepline.jsonvalue import JSON, dumps, loads
 from stepline.runtime.integrations.registry import TaskCall, TaskFailure, TaskResult
+
+
+_INVOCATIONS = re.compile(r"(\d+)(?:-(\d+))?")
 
 
 class MockConfigError(ValueError):
@@ -38,23 +42,30 @@ class MockConfig:
     def from_json(cls, document: JSON) -> MockConfig:
         if not isinstance(document, dict):
             raise MockConfigError("A mock config must be a JSON object with StateMachines and MockedResponses")
-        machines = {}
-        for machine, spec in (document.get("StateMachines") or {}).items():
-            cases = (spec or {}).get("TestCases") or {}
-            machines[machine] = {name: dict(states or {}) for name, states in cases.items()}
         responses = {}
-        for name, spec in (document.get("MockedResponses") or {}).items():
-            if not isinstance(spec, dict):
-                raise MockConfigError(f"MockedResponses.{name} must be an object of invocation numbers")
+        for name, spec in _object(document.get("MockedResponses", {}), "MockedResponses").items():
             entries = []
-            for key, answer in spec.items():
-                first, _, last = str(key).partition("-")
-                try:
-                    entries.append((int(first), int(last or first), answer))
-                except ValueError:
+            for key, answer in _object(spec, f"MockedResponses.{name}", "an object of invocation numbers").items():
+                match = _INVOCATIONS.fullmatch(key)
+                first_number = int(match[1]) if match else -1
+                last_number = int(match[2] or match[1]) if match else -1
+                if first_number < 0 or last_number < first_number:
                     raise MockConfigError(f"MockedResponses.{name}: '{key}' is not an invocation number or "
-                                          "range such as \"0\" or \"1-2\"") from None
+                                          "range such as \"0\" or \"1-2\"")
+                entries.append((first_number, last_number, _checked_answer(answer, f"MockedResponses.{name}.{key}")))
             responses[name] = entries
+        machines = {}
+        for machine, spec in _object(document.get("StateMachines", {}), "StateMachines").items():
+            where = f"StateMachines.{machine}"
+            cases = _object(_object(spec, where).get("TestCases", {}), f"{where}.TestCases")
+            machines[machine] = {}
+            for case_name, states in cases.items():
+                states = _object(states, f"{where}.TestCases.{case_name}", "an object of state names")
+                for state, response in states.items():
+                    if not isinstance(response, str) or response not in responses:
+                        raise MockConfigError(f"{where}.TestCases.{case_name}.{state}: the mocked response "
+                                              f"{dumps(response)} is not in MockedResponses")
+                machines[machine][case_name] = dict(states)
         return cls(machines, responses)
 
     def test_case(self, state_machine_name: str, test_case: str) -> MockedTestCase:
@@ -63,6 +74,25 @@ class MockConfig:
             raise MockConfigError(f"The mock config has no test case '{test_case}' for state machine "
                                   f"'{state_machine_name}'")
         return MockedTestCase(self, cases[test_case])
+
+
+def _object(value: JSON, where: str, what: str = "an object") -> dict:
+    if not isinstance(value, dict):
+        raise MockConfigError(f"{where} must be {what}, not {dumps(value)}")
+    return value
+
+
+def _checked_answer(answer: JSON, where: str) -> JSON:
+    """A mocked response: exactly one of Return (any JSON) or Throw ({"Error": string, "Cause": string})."""
+    if not isinstance(answer, dict) or len(answer.keys() & {"Return", "Throw"}) != 1 or len(answer) != 1:
+        raise MockConfigError(f"{where} must be an object with exactly one field, Return or Throw")
+    if "Throw" in answer:
+        thrown = answer["Throw"]
+        if not isinstance(thrown, dict) or not isinstance(thrown.get("Error"), str) or not isinstance(
+                thrown.get("Cause", ""), str):
+            raise MockConfigError(f"{where}.Throw must be an object with an Error string and an optional Cause "
+                                  "string")
+    return answer
 
 
 class MockedTestCase:

@@ -26,10 +26,12 @@ class TaskCall:
 
 @dataclass(frozen=True, slots=True)
 class TaskResult:
-    """A successful answer. `submitted` is the service's immediate response for .waitForTaskToken/.sync tasks."""
+    """A successful answer. `submitted` is the service's immediate response for .waitForTaskToken/.sync tasks;
+    with `awaiting_callback` the result itself comes later, through SendTaskSuccess/SendTaskFailure."""
 
     output: JSON
     submitted: JSON = None
+    awaiting_callback: bool = False
 
 
 class TaskFailure(StatesError):

@@ -1,0 +1,363 @@
+"""The embedded store: one SQLite file in WAL mode, one connection, one writer with group commit.
+
+Writes issued during one turn of the event loop are committed in one transaction (BEGIN IMMEDIATE ...
+COMMIT) at the end of that turn; each caller's await returns once its write is durable. synchronous=NORMAL
+in WAL mode: a commit survives the process being killed (kill -9) at any moment; an operating-system crash
+or power loss may lose the last commits before the next checkpoint (set STEPLINE_SQLITE_SYNCHRONOUS=FULL to
+survive those too, at the cost of an fsync per group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from stepline.jsonvalue import dumps, loads
+from stepline.runtime.store.base import ExecutionChange, PendingTask, StoreError, Timer
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL, arn TEXT NOT NULL, parent TEXT, record TEXT NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (kind, arn));
+CREATE INDEX IF NOT EXISTS resources_by_parent ON resources (kind, parent, seq);
+CREATE TABLE IF NOT EXISTS tags (arn TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (arn, key));
+CREATE TABLE IF NOT EXISTS definitions (digest TEXT PRIMARY KEY, definition TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS executions (
+    arn TEXT PRIMARY KEY, state_machine_arn TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
+    start_date REAL NOT NULL, map_run_arn TEXT, record TEXT NOT NULL, checkpoint TEXT, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (state_machine_arn, seq);
+CREATE INDEX IF NOT EXISTS executions_running ON executions (status) WHERE status = 'RUNNING';
+CREATE TABLE IF NOT EXISTS events (
+    execution_arn TEXT NOT NULL, id INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (execution_arn, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS timers (
+    execution_arn TEXT NOT NULL, thread TEXT NOT NULL, kind TEXT NOT NULL, token INTEGER NOT NULL, due REAL NOT NULL,
+    PRIMARY KEY (execution_arn, thread, kind));
+CREATE INDEX IF NOT EXISTS timers_by_due ON timers (due);
+CREATE TABLE IF NOT EXISTS tasks (
+    execution_arn TEXT NOT NULL, thread TEXT NOT NULL, token INTEGER NOT NULL, effect TEXT NOT NULL,
+    task_token TEXT, activity_arn TEXT, worker TEXT, seq INTEGER NOT NULL,
+    PRIMARY KEY (execution_arn, thread));
+CREATE INDEX IF NOT EXISTS tasks_by_token ON tasks (task_token);
+CREATE INDEX IF NOT EXISTS tasks_by_activity ON tasks (activity_arn, worker, seq);
+"""
+_DATE_KEYS = frozenset({"creationDate", "updateDate", "startDate", "stopDate", "redriveDate"})
+
+
+def _epoch(value: datetime) -> float:
+    return value.timestamp()
+
+
+def _date(value: float) -> datetime:
+    return datetime.fromtimestamp(value, timezone.utc)
+
+
+def _encode(record: dict) -> str:
+    return dumps({k: _epoch(v) if k in _DATE_KEYS and isinstance(v, datetime) else v for k, v in record.items()})
+
+
+def _decode(text: str) -> dict:
+    record = loads(text)
+    for key in _DATE_KEYS & record.keys():
+        if isinstance(record[key], (int, float)):
+            record[key] = _date(record[key])
+    return record
+
+
+def _event_text(event: dict) -> str:
+    return dumps({**event, "timestamp": _epoch(event["timestamp"])})
+
+
+def _event(text: str) -> dict:
+    event = loads(text)
+    event["timestamp"] = _date(event["timestamp"])
+    return event
+
+
+class SqliteStore:
+    """The default store (see the module docstring for what a commit survives)."""
+
+    def __init__(self, connection: sqlite3.Connection, path: str) -> None:
+        self._db = connection
+        self.path = path
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future]] = []
+        self._flush_scheduled = False
+        self._seq = 0
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SqliteStore:
+        path = str(path)
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            synchronous = os.environ.get("STEPLINE_SQLITE_SYNCHRONOUS", "NORMAL").upper()
+            connection.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+            connection.execute("PRAGMA busy_timeout=5000")
+            connection.execute("PRAGMA foreign_keys=OFF")
+            connection.executescript(_SCHEMA)
+            row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(f"The store {path} has schema version {row[0]}, newer than this stepline "
+                                 f"understands ({SCHEMA_VERSION}); upgrade stepline")
+            connection.execute("PRAGMA quick_check")
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"Cannot open the store {path}: {error}") from None
+        store = cls(connection, path)
+        store._seq = max(store._scalar("SELECT MAX(seq) FROM resources") or 0,
+                         store._scalar("SELECT MAX(seq) FROM executions") or 0,
+                         store._scalar("SELECT MAX(seq) FROM tasks") or 0)
+        return store
+
+    async def close(self) -> None:
+        if self._pending:
+            self._flush()
+        self._db.close()
+
+    # ------------------------------------------------------------------ reads and the writer
+
+    def _scalar(self, sql: str, *args: Any) -> Any:
+        row = self._db.execute(sql, args).fetchone()
+        return row[0] if row else None
+
+    def _rows(self, sql: str, *args: Any) -> list[tuple]:
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"The store {self.path} cannot be read: {error}") from None
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _write(self, operation: Callable[[sqlite3.Connection], Any]) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((operation, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        """Group commit: every write queued since the last flush, in one transaction."""
+        self._flush_scheduled = False
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        results = []
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            for operation, _ in batch:
+                results.append(operation(self._db))
+            self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            failure = StoreError(f"The store {self.path} cannot be written: {error}")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(failure)
+            return
+        for (_, future), result in zip(batch, results):
+            if not future.done():
+                future.set_result(result)
+
+    # ------------------------------------------------------------------ resources
+
+    async def create_resource(self, kind: str, arn: str, record: dict, *, parent: str | None = None) -> bool:
+        seq = self._next_seq()
+
+        def insert(db: sqlite3.Connection) -> bool:
+            cursor = db.execute("INSERT OR IGNORE INTO resources VALUES (?, ?, ?, ?, ?)",
+                                (kind, arn, parent, _encode(record), seq))
+            return cursor.rowcount == 1
+        return await self._write(insert)
+
+    async def put_resource(self, kind: str, arn: str, record: dict, *, parent: str | None = None) -> None:
+        seq = self._next_seq()
+        await self._write(lambda db: db.execute(
+            "INSERT INTO resources VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, arn) DO UPDATE SET record = excluded.record",
+            (kind, arn, parent, _encode(record), seq)))
+
+    async def get_resource(self, kind: str, arn: str) -> dict | None:
+        rows = self._rows("SELECT record FROM resources WHERE kind = ? AND arn = ?", kind, arn)
+        return _decode(rows[0][0]) if rows else None
+
+    async def list_resources(self, kind: str, *, parent: str | None = None) -> list[dict]:
+        if parent is None:
+            rows = self._rows("SELECT record FROM resources WHERE kind = ? ORDER BY seq", kind)
+        else:
+            rows = self._rows("SELECT record FROM resources WHERE kind = ? AND parent = ? ORDER BY seq", kind, parent)
+        return [_decode(row[0]) for row in rows]
+
+    async def delete_resource(self, kind: str, arn: str) -> bool:
+        def delete(db: sqlite3.Connection) -> bool:
+            db.execute("DELETE FROM tags WHERE arn = ?", (arn,))
+            return db.execute("DELETE FROM resources WHERE kind = ? AND arn = ?", (kind, arn)).rowcount == 1
+        return await self._write(delete)
+
+    async def get_tags(self, arn: str) -> dict[str, str]:
+        return dict(self._rows("SELECT key, value FROM tags WHERE arn = ? ORDER BY key", arn))
+
+    async def set_tags(self, arn: str, tags: dict[str, str]) -> None:
+        await self._write(lambda db: db.executemany(
+            "INSERT INTO tags VALUES (?, ?, ?) ON CONFLICT (arn, key) DO UPDATE SET value = excluded.value",
+            [(arn, key, value) for key, value in tags.items()]))
+
+    async def remove_tags(self, arn: str, keys: list[str]) -> None:
+        await self._write(lambda db: db.executemany("DELETE FROM tags WHERE arn = ? AND key = ?",
+                                                    [(arn, key) for key in keys]))
+
+    # ------------------------------------------------------------------ definitions
+
+    async def put_definition(self, digest: str, definition: str) -> None:
+        await self._write(lambda db: db.execute("INSERT OR IGNORE INTO definitions VALUES (?, ?)",
+                                                (digest, definition)))
+
+    async def get_definition(self, digest: str) -> str | None:
+        return self._scalar("SELECT definition FROM definitions WHERE digest = ?", digest)
+
+    # ------------------------------------------------------------------ executions
+
+    async def create_execution(self, record: dict) -> dict | None:
+        seq = self._next_seq()
+
+        def insert(db: sqlite3.Connection) -> dict | None:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                (record["executionArn"], record["stateMachineArn"], record["name"], record["status"],
+                 _epoch(record["startDate"]), record.get("mapRunArn"), _encode(record), seq))
+            if cursor.rowcount == 1:
+                return None
+            row = db.execute("SELECT record FROM executions WHERE arn = ?", (record["executionArn"],)).fetchone()
+            return _decode(row[0])
+        return await self._write(insert)
+
+    async def get_execution(self, arn: str) -> dict | None:
+        rows = self._rows("SELECT record FROM executions WHERE arn = ?", arn)
+        return _decode(rows[0][0]) if rows else None
+
+    async def list_executions(self, *, state_machine_arn: str | None = None, status: str | None = None,
+                              map_run_arn: str | None = None) -> list[dict]:
+        clauses, args = [], []
+        for column, value in (("state_machine_arn", state_machine_arn), ("status", status),
+                              ("map_run_arn", map_run_arn)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._rows(f"SELECT record FROM executions {where} ORDER BY seq DESC", *args)
+        return [_decode(row[0]) for row in rows]
+
+    async def update_execution(self, arn: str, summary: dict, status: str | None = None) -> None:
+        await self._write(lambda db: self._update(db, arn, summary, status))
+
+    def _update(self, db: sqlite3.Connection, arn: str, summary: dict, status: str | None) -> None:
+        row = db.execute("SELECT record FROM executions WHERE arn = ?", (arn,)).fetchone()
+        if row is None:
+            return
+        record = _decode(row[0])
+        record.update(summary)
+        if status is not None:
+            record["status"] = status
+        db.execute("UPDATE executions SET record = ?, status = ? WHERE arn = ?",
+                   (_encode(record), record["status"], arn))
+
+    async def get_events(self, arn: str, *, after: int = 0, limit: int = 1000, reverse: bool = False) -> list[dict]:
+        if reverse:
+            bound = after if after else 2**62
+            rows = self._rows("SELECT body FROM events WHERE execution_arn = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                              arn, bound, limit)
+        else:
+            rows = self._rows("SELECT body FROM events WHERE execution_arn = ? AND id > ? ORDER BY id LIMIT ?",
+                              arn, after, limit)
+        return [_event(row[0]) for row in rows]
+
+    async def get_checkpoint(self, arn: str) -> str | None:
+        return self._scalar("SELECT checkpoint FROM executions WHERE arn = ?", arn)
+
+    # ------------------------------------------------------------------ the runtime
+
+    async def commit(self, changes: list[ExecutionChange]) -> None:
+        seqs = [self._next_seq() for change in changes for _ in change.tasks]
+        await self._write(lambda db: self._apply(db, changes, iter(seqs)))
+
+    def _apply(self, db: sqlite3.Connection, changes: list[ExecutionChange], seqs: Any) -> None:
+        for change in changes:
+            arn = change.execution_arn
+            if change.events:
+                db.executemany("INSERT INTO events VALUES (?, ?, ?)",
+                               [(arn, event["id"], _event_text(event)) for event in change.events])
+            if change.summary:
+                self._update(db, arn, change.summary, change.status)
+            if change.status is not None:
+                db.execute("UPDATE executions SET status = ?, checkpoint = ? WHERE arn = ?",
+                           (change.status, change.checkpoint, arn))
+            if change.cancelled_timers:
+                db.executemany("DELETE FROM timers WHERE execution_arn = ? AND thread = ? AND kind = ?",
+                               [(arn, thread, kind) for thread, kind in change.cancelled_timers])
+            if change.timers:
+                db.executemany("INSERT INTO timers VALUES (?, ?, ?, ?, ?) ON CONFLICT (execution_arn, thread, kind) "
+                               "DO UPDATE SET token = excluded.token, due = excluded.due",
+                               [(arn, t.thread, t.kind, t.token, _epoch(t.due)) for t in change.timers])
+            if change.finished_tasks:
+                db.executemany("DELETE FROM tasks WHERE execution_arn = ? AND thread = ?",
+                               [(arn, thread) for thread in change.finished_tasks])
+            if change.tasks:
+                db.executemany("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (execution_arn, "
+                               "thread) DO UPDATE SET token = excluded.token, effect = excluded.effect, "
+                               "task_token = excluded.task_token, activity_arn = excluded.activity_arn, worker = NULL",
+                               [(arn, t.thread, t.token, dumps(t.effect), t.task_token, t.activity_arn, next(seqs))
+                                for t in change.tasks])
+            if change.status not in ("RUNNING", None):
+                db.execute("DELETE FROM timers WHERE execution_arn = ?", (arn,))
+                db.execute("DELETE FROM tasks WHERE execution_arn = ?", (arn,))
+
+    async def running_executions(self) -> list[str]:
+        return [row[0] for row in self._rows("SELECT arn FROM executions WHERE status = 'RUNNING' ORDER BY seq")]
+
+    async def due_timers(self, now: datetime, limit: int) -> list[Timer]:
+        rows = self._rows("SELECT execution_arn, thread, kind, token, due FROM timers WHERE due <= ? ORDER BY due "
+                          "LIMIT ?", _epoch(now), limit)
+        return [Timer(arn, thread, kind, token, _date(due)) for arn, thread, kind, token, due in rows]
+
+    async def next_timer_due(self) -> datetime | None:
+        due = self._scalar("SELECT MIN(due) FROM timers")
+        return _date(due) if due is not None else None
+
+    async def pending_tasks(self, arn: str | None = None) -> list[PendingTask]:
+        sql = "SELECT execution_arn, thread, token, effect, task_token, activity_arn, worker FROM tasks"
+        rows = self._rows(sql + " WHERE execution_arn = ? ORDER BY seq", arn) if arn else self._rows(sql + " ORDER BY seq")
+        return [_task(row) for row in rows]
+
+    async def find_task(self, task_token: str) -> PendingTask | None:
+        rows = self._rows("SELECT execution_arn, thread, token, effect, task_token, activity_arn, worker FROM tasks "
+                          "WHERE task_token = ?", task_token)
+        return _task(rows[0]) if rows else None
+
+    async def claim_activity_task(self, activity_arn: str, worker: str) -> PendingTask | None:
+        def claim(db: sqlite3.Connection) -> PendingTask | None:
+            row = db.execute("SELECT execution_arn, thread, token, effect, task_token, activity_arn, worker FROM tasks "
+                             "WHERE activity_arn = ? AND worker IS NULL ORDER BY seq LIMIT 1",
+                             (activity_arn,)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE tasks SET worker = ? WHERE execution_arn = ? AND thread = ?", (worker, row[0], row[1]))
+            return _task(row[:6] + (worker,))
+        return await self._write(claim)
+
+
+def _task(row: tuple) -> PendingTask:
+    arn, thread, token, effect, task_token, activity_arn, worker = row
+    return PendingTask(arn, thread, token, loads(effect), task_token, activity_arn, worker)
+

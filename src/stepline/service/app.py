@@ -1,0 +1,702 @@
+"""The application layer: one method per Step Functions API action. The API server, the CLI and the console
+all call these; none of them re-implements what happens here.
+
+Methods take the action's request members as keyword arguments (AWS's names) and return the response
+members (datetimes as aware datetimes), or raise an ApiError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from stepline.engine.interpreter import RUNNING, Execution
+from stepline.engine.program import Program, compile_definition
+from stepline.errors import DefinitionError
+from stepline.jsonvalue import JSON, dumps, loads
+from stepline.runtime.clock import clock_for
+from stepline.runtime.integrations.lambda_local import LocalFunctions
+from stepline.runtime.integrations.mock_config import MockConfig, MockConfigError
+from stepline.runtime.integrations.registry import Integration
+from stepline.runtime.runner import ExecutionRunner
+from stepline.runtime.store.base import Store
+from stepline.runtime.worker import Runtime, Signal
+from stepline.service import errors
+from stepline.service.arns import (
+    activity_arn,
+    check_name,
+    execution_arn,
+    express_execution_arn,
+    parse_activity_arn,
+    parse_execution_arn,
+    parse_state_machine_arn,
+    state_machine_arn,
+)
+from stepline.service.definitions import create_error_message, validate_definition
+from stepline.service.paging import paginate
+from stepline.service.settings import Settings
+
+MAX_PAYLOAD = 256 * 1024
+LOGGING_DEFAULT = {"level": "OFF", "includeExecutionData": False}
+TRACING_DEFAULT = {"enabled": False}
+
+
+def _now(clock: Any) -> datetime:
+    return clock.now()
+
+
+def _digest(definition: str) -> str:
+    return hashlib.sha256(definition.encode()).hexdigest()
+
+
+class StepFunctionsService:
+    """Step Functions, backed by a store and a durable runtime."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock_for(settings.time_scale)
+        self.functions = LocalFunctions(account=settings.account, region=settings.region)
+        for module in settings.functions:
+            self.functions.load_module(module)
+        self.mock_config = MockConfig.load(settings.mock_config) if settings.mock_config else None
+        self._programs: dict[tuple[str, str], Program] = {}
+        self.runtime = Runtime(store, clock=self.clock, programs=self._program,
+                               integrations=self._integrations_for)
+        self._express: dict[str, Execution] = {}
+
+    async def start(self) -> None:
+        await self.runtime.start()
+
+    async def close(self) -> None:
+        await self.runtime.close()
+        await self.store.close()
+
+    # ------------------------------------------------------------------ shared helpers
+
+    async def _program(self, digest: str, machine_type: str) -> Program:
+        key = (digest, machine_type)
+        program = self._programs.get(key)
+        if program is None:
+            definition = await self.store.get_definition(digest)
+            if definition is None:
+                raise errors.InternalFailure(f"The definition {digest} of an execution is missing from the store")
+            program = compile_definition(definition, machine_type)
+            self._programs[key] = program
+        return program
+
+    def _compile(self, definition: str, machine_type: str) -> tuple[str, Program]:
+        try:
+            program = compile_definition(definition, machine_type)
+        except DefinitionError as error:
+            raise errors.InvalidDefinition(create_error_message(error.diagnostics)) from None
+        digest = _digest(definition)
+        self._programs[(digest, machine_type)] = program
+        return digest, program
+
+    def _integrations_for(self, record: dict | None) -> Sequence[Integration]:
+        chain: list[Integration] = []
+        test_case = (record or {}).get("testCase")
+        if test_case and self.mock_config is not None:
+            machine_name = (record or {})["stateMachineArn"].split(":")[6]
+            try:
+                chain.append(self.mock_config.test_case(machine_name, test_case))
+            except MockConfigError:
+                pass
+        chain.append(self.functions)
+        return chain
+
+    async def _state_machine(self, arn: str) -> dict:
+        base = parse_state_machine_arn(arn.split("#")[0]).unqualified_arn
+        record = await self.store.get_resource("state_machine", base)
+        if record is None:
+            raise errors.StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
+        return record
+
+    async def _execution(self, arn: str) -> dict:
+        parse_execution_arn(arn)
+        record = await self.store.get_execution(arn)
+        if record is None:
+            express = self._express.get(arn)
+            if express is not None:
+                return _express_record(express)
+            raise errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
+        return record
+
+    # ------------------------------------------------------------------ state machines
+
+    async def create_state_machine(self, *, name: str, definition: str, roleArn: str, type: str = "STANDARD",
+                                   loggingConfiguration: dict | None = None, tags: list | None = None,
+                                   tracingConfiguration: dict | None = None, publish: bool = False,
+                                   versionDescription: str | None = None,
+                                   encryptionConfiguration: dict | None = None) -> dict:
+        check_name(name)
+        if versionDescription is not None and not publish:
+            raise errors.ValidationException("Version description can only be set when publish is true")
+        digest, _ = self._compile(definition, type)
+        arn = state_machine_arn(self.settings.region, self.settings.account, name)
+        now = _now(self.clock)
+        record = {
+            "stateMachineArn": arn, "name": name, "status": "ACTIVE", "definition": definition,
+            "definitionDigest": digest, "roleArn": roleArn, "type": type, "creationDate": now,
+            "loggingConfiguration": loggingConfiguration or LOGGING_DEFAULT,
+            "tracingConfiguration": tracingConfiguration or TRACING_DEFAULT,
+            "revisionId": None, "versions": 0,
+        }
+        if encryptionConfiguration:
+            record["encryptionConfiguration"] = encryptionConfiguration
+        await self.store.put_definition(digest, definition)
+        if not await self.store.create_resource("state_machine", arn, record):
+            existing = await self.store.get_resource("state_machine", arn)
+            same = existing and all(existing.get(k) == record[k] for k in ("definition", "roleArn", "type"))
+            if not same:
+                raise errors.StateMachineAlreadyExists(f"State Machine Already Exists: '{arn}'")
+            response = {"stateMachineArn": arn, "creationDate": existing["creationDate"]}
+        else:
+            response = {"stateMachineArn": arn, "creationDate": now}
+        if tags:
+            await self.tag_resource(resourceArn=arn, tags=tags)
+        if publish:
+            version = await self.publish_state_machine_version(stateMachineArn=arn, description=versionDescription)
+            response["stateMachineVersionArn"] = version["stateMachineVersionArn"]
+        return response
+
+    async def describe_state_machine(self, *, stateMachineArn: str, includedData: str | None = None) -> dict:
+        parsed = parse_state_machine_arn(stateMachineArn)
+        if parsed.version is None and parsed.alias is None:
+            return _describe_machine(await self._state_machine(stateMachineArn))
+        return await self._describe_qualified(stateMachineArn, parsed)
+
+    async def _describe_qualified(self, arn: str, parsed: Any) -> dict:
+        if parsed.version is not None:
+            version = await self.store.get_resource("version", arn)
+            if version is None:
+                raise errors.StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
+            return _describe_machine(version)
+        alias = await self.store.get_resource("alias", arn)
+        if alias is None:
+            raise errors.ResourceNotFound(f"Resource not found: '{arn}'")
+        return await self.describe_state_machine_alias(stateMachineAliasArn=arn)
+
+    async def update_state_machine(self, *, stateMachineArn: str, definition: str | None = None,
+                                   roleArn: str | None = None, loggingConfiguration: dict | None = None,
+                                   tracingConfiguration: dict | None = None, publish: bool = False,
+                                   versionDescription: str | None = None,
+                                   encryptionConfiguration: dict | None = None) -> dict:
+        record = await self._state_machine(stateMachineArn)
+        if versionDescription is not None and not publish:
+            raise errors.ValidationException("Version description can only be set when publish is true")
+        if all(v is None for v in (definition, roleArn, loggingConfiguration, tracingConfiguration,
+                                   encryptionConfiguration)) and not publish:
+            raise errors.MissingRequiredParameter(
+                "Either the definition, the role ARN, the LoggingConfiguration, the EncryptionConfiguration or the "
+                "TracingConfiguration must be specified")
+        changed = False
+        if definition is not None and definition != record["definition"]:
+            digest, _ = self._compile(definition, record["type"])
+            await self.store.put_definition(digest, definition)
+            record.update(definition=definition, definitionDigest=digest)
+            changed = True
+        for key, value in (("roleArn", roleArn), ("loggingConfiguration", loggingConfiguration),
+                           ("tracingConfiguration", tracingConfiguration),
+                           ("encryptionConfiguration", encryptionConfiguration)):
+            if value is not None and record.get(key) != value:
+                record[key] = value
+                changed = True
+        now = _now(self.clock)
+        if changed or record.get("revisionId") is None:
+            record["revisionId"] = str(uuid.uuid4())
+            record["updateDate"] = now
+        await self.store.put_resource("state_machine", record["stateMachineArn"], record)
+        response = {"updateDate": record.get("updateDate", now), "revisionId": record["revisionId"]}
+        if publish:
+            version = await self.publish_state_machine_version(stateMachineArn=record["stateMachineArn"],
+                                                               description=versionDescription)
+            response["stateMachineVersionArn"] = version["stateMachineVersionArn"]
+        return response
+
+    async def delete_state_machine(self, *, stateMachineArn: str) -> dict:
+        parse_state_machine_arn(stateMachineArn, qualified=False)
+        await self.store.delete_resource("state_machine", stateMachineArn)
+        for version in await self.store.list_resources("version", parent=stateMachineArn):
+            await self.store.delete_resource("version", version["stateMachineArn"])
+        for alias in await self.store.list_resources("alias", parent=stateMachineArn):
+            await self.store.delete_resource("alias", alias["stateMachineAliasArn"])
+        return {}
+
+    async def list_state_machines(self, *, maxResults: int = 0, nextToken: str | None = None) -> dict:
+        machines = await self.store.list_resources("state_machine")
+        items = [{"stateMachineArn": m["stateMachineArn"], "name": m["name"], "type": m["type"],
+                  "creationDate": m["creationDate"]} for m in machines]
+        page, token = paginate(items, key=lambda m: m["stateMachineArn"], max_results=maxResults,
+                               next_token=nextToken)
+        return {"stateMachines": page, **({"nextToken": token} if token else {})}
+
+    async def validate_state_machine_definition(self, *, definition: str, type: str = "STANDARD",
+                                                severity: str = "ERROR", maxResults: int = 100) -> dict:
+        response = validate_definition(definition, machine_type=type, severity=severity,
+                                       max_results=maxResults or 100)
+        for diagnostic in response["diagnostics"]:
+            if not diagnostic["location"]:
+                del diagnostic["location"]  # AWS omits the location of whole-definition findings
+        return response
+
+    # ------------------------------------------------------------------ versions
+
+    async def publish_state_machine_version(self, *, stateMachineArn: str, revisionId: str | None = None,
+                                            description: str | None = None) -> dict:
+        record = await self._state_machine(stateMachineArn)
+        current = record.get("revisionId")
+        if revisionId is not None and revisionId != current:
+            raise errors.ConflictException(f"Failed to publish the State Machine version for revision {revisionId}. "
+                                           f"The current State Machine revision is {current}.")
+        versions = await self.store.list_resources("version", parent=record["stateMachineArn"])
+        latest = versions[-1] if versions else None
+        if latest is not None and latest["definition"] == record["definition"] and \
+                latest["roleArn"] == record["roleArn"] and latest.get("description") == description:
+            return {"creationDate": latest["creationDate"], "stateMachineVersionArn": latest["stateMachineArn"]}
+        number = record.get("versions", 0) + 1
+        record["versions"] = number
+        if record.get("revisionId") is None:
+            record["revisionId"] = str(uuid.uuid4())
+        arn = f"{record['stateMachineArn']}:{number}"
+        version = {**record, "stateMachineArn": arn, "creationDate": _now(self.clock), "versionNumber": number,
+                   "revisionId": record["revisionId"]}
+        if description is not None:
+            version["description"] = description
+        await self.store.put_resource("state_machine", record["stateMachineArn"], record)
+        await self.store.create_resource("version", arn, version, parent=record["stateMachineArn"])
+        return {"creationDate": version["creationDate"], "stateMachineVersionArn": arn}
+
+    async def list_state_machine_versions(self, *, stateMachineArn: str, nextToken: str | None = None,
+                                          maxResults: int = 0) -> dict:
+        record = await self._state_machine(stateMachineArn)
+        versions = await self.store.list_resources("version", parent=record["stateMachineArn"])
+        items = [{"stateMachineVersionArn": v["stateMachineArn"], "creationDate": v["creationDate"]}
+                 for v in reversed(versions)]
+        page, token = paginate(items, key=lambda v: f"{v['stateMachineVersionArn'].rsplit(':', 1)[1]:>12}",
+                               max_results=maxResults, next_token=nextToken)
+        return {"stateMachineVersions": page, **({"nextToken": token} if token else {})}
+
+    async def delete_state_machine_version(self, *, stateMachineVersionArn: str) -> dict:
+        if parse_state_machine_arn(stateMachineVersionArn).version is None:
+            raise errors.ValidationException(f"Invalid Arn: 'Invalid version ARN: {stateMachineVersionArn}'")
+        base = stateMachineVersionArn.rsplit(":", 1)[0]
+        for alias in await self.store.list_resources("alias", parent=base):
+            if any(r["stateMachineVersionArn"] == stateMachineVersionArn for r in alias["routingConfiguration"]):
+                raise errors.ConflictException(
+                    f"Version to be deleted must not be referenced by an alias. Current list of aliases referencing "
+                    f"this version: [{alias['stateMachineAliasArn']}]")
+        await self.store.delete_resource("version", stateMachineVersionArn)
+        return {}
+
+    # ------------------------------------------------------------------ aliases
+
+    async def create_state_machine_alias(self, *, name: str, routingConfiguration: list,
+                                         description: str | None = None) -> dict:
+        base = await self._check_routing(routingConfiguration)
+        arn = f"{base}:{name}"
+        now = _now(self.clock)
+        record = {"stateMachineAliasArn": arn, "name": name, "routingConfiguration": routingConfiguration,
+                  "creationDate": now, "updateDate": now}
+        if description is not None:
+            record["description"] = description
+        if not await self.store.create_resource("alias", arn, record, parent=base):
+            existing = await self.store.get_resource("alias", arn)
+            if existing["routingConfiguration"] != routingConfiguration or existing.get("description") != description:
+                raise errors.ConflictException("Failed to create alias because an alias with the same name and a "
+                                               "different routing configuration already exists.")
+            return {"stateMachineAliasArn": arn, "creationDate": existing["creationDate"]}
+        return {"stateMachineAliasArn": arn, "creationDate": now}
+
+    async def _check_routing(self, routing: list) -> str:
+        arns = [r["stateMachineVersionArn"] for r in routing]
+        bases = set()
+        for arn in arns:
+            if parse_state_machine_arn(arn).version is None:
+                raise errors.ValidationException("Routing configuration must contain state machine version ARNs. "
+                                                 f"Received: [{', '.join(arns)}]")
+            bases.add(arn.rsplit(":", 1)[0])
+            if await self.store.get_resource("version", arn) is None:
+                raise errors.ResourceNotFound(f"Resource not found: '{arn}'")
+        if len(bases) != 1:
+            raise errors.ValidationException("Routing configuration must contain versions of the same state machine")
+        if sum(r.get("weight", 0) for r in routing) != 100:
+            raise errors.ValidationException("Sum of routing configuration weights must be equal to 100.")
+        return bases.pop()
+
+    async def describe_state_machine_alias(self, *, stateMachineAliasArn: str) -> dict:
+        parse_state_machine_arn(stateMachineAliasArn)
+        record = await self.store.get_resource("alias", stateMachineAliasArn)
+        if record is None:
+            raise errors.ResourceNotFound("Request references a resource that does not exist.")
+        return record
+
+    async def update_state_machine_alias(self, *, stateMachineAliasArn: str, description: str | None = None,
+                                         routingConfiguration: list | None = None) -> dict:
+        record = await self.describe_state_machine_alias(stateMachineAliasArn=stateMachineAliasArn)
+        if routingConfiguration is not None:
+            await self._check_routing(routingConfiguration)
+            record["routingConfiguration"] = routingConfiguration
+        if description is not None:
+            record["description"] = description
+        record["updateDate"] = _now(self.clock)
+        await self.store.put_resource("alias", stateMachineAliasArn, record,
+                                      parent=stateMachineAliasArn.rsplit(":", 1)[0])
+        return {"updateDate": record["updateDate"]}
+
+    async def delete_state_machine_alias(self, *, stateMachineAliasArn: str) -> dict:
+        parse_state_machine_arn(stateMachineAliasArn)
+        await self.store.delete_resource("alias", stateMachineAliasArn)
+        return {}
+
+    async def list_state_machine_aliases(self, *, stateMachineArn: str, nextToken: str | None = None,
+                                         maxResults: int = 0) -> dict:
+        record = await self._state_machine(stateMachineArn)
+        aliases = await self.store.list_resources("alias", parent=record["stateMachineArn"])
+        items = [{"stateMachineAliasArn": a["stateMachineAliasArn"], "creationDate": a["creationDate"]}
+                 for a in aliases]
+        page, token = paginate(items, key=lambda a: a["stateMachineAliasArn"], max_results=maxResults,
+                               next_token=nextToken)
+        return {"stateMachineAliases": page, **({"nextToken": token} if token else {})}
+
+    # ------------------------------------------------------------------ executions
+
+    async def _resolve_target(self, arn: str) -> tuple[dict, dict]:
+        """The state machine record and the version or alias facts of a StartExecution target."""
+        parsed = parse_state_machine_arn(arn.split("#")[0])
+        base = parsed.unqualified_arn
+        record = await self._state_machine(base)
+        if parsed.version is None and parsed.alias is None:
+            return record, {}
+        if parsed.version is not None:
+            version = await self.store.get_resource("version", arn.split("#")[0])
+            if version is None:
+                raise errors.StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
+            return version | {"stateMachineArn": base}, {"stateMachineVersionArn": version["stateMachineArn"]}
+        alias = await self.store.get_resource("alias", arn.split("#")[0])
+        if alias is None:
+            raise errors.StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
+        pick, total = self.clock.now().microsecond % 100, 0
+        chosen = alias["routingConfiguration"][-1]["stateMachineVersionArn"]
+        for route in alias["routingConfiguration"]:
+            total += route["weight"]
+            if pick < total:
+                chosen = route["stateMachineVersionArn"]
+                break
+        version = await self.store.get_resource("version", chosen)
+        return version | {"stateMachineArn": base}, {"stateMachineVersionArn": chosen,
+                                                      "stateMachineAliasArn": alias["stateMachineAliasArn"]}
+
+    @staticmethod
+    def _input(text: str | None) -> tuple[str, JSON]:
+        text = "{}" if text is None else text
+        if len(text.encode()) > MAX_PAYLOAD:
+            raise errors.InvalidExecutionInput("Invalid State Machine Execution Input: 'The input exceeds the "
+                                               "maximum size of 262144 bytes'")
+        try:
+            return text, loads(text)
+        except ValueError:
+            raise errors.InvalidExecutionInput(f"Invalid State Machine Execution Input: '{_json_problem(text)}'") from None
+
+    async def start_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
+                              traceHeader: str | None = None) -> dict:
+        machine, target = await self._resolve_target(stateMachineArn)
+        test_case = stateMachineArn.split("#", 1)[1] if "#" in stateMachineArn else None
+        text, _ = self._input(input)
+        name = name if name is not None else str(uuid.uuid4())
+        check_name(name)
+        now = _now(self.clock)
+        if machine["type"] == "EXPRESS":
+            arn = express_execution_arn(self.settings.region, self.settings.account, machine["name"], name,
+                                        str(uuid.uuid4()))
+            asyncio.get_running_loop().create_task(self._run_express(machine, arn, name, text, test_case))
+            return {"executionArn": arn, "startDate": now}
+        arn = execution_arn(self.settings.region, self.settings.account, machine["name"], name)
+        record = {"executionArn": arn, "stateMachineArn": machine["stateMachineArn"], "name": name,
+                  "status": RUNNING, "startDate": now, "input": text, "roleArn": machine["roleArn"],
+                  "definitionDigest": machine["definitionDigest"], "type": machine["type"], "redriveCount": 0,
+                  **target}
+        if test_case:
+            record["testCase"] = test_case
+        if traceHeader is not None:
+            record["traceHeader"] = traceHeader
+        existing = await self.store.create_execution(record)
+        if existing is not None:
+            if existing["status"] == RUNNING and existing["input"] == text:
+                return {"executionArn": arn, "startDate": existing["startDate"]}
+            raise errors.ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
+        self.runtime.submit(Signal("start", arn))
+        return {"executionArn": arn, "startDate": now}
+
+    async def _run_express(self, machine: dict, arn: str, name: str, text: str, test_case: str | None) -> Execution:
+        program = await self._program(machine["definitionDigest"], "EXPRESS")
+        execution = Execution(program, input=loads(text), execution_arn=arn, name=name,
+                              state_machine_arn=machine["stateMachineArn"], state_machine_name=machine["name"],
+                              role_arn=machine["roleArn"], start_time=_now(self.clock), seed=arn,
+                              region=self.settings.region, redrive_count=None)
+        self._express[arn] = execution
+        while len(self._express) > 10_000:
+            self._express.pop(next(iter(self._express)))
+        record = {"stateMachineArn": machine["stateMachineArn"], "testCase": test_case}
+        runner = ExecutionRunner(execution, self._integrations_for(record), self.clock,
+                                 timeout_seconds=min(program.timeout_seconds or 300, 300))
+        await runner.run()
+        return execution
+
+    async def start_sync_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
+                                   traceHeader: str | None = None, includedData: str | None = None) -> dict:
+        machine, _ = await self._resolve_target(stateMachineArn)
+        if machine["type"] != "EXPRESS":
+            raise errors.StateMachineTypeNotSupported("This operation is not supported by this type of state machine")
+        test_case = stateMachineArn.split("#", 1)[1] if "#" in stateMachineArn else None
+        text, _ = self._input(input)
+        name = name if name is not None else str(uuid.uuid4())
+        check_name(name)
+        arn = express_execution_arn(self.settings.region, self.settings.account, machine["name"], name,
+                                    str(uuid.uuid4()))
+        execution = await self._run_express(machine, arn, name, text, test_case)
+        response = _express_record(execution)
+        response["billingDetails"] = {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": max(
+            100, int(((execution.stop_time or execution.start_time) - execution.start_time).total_seconds() * 1000))}
+        response.pop("redriveCount", None)
+        return response
+
+    async def describe_execution(self, *, executionArn: str, includedData: str | None = None) -> dict:
+        record = await self._execution(executionArn)
+        response = {k: record[k] for k in ("executionArn", "stateMachineArn", "name", "status", "startDate", "input")}
+        response["inputDetails"] = {"included": True}
+        for key in ("stopDate", "output", "error", "cause", "stateMachineVersionArn", "stateMachineAliasArn",
+                    "traceHeader", "mapRunArn", "redriveDate"):
+            if record.get(key) is not None:
+                response[key] = record[key]
+        if "output" in response:
+            response["outputDetails"] = {"included": True}
+        if record.get("type", "STANDARD") == "STANDARD":
+            response["redriveCount"] = record.get("redriveCount", 0)
+            response.update(_redrive_status(record))
+        return response
+
+    async def describe_state_machine_for_execution(self, *, executionArn: str, includedData: str | None = None) -> dict:
+        record = await self._execution(executionArn)
+        definition = await self.store.get_definition(record["definitionDigest"]) if "definitionDigest" in record \
+            else record.get("definition")
+        machine = await self.store.get_resource("state_machine", record["stateMachineArn"]) or {}
+        response = {"stateMachineArn": record["stateMachineArn"], "name": record["stateMachineArn"].split(":")[6],
+                    "definition": definition, "roleArn": record.get("roleArn", ""),
+                    "updateDate": machine.get("updateDate") or machine.get("creationDate") or record["startDate"],
+                    "loggingConfiguration": machine.get("loggingConfiguration", LOGGING_DEFAULT),
+                    "tracingConfiguration": machine.get("tracingConfiguration", TRACING_DEFAULT)}
+        if machine.get("revisionId"):
+            response["revisionId"] = machine["revisionId"]
+        return response
+
+    async def list_executions(self, *, stateMachineArn: str | None = None, statusFilter: str | None = None,
+                              maxResults: int = 0, nextToken: str | None = None, mapRunArn: str | None = None,
+                              redriveFilter: str | None = None) -> dict:
+        if stateMachineArn is None and mapRunArn is None:
+            raise errors.ValidationException("Must provide a StateMachine ARN or MapRun ARN")
+        if stateMachineArn is not None:
+            parsed = parse_state_machine_arn(stateMachineArn)
+            if parsed.version is None and parsed.alias is None:
+                await self._state_machine(stateMachineArn)
+        records = await self.store.list_executions(
+            state_machine_arn=stateMachineArn.split("#")[0] if stateMachineArn else None, status=statusFilter,
+            map_run_arn=mapRunArn)
+        if redriveFilter == "REDRIVEN":
+            records = [r for r in records if r.get("redriveCount", 0) > 0]
+        elif redriveFilter == "NOT_REDRIVEN":
+            records = [r for r in records if r.get("redriveCount", 0) == 0]
+        items = []
+        for r in records:
+            item = {k: r[k] for k in ("executionArn", "stateMachineArn", "name", "status", "startDate")}
+            for key in ("stopDate", "stateMachineVersionArn", "stateMachineAliasArn", "mapRunArn", "redriveDate"):
+                if r.get(key) is not None:
+                    item[key] = r[key]
+            item["redriveCount"] = r.get("redriveCount", 0)
+            items.append(item)
+        page, token = paginate(items, key=lambda e: f"{e['startDate'].timestamp():020.6f}/{e['executionArn']}",
+                               max_results=maxResults, next_token=nextToken)
+        return {"executions": page, **({"nextToken": token} if token else {})}
+
+    async def get_execution_history(self, *, executionArn: str, maxResults: int = 0, reverseOrder: bool = False,
+                                    nextToken: str | None = None, includeExecutionData: bool = True) -> dict:
+        await self._execution(executionArn)
+        limit = maxResults or 100
+        after = int(nextToken) if nextToken and nextToken.isdigit() else 0
+        if nextToken and not nextToken.isdigit():
+            raise errors.InvalidToken("Invalid Token: 'Invalid token'")
+        events = await self.store.get_events(executionArn, after=after, limit=limit + 1, reverse=reverseOrder)
+        more = len(events) > limit
+        events = events[:limit]
+        if not includeExecutionData:
+            events = [_without_data(event) for event in events]
+        response: dict = {"events": events}
+        if more:
+            response["nextToken"] = str(events[-1]["id"])
+        return response
+
+    async def stop_execution(self, *, executionArn: str, error: str | None = None, cause: str | None = None) -> dict:
+        record = await self._execution(executionArn)
+        now = _now(self.clock)
+        if record["status"] != RUNNING:
+            return {"stopDate": record.get("stopDate", now)}
+        self.runtime.submit(Signal("stop", executionArn, payload=(error, cause)))
+        await self.runtime.wait(executionArn, timeout=30)
+        record = await self.store.get_execution(executionArn)
+        return {"stopDate": record.get("stopDate") or now}
+
+    # ------------------------------------------------------------------ tags
+
+    async def tag_resource(self, *, resourceArn: str, tags: list) -> dict:
+        await self._tagged(resourceArn)
+        await self.store.set_tags(resourceArn, {t["key"]: t["value"] for t in tags})
+        return {}
+
+    async def untag_resource(self, *, resourceArn: str, tagKeys: list) -> dict:
+        await self._tagged(resourceArn)
+        await self.store.remove_tags(resourceArn, tagKeys)
+        return {}
+
+    async def list_tags_for_resource(self, *, resourceArn: str) -> dict:
+        await self._tagged(resourceArn)
+        tags = await self.store.get_tags(resourceArn)
+        return {"tags": [{"key": k, "value": v} for k, v in tags.items()]}
+
+    async def _tagged(self, arn: str) -> None:
+        kind = "activity" if ":activity:" in arn else "state_machine"
+        if await self.store.get_resource(kind, arn) is None:
+            raise errors.ResourceNotFound(f"Resource not found: '{arn}'")
+
+    # ------------------------------------------------------------------ activities and task tokens
+
+    async def create_activity(self, *, name: str, tags: list | None = None,
+                              encryptionConfiguration: dict | None = None) -> dict:
+        check_name(name)
+        arn = activity_arn(self.settings.region, self.settings.account, name)
+        now = _now(self.clock)
+        record = {"activityArn": arn, "name": name, "creationDate": now}
+        if not await self.store.create_resource("activity", arn, record):
+            record = await self.store.get_resource("activity", arn)
+        if tags:
+            await self.tag_resource(resourceArn=arn, tags=tags)
+        return {"activityArn": arn, "creationDate": record["creationDate"]}
+
+    async def describe_activity(self, *, activityArn: str) -> dict:
+        parse_activity_arn(activityArn)
+        record = await self.store.get_resource("activity", activityArn)
+        if record is None:
+            raise errors.ActivityDoesNotExist(f"Activity Does Not Exist: '{activityArn}'")
+        return record
+
+    async def delete_activity(self, *, activityArn: str) -> dict:
+        parse_activity_arn(activityArn)
+        await self.store.delete_resource("activity", activityArn)
+        return {}
+
+    async def list_activities(self, *, maxResults: int = 0, nextToken: str | None = None) -> dict:
+        items = await self.store.list_resources("activity")
+        page, token = paginate(items, key=lambda a: a["activityArn"], max_results=maxResults, next_token=nextToken)
+        return {"activities": page, **({"nextToken": token} if token else {})}
+
+    async def get_activity_task(self, *, activityArn: str, workerName: str | None = None) -> dict:
+        await self.describe_activity(activityArn=activityArn)
+        task = await self.runtime.next_activity_task(activityArn, workerName or "", timeout=60)
+        if task is None:
+            return {}
+        return {"taskToken": task.task_token, "input": dumps(task.effect["parameters"])}
+
+    async def _task(self, token: str) -> Any:
+        task = await self.store.find_task(token)
+        if task is None:
+            raise errors.TaskDoesNotExist(f"Task Does Not Exist: '{token}'") if "#" in token \
+                else errors.InvalidToken("Invalid Token: 'Invalid token'")
+        return task
+
+    async def send_task_success(self, *, taskToken: str, output: str) -> dict:
+        task = await self._task(taskToken)
+        try:
+            value = loads(output)
+        except ValueError:
+            raise errors.InvalidOutput(f"Invalid Output: '{_json_problem(output)}'") from None
+        self.runtime.submit(Signal("task_ok", task.execution_arn, task.thread, task.token, value))
+        return {}
+
+    async def send_task_failure(self, *, taskToken: str, error: str | None = None, cause: str | None = None) -> dict:
+        task = await self._task(taskToken)
+        self.runtime.submit(Signal("task_failed", task.execution_arn, task.thread, task.token, (error, cause)))
+        return {}
+
+    async def send_task_heartbeat(self, *, taskToken: str) -> dict:
+        task = await self._task(taskToken)
+        heartbeat = task.effect.get("heartbeat_seconds")
+        if heartbeat:
+            self.runtime.submit(Signal("heartbeat", task.execution_arn, task.thread, task.token, heartbeat))
+        return {}
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _describe_machine(record: dict) -> dict:
+    response = {k: record[k] for k in ("stateMachineArn", "name", "status", "definition", "roleArn", "type",
+                                       "creationDate", "loggingConfiguration", "tracingConfiguration")
+                if k in record}
+    for key in ("revisionId", "description", "encryptionConfiguration"):
+        if record.get(key) is not None:
+            response[key] = record[key]
+    return response
+
+
+def _express_record(execution: Execution) -> dict:
+    record = {"executionArn": execution.execution_arn, "stateMachineArn": execution.machine_context["Id"],
+              "name": execution.execution_context["Name"], "status": execution.status,
+              "startDate": execution.start_time, "input": dumps(execution.input),
+              "inputDetails": {"included": True}}
+    if execution.stop_time is not None:
+        record["stopDate"] = execution.stop_time
+    if execution.output_text is not None:
+        record["output"] = execution.output_text
+        record["outputDetails"] = {"included": True}
+    if execution.error is not None:
+        record["error"] = execution.error
+    if execution.cause is not None:
+        record["cause"] = execution.cause
+    return record
+
+
+def _redrive_status(record: dict) -> dict:
+    status = record["status"]
+    if status in ("FAILED", "TIMED_OUT", "ABORTED"):
+        return {"redriveStatus": "REDRIVABLE"}
+    if status == RUNNING:
+        return {"redriveStatus": "NOT_REDRIVABLE", "redriveStatusReason": "Execution is RUNNING and cannot be redriven"}
+    return {"redriveStatus": "NOT_REDRIVABLE", "redriveStatusReason": "Execution is SUCCEEDED and cannot be redriven"}
+
+
+def _without_data(event: dict) -> dict:
+    """GetExecutionHistory with includeExecutionData false: no input, output or parameters."""
+    stripped = {}
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in ("input", "output", "parameters")}
+        stripped[key] = value
+    return stripped
+
+
+def _json_problem(text: str) -> str:
+    """A short description of why text is not JSON, in the words of AWS's (Jackson's) parser where it matters."""
+    stripped = text.strip()
+    if stripped and stripped[0].isalpha():
+        token = "".join(ch for ch in stripped.split()[0] if ch.isalnum())
+        return (f"Unrecognized token '{token}': was expecting (JSON String, Number, Array, Object or token 'null', "
+                "'true' or 'false')")
+    if stripped.startswith("{'"):
+        return "Unexpected character (''' (code 39)): was expecting double-quote to start field name"
+    return "Invalid execution input."
+
+

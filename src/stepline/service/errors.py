@@ -1,0 +1,60 @@
+"""Errors of the Step Functions API, as AWS names them (`__type`) with their HTTP status.
+
+Every surface reports these: the API server as {"__type": code, "message": ...}, the CLI and the console
+as text.
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """An error AWS's service model names; `code` is the `__type` the API returns."""
+
+    code = "InternalFailure"
+    status = 400
+    message_key = "message"      # AWS's framework errors (SerializationException) spell it "Message"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _error(code: str, status: int = 400, message_key: str = "message") -> type[ApiError]:
+    return type(code, (ApiError,), {"code": code, "status": status, "message_key": message_key,
+                                    "__doc__": f"AWS's {code}."})
+
+
+ActivityAlreadyExists = _error("ActivityAlreadyExists")
+ActivityDoesNotExist = _error("ActivityDoesNotExist")
+ActivityLimitExceeded = _error("ActivityLimitExceeded")
+ActivityWorkerLimitExceeded = _error("ActivityWorkerLimitExceeded")
+ConflictException = _error("ConflictException")
+ExecutionAlreadyExists = _error("ExecutionAlreadyExists")
+ExecutionDoesNotExist = _error("ExecutionDoesNotExist")
+ExecutionLimitExceeded = _error("ExecutionLimitExceeded")
+ExecutionNotRedrivable = _error("ExecutionNotRedrivable")
+InvalidArn = _error("InvalidArn")
+InvalidDefinition = _error("InvalidDefinition")
+InvalidEncryptionConfiguration = _error("InvalidEncryptionConfiguration")
+InvalidExecutionInput = _error("InvalidExecutionInput")
+InvalidLoggingConfiguration = _error("InvalidLoggingConfiguration")
+InvalidName = _error("InvalidName")
+InvalidOutput = _error("InvalidOutput")
+InvalidToken = _error("InvalidToken")
+InvalidTracingConfiguration = _error("InvalidTracingConfiguration")
+MissingRequiredParameter = _error("MissingRequiredParameter")
+ResourceNotFound = _error("ResourceNotFound")
+ServiceQuotaExceededException = _error("ServiceQuotaExceededException")
+StateMachineAlreadyExists = _error("StateMachineAlreadyExists")
+StateMachineDeleting = _error("StateMachineDeleting")
+StateMachineDoesNotExist = _error("StateMachineDoesNotExist")
+StateMachineLimitExceeded = _error("StateMachineLimitExceeded")
+StateMachineTypeNotSupported = _error("StateMachineTypeNotSupported")
+TaskDoesNotExist = _error("TaskDoesNotExist")
+TaskTimedOut = _error("TaskTimedOut")
+TooManyTags = _error("TooManyTags")
+ValidationException = _error("ValidationException")
+UnknownOperationException = _error("UnknownOperationException")
+SerializationException = _error("SerializationException", message_key="Message")
+RequestEntityTooLarge = _error("RequestEntityTooLargeException", 413)
+InternalFailure = _error("InternalFailure", 500)

@@ -1,0 +1,35 @@
+"""Server settings, from options and from the environment variables AWS Step Functions Local reads."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """What `stepline serve` runs with."""
+
+    db: str = "stepline.db"  # a SQLite file path (later also postgresql://...)
+    account: str = "123456789012"
+    region: str = "us-east-1"
+    mock_config: str | None = None  # SFN_MOCK_CONFIG: an AWS Step Functions Local MockConfigFile
+    functions: tuple[str, ...] = ()  # Python modules whose functions serve Lambda functions by name
+    lambda_endpoint: str | None = None  # LAMBDA_ENDPOINT: invoke Lambda through this endpoint's Invoke API
+    time_scale: float | None = None  # WAIT_TIME_SCALE: 0 virtual time, 0.01 waits a hundred times shorter
+    examples: bool = False  # register the example workflows at start
+
+    @classmethod
+    def from_environment(cls, **options: object) -> Settings:
+        """Options given explicitly win over the environment (STEPLINE_DB and Step Functions Local's variables)."""
+        environment = {
+            "db": os.environ.get("STEPLINE_DB"),
+            "account": os.environ.get("AWS_ACCOUNT_ID"),
+            "region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"),
+            "mock_config": os.environ.get("SFN_MOCK_CONFIG"),
+            "lambda_endpoint": os.environ.get("LAMBDA_ENDPOINT"),
+            "time_scale": float(os.environ["WAIT_TIME_SCALE"]) if os.environ.get("WAIT_TIME_SCALE") else None,
+        }
+        values = {k: v for k, v in environment.items() if v is not None}
+        values.update({k: v for k, v in options.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
