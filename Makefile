@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stepline
 
-.PHONY: install run test bench lint clean
+.PHONY: install run examples test bench clean
 
 install: $(STAMP)
 
@@ -14,8 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Until the API server exists, `make run` runs the bundled example workflows with the CLI.
+# The API server and its console on http://127.0.0.1:8083, on the SQLite store build/stepline.db, with the
+# example workflows registered (their Lambda functions served by examples/functions.py).
 run: install
+	mkdir -p build
+	cd examples && ../$(BIN)/stepline serve --db ../build/stepline.db --register . --functions functions \
+		--mock-config transfer_data_records.mock.json
+
+examples: install
 	$(BIN)/python examples/run_all.py
 
 test: install

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `stepline run ... --history | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,6 +69,23 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("file", help="the definition (ASL JSON)")
     validate.add_argument("--json", action="store_true", help="print the ValidateStateMachineDefinition response")
     validate.set_defaults(handler=_validate)
+
+    serve = commands.add_parser("serve", help="serve the AWS Step Functions API (and the console) on the durable store",
+                                description="Serve the AWS Step Functions API, as boto3, the AWS CLI and SAM call it. "
+                                            "Environment: STEPLINE_DB, SFN_MOCK_CONFIG, AWS_ACCOUNT_ID, "
+                                            "AWS_DEFAULT_REGION, LAMBDA_ENDPOINT, WAIT_TIME_SCALE.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8083, help="port (default 8083, as AWS Step Functions Local)")
+    serve.add_argument("--db", help="the store: a SQLite file (default stepline.db, or STEPLINE_DB)")
+    serve.add_argument("--mock-config", help="an AWS Step Functions Local MockConfigFile (or SFN_MOCK_CONFIG)")
+    serve.add_argument("--functions", action="append", default=[], metavar="MODULE",
+                       help="a Python module whose functions serve Lambda functions of the same name (repeatable)")
+    serve.add_argument("--lambda-endpoint", help="invoke Lambda functions through this endpoint (or LAMBDA_ENDPOINT)")
+    serve.add_argument("--time-scale", type=float, default=None,
+                       help="scale waits: 0 virtual time, 0.01 a hundred times faster (or WAIT_TIME_SCALE)")
+    serve.add_argument("--register", metavar="DIR", help="register every DIR/*.asl.json as a state machine at start")
+    serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(handler=_serve)
     return parser
 
 
@@ -78,8 +99,6 @@ def _read(path: str, what: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import os
-
     text = _read(args.file, "definition")
     input_text = _read(args.input[1:], "input file") if args.input.startswith("@") else args.input
     try:
@@ -92,15 +111,17 @@ def _run(args: argparse.Namespace) -> int:
     sys.path.insert(0, os.getcwd())
     try:
         workflow = Workflow(text, name=args.name or Path(args.file).name.split(".")[0], mock_config=mock_config)
-        for module in args.functions:
-            workflow.functions.load_module(module)
     except DefinitionError as error:
         render.diagnostics(error.diagnostics, sys.stderr)
         return EXIT_FAILED
     except MockConfigError as error:
         raise UsageError(str(error)) from None
-    except ImportError as error:
-        raise UsageError(f"cannot import the functions module: {error}") from None
+    for module in args.functions:
+        try:
+            workflow.functions.load_module(module)
+        except Exception as error:  # not found, or the module itself failed while importing
+            reason = str(error) if isinstance(error, ImportError) else f"{type(error).__name__}: {error}"
+            raise UsageError(f"cannot import the functions module {module}: {reason}") from None
     try:
         result = asyncio.run(_run_with_progress(workflow, input_value, args))
     except MockConfigError as error:
@@ -138,6 +159,27 @@ async def _run_with_progress(workflow: Workflow, input_value: Any, args: argpars
 def _event_json(event: dict) -> dict:
     """A history event as GetExecutionHistory's JSON: the timestamp in epoch seconds."""
     return {**event, "timestamp": event["timestamp"].timestamp()}
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    from stepline.server import serve
+    from stepline.service.app import StepFunctionsService
+    from stepline.service.settings import Settings
+
+    sys.path.insert(0, os.getcwd())
+    settings = Settings.from_environment(db=args.db, mock_config=args.mock_config, functions=tuple(args.functions),
+                                         lambda_endpoint=args.lambda_endpoint, time_scale=args.time_scale,
+                                         register=args.register)
+    try:
+        service = StepFunctionsService(settings)
+    except MockConfigError as error:
+        raise UsageError(str(error)) from None
+    except ImportError as error:
+        raise UsageError(f"cannot import the functions module: {error}") from None
+    serve(service, host=args.host, port=args.port, log_level=args.log_level)
+    return EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:

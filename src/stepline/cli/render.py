@@ -13,8 +13,9 @@ _DETAIL_FIELDS = ("name", "error", "resource", "index", "length")
 
 
 def diagnostics(found: Iterable[Diagnostic], out: TextIO) -> None:
-    for d in found:
-        out.write(f"{d.severity} {d.code} at {d.location or '/'}: {d.message}\n")
+    for d in found:  # one line each, even when a message quotes the definition's own line breaks
+        line = f"{d.severity} {d.code} at {d.location or '/'}: {d.message}"
+        out.write(line.replace("\r", "\\r").replace("\n", "\\n") + "\n")
 
 
 def result(status: str, output: str | None, error: str | None, cause: str | None, out: TextIO) -> None:

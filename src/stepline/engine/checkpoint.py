@@ -30,20 +30,36 @@ def checkpoint(execution: Execution) -> dict:
         "stop_time": execution.stop_time.isoformat() if execution.stop_time else None,
         "event_count": execution.event_count,
         "invocations": dict(execution.invocations),
-        "threads": [_thread(t) for t in execution.threads.values()],
+        "redrive_count": execution.execution_context.get("RedriveCount"),
+        "threads": [_thread(t, retained) for t, retained in _walk(execution.threads[""], False)]
+        if "" in execution.threads else [],
     }
 
 
-def _thread(t: Thread) -> dict:
+def _walk(t: Thread, retained: bool) -> list[tuple[Thread, bool]]:
+    """Every thread under t (t first); `retained`: kept by a failed Map/Parallel for a redrive."""
+    found = [(t, retained)]
+    for group in (t.group, t.failed_group):
+        if group is not None:
+            for child in group.running.values():
+                found += _walk(child, False)
+            for child in group.unfinished.values():
+                found += _walk(child, True)
+    return found
+
+
+def _thread(t: Thread, retained: bool) -> dict:
     record = {field: getattr(t, field) for field in _THREAD_FIELDS}
     record["key"] = t.key
     record["machine"] = t.machine.at
     record["state"] = t.state.name if t.state is not None else None
     record["parent"] = t.parent.owner.key if t.parent is not None else None
     record["failed_events"] = list(t.failed_events)
-    if t.group is not None:
-        group = t.group
+    record["retained"] = retained
+    group = t.group or t.failed_group
+    if group is not None:
         record["group"] = {field: getattr(group, field) for field in _GROUP_FIELDS}
+        record["group"]["failed"] = t.failed_group is not None
         record["group"]["running"] = sorted(group.running)
         # a Map's inputs are its items; a Parallel gives every branch the same input
         record["group"]["items"] = group.items if group.kind == "Map" else group.inputs[:1]
@@ -62,6 +78,8 @@ def restore(program: Program, document: JSON, **identity: object) -> Execution:
     execution.stop_time = datetime.fromisoformat(document["stop_time"]) if document["stop_time"] else None
     execution.event_count = document["event_count"]
     execution.invocations.update(document["invocations"])
+    if document.get("redrive_count") is not None:
+        execution.execution_context["RedriveCount"] = document["redrive_count"]
     records = document["threads"]
     threads: dict[str, Thread] = {}
     for record in records:
@@ -84,12 +102,17 @@ def restore(program: Program, document: JSON, **identity: object) -> Execution:
             group = Group(t, spec["kind"], inputs, items=items if spec["kind"] == "Map" else None)
             for field in _GROUP_FIELDS:
                 setattr(group, field, spec[field])
-            t.group = group
+            if spec["failed"]:
+                t.failed_group = group
+            else:
+                t.group = group
     for record in records:
         t = threads[record["key"]]
         if record["parent"] is not None:
-            group = threads[record["parent"]].group
+            owner = threads[record["parent"]]
+            group = owner.group or owner.failed_group
             t.parent = group
-            group.running[t.index] = t
-    execution.threads = threads
+            (group.unfinished if record["retained"] else group.running)[t.index] = t
+    retained = {record["key"] for record in records if record["retained"]}
+    execution.threads = {key: t for key, t in threads.items() if key not in retained}
     return execution

@@ -39,7 +39,7 @@ class Thread:
 
     __slots__ = ("key", "machine", "parent", "index", "variables", "state", "input", "entered_id",
                  "entered_time", "last_event", "attempts", "retry_count", "token", "waiting", "effective",
-                 "group", "recorded", "finished", "task_token", "resource", "failed_events")
+                 "group", "recorded", "finished", "task_token", "resource", "failed_events", "failed_group")
 
     def __init__(self, key: str, machine: Machine, parent: Group | None, index: int, variables: dict,
                  input: JSON, last_event: int, recorded: bool) -> None:
@@ -64,13 +64,14 @@ class Thread:
         self.task_token: str | None = None
         self.resource: Any = None
         self.failed_events: tuple[str, ...] = ()  # MapStateFailed etc., recorded unless a Retry restarts the state
+        self.failed_group: Group | None = None  # the children of a Map/Parallel that failed, kept for a redrive
 
 
 class Group:
     """The children of a running Parallel or Map state."""
 
     __slots__ = ("owner", "kind", "inputs", "results", "next_index", "running", "failures", "done",
-                 "max_concurrency", "tolerated_count", "tolerated_percentage", "distributed", "items")
+                 "max_concurrency", "tolerated_count", "tolerated_percentage", "distributed", "items", "unfinished")
 
     def __init__(self, owner: Thread, kind: str, inputs: list, max_concurrency: int = 0,
                  tolerated_count: float = 0, tolerated_percentage: float = 0.0, distributed: bool = False,
@@ -82,6 +83,7 @@ class Group:
         self.results: list = [None] * len(inputs)
         self.next_index = 0
         self.running: dict[int, Thread] = {}
+        self.unfinished: dict[int, Thread] = {}  # failed or aborted children, kept for a redrive
         self.failures = 0
         self.done = 0
         self.max_concurrency = max_concurrency
@@ -226,6 +228,39 @@ class Execution:
         details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
         self._end(ABORTED, "ExecutionAborted", "executionAbortedEventDetails", details, error, cause)
         return self._cancel_all()
+
+    def redrive(self, now: datetime) -> list[Effect]:
+        """RedriveExecution: continue a FAILED, TIMED_OUT or ABORTED execution from the states that did not
+        succeed, with the same input; successful Map iterations and Parallel branches are not run again."""
+        self._clock(now)
+        count = self.execution_context.get("RedriveCount", 0) + 1
+        self.execution_context["RedriveCount"] = count
+        self.status, self.error, self.cause, self.stop_time = RUNNING, None, None, None
+        self._record(None, "ExecutionRedriven", "executionRedrivenEventDetails", {"redriveCount": count})
+        self._revive(self.threads[""])
+        return self._drain()
+
+    def _revive(self, t: Thread) -> None:
+        t.finished = False
+        t.token += 1
+        failed = t.failed_group
+        if failed is not None:
+            t.failed_group, t.group, t.failed_events = None, failed, ()
+            failed.failures -= 1  # the failure that broke the group is run again
+            for index, child in sorted(failed.unfinished.items()):
+                failed.running[index] = child
+            failed.unfinished.clear()
+            failed.done = failed.next_index - len(failed.running)
+        group = t.group
+        if group is None:
+            t.waiting = None  # enter the state again
+            self._ready.append(t)
+            return
+        t.waiting = "children"
+        for child in list(group.running.values()):
+            self.threads[child.key] = child
+            self._revive(child)
+        self._start_children(group)
 
     def time_out(self, now: datetime) -> list[Effect]:
         """The state machine's TimeoutSeconds elapsed."""
@@ -670,6 +705,7 @@ class Execution:
             group.results[child.index] = output
         elif group.kind == "Parallel" or not self._tolerated(group, group.failures + 1):
             group.failures += 1
+            group.unfinished[child.index] = child
             self._close_group(owner, failed=True)
             if group.kind == "Map" and self._has_tolerance(group):
                 error = ("States.ExceedToleratedFailureThreshold",
@@ -684,8 +720,10 @@ class Execution:
             self._close_group(owner, failed=False)
             self._guard(owner, self._complete, owner, group.results)
             self._ready.append(owner)
-        else:
-            self._start_children(group)
+        else:  # the next items' ItemSelector may fail: that is the Map state's error, not the finished child's
+            self._guard(owner, self._start_children, group)
+            if owner.group is None:
+                self._ready.append(owner)
 
     @staticmethod
     def _has_tolerance(group: Group) -> bool:
@@ -702,6 +740,7 @@ class Execution:
         owner = group.owner
         for child in list(group.running.values()):
             self._abort_thread(child)
+            group.unfinished[child.index] = child
             if group.kind == "Map" and not group.distributed:
                 self._record(owner, "MapIterationAborted", "mapIterationAbortedEventDetails",
                              {"index": child.index, "name": owner.state.name})
@@ -733,6 +772,7 @@ class Execution:
             kinds = ("MapStateFailed",) if failed else ("MapStateSucceeded",)
         if failed:
             t.failed_events = kinds
+            t.failed_group = group
         else:
             for kind in kinds:
                 self._record(t, kind, None, None)
@@ -811,6 +851,8 @@ class Execution:
         state = t.state
         wildcard = error not in UNCATCHABLE
         failed_events, t.failed_events = t.failed_events, ()
+        failed_group = t.failed_group
+        t.failed_group = None  # a Retry or Catch moves on: only a failed execution keeps it for a redrive
         for i, retrier in enumerate(state.retriers):
             if _matches(retrier.errors, error, wildcard):
                 if t.attempts[i] >= retrier.max_attempts:
@@ -833,6 +875,7 @@ class Execution:
             if _matches(catcher.errors, error, wildcard):
                 self._catch(t, catcher, error, cause)
                 return
+        t.failed_group = failed_group
         self._fail_thread(t, error, cause)
 
     def _catch(self, t: Thread, catcher: Any, error: str, cause: str | None) -> None:

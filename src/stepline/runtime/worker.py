@@ -23,7 +23,7 @@ from typing import Any
 
 from stepline.engine.checkpoint import checkpoint, restore
 from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
-from stepline.engine.interpreter import RUNNING, Execution
+from stepline.engine.interpreter import RUNNING, SUCCEEDED, Execution
 from stepline.engine.program import Program
 from stepline.engine.resources import describe_resource
 from stepline.errors import StatesError
@@ -75,8 +75,11 @@ class Runtime:
     async def start(self) -> None:
         """Recover: continue every running execution from its checkpoint; then run the loops."""
         for arn in await self.store.running_executions():
-            if await self.store.get_checkpoint(arn) is None:
+            document = await self.store.get_checkpoint(arn)
+            if document is None:
                 self.submit(Signal("start", arn))
+            elif loads(document)["status"] != RUNNING:  # a redrive was accepted and not yet applied
+                self.submit(Signal("redrive", arn))
         for task in await self.store.pending_tasks():
             if task.activity_arn is None and task.worker is None:  # committed, never answered: dispatch again
                 self._dispatch(task.execution_arn, task.effect)
@@ -133,7 +136,8 @@ class Runtime:
             if timer_kind is not None:
                 fired.append((signal.execution_arn, signal.thread, timer_kind))
             execution = await self._load(signal.execution_arn)
-            if execution is None or execution.status != RUNNING or (signal.kind == "start" and execution.event_count):
+            ended = execution is None or (execution.status != RUNNING and signal.kind != "redrive")
+            if ended or (signal.kind == "start" and execution.event_count):
                 if timer_kind is not None:  # a timer of an execution that has ended: just remove it
                     changes.append(ExecutionChange(signal.execution_arn, None, None,
                                                    cancelled_timers=[(signal.thread, timer_kind)]))
@@ -182,6 +186,12 @@ class Runtime:
             effects = execution.timer_fired(signal.thread, signal.token, now)
         elif kind == "execution_timeout":
             effects = execution.time_out(now)
+        elif kind == "redrive":
+            effects = execution.redrive(now)
+            change.summary = {"stopDate": None, "output": None, "error": None, "cause": None}
+            timeout = execution.program.timeout_seconds
+            if timeout:
+                change.timers.append(Timer(arn, "", "execution_timeout", 0, now + timedelta(seconds=timeout)))
         elif kind == "stop":
             error, cause = signal.payload
             effects = execution.stop(error, cause, now)
@@ -202,9 +212,9 @@ class Runtime:
             self._plan(execution, effect, change, dispatches, cancels, now)
         change.events = execution.take_events()
         change.status = execution.status
-        if execution.status == RUNNING:
+        if execution.status != SUCCEEDED:  # a failed execution keeps its position for a redrive
             change.checkpoint = dumps(checkpoint(execution))
-        else:
+        if execution.status != RUNNING:
             change.summary = _summary(execution)
         return change
 

@@ -12,6 +12,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from stepline.engine.interpreter import RUNNING, Execution
@@ -24,6 +25,7 @@ from stepline.runtime.integrations.mock_config import MockConfig, MockConfigErro
 from stepline.runtime.integrations.registry import Integration
 from stepline.runtime.runner import ExecutionRunner
 from stepline.runtime.store.base import Store
+from stepline.runtime.store.sqlite import SqliteStore
 from stepline.runtime.worker import Runtime, Signal
 from stepline.service import errors
 from stepline.service.arns import (
@@ -45,6 +47,11 @@ LOGGING_DEFAULT = {"level": "OFF", "includeExecutionData": False}
 TRACING_DEFAULT = {"enabled": False}
 
 
+async def open_store(location: str) -> Store:
+    """The store a `--db` setting names: a SQLite file path."""
+    return await SqliteStore.open(location)
+
+
 def _now(clock: Any) -> datetime:
     return clock.now()
 
@@ -56,8 +63,8 @@ def _digest(definition: str) -> str:
 class StepFunctionsService:
     """Step Functions, backed by a store and a durable runtime."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
-        self.store = store
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.store: Store = store  # type: ignore[assignment]  # opened by start() when not given
         self.settings = settings
         self.clock = clock_for(settings.time_scale)
         self.functions = LocalFunctions(account=settings.account, region=settings.region)
@@ -65,12 +72,29 @@ class StepFunctionsService:
             self.functions.load_module(module)
         self.mock_config = MockConfig.load(settings.mock_config) if settings.mock_config else None
         self._programs: dict[tuple[str, str], Program] = {}
-        self.runtime = Runtime(store, clock=self.clock, programs=self._program,
-                               integrations=self._integrations_for)
         self._express: dict[str, Execution] = {}
+        self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
 
     async def start(self) -> None:
+        """Open the store, continue the executions it holds, and register the workflows of `settings.register`."""
+        if self.store is None:
+            self.store = await open_store(self.settings.db)
+        self.runtime = Runtime(self.store, clock=self.clock, programs=self._program,
+                               integrations=self._integrations_for)
         await self.runtime.start()
+        for path in sorted(Path(self.settings.register).glob("*.asl.json")) if self.settings.register else ():
+            await self._register(path)
+
+    async def _register(self, path: Path) -> None:
+        """Create the state machine a definition file describes, or update it to the file's definition."""
+        name = path.name.split(".")[0]
+        definition = path.read_text(encoding="utf-8")
+        arn = state_machine_arn(self.settings.region, self.settings.account, name)
+        role = f"arn:aws:iam::{self.settings.account}:role/stepline"
+        if await self.store.get_resource("state_machine", arn) is None:
+            await self.create_state_machine(name=name, definition=definition, roleArn=role)
+        else:
+            await self.update_state_machine(stateMachineArn=arn, definition=definition)
 
     async def close(self) -> None:
         await self.runtime.close()
@@ -549,6 +573,23 @@ class StepFunctionsService:
         await self.runtime.wait(executionArn, timeout=30)
         record = await self.store.get_execution(executionArn)
         return {"stopDate": record.get("stopDate") or now}
+
+    async def redrive_execution(self, *, executionArn: str, clientToken: str | None = None) -> dict:
+        record = await self._execution(executionArn)
+        if record.get("type", "STANDARD") != "STANDARD" or ":express:" in executionArn:
+            raise errors.ExecutionNotRedrivable(f"Execution with arn {executionArn} is an EXPRESS execution and "
+                                                "cannot be redriven")
+        if record["status"] not in ("FAILED", "TIMED_OUT", "ABORTED"):
+            raise errors.ExecutionNotRedrivable(f"Execution is {record['status']} and cannot be redriven")
+        if (_now(self.clock) - record["startDate"]).days >= 14:
+            raise errors.ExecutionNotRedrivable("Execution started more than 14 days ago and cannot be redriven")
+        if record.get("redriveCount", 0) >= 1000:
+            raise errors.ExecutionNotRedrivable("Execution has been redriven 1000 times and cannot be redriven again")
+        now = _now(self.clock)
+        await self.store.update_execution(executionArn, {"redriveCount": record.get("redriveCount", 0) + 1,
+                                                         "redriveDate": now}, status=RUNNING)
+        self.runtime.submit(Signal("redrive", executionArn))
+        return {"redriveDate": now}
 
     # ------------------------------------------------------------------ tags
 

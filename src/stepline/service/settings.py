@@ -17,7 +17,7 @@ class Settings:
     functions: tuple[str, ...] = ()  # Python modules whose functions serve Lambda functions by name
     lambda_endpoint: str | None = None  # LAMBDA_ENDPOINT: invoke Lambda through this endpoint's Invoke API
     time_scale: float | None = None  # WAIT_TIME_SCALE: 0 virtual time, 0.01 waits a hundred times shorter
-    examples: bool = False  # register the example workflows at start
+    register: str | None = None  # a folder whose *.asl.json definitions are registered at start (by file name)
 
     @classmethod
     def from_environment(cls, **options: object) -> Settings:

@@ -1,0 +1,58 @@
+"""The conformance corpus through the API server: every case, run by the corpus's own harness with boto3."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conformance.corpus import case_params, harness
+
+KINDS = ("execution", "create_error", "validation", "test_state", "api")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A `stepline serve` process on a free port and a fresh store, with the corpus's mocks (SFN_MOCK_CONFIG)."""
+    directory = tmp_path_factory.mktemp("server")
+    mocks = directory / "mocks.json"
+    mocks.write_text(json.dumps(harness.mock_config(harness.load_cases([str(Path(harness.DEFAULT_CASES_DIR))]))))
+    port = _free_port()
+    environment = {**os.environ, "SFN_MOCK_CONFIG": str(mocks), "WAIT_TIME_SCALE": "0"}
+    process = subprocess.Popen([sys.executable, "-m", "stepline.cli.main", "serve", "--port", str(port),
+                                "--db", str(directory / "stepline.db")], env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start: {process.stdout.read() if process.stdout else ''}")
+            time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("case", case_params(KINDS))
+def test_case(case: dict, endpoint: str) -> None:
+    args = argparse.Namespace(endpoint=endpoint, timeout=30.0, region="us-east-1", role_arn=harness.DEFAULT_ROLE_ARN,
+                              no_history=False, history_details=False, keep=False)
+    diffs = harness.run_case(case, args)
+    assert not diffs, diffs
