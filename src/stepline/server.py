@@ -81,7 +81,7 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     only; with `log_level="debug"` one line per request.
     """
     app = create_app(service, console_routes=console_routes)
-    level = getattr(logging, log_level.upper())
+    level = logging.getLevelNamesMapping().get(log_level.upper(), logging.WARNING)
     stepline_logger = logging.getLogger("stepline")
     stepline_logger.setLevel(level)
     if not stepline_logger.handlers and not logging.getLogger().handlers:

@@ -31,7 +31,9 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     mocks = directory / "mocks.json"
     mocks.write_text(json.dumps(harness.mock_config(harness.load_cases([str(Path(harness.DEFAULT_CASES_DIR))]))))
     port = _free_port()
-    environment = {**os.environ, "SFN_MOCK_CONFIG": str(mocks), "WAIT_TIME_SCALE": "0"}
+    # real time, as the harness expects: its awaits poll until an execution ends or their timeout passes
+    # (test_stop_execution stops a 60 s Wait after that timeout)
+    environment = {**os.environ, "SFN_MOCK_CONFIG": str(mocks)}
     process = subprocess.Popen([sys.executable, "-m", "stepline.cli.main", "serve", "--port", str(port),
                                 "--db", str(directory / "stepline.db")], env=environment,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -52,7 +54,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.mark.parametrize("case", case_params(KINDS))
 def test_case(case: dict, endpoint: str) -> None:
-    args = argparse.Namespace(endpoint=endpoint, timeout=30.0, region="us-east-1", role_arn=harness.DEFAULT_ROLE_ARN,
+    args = argparse.Namespace(endpoint=endpoint, timeout=10.0, region="us-east-1", role_arn=harness.DEFAULT_ROLE_ARN,
                               no_history=False, history_details=False, keep=False)
     diffs = harness.run_case(case, args)
     assert not diffs, diffs

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 from pathlib import Path
@@ -58,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--functions", action="append", default=[], metavar="MODULE",
                      help="a Python module whose functions serve Lambda functions of the same name (repeatable)")
     run.add_argument("--name", help="the state machine name (default: the file name)")
-    run.add_argument("--time-scale", type=float, default=None,
+    run.add_argument("--time-scale", type=_time_scale, default=None,
                      help="scale waits: 0 virtual time (instant), 0.01 a hundred times faster; default real time")
     run.add_argument("--json", action="store_true", help="print one JSON object {status, output, error, cause}")
     run.add_argument("--history", action="store_true", help="also print the execution history")
@@ -81,12 +82,22 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--functions", action="append", default=[], metavar="MODULE",
                        help="a Python module whose functions serve Lambda functions of the same name (repeatable)")
     serve.add_argument("--lambda-endpoint", help="invoke Lambda functions through this endpoint (or LAMBDA_ENDPOINT)")
-    serve.add_argument("--time-scale", type=float, default=None,
+    serve.add_argument("--time-scale", type=_time_scale, default=None,
                        help="scale waits: 0 virtual time, 0.01 a hundred times faster (or WAIT_TIME_SCALE)")
     serve.add_argument("--register", metavar="DIR", help="register every DIR/*.asl.json as a state machine at start")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(handler=_serve)
     return parser
+
+
+def _time_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of 0 or more (0 runs in virtual time)")
+    return value
 
 
 def _read(path: str, what: str) -> str:

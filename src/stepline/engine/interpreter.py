@@ -226,7 +226,8 @@ class Execution:
             return []
         self._clock(now)
         details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
-        self._end(ABORTED, "ExecutionAborted", "executionAbortedEventDetails", details, error, cause)
+        self._record(None, "ExecutionAborted", "executionAbortedEventDetails", details)  # follows no event: 0
+        self._end(ABORTED, None, None, {}, error, cause)
         return self._cancel_all()
 
     def redrive(self, now: datetime) -> list[Effect]:
@@ -267,7 +268,8 @@ class Execution:
         if self.status != RUNNING:
             return []
         self._clock(now)
-        self._end(TIMED_OUT, "ExecutionTimedOut", "executionTimedOutEventDetails", {}, None, None)
+        self._record(None, "ExecutionTimedOut", "executionTimedOutEventDetails", {})
+        self._end(TIMED_OUT, None, None, {}, None, None)
         return self._cancel_all()
 
     def take_events(self) -> list[dict]:
@@ -915,9 +917,10 @@ class Execution:
             return
         self._child_finished(t, output, None)
 
-    def _end(self, status: str, kind: str, key: str, details: dict, error: str | None, cause: str | None) -> None:
-        root = self.threads.get("")
-        self._record(root, kind, key, details) if root is not None else self._record(None, kind, key, details)
+    def _end(self, status: str, kind: str | None, key: str | None, details: dict, error: str | None,
+             cause: str | None) -> None:
+        if kind is not None:
+            self._record(self.threads.get(""), kind, key, details)
         self.status = status
         self.error, self.cause = error, cause
         self.stop_time = self._now

@@ -8,6 +8,7 @@ VirtualClock  time that jumps straight to the next due timer once nothing else c
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import datetime, timedelta, timezone
 
 
@@ -66,6 +67,8 @@ class VirtualClock:
 
 def clock_for(time_scale: float | None) -> SystemClock | ScaledClock | VirtualClock:
     """--time-scale: None or 1 real time, 0 virtual time, otherwise scaled."""
+    if time_scale is not None and not 0 <= time_scale < math.inf:  # also NaN: a clock that never reaches a Wait
+        raise ValueError(f"time_scale must be a finite number of 0 or more, not {time_scale}")
     if time_scale is None or time_scale == 1:
         return SystemClock()
     if time_scale == 0:

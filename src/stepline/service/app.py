@@ -17,6 +17,7 @@ from typing import Any
 
 from stepline.engine.interpreter import RUNNING, Execution
 from stepline.engine.program import Program, compile_definition
+from stepline.engine.references import variable_references
 from stepline.errors import DefinitionError
 from stepline.jsonvalue import JSON, dumps, loads
 from stepline.runtime.clock import clock_for
@@ -45,6 +46,7 @@ from stepline.service.settings import Settings
 MAX_PAYLOAD = 256 * 1024
 LOGGING_DEFAULT = {"level": "OFF", "includeExecutionData": False}
 TRACING_DEFAULT = {"enabled": False}
+ENCRYPTION_DEFAULT = {"type": "AWS_OWNED_KEY"}
 
 
 async def open_store(location: str) -> Store:
@@ -171,8 +173,7 @@ class StepFunctionsService:
             "tracingConfiguration": tracingConfiguration or TRACING_DEFAULT,
             "revisionId": None, "versions": 0,
         }
-        if encryptionConfiguration:
-            record["encryptionConfiguration"] = encryptionConfiguration
+        record["encryptionConfiguration"] = encryptionConfiguration or ENCRYPTION_DEFAULT
         await self.store.put_definition(digest, definition)
         if not await self.store.create_resource("state_machine", arn, record):
             existing = await self.store.get_resource("state_machine", arn)
@@ -514,9 +515,11 @@ class StepFunctionsService:
                     "definition": definition, "roleArn": record.get("roleArn", ""),
                     "updateDate": machine.get("updateDate") or machine.get("creationDate") or record["startDate"],
                     "loggingConfiguration": machine.get("loggingConfiguration", LOGGING_DEFAULT),
-                    "tracingConfiguration": machine.get("tracingConfiguration", TRACING_DEFAULT)}
+                    "tracingConfiguration": machine.get("tracingConfiguration", TRACING_DEFAULT),
+                    "encryptionConfiguration": machine.get("encryptionConfiguration", ENCRYPTION_DEFAULT)}
         if machine.get("revisionId"):
             response["revisionId"] = machine["revisionId"]
+        response.update(_references(definition))
         return response
 
     async def list_executions(self, *, stateMachineArn: str | None = None, statusFilter: str | None = None,
@@ -524,13 +527,19 @@ class StepFunctionsService:
                               redriveFilter: str | None = None) -> dict:
         if stateMachineArn is None and mapRunArn is None:
             raise errors.ValidationException("Must provide a StateMachine ARN or MapRun ARN")
+        qualifier_key = None
         if stateMachineArn is not None:
             parsed = parse_state_machine_arn(stateMachineArn)
-            if parsed.version is None and parsed.alias is None:
-                await self._state_machine(stateMachineArn)
+            await self._state_machine(parsed.unqualified_arn)
+            if parsed.version is not None:
+                qualifier_key = "stateMachineVersionArn"
+            elif parsed.alias is not None:
+                qualifier_key = "stateMachineAliasArn"
         records = await self.store.list_executions(
-            state_machine_arn=stateMachineArn.split("#")[0] if stateMachineArn else None, status=statusFilter,
-            map_run_arn=mapRunArn)
+            state_machine_arn=parse_state_machine_arn(stateMachineArn).unqualified_arn if stateMachineArn else None,
+            status=statusFilter, map_run_arn=mapRunArn)
+        if qualifier_key is not None:  # the executions of one version or alias
+            records = [r for r in records if r.get(qualifier_key) == stateMachineArn]
         if redriveFilter == "REDRIVEN":
             records = [r for r in records if r.get("redriveCount", 0) > 0]
         elif redriveFilter == "NOT_REDRIVEN":
@@ -620,7 +629,8 @@ class StepFunctionsService:
         check_name(name)
         arn = activity_arn(self.settings.region, self.settings.account, name)
         now = _now(self.clock)
-        record = {"activityArn": arn, "name": name, "creationDate": now}
+        record = {"activityArn": arn, "name": name, "creationDate": now,
+                  "encryptionConfiguration": encryptionConfiguration or ENCRYPTION_DEFAULT}
         if not await self.store.create_resource("activity", arn, record):
             record = await self.store.get_resource("activity", arn)
         if tags:
@@ -640,7 +650,8 @@ class StepFunctionsService:
         return {}
 
     async def list_activities(self, *, maxResults: int = 0, nextToken: str | None = None) -> dict:
-        items = await self.store.list_resources("activity")
+        items = [{k: a[k] for k in ("activityArn", "name", "creationDate")}
+                 for a in await self.store.list_resources("activity")]
         page, token = paginate(items, key=lambda a: a["activityArn"], max_results=maxResults, next_token=nextToken)
         return {"activities": page, **({"nextToken": token} if token else {})}
 
@@ -690,7 +701,13 @@ def _describe_machine(record: dict) -> dict:
     for key in ("revisionId", "description", "encryptionConfiguration"):
         if record.get(key) is not None:
             response[key] = record[key]
+    response.update(_references(record["definition"]))
     return response
+
+
+def _references(definition: str) -> dict:
+    references = variable_references(loads(definition))
+    return {"variableReferences": references} if references else {}
 
 
 def _express_record(execution: Execution) -> dict:
