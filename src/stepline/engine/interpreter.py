@@ -268,8 +268,7 @@ class Execution:
         if self.status != RUNNING:
             return []
         self._clock(now)
-        self._record(None, "ExecutionTimedOut", "executionTimedOutEventDetails", {})
-        self._end(TIMED_OUT, None, None, {}, None, None)
+        self._end(TIMED_OUT, "ExecutionTimedOut", "executionTimedOutEventDetails", {}, None, None)
         return self._cancel_all()
 
     def take_events(self) -> list[dict]:
