@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from stepline.runtime.integrations.mock_config import MockConfig
+from stepline.service.app import StepFunctionsService
+from stepline.service.settings import Settings
 from stepline.service.workflow import Workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_BENCH = Path(os.environ.get("STEPLINE_SHARED_BENCH", ROOT.parent / "shared" / "bench"))
+DURABLE = ["pass_chain_100"]  # also measured on the durable runtime, as "<name>_durable"
 WORKLOADS = ["pass1", "pass_chain_100", "choice_loop_1000", "map_1000", "map_1000_c10", "parallel_10",
              "retry_catch", "wait_short"]
 
@@ -54,6 +59,41 @@ def measure(name: str, seconds: float) -> dict:
     return {"executions_per_s": round(executions / elapsed, 1), "transitions_per_s": round(transitions / elapsed)}
 
 
+def measure_durable(name: str, seconds: float) -> dict:
+    """The same workload on the durable runtime (a SQLite store in a temporary folder, virtual time): executions
+    started together in rounds of 200, as a busy server receives them; every transition committed."""
+    directory = SHARED_BENCH / "workloads"
+    definition = (directory / f"{name}.asl.json").read_text()
+    input_text = (directory / f"{name}.input.json").read_text()
+
+    async def loop() -> tuple[int, int, float]:
+        with tempfile.TemporaryDirectory() as folder:
+            service = StepFunctionsService(Settings(db=f"{folder}/bench.db", time_scale=0))
+            await service.start()
+            machine = await service.create_state_machine(name=name, definition=definition,
+                                                         roleArn="arn:aws:iam::123456789012:role/bench")
+            executions = transitions = 0
+            started = time.perf_counter()
+            try:
+                while time.perf_counter() - started < seconds:
+                    runs = await asyncio.gather(*[service.start_execution(stateMachineArn=machine["stateMachineArn"],
+                                                                          input=input_text) for _ in range(200)])
+                    await asyncio.gather(*[service.runtime.wait(run["executionArn"]) for run in runs])
+                    executions += len(runs)
+                elapsed = time.perf_counter() - started
+                for run in runs:  # every execution of a round enters the same number of states
+                    history = await service.get_execution_history(executionArn=run["executionArn"], maxResults=1000)
+                    assert (await service.describe_execution(executionArn=run["executionArn"]))["status"] == "SUCCEEDED"
+                per_execution = sum(1 for e in history["events"] if e["type"].endswith("StateEntered"))
+                transitions = executions * per_execution
+            finally:
+                await service.close()
+        return executions, transitions, elapsed
+
+    executions, transitions, elapsed = asyncio.run(loop())
+    return {"executions_per_s": round(executions / elapsed, 1), "transitions_per_s": round(transitions / elapsed)}
+
+
 def floor_rate(seconds: float) -> int:
     sys.path.insert(0, str(SHARED_BENCH))
     import floor  # ../shared/bench/floor.py, standard library only
@@ -67,15 +107,18 @@ def main() -> int:
     parser.add_argument("--workloads", nargs="*", default=WORKLOADS)
     parser.add_argument("--report", default=str(ROOT / "build" / "bench.json"))
     args = parser.parse_args()
+    gc.set_threshold(50_000, 20, 100)  # as `stepline serve` runs (cli/main.py): fewer collections of long-lived data
     floor = floor_rate(args.seconds)
     report = {}
     print(f"interpreter floor (floor.py shallow copy + call + dumps): {floor:,} steps/s")
-    print(f"{'workload':<18} {'executions/s':>13} {'transitions/s':>14} {'floor_ratio':>12}")
-    for name in args.workloads:
-        figures = measure(name, args.seconds)
+    print(f"{'workload':<22} {'executions/s':>13} {'transitions/s':>14} {'floor_ratio':>12}")
+    runs = [(name, measure) for name in args.workloads] + [(f"{name}_durable", measure_durable)
+                                                           for name in DURABLE if name in args.workloads]
+    for label, run in runs:
+        figures = run(label.removesuffix("_durable"), args.seconds)
         figures["floor_ratio"] = round(floor / figures["transitions_per_s"], 2)
-        report[name] = figures
-        print(f"{name:<18} {figures['executions_per_s']:>13,} {figures['transitions_per_s']:>14,} "
+        report[label] = figures
+        print(f"{label:<22} {figures['executions_per_s']:>13,} {figures['transitions_per_s']:>14,} "
               f"{figures['floor_ratio']:>12}")
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text(json.dumps(report, indent=2) + "\n")

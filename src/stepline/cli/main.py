@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import math
 import os
 import sys
@@ -187,8 +188,10 @@ def _serve(args: argparse.Namespace) -> int:
         service = StepFunctionsService(settings)
     except MockConfigError as error:
         raise UsageError(str(error)) from None
-    except ImportError as error:
-        raise UsageError(f"cannot import the functions module: {error}") from None
+    except Exception as error:  # a --functions module that does not import
+        raise UsageError(f"cannot import the functions module: {type(error).__name__}: {error}") from None
+    # a server holds many long-lived objects (cached executions, programs): collect young garbage less often
+    gc.set_threshold(50_000, 20, 100)
     serve(service, host=args.host, port=args.port, log_level=args.log_level)
     return EXIT_OK
 

@@ -34,8 +34,8 @@ CREATE TABLE IF NOT EXISTS executions (
     start_date REAL NOT NULL, map_run_arn TEXT, record TEXT NOT NULL, checkpoint TEXT, seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (state_machine_arn, seq);
 CREATE INDEX IF NOT EXISTS executions_running ON executions (status) WHERE status = 'RUNNING';
-CREATE TABLE IF NOT EXISTS events (
-    execution_arn TEXT NOT NULL, id INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (execution_arn, id)
+CREATE TABLE IF NOT EXISTS events (  -- keyed by the execution's seq: integer keys keep the history index small
+    execution INTEGER NOT NULL, id INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (execution, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS timers (
     execution_arn TEXT NOT NULL, thread TEXT NOT NULL, kind TEXT NOT NULL, token INTEGER NOT NULL, due REAL NOT NULL,
@@ -72,12 +72,12 @@ def _decode(text: str) -> dict:
 
 
 def _event_text(event: dict) -> str:
-    return dumps({**event, "timestamp": _epoch(event["timestamp"])})
+    return dumps(event)  # orjson writes the timestamp as RFC 3339 text
 
 
 def _event(text: str) -> dict:
     event = loads(text)
-    event["timestamp"] = _date(event["timestamp"])
+    event["timestamp"] = datetime.fromisoformat(event["timestamp"])
     return event
 
 
@@ -276,11 +276,11 @@ class SqliteStore:
     async def get_events(self, arn: str, *, after: int = 0, limit: int = 1000, reverse: bool = False) -> list[dict]:
         if reverse:
             bound = after if after else 2**62
-            rows = self._rows("SELECT body FROM events WHERE execution_arn = ? AND id < ? ORDER BY id DESC LIMIT ?",
-                              arn, bound, limit)
+            rows = self._rows("SELECT body FROM events WHERE execution = (SELECT seq FROM executions WHERE arn = ?) "
+                              "AND id < ? ORDER BY id DESC LIMIT ?", arn, bound, limit)
         else:
-            rows = self._rows("SELECT body FROM events WHERE execution_arn = ? AND id > ? ORDER BY id LIMIT ?",
-                              arn, after, limit)
+            rows = self._rows("SELECT body FROM events WHERE execution = (SELECT seq FROM executions WHERE arn = ?) "
+                              "AND id > ? ORDER BY id LIMIT ?", arn, after, limit)
         return [_event(row[0]) for row in rows]
 
     async def get_checkpoint(self, arn: str) -> str | None:
@@ -296,8 +296,9 @@ class SqliteStore:
         for change in changes:
             arn = change.execution_arn
             if change.events:
+                execution = db.execute("SELECT seq FROM executions WHERE arn = ?", (arn,)).fetchone()[0]
                 db.executemany("INSERT INTO events VALUES (?, ?, ?)",
-                               [(arn, event["id"], _event_text(event)) for event in change.events])
+                               [(execution, event["id"], _event_text(event)) for event in change.events])
             if change.summary:
                 self._update(db, arn, change.summary, change.status)
             if change.status is not None:
