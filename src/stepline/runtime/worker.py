@@ -68,6 +68,8 @@ class Runtime:
         self._waiters: dict[str, list[asyncio.Future]] = {}
         self._loops: list[asyncio.Task] = []
         self._busy = False
+        self._settled = asyncio.Event()  # set whenever the runtime is idle (virtual time may then move)
+        self._committed = asyncio.Event()  # set after each batch of signals is committed
         self._activity_waiters: dict[str, list[asyncio.Future]] = {}
 
     # ------------------------------------------------------------------ life cycle
@@ -95,6 +97,7 @@ class Runtime:
         self._tasks.clear()
 
     def submit(self, signal: Signal) -> None:
+        self._settled.clear()
         self._queue.put_nowait(signal)
 
     async def wait(self, arn: str, timeout: float | None = None) -> None:
@@ -125,6 +128,9 @@ class Runtime:
                 log.exception("applying signals failed", extra={"signals": len(batch)})
             finally:
                 self._busy = False
+                self._committed.set()
+                if self.idle:
+                    self._settled.set()
 
     async def _apply_batch(self, batch: list[Signal]) -> None:
         changes: list[ExecutionChange] = []
@@ -316,6 +322,8 @@ class Runtime:
             current = self._tasks.get((arn, thread))
             if current is asyncio.current_task():
                 del self._tasks[(arn, thread)]
+            if self.idle:
+                self._settled.set()
 
     # ------------------------------------------------------------------ activities and callbacks
 
@@ -358,7 +366,8 @@ class Runtime:
                 continue
             if getattr(self.clock, "virtual", False):
                 if not self.idle:  # virtual time moves only when nothing else can happen
-                    await asyncio.sleep(0.001)
+                    self._settled.clear()
+                    await self._settled.wait()
                     continue
                 self.clock.advance_to(due)
             else:
@@ -377,7 +386,8 @@ class Runtime:
                 self.submit(Signal(_SIGNAL_OF_TIMER[timer.kind], timer.execution_arn, timer.thread, timer.token))
             self._next_due = await self.store.next_timer_due()
             if self._firing and self._next_due is not None and self._next_due <= self.clock.now():
-                await asyncio.sleep(0.001)  # the fired timers are being committed; look again shortly
+                self._committed.clear()  # the fired timers are being committed: look again once a batch is
+                await self._committed.wait()
 
 
 _TIMER_KIND = {"timer": "timer", "timeout": "task_timeout", "heartbeat_timeout": "heartbeat",
