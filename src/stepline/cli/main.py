@@ -20,7 +20,10 @@ from stepline.errors import DefinitionError
 from stepline.jsonvalue import dumps, loads
 from stepline.runtime.integrations.mock_config import MockConfigError
 from stepline.service.definitions import diagnose, validate_definition
-from stepline.service.workflow import Workflow
+from stepline.runtime.store.base import StoreError
+from stepline.service import errors
+from stepline.service.errors import ApiError
+from stepline.service.workflow import Result, Workflow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -64,7 +67,25 @@ def _parser() -> argparse.ArgumentParser:
                      help="scale waits: 0 virtual time (instant), 0.01 a hundred times faster; default real time")
     run.add_argument("--json", action="store_true", help="print one JSON object {status, output, error, cause}")
     run.add_argument("--history", action="store_true", help="also print the execution history")
+    run.add_argument("--db", help="run on the durable store in this SQLite file and keep the execution there")
     run.set_defaults(handler=_run)
+
+    executions = commands.add_parser("executions", help="list the executions kept in a store",
+                                     description="List executions, newest first.")
+    executions.add_argument("--db", default="stepline.db", help="the store (default stepline.db)")
+    executions.add_argument("--state-machine", help="only this state machine's (name or ARN)")
+    executions.add_argument("--status", choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"])
+    executions.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    executions.add_argument("--json", action="store_true", help="print ListExecutions' JSON")
+    executions.set_defaults(handler=_executions)
+
+    execution = commands.add_parser("execution", help="show one execution kept in a store",
+                                    description="Show an execution's status, output or error, and its history.")
+    execution.add_argument("reference", metavar="ARN|NAME", help="the execution's ARN or name")
+    execution.add_argument("--db", default="stepline.db", help="the store (default stepline.db)")
+    execution.add_argument("--history", action="store_true", help="also print the history as a table")
+    execution.add_argument("--json", action="store_true", help="print DescribeExecution's JSON (and the events)")
+    execution.set_defaults(handler=_execution)
 
     validate = commands.add_parser("validate", help="check a definition as ValidateStateMachineDefinition does",
                                    description="Print the definition's diagnostics; exit 1 when there are errors.")
@@ -88,6 +109,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--register", metavar="DIR", help="register every DIR/*.asl.json as a state machine at start")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(handler=_serve)
+
+    graph = commands.add_parser("graph", help="draw a definition as SVG or PNG (the console's drawing)",
+                                description="Lay out a definition top to bottom and write it as SVG, or PNG when "
+                                            "the output ends in .png (needs the png extra: CairoSVG).")
+    graph.add_argument("file", help="the definition (ASL JSON)")
+    graph.add_argument("-o", "--output", required=True, help="the file to write: NAME.svg or NAME.png")
+    graph.add_argument("--scale", type=float, default=2.0, help="PNG pixels per SVG unit (default 2)")
+    graph.set_defaults(handler=_graph)
     return parser
 
 
@@ -121,6 +150,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.test_case and not mock_config:
         raise UsageError("--test-case needs --mock-config (or SFN_MOCK_CONFIG)")
     sys.path.insert(0, os.getcwd())
+    if args.db:
+        result = asyncio.run(_run_durable(text, input_text, mock_config, args))
+        return _show_result(result, args)
     try:
         workflow = Workflow(text, name=args.name or Path(args.file).name.split(".")[0], mock_config=mock_config)
     except DefinitionError as error:
@@ -138,6 +170,10 @@ def _run(args: argparse.Namespace) -> int:
         result = asyncio.run(_run_with_progress(workflow, input_value, args))
     except MockConfigError as error:
         raise UsageError(str(error)) from None
+    return _show_result(result, args)
+
+
+def _show_result(result: Result, args: argparse.Namespace) -> int:
     if args.json:
         document: dict[str, Any] = {"status": result.status, "output": result.output, "error": result.error,
                                     "cause": result.cause}
@@ -150,6 +186,113 @@ def _run(args: argparse.Namespace) -> int:
             sys.stdout.write("\n")
             render.history_table(result.history, sys.stdout)
     return EXIT_OK if result.succeeded else EXIT_FAILED
+
+
+def _service(db: str, **options: Any) -> Any:
+    from stepline.service.app import StepFunctionsService
+    from stepline.service.settings import Settings
+
+    try:
+        return StepFunctionsService(Settings(db=db, **options))
+    except MockConfigError as error:
+        raise UsageError(str(error)) from None
+    except Exception as error:  # a --functions module that does not import
+        raise UsageError(f"cannot import the functions module: {type(error).__name__}: {error}") from None
+
+
+async def _run_durable(text: str, input_text: str, mock_config: str | None, args: argparse.Namespace) -> Result:
+    """`stepline run --db`: the definition registered in the store, one execution run and kept there."""
+    service = _service(args.db, mock_config=mock_config, functions=tuple(args.functions), time_scale=args.time_scale)
+    try:
+        await service.start()
+        try:
+            arn = await service.register(args.name or Path(args.file).name.split(".")[0], text)
+            started = await service.start_execution(stateMachineArn=f"{arn}#{args.test_case}" if args.test_case
+                                                    else arn, input=input_text)
+            await service.runtime.wait(started["executionArn"])
+            return await _stored_result(service, started["executionArn"])
+        finally:
+            await service.close()
+    except ApiError as error:
+        if isinstance(error, errors.InvalidDefinition):
+            sys.stderr.write(error.message + "\n")
+            raise SystemExit(EXIT_FAILED) from None
+        raise UsageError(f"{error.code}: {error.message}") from None
+    except StoreError as error:
+        raise UsageError(str(error)) from None
+
+
+async def _stored_result(service: Any, execution_arn: str) -> Result:
+    record = await service.describe_execution(executionArn=execution_arn)
+    output = record.get("output")
+    return Result(execution_arn=execution_arn, status=record["status"], output=loads(output) if output else None,
+                  output_text=output, error=record.get("error"), cause=record.get("cause"),
+                  start_date=record["startDate"], stop_date=record.get("stopDate"),
+                  history=await service.full_history(execution_arn))
+
+
+def _executions(args: argparse.Namespace) -> int:
+    async def listing() -> list[dict]:
+        service = _service(args.db)
+        await service.start()
+        try:
+            machines = await service.list_state_machines(maxResults=1000)
+            arns = [m["stateMachineArn"] for m in machines["stateMachines"]
+                    if args.state_machine in (None, m["name"], m["stateMachineArn"])]
+            if args.state_machine and not arns:
+                raise UsageError(f"no state machine {args.state_machine} in {args.db}")
+            found: list[dict] = []
+            for arn in arns:
+                page = await service.list_executions(stateMachineArn=arn, statusFilter=args.status,
+                                                     maxResults=args.limit)
+                found += page["executions"]
+            return sorted(found, key=lambda e: e["startDate"], reverse=True)[:args.limit]
+        finally:
+            await service.close()
+
+    found = _with_store(listing)
+    if args.json:
+        sys.stdout.write(dumps({"executions": [_dates(e) for e in found]}) + "\n")
+    else:
+        render.executions_table(found, sys.stdout)
+    return EXIT_OK
+
+
+def _execution(args: argparse.Namespace) -> int:
+    async def show() -> tuple[dict, list[dict]]:
+        service = _service(args.db)
+        await service.start()
+        try:
+            arn = await service.find_execution(args.reference)
+            return await service.describe_execution(executionArn=arn), await service.full_history(arn)
+        finally:
+            await service.close()
+
+    record, history = _with_store(show)
+    if args.json:
+        sys.stdout.write(dumps({**_dates(record), **({"events": [_event_json(e) for e in history]}
+                                                     if args.history else {})}) + "\n")
+    else:
+        sys.stdout.write(f"Execution: {record['executionArn']}\n")
+        render.result(record["status"], record.get("output"), record.get("error"), record.get("cause"), sys.stdout)
+        if args.history:
+            sys.stdout.write("\n")
+            render.history_table(history, sys.stdout)
+    return EXIT_OK if record["status"] in ("SUCCEEDED", "RUNNING") else EXIT_FAILED
+
+
+def _with_store(action: Any) -> Any:
+    """Run a store-reading coroutine; report the store's and the API's errors as usage errors."""
+    try:
+        return asyncio.run(action())
+    except ApiError as error:
+        raise UsageError(f"{error.code}: {error.message}") from None
+    except StoreError as error:
+        raise UsageError(str(error)) from None
+
+
+def _dates(record: dict) -> dict:
+    return {k: v.timestamp() if hasattr(v, "timestamp") else v for k, v in record.items()}
 
 
 async def _run_with_progress(workflow: Workflow, input_value: Any, args: argparse.Namespace) -> Any:
@@ -192,7 +335,36 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot import the functions module: {type(error).__name__}: {error}") from None
     # a server holds many long-lived objects (cached executions, programs): collect young garbage less often
     gc.set_threshold(50_000, 20, 100)
-    serve(service, host=args.host, port=args.port, log_level=args.log_level)
+    from stepline.console.routes import routes as console_routes
+
+    serve(service, host=args.host, port=args.port, log_level=args.log_level, console_routes=console_routes)
+    return EXIT_OK
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from stepline.graph.layout import layout_definition
+    from stepline.graph.svg import render_png, render_svg
+
+    text = _read(args.file, "definition")
+    try:
+        definition = loads(text)
+    except ValueError as error:
+        raise UsageError(f"the definition is not valid JSON: {error}") from None
+    svg = render_svg(layout_definition(definition), title=Path(args.file).name.split(".")[0])
+    output = Path(args.output)
+    if output.suffix.lower() == ".png":
+        try:
+            data = render_png(svg, scale=args.scale)
+        except ImportError:
+            raise UsageError("PNG output needs CairoSVG: pip install 'stepline[png]' (or write .svg)") from None
+    elif output.suffix.lower() == ".svg":
+        data = svg.encode()
+    else:
+        raise UsageError(f"cannot tell the format of {output}: name it .svg or .png")
+    try:
+        output.write_bytes(data)
+    except OSError as error:
+        raise UsageError(f"cannot write {output}: {error.strerror}") from None
     return EXIT_OK
 
 

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from stepline.errors import Diagnostic
-from stepline.jsonvalue import loads
 
 _DETAIL_FIELDS = ("name", "error", "resource", "index", "length")
 
@@ -46,11 +45,19 @@ def history_table(events: list[dict], out: TextIO) -> None:
         out.write("  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)).rstrip() + "\n")
 
 
+def executions_table(executions: list[dict], out: TextIO) -> None:
+    """One line per execution: name, status, start and stop times, state machine."""
+    rows = [("NAME", "STATUS", "STARTED", "STOPPED", "STATE MACHINE")]
+    for e in executions:
+        stop = e.get("stopDate")
+        rows.append((e["name"], e["status"], e["startDate"].strftime("%Y-%m-%d %H:%M:%S"),
+                     stop.strftime("%Y-%m-%d %H:%M:%S") if stop else "-", e["stateMachineArn"].split(":")[-1]))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")
+
+
 def _short(text: str, limit: int = 80) -> str:
-    try:
-        text = str(loads(text)) if text[:1] in "{[" else text
-    except ValueError:
-        pass
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

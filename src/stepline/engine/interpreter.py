@@ -377,10 +377,10 @@ class Execution:
             return
         scope = self._scope(t)
         effective = self._effective_input(t, scope)
-        if state.parameters is not None:
-            result = state.parameters(effective, scope)
-        elif state.has_result:
+        if state.has_result:  # AWS: a Pass state's Result wins over its Parameters (TestState corpus)
             result = state.result
+        elif state.parameters is not None:
+            result = state.parameters(effective, scope)
         else:
             result = effective
         self._leave(t, result, effective, scope)

@@ -118,10 +118,14 @@ def _machines(machine: Machine) -> dict[str, Machine]:
     return found
 
 
-def compile_definition(definition: str | JSON, machine_type: str = "STANDARD") -> Program:
-    """Validate and compile; DefinitionError carries every diagnostic when the definition is not usable."""
+def compile_definition(definition: str | JSON, machine_type: str = "STANDARD", *,
+                       tolerate: frozenset[str] = frozenset()) -> Program:
+    """Validate and compile; DefinitionError carries every diagnostic when the definition is not usable.
+
+    `tolerate` names diagnostic codes to accept: TestState's lone state may name Next states it does not define.
+    """
     parsed, diagnostics = parse_definition(definition, machine_type=machine_type)
-    errors = [d for d in diagnostics if d.severity == "ERROR"]
+    errors = [d for d in diagnostics if d.severity == "ERROR" and d.code not in tolerate]
     if errors or parsed is None:
         raise DefinitionError(errors or [Diagnostic("INVALID_JSON_DESCRIPTION", "Invalid definition", "/")])
     language = parsed.get("QueryLanguage", JSONPATH)

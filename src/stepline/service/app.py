@@ -22,6 +22,7 @@ from stepline.errors import DefinitionError
 from stepline.jsonvalue import JSON, dumps, loads
 from stepline.runtime.clock import clock_for
 from stepline.runtime.integrations.lambda_local import LocalFunctions
+from stepline.runtime.integrations.lambda_remote import RemoteFunctions
 from stepline.runtime.integrations.mock_config import MockConfig, MockConfigError
 from stepline.runtime.integrations.registry import Integration
 from stepline.runtime.runner import ExecutionRunner
@@ -39,9 +40,12 @@ from stepline.service.arns import (
     parse_state_machine_arn,
     state_machine_arn,
 )
+from stepline.service.console import ConsoleMethods
 from stepline.service.definitions import create_error_message, validate_definition
+from stepline.service.map_runs import MapRunActions
 from stepline.service.paging import paginate
 from stepline.service.settings import Settings
+from stepline.service.test_state import test_state as run_test_state
 
 MAX_PAYLOAD = 256 * 1024
 LOGGING_DEFAULT = {"level": "OFF", "includeExecutionData": False}
@@ -50,7 +54,11 @@ ENCRYPTION_DEFAULT = {"type": "AWS_OWNED_KEY"}
 
 
 async def open_store(location: str) -> Store:
-    """The store a `--db` setting names: a SQLite file path."""
+    """The store a `--db` setting names: a postgresql:// (or postgres://) URL, else a SQLite file path."""
+    if location.startswith(("postgresql://", "postgres://")):
+        from stepline.runtime.store.postgres import PostgresStore  # psycopg is loaded only when used
+
+        return await PostgresStore.open(location)
     return await SqliteStore.open(location)
 
 
@@ -62,7 +70,7 @@ def _digest(definition: str) -> str:
     return hashlib.sha256(definition.encode()).hexdigest()
 
 
-class StepFunctionsService:
+class StepFunctionsService(MapRunActions, ConsoleMethods):
     """Step Functions, backed by a store and a durable runtime."""
 
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
@@ -73,6 +81,8 @@ class StepFunctionsService:
         for module in settings.functions:
             self.functions.load_module(module)
         self.mock_config = MockConfig.load(settings.mock_config) if settings.mock_config else None
+        self.remote_functions = RemoteFunctions(settings.lambda_endpoint, account=settings.account,
+                                                region=settings.region) if settings.lambda_endpoint else None
         self._programs: dict[tuple[str, str], Program] = {}
         self._express: dict[str, Execution] = {}
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
@@ -88,15 +98,38 @@ class StepFunctionsService:
             await self._register(path)
 
     async def _register(self, path: Path) -> None:
-        """Create the state machine a definition file describes, or update it to the file's definition."""
-        name = path.name.split(".")[0]
-        definition = path.read_text(encoding="utf-8")
+        await self.register(path.name.split(".")[0], path.read_text(encoding="utf-8"))
+
+    async def register(self, name: str, definition: str) -> str:
+        """Create the state machine `name` with this definition, or update it to this definition; its ARN."""
         arn = state_machine_arn(self.settings.region, self.settings.account, name)
         role = f"arn:aws:iam::{self.settings.account}:role/stepline"
         if await self.store.get_resource("state_machine", arn) is None:
             await self.create_state_machine(name=name, definition=definition, roleArn=role)
         else:
             await self.update_state_machine(stateMachineArn=arn, definition=definition)
+        return arn
+
+    async def find_execution(self, reference: str) -> str:
+        """An execution's ARN from its ARN or its name (ExecutionDoesNotExist when none or several match)."""
+        if reference.startswith("arn:"):
+            return (await self._execution(reference))["executionArn"]
+        matches = [r["executionArn"] for r in await self.store.list_executions() if r["name"] == reference]
+        if len(matches) != 1:
+            found = "no execution" if not matches else f"{len(matches)} executions ({', '.join(matches)})"
+            raise errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{reference}': {found} with that name")
+        return matches[0]
+
+    async def full_history(self, execution_arn: str) -> list[dict]:
+        """Every event of an execution, following GetExecutionHistory's pages."""
+        events: list[dict] = []
+        token = None
+        while True:
+            page = await self.get_execution_history(executionArn=execution_arn, maxResults=1000, nextToken=token)
+            events += page["events"]
+            token = page.get("nextToken")
+            if token is None:
+                return events
 
     async def close(self) -> None:
         await self.runtime.close()
@@ -133,6 +166,8 @@ class StepFunctionsService:
                 chain.append(self.mock_config.test_case(machine_name, test_case))
             except MockConfigError:
                 pass
+        if self.remote_functions is not None:  # the endpoint serves every Lambda function
+            chain.append(self.remote_functions)
         chain.append(self.functions)
         return chain
 
@@ -269,6 +304,11 @@ class StepFunctionsService:
             if not diagnostic["location"]:
                 del diagnostic["location"]  # AWS omits the location of whole-definition findings
         return response
+
+    async def test_state(self, **request: Any) -> dict:
+        """TestState: run one state in isolation (service/test_state.py)."""
+        return await run_test_state(request, settings=self.settings, integrations=self._integrations_for(None),
+                                    now=_now(self.clock))
 
     # ------------------------------------------------------------------ versions
 
@@ -657,7 +697,8 @@ class StepFunctionsService:
 
     async def get_activity_task(self, *, activityArn: str, workerName: str | None = None) -> dict:
         await self.describe_activity(activityArn=activityArn)
-        task = await self.runtime.next_activity_task(activityArn, workerName or "", timeout=60)
+        task = await self.runtime.next_activity_task(activityArn, workerName or "",
+                                                     timeout=self.settings.activity_wait_seconds)
         if task is None:
             return {}
         return {"taskToken": task.task_token, "input": dumps(task.effect["parameters"])}

@@ -1,0 +1,344 @@
+"""The TestState action: the request checked as AWS checks it, the state run by engine/test_state.py, and an
+unmocked Task answered by stepline's integrations (local functions).
+
+A mocked result is checked against the output shape of the API the Task calls (botocore's service models,
+the ones AWS's SDKs are generated from), as strictly as `mock.fieldValidationMode` asks:
+STRICT (the default) wants every required field and every present field of the right type, PRESENT only the
+latter, NONE nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import botocore.exceptions
+import botocore.loaders
+
+from stepline.asl.parse import parse_definition
+from stepline.engine.effects import InvokeTask
+from stepline.engine.resources import Resource, describe_resource
+from stepline.engine.test_state import Mock, StateConfiguration, StateNotFound, StateTest, compile_for_test, state_body
+from stepline.errors import DefinitionError, StatesError
+from stepline.jsonvalue import JSON, loads
+from stepline.runtime.integrations.registry import Integration, TaskCall, resolve
+from stepline.service import errors
+from stepline.service.definitions import create_error_message
+from stepline.service.settings import Settings
+
+MAX_PAYLOAD = 256 * 1024
+TIMEOUT_SECONDS = 300  # "The TestState API can run for up to five minutes"
+MOCKABLE = frozenset({"Task", "Map", "Parallel"})
+SUPPORTED_WITHOUT_MOCK = "[Task, Wait, Pass, Succeed, Fail, Choice]"
+
+
+async def test_state(request: Mapping[str, Any], *, settings: Settings, integrations: Sequence[Integration],
+                     now: datetime) -> dict:
+    """TestState: the response members, or an ApiError as AWS reports it."""
+    mock_request = request.get("mock")
+    mock = _mock(mock_request) if mock_request is not None else None
+    if mock is not None and request.get("revealSecrets"):
+        raise errors.ValidationException("TestState does not support RevealSecrets when a mock is specified.")
+    definition = _definition(request.get("definition"))
+    state_name = request.get("stateName")
+    try:
+        program, state = compile_for_test(definition, state_name)
+    except DefinitionError as error:
+        raise errors.InvalidDefinition(create_error_message(error.diagnostics)) from None
+    except StateNotFound:
+        raise errors.ValidationException("State not found in definition") from None
+    body = state_body(program.definition, state)
+    resource = describe_resource(state.resource, settings.region) if state.type == "Task" else None
+    if mock is None:
+        if state.type in ("Map", "Parallel"):
+            raise errors.InvalidDefinition("TestState API does not support Map or Parallel states. Supported state "
+                                           f"types include: {SUPPORTED_WITHOUT_MOCK}")
+        if resource is not None:
+            if not request.get("roleArn"):
+                raise errors.ValidationException("RoleArn must be specified when testing a Task state")
+            if resource.kind == "activity" or resource.pattern != "request":
+                raise errors.ValidationException("TestState supports Activity tasks and the .sync and "
+                                                 ".waitForTaskToken integration patterns only when a mock is specified")
+    elif state.type not in MOCKABLE:
+        raise errors.ValidationException(f"State type '{state.type}' is not supported when a mock is specified")
+    input_value = _input(request.get("input"))
+    variables = _variables(request.get("variables"))
+    context = request.get("context")
+    if context is not None:
+        if mock is None:
+            raise errors.ValidationException("A Context object can only be specified when a mock is specified")
+        context = _context(context)
+    configuration = _configuration(request.get("stateConfiguration"))
+    if mock is not None and mock.error is None:
+        _check_mock_result(mock.result, state, body, resource, mock_request.get("fieldValidationMode") or "STRICT")
+
+    machine_name, execution_name = str(uuid.uuid4()), str(uuid.uuid4())
+    prefix = f"arn:aws:states:{settings.region}:{settings.account}"
+    test = StateTest(program, state, input=input_value, inspection_level=request.get("inspectionLevel") or "INFO",
+                     variables=variables, context=context, mock=mock, configuration=configuration,
+                     execution_arn=f"{prefix}:express:{machine_name}:{execution_name}", execution_name=execution_name,
+                     state_machine_arn=f"{prefix}:stateMachine:{machine_name}", state_machine_name=machine_name,
+                     role_arn=request.get("roleArn"), start_time=now, region=settings.region,
+                     item_reader=state.type == "Map" and "ItemReader" in body)
+    call = test.start(now)
+    while call is not None:  # an unmocked Task: stepline's integrations answer it
+        task = TaskCall(resource=describe_resource(call.resource, settings.region), parameters=call.parameters,
+                        state_name=call.state_name, invocation=0, execution_arn=test.execution.execution_arn,
+                        task_token=call.task_token, timeout_seconds=call.timeout_seconds)
+        call = await _perform(test, task, integrations, min(call.timeout_seconds or TIMEOUT_SECONDS, TIMEOUT_SECONDS))
+    return test.response()
+
+
+async def _perform(test: StateTest, task: TaskCall, integrations: Sequence[Integration],
+                   timeout: float) -> InvokeTask | None:
+    """Call the Task's resource through the first integration that handles it; its answer goes to the test."""
+    if not any(integration.handles(task) for integration in integrations):
+        return test.task_failed("States.Runtime", f"stepline has no integration for the resource "
+                                                  f"'{task.resource.arn}': register a local function (--functions) "
+                                                  "or give the request a mock")
+    try:
+        result = await asyncio.wait_for(resolve(integrations, task).invoke(task), timeout)
+    except asyncio.TimeoutError:
+        return test.task_failed("States.Timeout", None)
+    except StatesError as failure:
+        return test.task_failed(failure.error, failure.cause)
+    except Exception as error:  # a broken integration fails the state, as in an execution
+        return test.task_failed("States.Runtime", f"The task failed unexpectedly: {type(error).__name__}: {error}")
+    return test.task_succeeded(result.output)
+
+
+# ---------------------------------------------------------------------------------------------- the request
+
+def _definition(definition: Any) -> JSON:
+    if isinstance(definition, (dict, list)):
+        return definition
+    if not isinstance(definition, str) or not definition.strip():
+        raise errors.InvalidDefinition("Invalid State Machine Definition: 'MISSING_DESCRIPTION: Received a null or "
+                                       "empty workflow input. at null'")
+    try:
+        return loads(definition)
+    except ValueError:  # the parser's diagnostics word the JSON syntax error as AWS does
+        _, diagnostics = parse_definition(definition)
+        raise errors.InvalidDefinition(create_error_message(diagnostics)) from None
+
+
+def _input(text: str | None) -> JSON:
+    text = "{}" if text is None else text
+    if len(text.encode()) > MAX_PAYLOAD:
+        raise errors.InvalidExecutionInput("Invalid State Machine Execution Input: 'The input exceeds the maximum "
+                                           "size of 262144 bytes'")
+    try:
+        return loads(text)
+    except ValueError:
+        raise errors.InvalidExecutionInput("Invalid State Machine Execution Input: 'The input is not valid "
+                                           "JSON'") from None
+
+
+def _variables(text: str | None) -> dict:
+    if text is None:
+        return {}
+    try:
+        variables = loads(text)
+    except ValueError:
+        raise errors.ValidationException("Variables must be a valid JSON object") from None
+    if not isinstance(variables, dict):
+        raise errors.ValidationException("Variables must be a valid JSON object")
+    return variables
+
+
+def _mock(mock: Mapping[str, Any]) -> Mock:
+    has_result, error_output = mock.get("result") is not None, mock.get("errorOutput")
+    if has_result and error_output is not None:
+        raise errors.ValidationException("A test mock should have only one of the following fields: "
+                                         "[result, errorOutput].")
+    if error_output is not None:
+        if not error_output.get("error"):
+            raise errors.ValidationException("A mocked errorOutput must specify an error")
+        return Mock(error=error_output["error"], cause=error_output.get("cause"))
+    if not has_result:
+        raise errors.ValidationException("A test mock should have one of the following fields: [result, errorOutput].")
+    try:
+        return Mock(result=loads(mock["result"]))
+    except ValueError:
+        raise errors.ValidationException("Mocked result must be valid JSON") from None
+
+
+def _configuration(configuration: Mapping[str, Any] | None) -> StateConfiguration:
+    if not configuration:
+        return StateConfiguration()
+    reader_data = configuration.get("mapItemReaderData")
+    if reader_data is not None:
+        try:
+            reader_data = loads(reader_data)
+        except ValueError:
+            raise errors.ValidationException("mapItemReaderData must be valid JSON") from None
+    return StateConfiguration(retrier_retry_count=configuration.get("retrierRetryCount") or 0,
+                              map_iteration_failure_count=configuration.get("mapIterationFailureCount") or 0,
+                              error_caused_by_state=configuration.get("errorCausedByState"),
+                              map_item_reader_data=reader_data)
+
+
+# The context object a request may give, field by field: what each may hold.
+_CONTEXT_FIELDS: dict[str, dict[str, type | tuple[type, ...] | None]] = {
+    "Execution": {"Id": str, "Input": None, "Name": str, "RoleArn": str, "StartTime": str, "RedriveCount": int},
+    "State": {"EnteredTime": str, "Name": str, "RetryCount": int},
+    "StateMachine": {"Id": str, "Name": str},
+    "Task": {"Token": str},
+}
+_TYPE_NAMES = {str: "a string", int: "an integer"}
+
+
+def _context(text: str) -> dict:
+    def invalid(problem: str) -> errors.ApiError:
+        return errors.ValidationException(f"Invalid Context object provided: {problem}")
+
+    try:
+        context = loads(text)
+    except ValueError:
+        raise invalid("The Context object must be valid JSON") from None
+    if not isinstance(context, dict):
+        raise invalid("The Context object must be a JSON object")
+    for key, value in context.items():
+        if key == "Map":
+            raise invalid("'Map' field is not supported when mocking a Context object")
+        fields = _CONTEXT_FIELDS.get(key)
+        if fields is None:
+            raise invalid(f"Field '{key}' is not allowed")
+        if not isinstance(value, dict):
+            raise invalid(f"{key} must be an object")
+        for name, member in value.items():
+            if name not in fields:
+                raise invalid(f"Field '{name}' is not allowed")
+            kind = fields[name]
+            if kind is not None and (not isinstance(member, kind) or isinstance(member, bool)):
+                raise invalid(f"{key}.{name} must be {_TYPE_NAMES[kind]}")  # type: ignore[index]
+    return context
+
+
+# ---------------------------------------------------------------------------------------------- mocked results
+
+def _check_mock_result(result: JSON, state: Any, body: dict, resource: Resource | None, mode: str) -> None:
+    if state.type == "Parallel":
+        if not isinstance(result, list):
+            raise errors.ValidationException("Mocked result must be an array.")
+        if len(result) != len(state.branches):
+            raise errors.ValidationException("Mocked result must contain the same number of items as number of "
+                                             "Parallel branches.")
+        return
+    if state.type == "Map":
+        if "ResultWriter" not in body and not isinstance(result, list):
+            raise errors.ValidationException("Mocked result must be an array.")
+        return
+    if resource is None or mode == "NONE":
+        return
+    shape = output_shape(resource)
+    if shape is None:
+        return
+    shapes, name = shape
+    problem = _shape_problem(result, shapes, name, None, strict=mode == "STRICT")
+    if problem is not None:
+        raise errors.ValidationException(f"Mock result schema validation error: {problem}")
+
+
+# Step Functions' names for services whose botocore model is named otherwise.
+_SDK_MODELS = {"sfn": "stepfunctions", "cloudwatchlogs": "logs"}
+_OPTIMIZED_MODELS = {"states": "stepfunctions", "elasticmapreduce": "emr", "bedrock": "bedrock-runtime"}
+# Optimized integrations that call no AWS API of that name (HTTP endpoints, Kubernetes, API Gateway routes).
+_NO_MODEL = frozenset({"http", "apigateway", "eks"})
+
+
+def output_shape(resource: Resource) -> tuple[Mapping[str, Any], str] | None:
+    """The shapes of the service a request-response Task calls, and its operation's output shape; None when
+    stepline knows no model for it (activities, Lambda function ARNs, .sync and callback tasks, HTTP)."""
+    if resource.kind != "service" or resource.pattern != "request":
+        return None
+    if resource.resource_type.startswith("aws-sdk:"):
+        service = resource.resource_type.split(":", 1)[1]
+        service = _SDK_MODELS.get(service, service)
+    elif resource.resource_type in _NO_MODEL:
+        return None
+    else:
+        service = _OPTIMIZED_MODELS.get(resource.resource_type, resource.resource_type)
+    action = resource.name
+    if not action:
+        return None
+    model = _service_model(service)
+    if model is None:
+        return None
+    operation = model["operations"].get(action[0].upper() + action[1:])
+    if operation is None or "output" not in operation:
+        return None
+    return model["shapes"], operation["output"]["shape"]
+
+
+@functools.lru_cache(maxsize=64)
+def _service_model(service: str) -> Mapping[str, Any] | None:
+    try:
+        return botocore.loaders.Loader().load_service_model(service, "service-2")
+    except (botocore.exceptions.DataNotFoundError, botocore.exceptions.UnknownServiceError):
+        return None
+
+
+def _field_name(member: str) -> str:
+    """Step Functions returns service responses with PascalCase field names ("ExecutionArn", "StartDate")."""
+    return member[:1].upper() + member[1:]
+
+
+def _shape_problem(value: JSON, shapes: Mapping[str, Any], shape_name: str, field: str | None, *,
+                   strict: bool) -> str | None:
+    """The first way value does not fit the shape, worded as AWS words it; None when it fits."""
+    if value is None:
+        return None
+    shape = shapes[shape_name]
+    kind = shape["type"]
+    label = field or "result"
+    if kind == "structure":
+        if not isinstance(value, dict):
+            return f"Field '{label}' must be an object"
+        if strict:
+            for required in shape.get("required", ()):
+                name = _field_name(required)
+                if name not in value:
+                    return f"Required field '{name}' is missing"
+        for member, spec in shape.get("members", {}).items():
+            name = _field_name(member)
+            if name in value:
+                problem = _shape_problem(value[name], shapes, spec["shape"], name, strict=strict)
+                if problem is not None:
+                    return problem
+        return None
+    if kind == "list":
+        if not isinstance(value, list):
+            return f"Field '{label}' must be an array"
+        for item in value:
+            problem = _shape_problem(item, shapes, shape["member"]["shape"], label, strict=strict)
+            if problem is not None:
+                return problem
+        return None
+    if kind == "map":
+        if not isinstance(value, dict):
+            return f"Field '{label}' must be an object"
+        for item in value.values():
+            problem = _shape_problem(item, shapes, shape["value"]["shape"], label, strict=strict)
+            if problem is not None:
+                return problem
+        return None
+    if kind in ("string", "timestamp"):
+        if not isinstance(value, str):
+            return f"Field '{label}' must be a string"
+        if "enum" in shape and value not in shape["enum"]:
+            return f"Field '{label}' is not an expected value"
+        return None
+    if kind in ("integer", "long", "float", "double"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"Field '{label}' must be a number"
+        return None
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            return f"Field '{label}' must be a boolean"
+        return None
+    return None  # blobs (a Lambda Payload is any JSON) and documents
