@@ -117,7 +117,35 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("-o", "--output", required=True, help="the file to write: NAME.svg or NAME.png")
     graph.add_argument("--scale", type=float, default=2.0, help="PNG pixels per SVG unit (default 2)")
     graph.set_defaults(handler=_graph)
+
+    db = commands.add_parser("db", help="manage the store's schema", description="Manage the store's schema.")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="create the store's schema, or upgrade it to this stepline's",
+                                     description="Create or upgrade the store's schema (SQLite file or PostgreSQL "
+                                                 "URL), then exit. Running servers of an older stepline must stop.")
+    upgrade.add_argument("--db", help="the store: a SQLite file or a postgresql:// URL (default STEPLINE_DB)")
+    upgrade.set_defaults(handler=_db_upgrade)
     return parser
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from stepline.runtime.store.base import StoreError
+    from stepline.service.app import open_store
+
+    location = args.db or os.environ.get("STEPLINE_DB") or "stepline.db"
+    try:
+        if location.startswith(("postgresql://", "postgres://")):
+            from stepline.runtime.store.postgres import upgrade
+
+            found, now = asyncio.run(upgrade(location))
+        else:  # a SQLite file is created or upgraded when opened
+            asyncio.run(asyncio.run(open_store(location)).close()) if False else asyncio.run(_open_close(location))
+            found = now = 1
+    except StoreError as error:
+        sys.stderr.write(f"stepline: {error}\n")
+        return EXIT_FAILED
+    sys.stdout.write(f"schema version {now}" + (f" (was {found})" if found != now else " (up to date)") + "\n")
+    return EXIT_OK
 
 
 def _time_scale(text: str) -> float:

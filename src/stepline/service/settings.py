@@ -18,6 +18,7 @@ class Settings:
     lambda_endpoint: str | None = None  # LAMBDA_ENDPOINT: invoke Lambda through this endpoint's Invoke API
     time_scale: float | None = None  # WAIT_TIME_SCALE: 0 virtual time, 0.01 waits a hundred times shorter
     register: str | None = None  # a folder whose *.asl.json definitions are registered at start (by file name)
+    activity_wait_seconds: float = 60.0  # STEPLINE_ACTIVITY_WAIT_SECONDS: GetActivityTask's long poll (AWS: 60 s)
 
     @classmethod
     def from_environment(cls, **options: object) -> Settings:
@@ -29,6 +30,8 @@ class Settings:
             "mock_config": os.environ.get("SFN_MOCK_CONFIG"),
             "lambda_endpoint": os.environ.get("LAMBDA_ENDPOINT"),
             "time_scale": float(os.environ["WAIT_TIME_SCALE"]) if os.environ.get("WAIT_TIME_SCALE") else None,
+            "activity_wait_seconds": float(os.environ["STEPLINE_ACTIVITY_WAIT_SECONDS"])
+            if os.environ.get("STEPLINE_ACTIVITY_WAIT_SECONDS") else None,
         }
         values = {k: v for k, v in environment.items() if v is not None}
         values.update({k: v for k, v in options.items() if v is not None})

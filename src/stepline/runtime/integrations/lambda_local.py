@@ -78,25 +78,17 @@ class LocalFunctions:
         function = parameters.get("FunctionName")
         if not isinstance(function, str):
             raise StatesError("States.Runtime", "The lambda:invoke Parameters need a FunctionName string")
-        name = _function_name(function)
+        name = function_name(function)
         payload = parameters.get("Payload")
         if isinstance(payload, str):  # Payload may be JSON text
             try:
                 payload = loads(payload)
             except ValueError:
                 pass
-        output = await self._call(name, payload, call)
-        request_id = str(uuid.uuid4())
-        headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST",
-                   "x-amzn-RequestId": request_id}
-        return TaskResult({
-            "ExecutedVersion": "$LATEST",
-            "Payload": output,
-            "SdkHttpMetadata": {"AllHttpHeaders": {k: [v] for k, v in headers.items()}, "HttpHeaders": headers,
-                                "HttpStatusCode": 200},
-            "SdkResponseMetadata": {"RequestId": request_id},
-            "StatusCode": 200,
-        })
+        response = invoke_response(await self._call(name, payload, call))
+        if resource.pattern == "callback":  # the function got $$.Task.Token; SendTask* answers later
+            return TaskResult(None, submitted=response, awaiting_callback=True)
+        return TaskResult(response)
 
     async def _call(self, name: str, event: JSON, call: TaskCall) -> JSON:
         handler = self.functions.get(name)
@@ -123,7 +115,22 @@ class LocalFunctions:
                                                 f"{type(result).__name__}") from None
 
 
-def _function_name(function: str) -> str:
+def invoke_response(payload: JSON) -> JSON:
+    """The result of `arn:aws:states:::lambda:invoke`: Lambda's Invoke response as Step Functions reports it."""
+    request_id = str(uuid.uuid4())
+    headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST",
+               "x-amzn-RequestId": request_id}
+    return {
+        "ExecutedVersion": "$LATEST",
+        "Payload": payload,
+        "SdkHttpMetadata": {"AllHttpHeaders": {k: [v] for k, v in headers.items()}, "HttpHeaders": headers,
+                            "HttpStatusCode": 200},
+        "SdkResponseMetadata": {"RequestId": request_id},
+        "StatusCode": 200,
+    }
+
+
+def function_name(function: str) -> str:
     """The name in any form Lambda's FunctionName takes: name, name:qualifier, ACCOUNT:function:name[:qualifier],
     or a full function ARN."""
     parts = function.split(":")

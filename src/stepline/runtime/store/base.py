@@ -1,12 +1,18 @@
-"""The durable store: one interface, with SQLite (default) and, later, PostgreSQL behind it.
+"""The durable store: one interface, with SQLite (default, one process) and PostgreSQL (several processes).
 
 Records cross this boundary as plain dicts (AWS's member names, datetimes as aware `datetime`), except the
-runtime's own rows (Timer, PendingTask, ExecutionChange). Every write of one execution's progress is one
+runtime's own rows (Timer, PendingTask, ExecutionChange, Lease). Every write of one execution's progress is one
 ExecutionChange, and a batch of them is one transaction (group commit).
+
+Several workers on one database coordinate through leases: a worker claims an execution (`claim_runnable`),
+gets a Lease whose `fence` grows with every claim, and commits that execution's changes with the fence; a
+worker whose lease was taken over cannot commit (LeaseLost). Due timers are claimed the same way, each by one
+worker. `notify` and `listen` wake workers on new work; they poll too, so a lost notification only delays.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -18,6 +24,18 @@ RESOURCE_KINDS = ("state_machine", "version", "alias", "activity")
 
 class StoreError(Exception):
     """The store cannot do what was asked (corrupt file, read-only or full disk, lost connection)."""
+
+
+class LeaseLost(StoreError):
+    """A commit carried the fence of a lease that another worker has claimed since: nothing of it was written."""
+
+    def __init__(self, execution_arns: list[str]) -> None:
+        super().__init__(f"The lease of {', '.join(execution_arns)} was claimed by another worker; not committed")
+        self.execution_arns = execution_arns
+
+
+class SchemaTooNew(StoreError):
+    """The store was written by a newer stepline (its schema version is above the one this stepline knows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +75,35 @@ class ExecutionChange:
     cancelled_timers: list[tuple[str, str]] = field(default_factory=list)  # (thread, kind)
     tasks: list[PendingTask] = field(default_factory=list)
     finished_tasks: list[str] = field(default_factory=list)  # threads whose task answered or was cancelled
+    fence: int | None = None  # the Lease.fence the change was made under; None: no lease check (one process)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A worker's claim on a running execution until `expires`; `fence` grows with every claim of it."""
+
+    execution_arn: str
+    worker: str
+    fence: int
+    expires: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A wake-up sent with Store.notify: the channel (as named by the sender) and an optional payload."""
+
+    channel: str
+    payload: str = ""
+
+
+class Listener(Protocol):
+    """What Store.listen returns: `async with store.listen(["work"]) as notifications: async for n in ...`.
+
+    Listening starts when the block is entered. Waiting for the next notification is cancellation safe, so
+    `await asyncio.wait_for(anext(notifications), poll_interval)` is how a worker waits for work or a poll."""
+
+    async def __aenter__(self) -> AsyncIterator[Notification]: ...
+    async def __aexit__(self, *exc_info: object) -> None: ...
 
 
 class Store(Protocol):
@@ -89,10 +136,40 @@ class Store(Protocol):
     async def get_checkpoint(self, arn: str) -> str | None: ...
 
     # the runtime
-    async def commit(self, changes: list[ExecutionChange]) -> None: ...
+    async def commit(self, changes: list[ExecutionChange]) -> None:
+        """Write the changes in one transaction, with the writes of concurrent callers (group commit); return
+        once durable. If a change's fence is not its execution's current one, raise LeaseLost and write none
+        of these changes (the other callers' are unaffected)."""
+
     async def running_executions(self) -> list[str]: ...
     async def due_timers(self, now: datetime, limit: int) -> list[Timer]: ...
     async def next_timer_due(self) -> datetime | None: ...
     async def pending_tasks(self, arn: str | None = None) -> list[PendingTask]: ...
     async def find_task(self, task_token: str) -> PendingTask | None: ...
-    async def claim_activity_task(self, activity_arn: str, worker: str) -> PendingTask | None: ...
+    async def claim_activity_task(self, activity_arn: str, worker: str) -> PendingTask | None:
+        """GetActivityTask: the oldest unclaimed task of the activity, now the worker's; two claimers never
+        get the same task (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
+
+    # several workers on one store
+    async def claim_runnable(self, worker: str, lease_seconds: float, limit: int, *, now: datetime,
+                             execution_arns: list[str] | None = None) -> list[Lease]:
+        """Claim up to `limit` RUNNING executions whose lease is free or expired (only among `execution_arns`
+        when given), oldest first; each claim raises the execution's fence. Claimed rows held by a concurrent
+        claimer are skipped, never waited for."""
+
+    async def renew_leases(self, leases: list[Lease], lease_seconds: float, *, now: datetime) -> list[Lease]:
+        """Extend the leases that are still the worker's (same fence); the ones missing from the answer are lost."""
+
+    async def release_leases(self, leases: list[Lease]) -> None:
+        """Give up leases that are still held (a stopping worker); their executions are claimable at once."""
+
+    async def claim_due_timers(self, worker: str, now: datetime, limit: int, claim_seconds: float) -> list[Timer]:
+        """Due timers, each handed to one worker for `claim_seconds` (the commit that applies it removes it;
+        if the worker dies first, another claims it once the claim expires). Timers of executions whose lease
+        another worker holds are left to that worker."""
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Wake the listeners of `channel` (in every process sharing the store, on PostgreSQL)."""
+
+    def listen(self, channels: list[str]) -> Listener:
+        """An async context manager giving the notifications of `channels` as an async iterator."""

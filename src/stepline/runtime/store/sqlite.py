@@ -5,6 +5,9 @@ COMMIT) at the end of that turn; each caller's await returns once its write is d
 in WAL mode: a commit survives the process being killed (kill -9) at any moment; an operating-system crash
 or power loss may lose the last commits before the next checkpoint (set STEPLINE_SQLITE_SYNCHRONOUS=FULL to
 survive those too, at the cost of an fsync per group commit).
+
+One process owns the file, so leases, timer claims and notifications live in memory: they matter only while
+the process runs, and after a restart no worker of the previous process is left to hold one.
 """
 
 from __future__ import annotations
@@ -12,13 +15,28 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Callable
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from stepline.jsonvalue import dumps, loads
-from stepline.runtime.store.base import ExecutionChange, PendingTask, StoreError, Timer
+from stepline.runtime.store.codec import date as _date
+from stepline.runtime.store.codec import decode_event as _event
+from stepline.runtime.store.codec import decode_record as _decode
+from stepline.runtime.store.codec import encode_event as _event_text
+from stepline.runtime.store.codec import encode_record as _encode
+from stepline.runtime.store.codec import epoch as _epoch
+from stepline.runtime.store.base import (
+    ExecutionChange,
+    Lease,
+    LeaseLost,
+    Notification,
+    PendingTask,
+    SchemaTooNew,
+    StoreError,
+    Timer,
+)
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -48,39 +66,6 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_by_token ON tasks (task_token);
 CREATE INDEX IF NOT EXISTS tasks_by_activity ON tasks (activity_arn, worker, seq);
 """
-_DATE_KEYS = frozenset({"creationDate", "updateDate", "startDate", "stopDate", "redriveDate"})
-
-
-def _epoch(value: datetime) -> float:
-    return value.timestamp()
-
-
-def _date(value: float) -> datetime:
-    return datetime.fromtimestamp(value, timezone.utc)
-
-
-def _encode(record: dict) -> str:
-    return dumps({k: _epoch(v) if k in _DATE_KEYS and isinstance(v, datetime) else v for k, v in record.items()})
-
-
-def _decode(text: str) -> dict:
-    record = loads(text)
-    for key in _DATE_KEYS & record.keys():
-        if isinstance(record[key], (int, float)):
-            record[key] = _date(record[key])
-    return record
-
-
-def _event_text(event: dict) -> str:
-    return dumps(event)  # orjson writes the timestamp as RFC 3339 text
-
-
-def _event(text: str) -> dict:
-    event = loads(text)
-    event["timestamp"] = datetime.fromisoformat(event["timestamp"])
-    return event
-
-
 class SqliteStore:
     """The default store (see the module docstring for what a commit survives)."""
 
@@ -90,6 +75,10 @@ class SqliteStore:
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future]] = []
         self._flush_scheduled = False
         self._seq = 0
+        self._leases: dict[str, Lease] = {}
+        self._fences: dict[str, int] = {}  # the last fence handed out per execution (0: never claimed)
+        self._timer_claims: dict[tuple[str, str, str], tuple[str, datetime, int, datetime]] = {}
+        self._listeners: dict[str, set[asyncio.Queue[Notification]]] = {}
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
@@ -108,7 +97,7 @@ class SqliteStore:
             if row is None:
                 connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif int(row[0]) > SCHEMA_VERSION:
-                raise StoreError(f"The store {path} has schema version {row[0]}, newer than this stepline "
+                raise SchemaTooNew(f"The store {path} has schema version {row[0]}, newer than this stepline "
                                  f"understands ({SCHEMA_VERSION}); upgrade stepline")
             connection.execute("PRAGMA quick_check")
         except sqlite3.DatabaseError as error:
@@ -169,7 +158,11 @@ class SqliteStore:
                     future.set_exception(failure)
             return
         for (_, future), result in zip(batch, results):
-            if not future.done():
+            if future.done():
+                continue
+            if isinstance(result, LeaseLost):  # refused before writing anything; the others committed
+                future.set_exception(result)
+            else:
                 future.set_result(result)
 
     # ------------------------------------------------------------------ resources
@@ -292,7 +285,11 @@ class SqliteStore:
         seqs = [self._next_seq() for change in changes for _ in change.tasks]
         await self._write(lambda db: self._apply(db, changes, iter(seqs)))
 
-    def _apply(self, db: sqlite3.Connection, changes: list[ExecutionChange], seqs: Any) -> None:
+    def _apply(self, db: sqlite3.Connection, changes: list[ExecutionChange], seqs: Any) -> LeaseLost | None:
+        stale = [c.execution_arn for c in changes
+                 if c.fence is not None and c.fence != self._fences.get(c.execution_arn, 0)]
+        if stale:
+            return LeaseLost(stale)
         for change in changes:
             arn = change.execution_arn
             if change.events:
@@ -323,6 +320,7 @@ class SqliteStore:
             if change.status not in ("RUNNING", None):
                 db.execute("DELETE FROM timers WHERE execution_arn = ?", (arn,))
                 db.execute("DELETE FROM tasks WHERE execution_arn = ?", (arn,))
+        return None
 
     async def running_executions(self) -> list[str]:
         return [row[0] for row in self._rows("SELECT arn FROM executions WHERE status = 'RUNNING' ORDER BY seq")]
@@ -356,6 +354,88 @@ class SqliteStore:
             db.execute("UPDATE tasks SET worker = ? WHERE execution_arn = ? AND thread = ?", (worker, row[0], row[1]))
             return _task(row[:6] + (worker,))
         return await self._write(claim)
+
+    # ------------------------------------------------------------------ leases and wake-ups (in memory)
+
+    async def claim_runnable(self, worker: str, lease_seconds: float, limit: int, *, now: datetime,
+                             execution_arns: list[str] | None = None) -> list[Lease]:
+        claimed: list[Lease] = []
+        wanted = set(execution_arns) if execution_arns is not None else None
+        for arn in await self.running_executions():
+            if len(claimed) >= limit:
+                break
+            held = self._leases.get(arn)
+            if (wanted is not None and arn not in wanted) or (held is not None and held.expires > now):
+                continue
+            fence = self._fences.get(arn, 0) + 1
+            self._fences[arn] = fence
+            self._leases[arn] = lease = Lease(arn, worker, fence, now + timedelta(seconds=lease_seconds))
+            claimed.append(lease)
+        return claimed
+
+    async def renew_leases(self, leases: list[Lease], lease_seconds: float, *, now: datetime) -> list[Lease]:
+        renewed = []
+        for lease in leases:
+            held = self._leases.get(lease.execution_arn)
+            if held is not None and held.fence == lease.fence:
+                held = Lease(lease.execution_arn, lease.worker, lease.fence, now + timedelta(seconds=lease_seconds))
+                self._leases[lease.execution_arn] = held
+                renewed.append(held)
+        return renewed
+
+    async def release_leases(self, leases: list[Lease]) -> None:
+        for lease in leases:
+            held = self._leases.get(lease.execution_arn)
+            if held is not None and held.fence == lease.fence:
+                del self._leases[lease.execution_arn]
+
+    async def claim_due_timers(self, worker: str, now: datetime, limit: int, claim_seconds: float) -> list[Timer]:
+        self._timer_claims = {key: claim for key, claim in self._timer_claims.items() if claim[1] > now}
+        claimed: list[Timer] = []
+        for timer in await self.due_timers(now, 2**31):
+            if len(claimed) >= limit:
+                break
+            key = (timer.execution_arn, timer.thread, timer.kind)
+            claim = self._timer_claims.get(key)
+            if claim is not None and (claim[2], claim[3]) == (timer.token, timer.due):
+                continue  # claimed, and not set again since
+            held = self._leases.get(timer.execution_arn)
+            if held is not None and held.worker != worker and held.expires > now:
+                continue
+            self._timer_claims[key] = (worker, now + timedelta(seconds=claim_seconds), timer.token, timer.due)
+            claimed.append(timer)
+        return claimed
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        for queue in self._listeners.get(channel, ()):
+            queue.put_nowait(Notification(channel, payload))
+
+    def listen(self, channels: list[str]) -> _LocalListener:
+        return _LocalListener(self._listeners, channels)
+
+
+class _LocalListener:
+    """Notifications within this process: one queue, registered under each channel while the block runs."""
+
+    def __init__(self, listeners: dict[str, set[asyncio.Queue[Notification]]], channels: list[str]) -> None:
+        self._listeners = listeners
+        self._channels = list(channels)
+        self._queue: asyncio.Queue[Notification] = asyncio.Queue()
+
+    async def __aenter__(self) -> AsyncIterator[Notification]:
+        for channel in self._channels:
+            self._listeners.setdefault(channel, set()).add(self._queue)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for channel in self._channels:
+            self._listeners.get(channel, set()).discard(self._queue)
+
+    def __aiter__(self) -> AsyncIterator[Notification]:
+        return self
+
+    async def __anext__(self) -> Notification:
+        return await self._queue.get()
 
 
 def _task(row: tuple) -> PendingTask:

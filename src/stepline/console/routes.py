@@ -1,0 +1,187 @@
+"""The web console: one page shell for every address, its static files, and the few JSON and event-stream
+routes the pages need beside the Step Functions API (which the pages call at `POST /` like any client).
+
+    GET  /                                   state machines
+    GET  /state-machines/<stateMachineArn>   a state machine: graph, versions, aliases, executions
+    GET  /executions/<executionArn>          an execution: live graph, state details, events, timeline
+    GET  /design[/<stateMachineArn>]         the visual editor
+    GET  /console/static/<file>              JS and CSS, shipped in the package
+    POST /console/api/graph                  {"definition"} -> {"svg", "layout"} (graph/: the CLI's drawing)
+    GET  /console/api/events?executionArn=&after=   text/event-stream of new history events
+    GET  /console/api/executions?stateMachineArn=&name=&statusFilter=&nextToken=   executions by name
+    POST /console/api/fire-timer             {"executionArn", "thread"?} -> {"fired"}
+
+ARNs in page addresses may be written as they are or URL-encoded. The routes call the service (the
+application layer) and graph/; they decide nothing about executions themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from stepline.graph.layout import layout_definition
+from stepline.graph.svg import render_svg
+from stepline.service.errors import ApiError
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).with_name("static")
+POLL_SECONDS = 0.25  # how often a live event stream looks for new events
+STREAM_SECONDS = 20.0  # a stream ends after this long; the browser reconnects with Last-Event-ID
+MAX_DEFINITION_BYTES = 1_048_576
+
+_SHELL = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<link rel="icon" href="/console/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/console/static/console.css">
+<script>document.documentElement.dataset.theme = localStorage.getItem("stepline-theme") ||
+  (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");</script>
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header class="topbar">
+  <a class="brand" href="/">stepline</a>
+  <nav aria-label="Main"><a href="/">State machines</a><a href="/design">New state machine</a></nav>
+  <button type="button" id="theme-toggle" class="ghost" aria-label="Switch between light and dark theme">Theme</button>
+</header>
+<main id="main" tabindex="-1"><p class="muted">Loading…</p></main>
+<div id="toasts" role="status" aria-live="polite"></div>
+<script type="module" src="/console/static/app.js"></script>
+</body>
+</html>
+"""
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(value, default=_encode), status_code=status, media_type="application/json")
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return round((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp(), 3)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _error(error: ApiError) -> Response:
+    return _json({"__type": error.code, "message": error.message}, error.status)
+
+
+async def page(request: Request) -> HTMLResponse:
+    """The page shell; app.js reads the address and draws the page."""
+    return HTMLResponse(_SHELL.format(title=escape("stepline console")),
+                        headers={"cache-control": "no-store"})
+
+
+async def graph(request: Request) -> Response:
+    """The layout and SVG of a definition (JSON text or object); a broken definition draws what it can."""
+    body = await request.body()
+    if len(body) > MAX_DEFINITION_BYTES:
+        return _json({"__type": "ValidationException", "message": "The definition is larger than 1 MB"}, 413)
+    try:
+        document = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError:
+        return _json({"__type": "SerializationException", "message": "The body is not JSON"}, 400)
+    definition = document.get("definition") if isinstance(document, dict) else None
+    layout = layout_definition(definition if definition is not None else {})
+    return _json({"svg": render_svg(layout, standalone=False), "layout": layout.to_json()})
+
+
+async def events(request: Request) -> Response:
+    """Server-sent events: `events` (a list of history events), `status` (status and timers), then `end`."""
+    service = request.app.state.service
+    arn = request.query_params.get("executionArn", "")
+    last = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
+    after = int(last) if last.isdigit() else 0
+    try:
+        first = await service.execution_updates(executionArn=arn, after=after)
+    except ApiError as error:
+        return _error(error)
+
+    async def stream() -> Any:
+        nonlocal after
+        update = first
+        started = asyncio.get_running_loop().time()
+        shown: Any = None
+        yield b"retry: 1000\n\n"
+        while True:
+            if update["events"]:
+                after = update["events"][-1]["id"]
+                yield _message("events", update["events"], after)
+            state = {"status": update["status"], "timers": update["timers"]}
+            if state != shown:
+                shown = state
+                yield _message("status", state)
+            if update["status"] != "RUNNING" and not update["more"]:
+                yield _message("end", {"status": update["status"]})
+                return
+            if not update["more"]:
+                if asyncio.get_running_loop().time() - started > STREAM_SECONDS:
+                    return  # the browser reconnects, sending Last-Event-ID
+                await asyncio.sleep(POLL_SECONDS)
+            update = await service.execution_updates(executionArn=arn, after=after)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+
+
+def _message(kind: str, data: Any, event_id: int | None = None) -> bytes:
+    head = f"event: {kind}\n" + (f"id: {event_id}\n" if event_id is not None else "")
+    return head.encode() + b"data: " + orjson.dumps(data, default=_encode) + b"\n\n"
+
+
+async def find_executions(request: Request) -> Response:
+    """Executions of a state machine whose names contain `name`, paged like ListExecutions."""
+    query = request.query_params
+    try:
+        found = await request.app.state.service.find_executions(
+            stateMachineArn=query.get("stateMachineArn", ""), name=query.get("name", ""),
+            statusFilter=query.get("statusFilter") or None, nextToken=query.get("nextToken") or None,
+            maxResults=int(query.get("maxResults") or 50))
+    except ApiError as error:
+        return _error(error)
+    except ValueError:
+        return _json({"__type": "ValidationException", "message": "maxResults must be a number"}, 400)
+    return _json(found)
+
+
+async def fire_timer(request: Request) -> Response:
+    """End the Wait or Retry interval an execution waits on, now."""
+    try:
+        document = orjson.loads(await request.body() or b"{}")
+    except orjson.JSONDecodeError:
+        return _json({"__type": "SerializationException", "message": "The body is not JSON"}, 400)
+    try:
+        fired = await request.app.state.service.fire_timer_now(executionArn=str(document.get("executionArn", "")),
+                                                               thread=document.get("thread"))
+    except ApiError as error:
+        return _error(error)
+    return _json(fired)
+
+
+routes: list[BaseRoute] = [
+    Route("/", page, methods=["GET", "HEAD"]),
+    Route("/state-machines/{arn:path}", page, methods=["GET", "HEAD"]),
+    Route("/executions/{arn:path}", page, methods=["GET", "HEAD"]),
+    Route("/design", page, methods=["GET", "HEAD"]),
+    Route("/design/{arn:path}", page, methods=["GET", "HEAD"]),
+    Route("/console/api/graph", graph, methods=["POST"]),
+    Route("/console/api/events", events, methods=["GET"]),
+    Route("/console/api/executions", find_executions, methods=["GET"]),
+    Route("/console/api/fire-timer", fire_timer, methods=["POST"]),
+    Mount("/console/static", app=StaticFiles(directory=STATIC), name="console-static"),
+]

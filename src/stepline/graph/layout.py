@@ -1,0 +1,623 @@
+"""A layered (top to bottom) layout of a state machine definition: boxes, edges and nested groups.
+
+    layout = layout_definition(definition)       # a dict or JSON text; never raises on a broken definition
+    layout.nodes, layout.edges, layout.groups    # positions in pixels, (0, 0) at the top left
+    layout.to_json()                             # what the console fetches; svg.render_svg draws the same
+
+Each state machine (the definition, each Parallel branch, a Map's item processor) is laid out on its own, as
+a Sugiyama-style layered graph: cycles are broken by reversing the back edges of a depth-first search,
+states are ranked by longest path (every edge spans two ranks, so its middle rank can carry its label),
+long edges get dummy points, rank orders come from barycenter sweeps (the order with the fewest crossings
+wins), and x positions from repeated least-squares placement under the no-overlap constraints (pool
+adjacent violators). A Parallel or Map state is a box holding its branches' layouts, so nesting costs
+nothing special. Edges into End from every terminal state share one lane.
+
+Node ids are the state's location as ValidateStateMachineDefinition reports it (`/States/Charge`,
+`/States/Fan/Branches[0]/States/Charge`), so a diagnostic finds its state by prefix; "start" and "end"
+are the Start and End markers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from stepline.graph import labels
+
+NODE_H = 46.0
+MIN_W, MAX_W = 110.0, 230.0
+TERMINAL_W, TERMINAL_H = 64.0, 28.0
+NODE_SEP = 36.0  # horizontal gap between boxes
+DUMMY_SEP = 14.0  # horizontal gap next to an edge's bend point
+RANK_SEP = 20.0  # vertical gap between ranks (an edge spans two)
+LABEL_MAX_W = 180.0
+LABEL_H = 18.0
+HEADER_H = 40.0  # a Parallel or Map box's title
+GROUP_LABEL_H = 22.0
+GROUP_PAD = 12.0
+GROUP_GAP = 16.0
+MARGIN = 16.0
+SWEEPS = 12
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Node:
+    """A state (or the Start/End marker): its box, top left at (x, y)."""
+
+    id: str
+    name: str
+    type: str  # an ASL state type, or "Start" / "End"
+    x: float
+    y: float
+    w: float
+    h: float
+    title: str  # the name, fitted to the box
+    detail: str  # the second line: the type, or a Task's resource in short
+    parent: str | None = None  # the id of the group (branch, item processor) holding it
+    depth: int = 0
+    compound: bool = False  # Parallel and Map: a box around their groups
+    retry: int = 0  # how many Retry rules
+    catch: int = 0
+    terminal: bool = False  # End: true, Succeed, Fail
+
+    def moved(self, dx: float, dy: float, depth: int, parent: str | None) -> Node:
+        return Node(**{**_fields(self), "x": round(self.x + dx, 1), "y": round(self.y + dy, 1),
+                       "depth": self.depth + depth, "parent": self.parent or parent})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Edge:
+    """A transition: Next, a Choice rule, Default, a Catch, or to End; points run from source to target."""
+
+    id: str
+    source: str
+    target: str
+    kind: str  # "next", "choice", "default", "catch", "start", "end", "loop"
+    points: tuple[tuple[float, float], ...]
+    label: str = ""  # fitted to LABEL_MAX_W
+    title: str = ""  # the label in full
+    label_x: float = 0.0  # centre of the label
+    label_y: float = 0.0
+    parent: str | None = None
+
+    def moved(self, dx: float, dy: float, parent: str | None) -> Edge:
+        return Edge(**{**_fields(self), "points": tuple((round(x + dx, 1), round(y + dy, 1)) for x, y in self.points),
+                       "label_x": round(self.label_x + dx, 1), "label_y": round(self.label_y + dy, 1),
+                       "parent": self.parent or parent})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Group:
+    """A Parallel branch or a Map's item processor: a box inside its state's box."""
+
+    id: str  # "/States/Fan/Branches[0]", "/States/Each/ItemProcessor"
+    state: str  # the id of the Parallel or Map state
+    kind: str  # "branch" or "processor"
+    label: str
+    x: float
+    y: float
+    w: float
+    h: float
+    parent: str | None = None
+    depth: int = 1  # the nesting level of the states it holds (a top-level Parallel's branches: 1)
+
+    def moved(self, dx: float, dy: float, depth: int, parent: str | None) -> Group:
+        return Group(**{**_fields(self), "x": round(self.x + dx, 1), "y": round(self.y + dy, 1), "depth": self.depth + depth,
+                        "parent": self.parent or parent})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Layout:
+    """The whole drawing: size, nodes (containers before what they contain), edges and groups."""
+
+    width: float
+    height: float
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+    groups: tuple[Group, ...]
+
+    def node(self, node_id: str) -> Node:
+        return next(n for n in self.nodes if n.id == node_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"width": self.width, "height": self.height, "nodes": [_fields(n) for n in self.nodes],
+                "edges": [{**_fields(e), "points": [list(p) for p in e.points]} for e in self.edges],
+                "groups": [_fields(g) for g in self.groups]}
+
+
+def _fields(item: Any) -> dict[str, Any]:
+    return {name: getattr(item, name) for name in item.__dataclass_fields__}
+
+
+# ---------------------------------------------------------------------- the public entry point
+
+
+def layout_definition(definition: Any) -> Layout:
+    """Lay out a definition (a dict or JSON text). A broken definition draws what can be drawn."""
+    if isinstance(definition, (str, bytes)):
+        try:
+            definition = orjson.loads(definition)
+        except orjson.JSONDecodeError:
+            definition = {}
+    if not isinstance(definition, dict):
+        definition = {}
+    block = _machine(definition, "", terminals=True)
+    nodes = [n.moved(MARGIN, MARGIN, 0, None) for n in block.nodes]
+    nodes.sort(key=lambda n: (not n.compound, n.depth))  # containers first: drawn beneath their content
+    return Layout(width=round(block.w + 2 * MARGIN, 1), height=round(block.h + 2 * MARGIN, 1),
+                  nodes=tuple(nodes), edges=tuple(e.moved(MARGIN, MARGIN, None) for e in block.edges),
+                  groups=tuple(g.moved(MARGIN, MARGIN, 0, None) for g in block.groups))
+
+
+# ---------------------------------------------------------------------- one state machine
+
+
+@dataclass(slots=True)
+class _Block:
+    """One state machine laid out, at (0, 0)."""
+
+    w: float
+    h: float
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Item:
+    """A vertex of the layered graph: a state, a marker, or a bend point of a long edge."""
+
+    key: str
+    w: float
+    h: float
+    dummy: bool = False
+    label: str = ""
+    rank: int = 0
+    pos: float = 0.0  # place in its rank
+    x: float = 0.0  # centre
+    y: float = 0.0  # centre
+    up: list[str] = field(default_factory=list)  # neighbours one rank above
+    down: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Link:
+    """A transition before layout."""
+
+    source: str
+    target: str
+    kind: str
+    title: str = ""
+    chain: list[str] = field(default_factory=list)  # item keys from top to bottom
+    reversed: bool = False
+
+
+def _machine(machine: dict, base: str, *, terminals: bool) -> _Block:
+    states = machine.get("States") if isinstance(machine.get("States"), dict) else {}
+    ids = {name: f"{base}/States/{name}" for name in states}
+    items: dict[str, _Item] = {}
+    inner: dict[str, _Block] = {}  # the content of Parallel and Map boxes
+    boxes: dict[str, Node] = {}
+    for name, state in states.items():
+        node, block = _state_box(name, state if isinstance(state, dict) else {}, ids[name])
+        boxes[node.id] = node
+        items[node.id] = _Item(node.id, node.w, node.h)
+        if block is not None:
+            inner[node.id] = block
+    links: list[_Link] = []
+    start_at = ids.get(machine.get("StartAt")) if isinstance(machine.get("StartAt"), str) else None
+    if terminals:
+        for key, kind in (("start", "Start"), ("end", "End")):
+            items[key] = _Item(key, TERMINAL_W, TERMINAL_H)
+            boxes[key] = Node(id=key, name=kind, type=kind, x=0, y=0, w=TERMINAL_W, h=TERMINAL_H, title=kind,
+                              detail="")
+        if start_at is not None:
+            links.append(_Link("start", start_at, "start"))
+    for name, state in states.items():
+        links.extend(_transitions(ids[name], state, ids, terminals))
+    loops = [link for link in links if link.source == link.target]
+    links = [link for link in links if link.source != link.target]
+    roots = ["start"] if terminals else []
+    roots += [start_at] if start_at else []
+    roots += [ids[name] for name in states]
+    _rank(items, links, roots)
+    _add_dummies(items, links)
+    ranks = _order(items, roots, links)
+    _place_x(items, ranks)
+    height = _place_y(items, ranks)
+    width = _normalise_x(items)
+    block = _Block(width, height)
+    for key, item in items.items():
+        if item.dummy:
+            continue
+        node = boxes[key]
+        left, top = item.x - item.w / 2, item.y - item.h / 2
+        block.nodes.append(Node(**{**_fields(node), "x": round(left, 1), "y": round(top, 1)}))
+        if key in inner:
+            _place_inner(block, node, inner[key], left, top)
+    block.edges.extend(_route(items, links))
+    block.edges.extend(_loop(items[link.source], link) for link in loops)
+    return block
+
+
+def _state_box(name: str, state: dict, node_id: str) -> tuple[Node, _Block | None]:
+    """A state's box; for Parallel and Map also the block of their content."""
+    kind = state.get("Type") if isinstance(state.get("Type"), str) else "?"
+    detail = labels.resource(state) if kind == "Task" else kind
+    retry = len(state["Retry"]) if isinstance(state.get("Retry"), list) else 0
+    catch = len(state["Catch"]) if isinstance(state.get("Catch"), list) else 0
+    terminal = kind in ("Succeed", "Fail") or state.get("End") is True
+    wanted = max(labels.text_width(name), labels.text_width(detail, labels.SMALL_CHAR_WIDTH)) + 32 + (24 if retry else 0)
+    width = min(MAX_W, max(MIN_W, wanted))
+    height = NODE_H
+    block = None
+    if kind in ("Parallel", "Map"):
+        block = _container(state, node_id, kind)
+        if block is not None:
+            width = max(width, block.w + 2 * GROUP_PAD)
+            height = HEADER_H + block.h + GROUP_PAD
+    title = labels.fit(name, width - 24 - (24 if retry else 0))
+    detail = labels.fit(detail, width - 20, labels.SMALL_CHAR_WIDTH)
+    return Node(id=node_id, name=name, type=kind, x=0, y=0, w=round(width, 1), h=round(height, 1), title=title,
+                detail=detail, compound=block is not None, retry=retry, catch=catch, terminal=terminal), block
+
+
+def _container(state: dict, node_id: str, kind: str) -> _Block | None:
+    """The branches of a Parallel side by side, or a Map's item processor, each in a group box."""
+    if kind == "Parallel":
+        branches = state.get("Branches") if isinstance(state.get("Branches"), list) else []
+        parts = [(f"{node_id}/Branches[{i}]", f"Branch {i + 1}", "branch", b) for i, b in enumerate(branches)
+                 if isinstance(b, dict)]
+    else:
+        key = "ItemProcessor" if isinstance(state.get("ItemProcessor"), dict) else "Iterator"
+        processor = state.get(key)
+        if not isinstance(processor, dict):
+            return None
+        config = processor.get("ProcessorConfig")
+        distributed = isinstance(config, dict) and config.get("Mode") == "DISTRIBUTED"
+        label = "Item processor (distributed)" if distributed else ("Iterator" if key == "Iterator" else "Item processor")
+        parts = [(f"{node_id}/{key}", label, "processor", processor)]
+    if not parts:
+        return None
+    block = _Block(0, 0)
+    x = 0.0
+    for group_id, label, group_kind, machine in parts:
+        content = _machine(machine, group_id, terminals=False)
+        w = max(content.w, labels.text_width(label, labels.SMALL_CHAR_WIDTH)) + 2 * GROUP_PAD
+        h = GROUP_LABEL_H + content.h + GROUP_PAD
+        inset = x + (w - content.w) / 2
+        block.nodes += [n.moved(inset, GROUP_LABEL_H, 0, group_id) for n in content.nodes]
+        block.edges += [e.moved(inset, GROUP_LABEL_H, group_id) for e in content.edges]
+        block.groups += [g.moved(inset, GROUP_LABEL_H, 0, group_id) for g in content.groups]
+        block.groups.append(Group(id=group_id, state=node_id, kind=group_kind, label=label, x=x, y=0, w=w, h=h,
+                                  depth=0))
+        x += w + GROUP_GAP
+        block.h = max(block.h, h)
+    block.w = x - GROUP_GAP
+    return block
+
+
+def _place_inner(block: _Block, box: Node, inner: _Block, left: float, top: float) -> None:
+    dx = left + (box.w - inner.w) / 2
+    dy = top + HEADER_H
+    block.nodes += [n.moved(dx, dy, 1, None) for n in inner.nodes]
+    block.edges += [e.moved(dx, dy, None) for e in inner.edges]
+    block.groups += [g.moved(dx, dy, 1, None) for g in inner.groups]
+
+
+def _transitions(source: str, state: Any, ids: dict[str, str], terminals: bool) -> Iterable[_Link]:
+    if not isinstance(state, dict):
+        return
+    kind = state.get("Type")
+    if kind == "Choice":
+        for rule in state.get("Choices") if isinstance(state.get("Choices"), list) else ():
+            if isinstance(rule, dict) and rule.get("Next") in ids:
+                yield _Link(source, ids[rule["Next"]], "choice", labels.choice_rule(rule))
+        if state.get("Default") in ids:
+            yield _Link(source, ids[state["Default"]], "default", "Default")
+        return
+    if isinstance(state.get("Next"), str) and state["Next"] in ids and kind not in ("Succeed", "Fail"):
+        yield _Link(source, ids[state["Next"]], "next")
+    for catcher in state.get("Catch") if isinstance(state.get("Catch"), list) else ():
+        if isinstance(catcher, dict) and catcher.get("Next") in ids:
+            errors = catcher.get("ErrorEquals")
+            title = ", ".join(str(e) for e in errors) if isinstance(errors, list) else "?"
+            yield _Link(source, ids[catcher["Next"]], "catch", title)
+    if terminals and (kind in ("Succeed", "Fail") or state.get("End") is True):
+        yield _Link(source, "end", "end")
+
+
+# ---------------------------------------------------------------------- ranks
+
+
+def _rank(items: dict[str, _Item], links: list[_Link], roots: list[str]) -> None:
+    """Break cycles (reverse the back edges of a DFS), then rank by longest path; every edge spans 2."""
+    out: dict[str, list[_Link]] = {key: [] for key in items}
+    for link in links:
+        out[link.source].append(link)
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+    for root in [*roots, *items]:
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(out[root]))]
+        while stack:
+            key, pending = stack[-1]
+            link = next(pending, None)
+            if link is None:
+                state[key] = 2
+                stack.pop()
+            elif state.get(link.target) == 1:
+                link.reversed = True
+            elif link.target not in state:
+                state[link.target] = 1
+                stack.append((link.target, iter(out[link.target])))
+    above: dict[str, list[str]] = {key: [] for key in items}
+    below: dict[str, list[str]] = {key: [] for key in items}
+    for link in links:
+        top, bottom = (link.target, link.source) if link.reversed else (link.source, link.target)
+        below[top].append(bottom)
+        above[bottom].append(top)
+    waiting = {key: len(above[key]) for key in items}
+    ready = [key for key in items if not waiting[key]]
+    ordered = []
+    while ready:
+        key = ready.pop()
+        ordered.append(key)
+        for other in below[key]:
+            waiting[other] -= 1
+            if not waiting[other]:
+                ready.append(other)
+    for key in ordered:
+        items[key].rank = max((items[k].rank + 2 for k in above[key]), default=0)
+    for key in reversed(ordered):  # a state nothing leads to sits just above its first successor
+        if not above[key] and below[key] and key != "start":
+            items[key].rank = min(items[k].rank for k in below[key]) - 2
+    if "end" in items:
+        items["end"].rank = max((item.rank for key, item in items.items() if key != "end"), default=-2) + 2
+    lowest = min((item.rank for item in items.values()), default=0)
+    for item in items.values():
+        item.rank -= lowest
+
+
+def _add_dummies(items: dict[str, _Item], links: list[_Link]) -> None:
+    """A bend point on every rank an edge crosses; a labelled edge's label rides on its first one.
+
+    Edges into End share one lane of bend points."""
+    lane: dict[int, str] = {}
+    for number, link in enumerate(links):
+        top, bottom = (link.target, link.source) if link.reversed else (link.source, link.target)
+        span = range(items[top].rank + 1, items[bottom].rank)
+        label_rank = (items[bottom].rank - 1) if link.reversed else (items[top].rank + 1)
+        chain = [top]
+        for rank in span:
+            if link.target == "end" and not link.reversed:
+                key = lane.get(rank)
+                if key is None:
+                    key = lane[rank] = f"~end~{rank}"
+                    items[key] = _Item(key, 0.0, 0.0, dummy=True, rank=rank)
+            else:
+                key = f"~{number}~{rank}"
+                label = labels.fit(link.title, LABEL_MAX_W, labels.SMALL_CHAR_WIDTH) \
+                    if link.title and rank == label_rank else ""
+                width = labels.text_width(label, labels.SMALL_CHAR_WIDTH) + 10 if label else 0.0
+                items[key] = _Item(key, width, LABEL_H if label else 0.0, dummy=True, label=label, rank=rank)
+            chain.append(key)
+        chain.append(bottom)
+        link.chain = chain
+        for upper, lower in zip(chain, chain[1:]):
+            if lower not in items[upper].down:
+                items[upper].down.append(lower)
+                items[lower].up.append(upper)
+
+
+# ---------------------------------------------------------------------- order within ranks
+
+
+def _order(items: dict[str, _Item], roots: list[str], links: list[_Link]) -> list[list[str]]:
+    """Rank orders: first met in a breadth-first walk, then barycenter sweeps; the fewest crossings win."""
+    count = max((item.rank for item in items.values()), default=-1) + 1
+    ranks: list[list[str]] = [[] for _ in range(count)]
+    seen: set[str] = set()
+    queue = [key for key in dict.fromkeys(roots) if key in items]
+    queue += [key for key in items if not items[key].dummy]
+    head = 0
+    while head < len(queue):
+        key = queue[head]
+        head += 1
+        if key in seen:
+            continue
+        seen.add(key)
+        ranks[items[key].rank].append(key)
+        queue.extend(items[key].down)
+        queue.extend(items[key].up)
+    for key in items:
+        if key not in seen:
+            ranks[items[key].rank].append(key)
+    _number(items, ranks)
+    best, best_crossings = [list(r) for r in ranks], _crossings(items, ranks)
+    for sweep in range(SWEEPS):
+        if best_crossings == 0:
+            break
+        downward = sweep % 2 == 0
+        sequence = range(1, count) if downward else range(count - 2, -1, -1)
+        for index in sequence:
+            rank = ranks[index]
+
+            def barycenter(key: str, downward: bool = downward) -> float:
+                near = items[key].up if downward else items[key].down
+                if not near:
+                    return items[key].pos
+                return sum(items[k].pos for k in near) / len(near)
+
+            rank.sort(key=barycenter)
+            for pos, key in enumerate(rank):
+                items[key].pos = pos
+        crossings = _crossings(items, ranks)
+        if crossings < best_crossings:
+            best, best_crossings = [list(r) for r in ranks], crossings
+    _number(items, best)
+    return best
+
+
+def _number(items: dict[str, _Item], ranks: list[list[str]]) -> None:
+    for rank in ranks:
+        for pos, key in enumerate(rank):
+            items[key].pos = pos
+
+
+def _crossings(items: dict[str, _Item], ranks: list[list[str]]) -> int:
+    total = 0
+    for rank in ranks[:-1]:
+        ends = sorted((items[u].pos, items[v].pos) for u in rank for v in items[u].down)
+        lower = [v for _, v in ends]
+        total += _inversions(lower)
+    return total
+
+
+def _inversions(values: list[float]) -> int:
+    """Pairs i < j with values[i] > values[j] (merge sort)."""
+    if len(values) < 2:
+        return 0
+    middle = len(values) // 2
+    left, right = values[:middle], values[middle:]
+    count = _inversions(left) + _inversions(right)
+    left.sort()
+    right.sort()
+    j = 0
+    for value in left:
+        while j < len(right) and right[j] < value:
+            j += 1
+        count += j
+    return count
+
+
+# ---------------------------------------------------------------------- coordinates
+
+
+def _gap(a: _Item, b: _Item) -> float:
+    sep = NODE_SEP if not (a.dummy or b.dummy) else DUMMY_SEP
+    return (a.w + b.w) / 2 + sep
+
+
+def _place_x(items: dict[str, _Item], ranks: list[list[str]]) -> None:
+    """Each item as near as it can be to the mean of its neighbours, ranks kept in order and apart."""
+    for rank in ranks:
+        x = 0.0
+        for i, key in enumerate(rank):
+            if i:
+                x += _gap(items[rank[i - 1]], items[key])
+            items[key].x = x
+        shift = x / 2
+        for key in rank:
+            items[key].x -= shift
+    for sweep in range(8):
+        sequence = ranks if sweep % 2 == 0 else ranks[::-1]
+        for rank in sequence:
+            desired = []
+            for key in rank:
+                item = items[key]
+                near = item.up if sweep % 2 == 0 else item.down
+                if sweep >= 6:
+                    near = item.up + item.down
+                desired.append(sum(items[k].x for k in near) / len(near) if near else item.x)
+            _fit(items, rank, desired)
+
+
+def _fit(items: dict[str, _Item], rank: list[str], desired: list[float]) -> None:
+    """Least squares x under x[i+1] - x[i] >= gap(i, i+1): isotonic regression by pool adjacent violators."""
+    offsets = [0.0]
+    for a, b in zip(rank, rank[1:]):
+        offsets.append(offsets[-1] + _gap(items[a], items[b]))
+    blocks: list[list[float]] = []  # [weighted sum, weight, count]
+    for key, want, offset in zip(rank, desired, offsets):
+        weight = 2.0 if items[key].dummy else 1.0
+        blocks.append([(want - offset) * weight, weight, 1])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            total, weight, count = blocks.pop()
+            blocks[-1][0] += total
+            blocks[-1][1] += weight
+            blocks[-1][2] += count
+    i = 0
+    for total, weight, count in blocks:
+        for _ in range(int(count)):
+            items[rank[i]].x = total / weight + offsets[i]
+            i += 1
+
+
+def _place_y(items: dict[str, _Item], ranks: list[list[str]]) -> float:
+    y = 0.0
+    for number, rank in enumerate(ranks):
+        height = max((items[key].h for key in rank), default=0.0)
+        if number:
+            y += RANK_SEP
+        for key in rank:
+            items[key].y = y + height / 2
+        y += height
+    return y
+
+
+def _normalise_x(items: dict[str, _Item]) -> float:
+    left = min((item.x - item.w / 2 for item in items.values()), default=0.0)
+    right = max((item.x + item.w / 2 for item in items.values()), default=0.0)
+    for item in items.values():
+        item.x -= left
+    return right - left
+
+
+# ---------------------------------------------------------------------- edges
+
+
+def _route(items: dict[str, _Item], links: list[_Link]) -> list[Edge]:
+    """Points for every edge: out of the bottom of the upper box, through its bend points, into the top of the
+    lower one; several edges on one side of a box are spread along it."""
+    ports: dict[tuple[str, str], list[tuple[float, int]]] = {}
+    for number, link in enumerate(links):
+        chain = link.chain
+        ports.setdefault((chain[0], "bottom"), []).append((items[chain[1]].x, number))
+        ports.setdefault((chain[-1], "top"), []).append((items[chain[-2]].x, number))
+    where: dict[tuple[int, str], float] = {}
+    for (key, side), entries in ports.items():
+        item = items[key]
+        entries.sort()
+        spacing = min(18.0, item.w * 0.7 / (len(entries) - 1)) if len(entries) > 1 else 0.0
+        for i, (_, number) in enumerate(entries):
+            where[(number, side)] = item.x + (i - (len(entries) - 1) / 2) * spacing
+    edges = []
+    for number, link in enumerate(links):
+        chain = link.chain
+        top, bottom = items[chain[0]], items[chain[-1]]
+        points = [(where[(number, "bottom")], top.y + top.h / 2)]
+        points += [(items[key].x, items[key].y) for key in chain[1:-1]]
+        points.append((where[(number, "top")], bottom.y - bottom.h / 2))
+        label_item = next((items[key] for key in chain[1:-1] if items[key].label), None)
+        if link.reversed:
+            points.reverse()
+        edges.append(Edge(
+            id=f"{link.source}->{link.target}#{number}", source=link.source, target=link.target, kind=link.kind,
+            points=tuple((round(x, 1), round(y, 1)) for x, y in points),
+            label=label_item.label if label_item else "", title=link.title,
+            label_x=round(label_item.x, 1) if label_item else 0.0,
+            label_y=round(label_item.y, 1) if label_item else 0.0))
+    return edges
+
+
+def _loop(item: _Item, link: _Link) -> Edge:
+    """A state that goes back to itself: a small loop on its right side."""
+    right, y = item.x + item.w / 2, item.y
+    points = ((right, y - 8), (right + 18, y - 8), (right + 18, y + 8), (right, y + 8))
+    label = labels.fit(link.title, LABEL_MAX_W, labels.SMALL_CHAR_WIDTH) if link.title else ""
+    return Edge(id=f"{link.source}->{link.target}#loop", source=link.source, target=link.target, kind=link.kind,
+                points=tuple((round(x, 1), round(y, 1)) for x, y in points), label=label, title=link.title,
+                label_x=round(right + 22 + labels.text_width(label, labels.SMALL_CHAR_WIDTH) / 2, 1),
+                label_y=round(y, 1))
+
+
+def layout_json(definition: Any) -> dict[str, Any]:
+    """layout_definition(definition).to_json()."""
+    return layout_definition(definition).to_json()
+
+

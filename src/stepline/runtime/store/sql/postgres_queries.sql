@@ -1,0 +1,199 @@
+-- The PostgreSQL store's statements, one `-- name: NAME` block each, loaded once by postgres.py.
+-- Parameters are psycopg's %(name)s. Array parameters (unnest) carry a whole group commit in one statement.
+
+-- name: schema_exists
+SELECT to_regclass('meta') IS NOT NULL;
+
+-- name: schema_version
+SELECT value FROM meta WHERE key = 'schema_version';
+
+-- name: set_schema_version
+INSERT INTO meta VALUES ('schema_version', %(version)s) ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+
+-- name: lock_schema
+-- Two processes opening an empty schema at once: one creates it, the other then finds it.
+SELECT pg_advisory_xact_lock(hashtext('stepline schema ' || %(schema)s));
+
+-- name: create_resource
+INSERT INTO resources (kind, arn, parent, record) VALUES (%(kind)s, %(arn)s, %(parent)s, %(record)s::jsonb)
+ON CONFLICT (kind, arn) DO NOTHING RETURNING arn;
+
+-- name: put_resource
+INSERT INTO resources (kind, arn, parent, record) VALUES (%(kind)s, %(arn)s, %(parent)s, %(record)s::jsonb)
+ON CONFLICT (kind, arn) DO UPDATE SET record = excluded.record;
+
+-- name: get_resource
+SELECT record::text FROM resources WHERE kind = %(kind)s AND arn = %(arn)s;
+
+-- name: list_resources
+SELECT record::text FROM resources WHERE kind = %(kind)s ORDER BY seq;
+
+-- name: list_resources_of_parent
+SELECT record::text FROM resources WHERE kind = %(kind)s AND parent = %(parent)s ORDER BY seq;
+
+-- name: delete_resource
+WITH untagged AS (DELETE FROM tags WHERE arn = %(arn)s)
+DELETE FROM resources WHERE kind = %(kind)s AND arn = %(arn)s RETURNING arn;
+
+-- name: get_tags
+SELECT key, value FROM tags WHERE arn = %(arn)s ORDER BY key;
+
+-- name: set_tags
+INSERT INTO tags SELECT %(arn)s, key, value FROM unnest(%(keys)s::text[], %(values)s::text[]) AS t(key, value)
+ON CONFLICT (arn, key) DO UPDATE SET value = excluded.value;
+
+-- name: remove_tags
+DELETE FROM tags WHERE arn = %(arn)s AND key = ANY(%(keys)s::text[]);
+
+-- name: put_definition
+INSERT INTO definitions VALUES (%(digest)s, %(definition)s) ON CONFLICT (digest) DO NOTHING;
+
+-- name: get_definition
+SELECT definition FROM definitions WHERE digest = %(digest)s;
+
+-- name: create_execution
+INSERT INTO executions (arn, state_machine_arn, name, status, start_date, map_run_arn, record)
+VALUES (%(arn)s, %(state_machine_arn)s, %(name)s, %(status)s, %(start_date)s, %(map_run_arn)s, %(record)s::jsonb)
+ON CONFLICT (arn) DO NOTHING RETURNING arn;
+
+-- name: get_execution
+SELECT record::text FROM executions WHERE arn = %(arn)s;
+
+-- name: list_executions
+-- {where} is built from fixed column names, so each filter combination gets its own plan.
+SELECT record::text FROM executions {where} ORDER BY seq DESC;
+
+-- name: update_execution
+UPDATE executions SET record = record || %(summary)s::jsonb, status = coalesce(%(status)s, status)
+WHERE arn = %(arn)s;
+
+-- name: events_after
+SELECT body FROM events WHERE execution_arn = %(arn)s AND id > %(after)s ORDER BY id LIMIT %(limit)s;
+
+-- name: events_before
+SELECT body FROM events WHERE execution_arn = %(arn)s AND id < %(before)s ORDER BY id DESC LIMIT %(limit)s;
+
+-- name: get_checkpoint
+SELECT checkpoint FROM executions WHERE arn = %(arn)s;
+
+-- name: current_fences
+-- Locks the rows: a claim cannot take them over between this check and the commit.
+SELECT arn, fence FROM executions WHERE arn = ANY(%(arns)s::text[]) ORDER BY arn FOR UPDATE;
+
+-- name: insert_events
+INSERT INTO events SELECT * FROM unnest(%(arns)s::text[], %(ids)s::integer[], %(bodies)s::text[]);
+
+-- name: update_executions
+-- One row per execution: the group's changes to it folded in order (the last status and its checkpoint;
+-- the summaries merged, with the status, into the record).
+UPDATE executions AS e SET
+    status = coalesce(c.status, e.status),
+    checkpoint = CASE WHEN c.status IS NULL THEN e.checkpoint ELSE c.checkpoint END,
+    record = CASE WHEN c.summary IS NULL THEN e.record ELSE e.record || c.summary::jsonb END
+FROM unnest(%(arns)s::text[], %(statuses)s::text[], %(checkpoints)s::text[], %(summaries)s::text[])
+    AS c(arn, status, checkpoint, summary)
+WHERE e.arn = c.arn;
+
+-- name: clear_timers
+DELETE FROM timers WHERE execution_arn = ANY(%(arns)s::text[]);
+
+-- name: clear_tasks
+DELETE FROM tasks WHERE execution_arn = ANY(%(arns)s::text[]);
+
+-- name: delete_timers
+DELETE FROM timers AS t USING unnest(%(arns)s::text[], %(threads)s::text[], %(kinds)s::text[]) AS d(arn, thread, kind)
+WHERE t.execution_arn = d.arn AND t.thread = d.thread AND t.kind = d.kind;
+
+-- name: set_timers
+-- Setting a timer again makes it claimable again.
+INSERT INTO timers (execution_arn, thread, kind, token, due)
+SELECT * FROM unnest(%(arns)s::text[], %(threads)s::text[], %(kinds)s::text[], %(tokens)s::bigint[],
+                     %(dues)s::timestamptz[])
+ON CONFLICT (execution_arn, thread, kind) DO UPDATE
+SET token = excluded.token, due = excluded.due, claimed_by = NULL, claimed_until = '-infinity';
+
+-- name: delete_tasks
+DELETE FROM tasks AS t USING unnest(%(arns)s::text[], %(threads)s::text[]) AS d(arn, thread)
+WHERE t.execution_arn = d.arn AND t.thread = d.thread;
+
+-- name: set_tasks
+INSERT INTO tasks (execution_arn, thread, token, effect, task_token, activity_arn)
+SELECT arn, thread, token, effect, task_token, activity_arn
+FROM unnest(%(arns)s::text[], %(threads)s::text[], %(tokens)s::bigint[], %(effects)s::text[],
+            %(task_tokens)s::text[], %(activity_arns)s::text[]) WITH ORDINALITY
+    AS t(arn, thread, token, effect, task_token, activity_arn, position)
+ORDER BY position
+ON CONFLICT (execution_arn, thread) DO UPDATE
+SET token = excluded.token, effect = excluded.effect, task_token = excluded.task_token,
+    activity_arn = excluded.activity_arn, worker = NULL;
+
+-- name: running_executions
+SELECT arn FROM executions WHERE status = 'RUNNING' ORDER BY seq;
+
+-- name: due_timers
+SELECT execution_arn, thread, kind, token, due FROM timers WHERE due <= %(now)s ORDER BY due LIMIT %(limit)s;
+
+-- name: next_timer_due
+SELECT min(due) FROM timers;
+
+-- name: pending_tasks
+SELECT execution_arn, thread, token, effect, task_token, activity_arn, worker FROM tasks ORDER BY seq;
+
+-- name: pending_tasks_of
+SELECT execution_arn, thread, token, effect, task_token, activity_arn, worker FROM tasks
+WHERE execution_arn = %(arn)s ORDER BY seq;
+
+-- name: find_task
+SELECT execution_arn, thread, token, effect, task_token, activity_arn, worker FROM tasks
+WHERE task_token = %(task_token)s LIMIT 1;
+
+-- name: claim_activity_task
+-- A task another claimer has locked is skipped: two GetActivityTask calls never get the same task.
+UPDATE tasks SET worker = %(worker)s
+WHERE (execution_arn, thread) = (
+    SELECT execution_arn, thread FROM tasks WHERE activity_arn = %(activity_arn)s AND worker IS NULL
+    ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING execution_arn, thread, token, effect, task_token, activity_arn, worker;
+
+-- name: claim_runnable
+WITH claimable AS (
+    SELECT arn FROM executions WHERE status = 'RUNNING' AND lease_expires <= %(now)s
+    ORDER BY lease_expires, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+UPDATE executions AS e SET lease_owner = %(worker)s, lease_expires = %(expires)s, fence = e.fence + 1
+FROM claimable WHERE e.arn = claimable.arn
+RETURNING e.arn, e.fence, e.seq;
+
+-- name: claim_runnable_among
+WITH claimable AS (
+    SELECT arn FROM executions
+    WHERE arn = ANY(%(arns)s::text[]) AND status = 'RUNNING' AND lease_expires <= %(now)s
+    ORDER BY seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+UPDATE executions AS e SET lease_owner = %(worker)s, lease_expires = %(expires)s, fence = e.fence + 1
+FROM claimable WHERE e.arn = claimable.arn
+RETURNING e.arn, e.fence, e.seq;
+
+-- name: renew_leases
+UPDATE executions AS e SET lease_expires = %(expires)s
+FROM unnest(%(arns)s::text[], %(workers)s::text[], %(fences)s::bigint[]) AS l(arn, worker, fence)
+WHERE e.arn = l.arn AND e.fence = l.fence AND e.lease_owner = l.worker
+RETURNING e.arn;
+
+-- name: release_leases
+UPDATE executions AS e SET lease_owner = NULL, lease_expires = '-infinity'
+FROM unnest(%(arns)s::text[], %(fences)s::bigint[]) AS l(arn, fence)
+WHERE e.arn = l.arn AND e.fence = l.fence;
+
+-- name: claim_due_timers
+-- A timer whose execution another worker holds is that worker's to fire.
+WITH due AS (
+    SELECT t.execution_arn, t.thread, t.kind FROM timers AS t
+    WHERE t.due <= %(now)s AND t.claimed_until <= %(now)s
+      AND NOT EXISTS (SELECT FROM executions AS e WHERE e.arn = t.execution_arn
+                      AND e.lease_expires > %(now)s AND e.lease_owner <> %(worker)s)
+    ORDER BY t.due LIMIT %(limit)s FOR UPDATE OF t SKIP LOCKED)
+UPDATE timers AS t SET claimed_by = %(worker)s, claimed_until = %(until)s
+FROM due WHERE t.execution_arn = due.execution_arn AND t.thread = due.thread AND t.kind = due.kind
+RETURNING t.execution_arn, t.thread, t.kind, t.token, t.due;
+
+-- name: notify
+SELECT pg_notify(%(channel)s, %(payload)s);

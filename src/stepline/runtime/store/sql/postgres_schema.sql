@@ -1,0 +1,69 @@
+-- The PostgreSQL store's schema, as numbered migrations. `stepline db upgrade` (and the first open of an empty
+-- schema) applies, in one transaction, every migration above the version recorded in meta.schema_version.
+-- Never edit a migration that has shipped: add the next one.
+
+-- migration: 1
+-- Resources, definitions, executions and their histories, the runtime's timers and tasks, and leases.
+CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
+
+-- Creation order of resources, executions and tasks, shared by every process.
+CREATE SEQUENCE creation_order;
+
+CREATE TABLE resources (
+    kind text NOT NULL,                    -- state_machine, version, alias, activity
+    arn text NOT NULL,
+    parent text,                           -- a version's or an alias's state machine
+    record jsonb NOT NULL,                 -- the describe call's members; dates as epoch seconds
+    seq bigint NOT NULL DEFAULT nextval('creation_order'),
+    PRIMARY KEY (kind, arn));
+CREATE INDEX resources_by_parent ON resources (kind, parent, seq);
+
+CREATE TABLE tags (arn text NOT NULL, key text NOT NULL, value text NOT NULL, PRIMARY KEY (arn, key));
+
+CREATE TABLE definitions (digest text PRIMARY KEY, definition text NOT NULL);
+
+CREATE TABLE executions (
+    arn text PRIMARY KEY,
+    state_machine_arn text NOT NULL,
+    name text NOT NULL,
+    status text NOT NULL,
+    start_date timestamptz NOT NULL,
+    map_run_arn text,
+    record jsonb NOT NULL,
+    checkpoint text,                       -- the interpreter's position (JSON text); NULL once succeeded
+    seq bigint NOT NULL DEFAULT nextval('creation_order'),
+    lease_owner text,                      -- the worker that claimed it last
+    lease_expires timestamptz NOT NULL DEFAULT '-infinity',   -- free when <= now
+    fence bigint NOT NULL DEFAULT 0);      -- raised by every claim; a commit must carry the current one
+CREATE INDEX executions_by_machine ON executions (state_machine_arn, seq);
+CREATE INDEX executions_claimable ON executions (lease_expires, seq) WHERE status = 'RUNNING';
+
+CREATE TABLE events (
+    execution_arn text NOT NULL,
+    id integer NOT NULL,
+    body text NOT NULL,                    -- the event as JSON text; timestamp in epoch seconds
+    PRIMARY KEY (execution_arn, id));
+
+CREATE TABLE timers (
+    execution_arn text NOT NULL,
+    thread text NOT NULL,
+    kind text NOT NULL,
+    token bigint NOT NULL,
+    due timestamptz NOT NULL,
+    claimed_by text,
+    claimed_until timestamptz NOT NULL DEFAULT '-infinity',   -- a claim lasts until then
+    PRIMARY KEY (execution_arn, thread, kind));
+CREATE INDEX timers_by_due ON timers (due);
+
+CREATE TABLE tasks (
+    execution_arn text NOT NULL,
+    thread text NOT NULL,
+    token bigint NOT NULL,
+    effect text NOT NULL,                  -- the InvokeTask effect as JSON text
+    task_token text,
+    activity_arn text,
+    worker text,                           -- the activity worker that took it
+    seq bigint NOT NULL DEFAULT nextval('creation_order'),
+    PRIMARY KEY (execution_arn, thread));
+CREATE INDEX tasks_by_token ON tasks (task_token);
+CREATE INDEX tasks_unclaimed ON tasks (activity_arn, seq) WHERE worker IS NULL;

@@ -1,0 +1,92 @@
+"""What the web console needs beyond the AWS actions: new history events to stream, the timers an execution
+waits on (and firing one now), and executions found by name. StepFunctionsService takes these methods in
+as a mixin, so the console, like every surface, goes through the application layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stepline.jsonvalue import loads
+from stepline.runtime.worker import Signal
+from stepline.service import errors
+
+_EVENTS_PER_READ = 1000
+_TIMER_WAITS = {"timer": "wait", "retry": "retry"}
+
+
+class ConsoleMethods:
+    """Methods of StepFunctionsService used by the console only."""
+
+    store: Any
+    runtime: Any
+
+    async def execution_updates(self, *, executionArn: str, after: int = 0, limit: int = _EVENTS_PER_READ) -> dict:
+        """The history events after event `after` (at most `limit`), the execution's status, and its timers.
+
+        The console's event stream polls this: `{"events": [...], "status": "RUNNING", "timers": [...],
+        "more": bool}`, events in GetExecutionHistory's shape.
+        """
+        record = await self._execution(executionArn)  # type: ignore[attr-defined]
+        events = await self.store.get_events(executionArn, after=after, limit=limit + 1)
+        more = len(events) > limit
+        timers = await self.waiting_timers(executionArn=executionArn) if record["status"] == "RUNNING" else []
+        return {"events": events[:limit], "more": more, "status": record["status"], "timers": timers}
+
+    async def waiting_timers(self, *, executionArn: str) -> list[dict]:
+        """The Wait states and Retry intervals the execution waits on: `[{"thread", "state", "kind"}]`."""
+        document = await self.store.get_checkpoint(executionArn)
+        if document is None:
+            return []
+        position = loads(document)
+        if position.get("status") != "RUNNING":
+            return []
+        return [{"thread": thread["key"], "state": thread["state"], "kind": _TIMER_WAITS[thread["waiting"]],
+                 "token": thread["token"]}
+                for thread in position.get("threads", []) if thread.get("waiting") in _TIMER_WAITS]
+
+    async def fire_timer_now(self, *, executionArn: str, thread: str | None = None) -> dict:
+        """End a Wait or a Retry interval now, as if its time had come: `{"fired": [timers]}`.
+
+        Without `thread`, every timer the execution waits on fires. The timer's row is removed when the
+        signal is applied, exactly as when it fires on time; a late duplicate is ignored by its token.
+        """
+        record = await self._execution(executionArn)  # type: ignore[attr-defined]
+        if record["status"] != "RUNNING":
+            raise errors.ValidationException(f"Execution is {record['status']}: it waits on no timer")
+        timers = [t for t in await self.waiting_timers(executionArn=executionArn)
+                  if thread is None or t["thread"] == thread]
+        if not timers:
+            raise errors.ValidationException("The execution waits on no Wait state or Retry interval")
+        for timer in timers:
+            self.runtime.submit(Signal("timer", executionArn, timer["thread"], timer["token"]))
+        return {"fired": timers}
+
+    async def find_executions(self, *, stateMachineArn: str, name: str = "", statusFilter: str | None = None,
+                              maxResults: int = 100, nextToken: str | None = None) -> dict:
+        """ListExecutions narrowed to names containing `name` (case-insensitive), paged like it."""
+        wanted = name.casefold()
+        found: list[dict] = []
+        token = nextToken
+        while True:
+            page = await self.list_executions(  # type: ignore[attr-defined]
+                stateMachineArn=stateMachineArn, statusFilter=statusFilter, maxResults=1000, nextToken=token)
+            for index, execution in enumerate(page["executions"]):
+                if wanted in execution["name"].casefold():
+                    found.append(execution)
+                    if len(found) == maxResults:
+                        rest = page["executions"][index + 1:]
+                        if rest or page.get("nextToken"):
+                            return {"executions": found, "nextToken": await self._resume_after(
+                                stateMachineArn, statusFilter, token, index + 1)}
+                        return {"executions": found}
+            token = page.get("nextToken")
+            if token is None:
+                return {"executions": found}
+
+    async def _resume_after(self, state_machine_arn: str, status: str | None, token: str | None,
+                            count: int) -> str | None:
+        """A ListExecutions token that resumes after the first `count` executions of the page at `token`."""
+        page = await self.list_executions(  # type: ignore[attr-defined]
+            stateMachineArn=state_machine_arn, statusFilter=status, maxResults=count, nextToken=token)
+        return page.get("nextToken")
