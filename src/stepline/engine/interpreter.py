@@ -26,6 +26,7 @@ from stepline.expr.scope import Scope
 from stepline.jsonvalue import JSON, dumps
 
 MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_VARIABLES_BYTES = 10 * 1024 * 1024  # all the variables of one scope
 MAX_WAIT_SECONDS = 2**31 - 1
 # Retry and Catch never match these through a wildcard (States.Runtime not even by name): they end the execution
 UNCATCHABLE = frozenset({"States.Runtime", "States.DataLimitExceeded"})
@@ -829,8 +830,7 @@ class Execution:
             raise StatesError("States.DataLimitExceeded", _too_big(state.name))
         details: dict[str, Any] = {"name": state.name, "output": text, "outputDetails": {"truncated": False}}
         if assigned is not None:
-            self._assign(t, assigned)
-            details["assignedVariables"] = {name: dumps(value) for name, value in assigned.items()}
+            details["assignedVariables"] = self._assign(t, assigned)
             details["assignedVariablesDetails"] = {"truncated": False}
         self._record(t, f"{state.type}StateExited", "stateExitedEventDetails", details)
         if next_state is None:  # End, or a Succeed state
@@ -840,10 +840,25 @@ class Execution:
         t.input = output
 
     @staticmethod
-    def _assign(t: Thread, assigned: dict) -> None:
+    def _assign(t: Thread, assigned: dict) -> dict[str, str]:
+        """Store a state's assignments in its thread's scope; their JSON texts, as the history shows them.
+
+        AWS's limits: 256 KiB for one variable and for one Assign field together, 10 MiB for all of a scope's.
+        """
         if not isinstance(assigned, dict):
             raise StatesError("States.QueryEvaluationError", "The Assign field must be an object")
+        texts = {name: dumps(value) for name, value in assigned.items()}
+        sizes = {name: len(text.encode()) for name, text in texts.items()}
+        if sum(sizes.values()) > MAX_PAYLOAD_BYTES:
+            largest = max(sizes, key=sizes.__getitem__)
+            what = f"The variable '{largest}'" if sizes[largest] > MAX_PAYLOAD_BYTES else "The assigned variables"
+            raise StatesError("States.DataLimitExceeded", f"{what} exceed the maximum size of "
+                                                          f"{MAX_PAYLOAD_BYTES} bytes for an Assign field")
         t.variables.update(assigned)
+        if len(t.variables) > len(assigned) and len(dumps(t.variables)) > MAX_VARIABLES_BYTES:
+            raise StatesError("States.DataLimitExceeded", f"The workflow variables exceed the maximum total size "
+                                                          f"of {MAX_VARIABLES_BYTES} bytes")
+        return texts
 
     # ------------------------------------------------------------------ errors
 
