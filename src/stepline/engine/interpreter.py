@@ -27,6 +27,7 @@ from stepline.jsonvalue import JSON, dumps
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_VARIABLES_BYTES = 10 * 1024 * 1024  # all the variables of one scope
+MAX_HISTORY_EVENTS = 25_000
 MAX_WAIT_SECONDS = 2**31 - 1
 # Retry and Catch never match these through a wildcard (States.Runtime not even by name): they end the execution
 UNCATCHABLE = frozenset({"States.Runtime", "States.DataLimitExceeded"})
@@ -284,9 +285,20 @@ class Execution:
         while ready and self.status == RUNNING:
             t = ready.popleft()
             while t.state is not None and t.waiting is None and not t.finished and self.status == RUNNING:
+                if self.event_count >= MAX_HISTORY_EVENTS - 100:  # room for the events of one more state
+                    self._fail_history_full()
+                    break
                 self._enter(t)
         effects, self._effects = self._effects, []
         return effects
+
+    def _fail_history_full(self) -> None:
+        """AWS ends an execution whose history reaches its quota (25,000 events)."""
+        cause = (f"The execution reached the maximum number of events in its history ({MAX_HISTORY_EVENTS}). "
+                 "Use a Distributed Map or start child executions to split the work.")
+        self._end(FAILED, "ExecutionFailed", "executionFailedEventDetails",
+                  {"error": "States.Runtime", "cause": cause}, "States.Runtime", cause)
+        self._effects += self._cancel_all()
 
     def _clock(self, now: datetime) -> None:
         """Start handling a signal: fix the time and the randomness (a function of the seed and the history so far,
