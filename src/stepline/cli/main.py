@@ -99,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
                                             "AWS_DEFAULT_REGION, LAMBDA_ENDPOINT, WAIT_TIME_SCALE.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8083, help="port (default 8083, as AWS Step Functions Local)")
-    serve.add_argument("--db", help="the store: a SQLite file (default stepline.db, or STEPLINE_DB)")
+    serve.add_argument("--db", help="the store: a SQLite file or a postgresql:// URL (default stepline.db, "
+                                       "or STEPLINE_DB)")
     serve.add_argument("--mock-config", help="an AWS Step Functions Local MockConfigFile (or SFN_MOCK_CONFIG)")
     serve.add_argument("--functions", action="append", default=[], metavar="MODULE",
                        help="a Python module whose functions serve Lambda functions of the same name (repeatable)")
@@ -133,18 +134,21 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     from stepline.service.app import open_store
 
     location = args.db or os.environ.get("STEPLINE_DB") or "stepline.db"
-    try:
-        if location.startswith(("postgresql://", "postgres://")):
-            from stepline.runtime.store.postgres import upgrade
 
-            found, now = asyncio.run(upgrade(location))
-        else:  # a SQLite file is created or upgraded when opened
-            asyncio.run(asyncio.run(open_store(location)).close()) if False else asyncio.run(_open_close(location))
-            found = now = 1
+    async def upgrade() -> str:
+        if location.startswith(("postgresql://", "postgres://")):
+            from stepline.runtime.store.postgres import upgrade as upgrade_postgres
+
+            found, now = await upgrade_postgres(location)
+            return f"schema version {now}" + (f" (was {found or 'empty'})" if found != now else " (up to date)")
+        await (await open_store(location)).close()  # a SQLite file is created or upgraded when opened
+        return "up to date"
+
+    try:
+        sys.stdout.write(asyncio.run(upgrade()) + "\n")
     except StoreError as error:
         sys.stderr.write(f"stepline: {error}\n")
         return EXIT_FAILED
-    sys.stdout.write(f"schema version {now}" + (f" (was {found})" if found != now else " (up to date)") + "\n")
     return EXIT_OK
 
 
@@ -309,6 +313,14 @@ def _execution(args: argparse.Namespace) -> int:
     return EXIT_OK if record["status"] in ("SUCCEEDED", "RUNNING") else EXIT_FAILED
 
 
+async def _check_store(location: str) -> None:
+    """Open and close the store once, so that a corrupt, unreadable or read-only store is reported plainly."""
+    from stepline.service.app import open_store
+
+    store = await open_store(location)
+    await store.close()
+
+
 def _with_store(action: Any) -> Any:
     """Run a store-reading coroutine; report the store's and the API's errors as usage errors."""
     try:
@@ -361,6 +373,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     except Exception as error:  # a --functions module that does not import
         raise UsageError(f"cannot import the functions module: {type(error).__name__}: {error}") from None
+    _with_store(lambda: _check_store(settings.db))
     # a server holds many long-lived objects (cached executions, programs): collect young garbage less often
     gc.set_threshold(50_000, 20, 100)
     from stepline.console.routes import routes as console_routes

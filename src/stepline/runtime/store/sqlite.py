@@ -79,6 +79,7 @@ class SqliteStore:
         self._fences: dict[str, int] = {}  # the last fence handed out per execution (0: never claimed)
         self._timer_claims: dict[tuple[str, str, str], tuple[str, datetime, int, datetime]] = {}
         self._listeners: dict[str, set[asyncio.Queue[Notification]]] = {}
+        self.transactions = 0  # group commits so far
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
@@ -100,8 +101,12 @@ class SqliteStore:
                 raise SchemaTooNew(f"The store {path} has schema version {row[0]}, newer than this stepline "
                                  f"understands ({SCHEMA_VERSION}); upgrade stepline")
             connection.execute("PRAGMA quick_check")
+            connection.execute("BEGIN IMMEDIATE")  # fails now, not at the first commit, when it cannot write
+            connection.execute("ROLLBACK")
         except sqlite3.DatabaseError as error:
             raise StoreError(f"Cannot open the store {path}: {error}") from None
+        except OSError as error:
+            raise StoreError(f"Cannot open the store {path}: {error.strerror}") from None
         store = cls(connection, path)
         store._seq = max(store._scalar("SELECT MAX(seq) FROM resources") or 0,
                          store._scalar("SELECT MAX(seq) FROM executions") or 0,
@@ -149,6 +154,7 @@ class SqliteStore:
             for operation, _ in batch:
                 results.append(operation(self._db))
             self._db.execute("COMMIT")
+            self.transactions += 1
         except sqlite3.DatabaseError as error:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
