@@ -23,3 +23,16 @@ def dumps_bytes(value: JSON) -> bytes:
 def loads(text: str | bytes) -> JSON:
     """Parse JSON text; raises ValueError (orjson.JSONDecodeError) on bad input."""
     return orjson.loads(text)
+
+
+def json_type(value: JSON) -> str:
+    """The JSON type of a value as AWS names it in causes: object, array, string, number, boolean, null."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"

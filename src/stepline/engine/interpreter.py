@@ -152,7 +152,6 @@ class Execution:
             return self.task_failed(thread, token, "States.DataLimitExceeded", _too_big(t.state.name), now)
         self._clock(now)
         t.waiting = None
-        resource = t.resource
         self._record_task_event(t, "Succeeded", {"output": output, "outputDetails": {"truncated": False}})
         self._guard(t, self._complete, t, result)
         self._ready.append(t)
@@ -176,7 +175,6 @@ class Execution:
             return []
         self._clock(now)
         t.waiting = None
-        resource = t.resource
         details: dict[str, Any] = {}
         if error is not None:
             details["error"] = error

@@ -27,7 +27,7 @@ import orjson
 from stepline.errors import DefinitionError, Diagnostic, StatesError
 from stepline.expr.paths import PathSyntaxError, compile_parsed, json_equal, parse_path
 from stepline.expr.scope import Scope
-from stepline.jsonvalue import JSON, dumps
+from stepline.jsonvalue import JSON, dumps, json_type
 
 Evaluate = Callable[[JSON, Scope], JSON]
 
@@ -233,20 +233,6 @@ def _constant(value: JSON) -> _Arg:
     return _Arg(lambda doc, scope: value, literal=True, value=value)
 
 
-def _kind_of(value: JSON) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
-
-
 def _check_arguments(function: Intrinsic, args: list[_Arg]) -> None:
     """Arity and the types of literal arguments: what can never work is a definition error."""
     params = function.params
@@ -263,7 +249,7 @@ def _check_arguments(function: Intrinsic, args: list[_Arg]) -> None:
     if not len(params) - function.optional <= len(args) <= len(params):
         raise _Syntax(f"{function.name} takes {len(params)} arguments")
     for param, arg in zip(params, args):
-        if arg.literal and param != "any" and _kind_of(arg.value) != param:
+        if arg.literal and param != "any" and json_type(arg.value) != param:
             raise _Syntax(f"{function.name}: a {param} is expected")
 
 
@@ -299,8 +285,8 @@ def _fail(message: str) -> NoReturn:
 
 
 def _expect(value: JSON, kind: str, function: str, position: int) -> Any:
-    if _kind_of(value) != kind:
-        _fail(f"Invalid argument {position} for {function}: expected {kind} but got {_kind_of(value)}")
+    if json_type(value) != kind:
+        _fail(f"Invalid argument {position} for {function}: expected {kind} but got {json_type(value)}")
     return value
 
 
@@ -424,7 +410,7 @@ def _array_get_item(args: list[JSON], scope: Scope) -> JSON:
     if isinstance(index, float) and index.is_integer():
         index = int(index)
     if not isinstance(index, int) or isinstance(index, bool):
-        _fail(f"Invalid argument 2 for States.ArrayGetItem: expected an integer but got {_kind_of(index)}")
+        _fail(f"Invalid argument 2 for States.ArrayGetItem: expected an integer but got {json_type(index)}")
     if not 0 <= index < len(items):
         _fail(f"The index {index} is out of bounds for an array of {len(items)} items")
     return items[index]

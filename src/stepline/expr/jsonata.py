@@ -25,7 +25,7 @@ import jlens
 import orjson
 
 from stepline.errors import DefinitionError, Diagnostic, StatesError
-from stepline.jsonvalue import JSON, dumps
+from stepline.jsonvalue import JSON, dumps, json_type
 
 Bindings = Mapping[str, JSON]  # variable name without "$" -> value: "states" and the workflow variables
 
@@ -137,19 +137,6 @@ def unexpected_type(value: JSON, expected: str, *, text: str, field: str) -> Sta
         f"Expected '{expected}', but was '{json_type(value)}' for value: {dumps(value)}"
     )
     return _query_error(cause, field)
-
-
-def json_type(value: JSON) -> str:
-    """The JSON type name AWS uses in causes: object, array, string, number, boolean, null."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 # Step Functions' JSONata functions ("Transforming data with JSONata in Step Functions", AWS Developer Guide).
