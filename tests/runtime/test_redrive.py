@@ -1,0 +1,118 @@
+"""RedriveExecution on the durable runtime: the failed states run again, successful work does not."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from stepline.service import errors
+from stepline.service.app import StepFunctionsService
+from stepline.service.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+ROLE = "arn:aws:iam::123456789012:role/test"
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:work"
+
+
+@pytest.fixture
+async def service(tmp_path: Path):
+    service = StepFunctionsService(Settings(db=str(tmp_path / "store.db"), time_scale=0))
+    await service.start()
+    yield service
+    await service.close()
+
+
+def _flaky(calls: Counter, broken: set) -> object:
+    def work(event, context):
+        calls[event["item"]] += 1
+        if event["item"] in broken:
+            raise RuntimeError(f"item {event['item']} is broken")
+        return {"done": event["item"]}
+    return work
+
+
+async def _run(service: StepFunctionsService, definition: dict, input: dict) -> str:
+    machine = await service.create_state_machine(name="redrive", definition=json.dumps(definition), roleArn=ROLE)
+    started = await service.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(input))
+    await service.runtime.wait(started["executionArn"], timeout=30)
+    return started["executionArn"]
+
+
+MAP = {"StartAt": "Each", "States": {"Each": {
+    "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 1, "ItemSelector": {"item.$": "$$.Map.Item.Value"},
+    "ItemProcessor": {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": FUNCTION, "End": True}}},
+    "End": True}}}
+
+
+async def test_a_redriven_map_reruns_only_its_failed_iterations(service: StepFunctionsService) -> None:
+    calls: Counter = Counter()
+    broken = {2}
+    service.functions.register("work", _flaky(calls, broken))
+    arn = await _run(service, MAP, {"items": [1, 2, 3]})
+    failed = await service.describe_execution(executionArn=arn)
+    assert failed["status"] == "FAILED" and failed["error"] == "RuntimeError"
+    assert failed["redriveStatus"] == "REDRIVABLE"
+
+    broken.clear()
+    redriven = await service.redrive_execution(executionArn=arn)
+    assert "redriveDate" in redriven
+    await service.runtime.wait(arn, timeout=30)
+    done = await service.describe_execution(executionArn=arn)
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"]) == [{"done": 1}, {"done": 2}, {"done": 3}]
+    assert done["redriveCount"] == 1
+    assert calls == Counter({1: 1, 2: 2, 3: 1})  # item 1 was not run again; item 3 never ran before
+    types = [e["type"] for e in await service.full_history(arn)]
+    assert types.count("ExecutionRedriven") == 1 and types[-1] == "ExecutionSucceeded"
+    assert [e["id"] for e in await service.full_history(arn)] == list(range(1, len(types) + 1))
+
+
+async def test_a_redriven_execution_continues_from_the_failed_state(service: StepFunctionsService) -> None:
+    calls: Counter = Counter()
+    broken = {"b"}
+    service.functions.register("work", _flaky(calls, broken))
+    definition = {"StartAt": "A", "States": {
+        "A": {"Type": "Task", "Resource": FUNCTION, "Parameters": {"item": "a"}, "ResultPath": "$.a", "Next": "B"},
+        "B": {"Type": "Task", "Resource": FUNCTION, "Parameters": {"item": "b"}, "ResultPath": "$.b", "End": True}}}
+    arn = await _run(service, definition, {})
+    assert (await service.describe_execution(executionArn=arn))["status"] == "FAILED"
+    broken.clear()
+    await service.redrive_execution(executionArn=arn)
+    await service.runtime.wait(arn, timeout=30)
+    done = await service.describe_execution(executionArn=arn)
+    assert json.loads(done["output"]) == {"a": {"done": "a"}, "b": {"done": "b"}}
+    assert calls == Counter({"a": 1, "b": 2})
+
+
+async def test_only_unsuccessful_standard_executions_can_be_redriven(service: StepFunctionsService) -> None:
+    service.functions.register("work", _flaky(Counter(), set()))
+    arn = await _run(service, MAP, {"items": [1]})
+    assert (await service.describe_execution(executionArn=arn))["status"] == "SUCCEEDED"
+    with pytest.raises(errors.ExecutionNotRedrivable):
+        await service.redrive_execution(executionArn=arn)
+
+
+async def test_a_stopped_execution_can_be_redriven(tmp_path: Path) -> None:
+    definition = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 1, "Next": "Done"},
+                                                "Done": {"Type": "Pass", "Result": "after", "End": True}}}
+    service = StepFunctionsService(Settings(db=str(tmp_path / "real-time.db")))  # real time: the Wait is real
+    await service.start()
+    try:
+        machine = await service.create_state_machine(name="stop", definition=json.dumps(definition), roleArn=ROLE)
+        started = await service.start_execution(stateMachineArn=machine["stateMachineArn"], input="{}")
+        arn = started["executionArn"]
+        await service.stop_execution(executionArn=arn, error="Operator", cause="stopped by a test")
+        stopped = await service.describe_execution(executionArn=arn)
+        assert (stopped["status"], stopped["error"], stopped["cause"]) == ("ABORTED", "Operator", "stopped by a test")
+        await service.redrive_execution(executionArn=arn)
+        await service.runtime.wait(arn, timeout=30)
+        done = await service.describe_execution(executionArn=arn)
+        assert (done["status"], json.loads(done["output"])) == ("SUCCEEDED", "after")
+        types = [e["type"] for e in await service.full_history(arn)]
+        assert types.count("WaitStateEntered") == 2  # the Wait it was stopped in runs again, whole
+    finally:
+        await service.close()
