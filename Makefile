@@ -25,8 +25,9 @@ examples: install
 	$(BIN)/python examples/run_all.py
 
 test: install
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/ruff check src tests bench examples
 	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -n auto
 
 bench: install
 	$(BIN)/python bench/engine.py

@@ -25,7 +25,8 @@ from typing import Any, NoReturn
 import orjson
 
 from stepline.errors import DefinitionError, Diagnostic, StatesError
-from stepline.expr.paths import PathSyntaxError, compile_parsed, json_equal, parse_path
+from stepline.expr.filters import json_equal
+from stepline.expr.paths import PathSyntaxError, compile_parsed, parse_path
 from stepline.expr.scope import Scope
 from stepline.jsonvalue import JSON, dumps, json_type
 

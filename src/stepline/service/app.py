@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -706,8 +706,11 @@ class StepFunctionsService(MapRunActions, ConsoleMethods):
     async def _task(self, token: str) -> Any:
         task = await self.store.find_task(token)
         if task is None:
-            raise errors.TaskDoesNotExist(f"Task Does Not Exist: '{token}'") if "#" in token \
-                else errors.InvalidToken("Invalid Token: 'Invalid token'")
+            if "#" not in token:
+                raise errors.InvalidToken("Invalid Token: 'Invalid token'")
+            if await self.store.get_execution(token.split("#", 1)[0]) is not None:  # answered, timed out or ended
+                raise errors.TaskTimedOut("Task Timed Out: 'Provided task does not exist anymore'")
+            raise errors.TaskDoesNotExist(f"Task Does Not Exist: '{token}'")
         return task
 
     async def send_task_success(self, *, taskToken: str, output: str) -> dict:
