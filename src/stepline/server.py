@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8083
+SHUTDOWN_GRACE_SECONDS = 5
 
 
 def create_app(service: Any, *, console_routes: Sequence[BaseRoute] = (),
@@ -88,8 +89,11 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         stepline_logger.addHandler(handler)
+    # a pending GetActivityTask long poll (60 s) must not hold a shutdown: requests still open after the
+    # grace period are cancelled
     config = uvicorn.Config(app, host=host, port=port, lifespan="on", access_log=False, log_level=level,
-                            server_header=False, loop="auto", http="auto")
+                            server_header=False, loop="auto", http="auto",
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     server = _Server(config, on_ready or _announce(out or sys.stdout))
     # uvicorn re-raises the signal that stopped it once it has shut down; these handlers make that a return.
     in_main_thread = threading.current_thread() is threading.main_thread()

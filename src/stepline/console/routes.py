@@ -68,7 +68,7 @@ _SHELL = """<!doctype html>
 
 
 def _json(value: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(value, default=_encode), status_code=status, media_type="application/json")
+    return Response(orjson.dumps(value, default=_encode, option=orjson.OPT_PASSTHROUGH_DATETIME), status_code=status, media_type="application/json")
 
 
 def _encode(value: Any) -> Any:
@@ -141,7 +141,7 @@ async def events(request: Request) -> Response:
 
 def _message(kind: str, data: Any, event_id: int | None = None) -> bytes:
     head = f"event: {kind}\n" + (f"id: {event_id}\n" if event_id is not None else "")
-    return head.encode() + b"data: " + orjson.dumps(data, default=_encode) + b"\n\n"
+    return head.encode() + b"data: " + orjson.dumps(data, default=_encode, option=orjson.OPT_PASSTHROUGH_DATETIME) + b"\n\n"
 
 
 async def find_executions(request: Request) -> Response:

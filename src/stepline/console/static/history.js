@@ -16,6 +16,7 @@ export class History {
     this.start = null;
     this.end = null;
     this.types = new Set();
+    this.round = 0; // redrives so far: a redriven state's new visits replace the old ones on the graph
   }
 
   add(events) {
@@ -31,6 +32,7 @@ export class History {
     const type = event.type;
     const at = this.context.get(event.previousEventId) || { visit: null, iteration: "" };
     let here = at;
+    let owner = null; // the visit an event belongs to, when it is not the one it leaves `here`
     const time = event.timestamp;
     if (this.start === null) this.start = time;
     if (type === "ExecutionStarted") {
@@ -46,6 +48,7 @@ export class History {
         parent, iteration: at.iteration, start: time, end: null, open: true, status: "running",
         input: details(event).input, output: undefined, parameters: undefined, error: undefined,
         cause: undefined, failure: false, attempts: 0, enteredId: event.id, iterations: new Map(),
+        round: this.round,
       };
       this.visits.push(visit);
       here = { visit, iteration: at.iteration };
@@ -55,6 +58,7 @@ export class History {
         visit.output = details(event).output;
         this._close(visit, visit.failure ? "caught" : "succeeded", time);
         here = { visit: visit.parent, iteration: visit.iteration };
+        owner = visit;
       }
     } else if (type.startsWith("MapIteration")) {
       const map = this._find(at.visit, (v) => v.type === "Map" && v.open) || at.visit;
@@ -62,7 +66,7 @@ export class History {
       if (map) {
         const iteration = map.iterations.get(info.index) || { index: info.index, status: "running", start: time };
         if (type === "MapIterationStarted") {
-          here = { visit: map, iteration: `${at.iteration}/${map.index}:${info.index}` };
+          here = { visit: map, iteration: `${at.iteration}${map.index}:${info.index}/` };
         } else {
           iteration.status = { MapIterationSucceeded: "succeeded", MapIterationFailed: "failed",
                                MapIterationAborted: "cancelled" }[type] || iteration.status;
@@ -93,7 +97,11 @@ export class History {
     } else if (type.startsWith("Execution") && type !== "ExecutionStarted") {
       this.status = { ExecutionSucceeded: "SUCCEEDED", ExecutionFailed: "FAILED", ExecutionAborted: "ABORTED",
                       ExecutionTimedOut: "TIMED_OUT" }[type] || this.status;
-      if (type === "ExecutionRedriven") this.status = "RUNNING";
+      if (type === "ExecutionRedriven") {
+        this.status = "RUNNING";
+        this.round += 1;
+        this.end = null;
+      }
       if (type !== "ExecutionRedriven") {
         this.end = time;
         this.output = details(event).output;
@@ -123,7 +131,7 @@ export class History {
       }
     }
     this.context.set(event.id, here);
-    if (here.visit) this.visitOf.set(event.id, here.visit);
+    if (owner || here.visit) this.visitOf.set(event.id, owner || here.visit);
   }
 
   _find(visit, test) {
@@ -142,21 +150,27 @@ export class History {
     visit.end = time;
   }
 
-  // The visits of a state, optionally only those inside one Map iteration ("/<map visit>:<index>").
+  // The visits of a state, optionally only those inside one Map iteration ("<map visit>:<index>/").
   visitsOf(name, iteration = "") {
     return this.visits.filter((v) => v.name === name && (!iteration || v.iteration.startsWith(iteration)));
   }
 
-  // name -> status for colouring the graph.
+  // name -> status for colouring the graph: the latest round of each state; running wins; inside a Map a
+  // failed iteration wins over the others; otherwise the latest visit.
   statuses(iteration = "") {
     const result = new Map();
+    const rounds = new Map();
     for (const visit of this.visits) {
       if (iteration && !visit.iteration.startsWith(iteration)) continue;
-      const status = visit.status;
+      const round = rounds.get(visit.name);
       const previous = result.get(visit.name);
-      if (!previous || status === "running" || (previous !== "running" && (status === "failed" || previous !== "failed"))) {
-        result.set(visit.name, previous === "running" ? "running" : status);
+      let status = visit.status;
+      if (round !== undefined && visit.round <= round) {
+        if (previous === "running") status = "running";
+        else if (visit.iteration && previous === "failed" && status !== "running") status = "failed";
       }
+      result.set(visit.name, status);
+      rounds.set(visit.name, visit.round);
     }
     return result;
   }
