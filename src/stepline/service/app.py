@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -196,6 +197,7 @@ class StepFunctionsService(MapRunActions, ConsoleMethods):
                                    versionDescription: str | None = None,
                                    encryptionConfiguration: dict | None = None) -> dict:
         check_name(name)
+        _check_role(roleArn)
         if versionDescription is not None and not publish:
             raise errors.ValidationException("Version description can only be set when publish is true")
         digest, _ = self._compile(definition, type)
@@ -248,6 +250,8 @@ class StepFunctionsService(MapRunActions, ConsoleMethods):
                                    versionDescription: str | None = None,
                                    encryptionConfiguration: dict | None = None) -> dict:
         record = await self._state_machine(stateMachineArn)
+        if roleArn is not None:
+            _check_role(roleArn)
         if versionDescription is not None and not publish:
             raise errors.ValidationException("Version description can only be set when publish is true")
         if all(v is None for v in (definition, roleArn, loggingConfiguration, tracingConfiguration,
@@ -736,6 +740,15 @@ class StepFunctionsService(MapRunActions, ConsoleMethods):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+_ROLE_ARN = re.compile(r"arn:[a-z-]+:iam::\d+:role/\S+")
+
+
+def _check_role(role_arn: str) -> None:
+    """AWS's InvalidArn for a roleArn that does not name an IAM role."""
+    if not _ROLE_ARN.fullmatch(role_arn):
+        raise errors.InvalidArn(f"Invalid Role Arn: '{role_arn}'")
 
 
 def _describe_machine(record: dict) -> dict:

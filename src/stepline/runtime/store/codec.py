@@ -38,5 +38,6 @@ def encode_event(event: dict) -> str:
 
 def decode_event(text: str | bytes) -> dict:
     event = loads(text)
-    event["timestamp"] = datetime.fromisoformat(event["timestamp"])
+    stamp = datetime.fromisoformat(event["timestamp"])
+    event["timestamp"] = stamp if event["timestamp"].endswith("+00:00") else stamp.astimezone(timezone.utc)
     return event

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
 from stepline.jsonvalue import dumps, loads
@@ -70,16 +71,27 @@ def is_postgres_location(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
-def connection_settings(location: str, schema: str | None = None) -> tuple[str, str | None]:
-    """The libpq connection string for a store URL, and the schema it lives in (None: the server's default).
+_STORE_PARAMETERS = ("schema", "pool_size")  # taken out of the URL: libpq would refuse them
 
-    The schema comes from `schema`, else from the URL's `schema` parameter (which libpq would refuse, so it is
-    taken out), else from a search_path in the URL's `options`. Connections also run in UTC."""
+
+def connection_settings(location: str, schema: str | None = None) -> tuple[str, str | None, int | None]:
+    """The libpq connection string for a store URL, the schema it lives in (None: the server's default), and the
+    URL's `pool_size` (None when not given).
+
+    The schema comes from `schema`, else from the URL's `schema` parameter, else from a search_path in the URL's
+    `options`. Connections also run in UTC."""
+    pool_size = None
     if is_postgres_location(location):
         parts = urlsplit(location)
         query = parse_qsl(parts.query, keep_blank_values=True)
-        schema = schema or next((value for key, value in query if key == "schema"), None)
-        location = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k != "schema"])))
+        ours = {key: value for key, value in query if key in _STORE_PARAMETERS}
+        schema = schema or ours.get("schema")
+        if "pool_size" in ours:
+            if not ours["pool_size"].isdigit() or int(ours["pool_size"]) < 1:
+                raise StoreError(f"pool_size={ours['pool_size']} is not a number of connections (1 or more)")
+            pool_size = int(ours["pool_size"])
+        location = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query
+                                                              if k not in _STORE_PARAMETERS])))
     try:
         params = conninfo_to_dict(location)
     except psycopg.ProgrammingError as error:
@@ -93,12 +105,12 @@ def connection_settings(location: str, schema: str | None = None) -> tuple[str, 
             raise StoreError(f"The schema name {schema!r} is not a plain identifier (letters, digits, _)")
         options = _SEARCH_PATH.sub("", options) + f" -c search_path={schema}"
     params["options"] = (options + " -c TimeZone=UTC").strip()
-    return make_conninfo(**params), schema
+    return make_conninfo(**params), schema, pool_size
 
 
 async def upgrade(location: str, *, schema: str | None = None) -> tuple[int, int]:
     """`stepline db upgrade`: create or upgrade the schema; return (the version found, the version now)."""
-    conninfo, schema = connection_settings(location, schema)
+    conninfo, schema, _ = connection_settings(location, schema)
     try:
         async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as connection:
             return await _migrate(connection, schema, upgrade=True)
@@ -180,9 +192,12 @@ class PostgresStore:
 
     @classmethod
     async def open(cls, location: str, *, schema: str | None = None, min_size: int = 2,
-                   max_size: int = 10) -> PostgresStore:
-        """Connect, and create the schema if it is empty; `max_size` bounds the connections of this process."""
-        conninfo, schema = connection_settings(location, schema)
+                   max_size: int | None = None) -> PostgresStore:
+        """Connect, and create the schema if it is empty. `max_size` (else the URL's pool_size, else 10) bounds
+        the connections of this process, listeners aside."""
+        conninfo, schema, pool_size = connection_settings(location, schema)
+        max_size = max_size or pool_size or 10
+        min_size = min(min_size, max_size)
         try:
             async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as connection:
                 await _migrate(connection, schema, upgrade=False)
@@ -208,9 +223,9 @@ class PostgresStore:
         try:
             async with self._pool.connection() as connection:
                 cursor = await connection.execute(QUERIES[name], params)
-                return await cursor.fetchall()
+                return await cursor.fetchall() if cursor.description is not None else []
         except psycopg.Error as error:
-            raise StoreError(f"The store cannot be read: {error}") from None
+            raise StoreError(f"The store failed: {error}") from None
 
     async def _scalar(self, name: str, **params: Any) -> Any:
         rows = await self._rows(name, **params)
@@ -253,42 +268,57 @@ class PostgresStore:
         """Run a group in one transaction: the other writes in order, then every commit folded into one."""
         outcomes: list[Any] = [None] * len(operations)
         commits = [(i, changes) for i, changes in enumerate(operations) if isinstance(changes, list)]
-        async with self._pool.connection() as connection, connection.pipeline(), connection.transaction():
-            cursor = connection.cursor()
-            statements = 0
-            fenced = sorted({c.execution_arn for _, changes in commits for c in changes if c.fence is not None})
-            if fenced:
-                await cursor.execute(QUERIES["current_fences"], {"arns": fenced})
-                statements += 1
-                fences = dict(await cursor.fetchall())
-                for i, changes in commits:
-                    stale = [c.execution_arn for c in changes
-                             if c.fence is not None and c.fence != fences.get(c.execution_arn, 0)]
-                    if stale:
-                        outcomes[i] = LeaseLost(stale)
-            for i, operation in enumerate(operations):
-                if not isinstance(operation, list):
-                    outcomes[i] = await operation(cursor)
-                    statements += 1
-            folded: dict[str, _Folded] = {}
-            for i, changes in commits:
-                if outcomes[i] is None:
-                    for change in changes:
-                        folded.setdefault(change.execution_arn, _Folded()).add(change)
-            statements += await self._apply(cursor, folded)
+        async with self._pool.connection() as connection:
+            try:
+                async with connection.pipeline():
+                    statements = await self._pipeline(connection.cursor(), operations, commits, outcomes)
+            except BaseException:
+                await _roll_back(connection)
+                raise
         self.transactions += 1
-        self.statements += statements + 2  # with BEGIN and COMMIT
+        self.statements += statements
         return outcomes
 
+    async def _pipeline(self, cursor: psycopg.AsyncCursor, operations: list[Operation | list[ExecutionChange]],
+                        commits: list[tuple[int, list[ExecutionChange]]], outcomes: list[Any]) -> int:
+        """BEGIN ... COMMIT sent in pipeline mode: one round trip, plus one for each answer needed on the way
+        (the fences, and the writes that return something). psycopg's transaction() would add three."""
+        await cursor.execute("BEGIN")
+        statements = 2
+        fenced = sorted({c.execution_arn for _, changes in commits for c in changes if c.fence is not None})
+        if fenced:
+            await cursor.execute(QUERIES["current_fences"], {"arns": fenced})
+            statements += 1
+            fences = dict(await cursor.fetchall())
+            for i, changes in commits:
+                stale = [c.execution_arn for c in changes
+                         if c.fence is not None and c.fence != fences.get(c.execution_arn, 0)]
+                if stale:
+                    outcomes[i] = LeaseLost(stale)
+        for i, operation in enumerate(operations):
+            if not isinstance(operation, list):
+                outcomes[i] = await operation(cursor)
+                statements += 1
+        folded: dict[str, _Folded] = {}
+        for i, changes in commits:
+            if outcomes[i] is None:
+                for change in changes:
+                    folded.setdefault(change.execution_arn, _Folded()).add(change)
+        statements += await self._apply(cursor, folded)
+        await cursor.execute("COMMIT")
+        return statements
+
     async def _apply(self, cursor: psycopg.AsyncCursor, folded: dict[str, _Folded]) -> int:
-        """The folded changes of a group: one statement per table and kind of write, each only when needed."""
+        """The folded changes of a group: one statement per table and kind of write, each only when needed.
+        Rows go in ARN order, so two processes' groups lock shared rows in the same order (no deadlock)."""
+        folded = dict(sorted(folded.items()))
         statements: list[tuple[str, dict[str, Any]]] = []
         cleared = [arn for arn, f in folded.items() if f.cleared]
         if cleared:
             statements += [("clear_timers", {"arns": cleared}), ("clear_tasks", {"arns": cleared})]
         gone_timers = [(arn, *key) for arn, f in folded.items() for key, t in f.timers.items() if t is None]
         if gone_timers:
-            arns, threads, kinds = zip(*gone_timers)
+            arns, threads, kinds = map(list, zip(*gone_timers))
             statements.append(("delete_timers", {"arns": arns, "threads": threads, "kinds": kinds}))
         timers = [t for f in folded.values() for t in f.timers.values() if t is not None]
         if timers:
@@ -298,7 +328,7 @@ class PostgresStore:
                 "dues": [t.due for t in timers]}))
         gone_tasks = [(arn, thread) for arn, f in folded.items() for thread, t in f.tasks.items() if t is None]
         if gone_tasks:
-            arns, threads = zip(*gone_tasks)
+            arns, threads = map(list, zip(*gone_tasks))
             statements.append(("delete_tasks", {"arns": arns, "threads": threads}))
         tasks = [t for f in folded.values() for t in f.tasks.values() if t is not None]
         if tasks:
@@ -331,8 +361,7 @@ class PostgresStore:
         return await self._write(insert)
 
     async def put_resource(self, kind: str, arn: str, record: dict, *, parent: str | None = None) -> None:
-        params = {"kind": kind, "arn": arn, "parent": parent, "record": encode_record(record)}
-        await self._write(lambda cursor: cursor.execute(QUERIES["put_resource"], params))
+        await self._write(_statement("put_resource", kind=kind, arn=arn, parent=parent, record=encode_record(record)))
 
     async def get_resource(self, kind: str, arn: str) -> dict | None:
         text = await self._scalar("get_resource", kind=kind, arn=arn)
@@ -355,17 +384,15 @@ class PostgresStore:
         return dict(await self._rows("get_tags", arn=arn))
 
     async def set_tags(self, arn: str, tags: dict[str, str]) -> None:
-        params = {"arn": arn, "keys": list(tags), "values": list(tags.values())}
-        await self._write(lambda cursor: cursor.execute(QUERIES["set_tags"], params))
+        await self._write(_statement("set_tags", arn=arn, keys=list(tags), values=list(tags.values())))
 
     async def remove_tags(self, arn: str, keys: list[str]) -> None:
-        await self._write(lambda cursor: cursor.execute(QUERIES["remove_tags"], {"arn": arn, "keys": list(keys)}))
+        await self._write(_statement("remove_tags", arn=arn, keys=list(keys)))
 
     # ------------------------------------------------------------------ definitions
 
     async def put_definition(self, digest: str, definition: str) -> None:
-        params = {"digest": digest, "definition": definition}
-        await self._write(lambda cursor: cursor.execute(QUERIES["put_definition"], params))
+        await self._write(_statement("put_definition", digest=digest, definition=definition))
 
     async def get_definition(self, digest: str) -> str | None:
         return await self._scalar("get_definition", digest=digest)
@@ -404,8 +431,7 @@ class PostgresStore:
 
     async def update_execution(self, arn: str, summary: dict, status: str | None = None) -> None:
         merged = {**summary, "status": status} if status is not None else summary
-        params = {"arn": arn, "summary": encode_record(merged), "status": status}
-        await self._write(lambda cursor: cursor.execute(QUERIES["update_execution"], params))
+        await self._write(_statement("update_execution", arn=arn, summary=encode_record(merged), status=status))
 
     async def get_events(self, arn: str, *, after: int = 0, limit: int = 1000, reverse: bool = False) -> list[dict]:
         if reverse:
@@ -531,6 +557,22 @@ class _PostgresListener:
         if isinstance(item, BaseException):
             raise item
         return item
+
+
+def _statement(name: str, **params: Any) -> Operation:
+    """A write that answers nothing: it costs no round trip of its own in the group's pipeline."""
+    async def execute(cursor: psycopg.AsyncCursor) -> None:
+        await cursor.execute(QUERIES[name], params)
+    return execute
+
+
+async def _roll_back(connection: psycopg.AsyncConnection) -> None:
+    """End a failed transaction before the connection goes back to the pool (a broken one is discarded there)."""
+    if connection.info.transaction_status != TransactionStatus.IDLE:
+        try:
+            await connection.execute("ROLLBACK")
+        except psycopg.Error:
+            pass
 
 
 def _timer(row: tuple) -> Timer:

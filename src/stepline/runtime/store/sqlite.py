@@ -146,8 +146,10 @@ class SqliteStore:
         """Group commit: every write queued since the last flush, in one transaction."""
         self._flush_scheduled = False
         batch, self._pending = self._pending, []
-        if not batch:
-            return
+        if batch:
+            self._commit_batch(batch)
+
+    def _commit_batch(self, batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future]]) -> None:
         results = []
         try:
             self._db.execute("BEGIN IMMEDIATE")
@@ -158,6 +160,10 @@ class SqliteStore:
         except sqlite3.DatabaseError as error:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
+            if len(batch) > 1:  # one bad write must not fail the others: each again in its own transaction
+                for item in batch:
+                    self._commit_batch([item])
+                return
             failure = StoreError(f"The store {self.path} cannot be written: {error}")
             for _, future in batch:
                 if not future.done():
