@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from stepline.engine.interpreter import Execution, Group, Thread
+from stepline.engine.interpreter import Execution
+from stepline.engine.threads import Group, Thread
 from stepline.engine.program import Program
 from stepline.engine.resources import describe_resource
 from stepline.jsonvalue import JSON

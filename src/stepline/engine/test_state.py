@@ -24,7 +24,8 @@ from datetime import datetime
 from typing import Any
 
 from stepline.engine.effects import Effect, InvokeTask, StartTimer
-from stepline.engine.interpreter import FAILED, SUCCEEDED, UNCATCHABLE, Execution, Group, Thread, _matches
+from stepline.engine.interpreter import FAILED, SUCCEEDED, UNCATCHABLE, Execution, _matches
+from stepline.engine.threads import Group, Thread
 from stepline.engine.program import JSONATA, Machine, Program, State, compile_definition
 from stepline.expr.scope import Scope
 from stepline.jsonvalue import JSON, dumps
