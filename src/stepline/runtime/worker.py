@@ -83,7 +83,8 @@ class Runtime:
             elif loads(document)["status"] != RUNNING:  # a redrive was accepted and not yet applied
                 self.submit(Signal("redrive", arn))
         for task in await self.store.pending_tasks():
-            if task.activity_arn is None and task.worker is None:  # committed, never answered: dispatch again
+            # committed, never answered: dispatch again (not a callback whose request its service already has)
+            if task.activity_arn is None and task.worker is None and not task.effect.get("submitted"):
                 self._dispatch(task.execution_arn, task.effect)
         self._next_due = await self.store.next_timer_due()
         self._loops = [asyncio.create_task(self._signal_loop(), name="stepline-signals"),
@@ -202,9 +203,20 @@ class Runtime:
             error, cause = signal.payload
             effects = execution.stop(error, cause, now)
         elif kind == "submitted":
-            execution.task_submitted(signal.thread, signal.token, signal.payload, now)
+            output, effect = signal.payload
+            t = execution.threads.get(signal.thread)
+            if t is not None and t.token == signal.token and t.waiting == "task":  # remember it: not sent again
+                change.tasks.append(PendingTask(arn, signal.thread, signal.token, {**effect, "submitted": True},
+                                                effect["task_token"], None))
+            execution.task_submitted(signal.thread, signal.token, output, now)
         elif kind == "activity_started":
-            execution.activity_started(signal.thread, signal.token, signal.payload, now)
+            worker, heartbeat = signal.payload
+            t = execution.threads.get(signal.thread)
+            if heartbeat and t is not None and t.token == signal.token and t.waiting == "task":
+                # an activity's heartbeat clock starts when a worker takes it (a queued task has no worker to beat)
+                change.timers.append(Timer(arn, signal.thread, "heartbeat", signal.token,
+                                           now + timedelta(seconds=heartbeat)))
+            execution.activity_started(signal.thread, signal.token, worker, now)
         elif kind == "heartbeat":
             change.timers.append(Timer(arn, signal.thread, "heartbeat", signal.token,
                                        now + timedelta(seconds=signal.payload)))
@@ -239,7 +251,7 @@ class Runtime:
             if effect.timeout_seconds:
                 change.timers.append(Timer(arn, effect.thread, "task_timeout", effect.token,
                                            now + timedelta(seconds=effect.timeout_seconds)))
-            if effect.heartbeat_seconds and (activity or task_token):
+            if effect.heartbeat_seconds and task_token and not activity:  # activities: when a worker takes it
                 change.timers.append(Timer(arn, effect.thread, "heartbeat", effect.token,
                                            now + timedelta(seconds=effect.heartbeat_seconds)))
             if activity is None:
@@ -306,7 +318,7 @@ class Runtime:
         except StatesError as error:
             submitted = getattr(error, "submitted", None)
             if submitted is not None:
-                self.submit(Signal("submitted", arn, thread, token, submitted))
+                self.submit(Signal("submitted", arn, thread, token, (submitted, effect)))
             self.submit(Signal("task_failed", arn, thread, token, (error.error, error.cause)))
         except asyncio.CancelledError:
             raise
@@ -315,7 +327,7 @@ class Runtime:
             self.submit(Signal("task_failed", arn, thread, token, ("States.TaskFailed", str(error))))
         else:
             if result.submitted is not None:
-                self.submit(Signal("submitted", arn, thread, token, result.submitted))
+                self.submit(Signal("submitted", arn, thread, token, (result.submitted, effect)))
             if not result.awaiting_callback:
                 self.submit(Signal("task_ok", arn, thread, token, result.output))
         finally:
@@ -338,7 +350,8 @@ class Runtime:
         while True:
             task = await self.store.claim_activity_task(activity_arn, worker)
             if task is not None:
-                self.submit(Signal("activity_started", task.execution_arn, task.thread, task.token, worker))
+                self.submit(Signal("activity_started", task.execution_arn, task.thread, task.token,
+                                   (worker, task.effect.get("heartbeat_seconds"))))
                 return task
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:

@@ -85,7 +85,9 @@ class StepFunctionsService(MapRunActions, ConsoleMethods):
         self.remote_functions = RemoteFunctions(settings.lambda_endpoint, account=settings.account,
                                                 region=settings.region) if settings.lambda_endpoint else None
         self._programs: dict[tuple[str, str], Program] = {}
-        self._express: dict[str, Execution] = {}
+        # Express executions for DescribeExecution: running ones as themselves, finished ones as their record
+        # only (a finished execution's state and history would hold megabytes per Map of 1000 items)
+        self._express: dict[str, Execution | dict] = {}
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
 
     async def start(self) -> None:
@@ -185,7 +187,7 @@ class StepFunctionsService(MapRunActions, ConsoleMethods):
         if record is None:
             express = self._express.get(arn)
             if express is not None:
-                return _express_record(express)
+                return express if isinstance(express, dict) else _express_record(express)
             raise errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
         return record
 
@@ -515,6 +517,8 @@ class StepFunctionsService(MapRunActions, ConsoleMethods):
         runner = ExecutionRunner(execution, self._integrations_for(record), self.clock,
                                  timeout_seconds=min(program.timeout_seconds or 300, 300))
         await runner.run()
+        if arn in self._express:
+            self._express[arn] = _express_record(execution)
         return execution
 
     async def start_sync_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,

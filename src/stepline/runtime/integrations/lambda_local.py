@@ -9,6 +9,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,15 @@ from stepline.jsonvalue import JSON, dumps, loads
 from stepline.runtime.integrations.registry import TaskCall, TaskResult
 
 Handler = Callable[[JSON, Any], Any]
+
+# Functions that block run side by side, as Lambda runs invocations concurrently; asyncio's default pool has
+# only (cores + 4) threads, which made a few hundred slow functions wait in line.
+FUNCTION_THREADS = 64
+
+
+def function_threads() -> ThreadPoolExecutor:
+    """The threads that blocking Lambda handlers (and Invoke calls) run on."""
+    return ThreadPoolExecutor(max_workers=FUNCTION_THREADS, thread_name_prefix="stepline-function")
 
 
 @dataclass
@@ -50,6 +60,7 @@ class LocalFunctions:
         self.functions: dict[str, Handler] = dict(functions or {})
         self.account = account
         self.region = region
+        self._threads: ThreadPoolExecutor | None = None
 
     def register(self, name: str, handler: Handler) -> None:
         self.functions[name] = handler
@@ -105,7 +116,9 @@ class LocalFunctions:
             if inspect.iscoroutinefunction(handler):
                 result = await handler(event, context)
             else:
-                result = await asyncio.to_thread(handler, event, context)
+                if self._threads is None:
+                    self._threads = function_threads()
+                result = await asyncio.get_running_loop().run_in_executor(self._threads, handler, event, context)
         except Exception as error:  # the function's failure is the task's failure, named as Lambda names it
             raise StatesError(type(error).__name__, _lambda_cause(error, request_id)) from None
         try:

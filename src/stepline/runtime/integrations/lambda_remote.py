@@ -20,7 +20,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from stepline.errors import StatesError
 from stepline.jsonvalue import JSON, dumps, loads
-from stepline.runtime.integrations.lambda_local import function_name, invoke_response
+from stepline.runtime.integrations.lambda_local import (
+    FUNCTION_THREADS,
+    function_name,
+    function_threads,
+    invoke_response,
+)
 from stepline.runtime.integrations.registry import TaskCall, TaskResult
 
 CONNECT_TIMEOUT = 5  # seconds; an endpoint that is down fails the task quickly
@@ -38,6 +43,7 @@ class RemoteFunctions:
         self.region = region
         self._client: Any = None
         self._lock = threading.Lock()
+        self._threads = function_threads()
 
     def handles(self, call: TaskCall) -> bool:
         resource = call.resource
@@ -65,7 +71,8 @@ class RemoteFunctions:
     async def _call(self, function: str, event: JSON) -> JSON:
         """Invoke one function (the blocking HTTP call runs in a thread) and return its decoded payload."""
         name = function_name(function)
-        return await asyncio.to_thread(self._invoke_blocking, name, dumps(event).encode())
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._invoke_blocking, name,
+                                                                dumps(event).encode())
 
     def _invoke_blocking(self, name: str, payload: bytes) -> JSON:
         try:
@@ -98,5 +105,5 @@ class RemoteFunctions:
                     "lambda", region_name=self.region, endpoint_url=self.endpoint, aws_access_key_id="stepline",
                     aws_secret_access_key="stepline",
                     config=Config(retries={"total_max_attempts": 1}, connect_timeout=CONNECT_TIMEOUT,
-                                  read_timeout=READ_TIMEOUT, max_pool_connections=50))
+                                  read_timeout=READ_TIMEOUT, max_pool_connections=FUNCTION_THREADS))
             return self._client

@@ -1,0 +1,27 @@
+"""Lambda functions for the crash test (`stepline serve --functions durable_functions`): pure, some slow."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def add_one(event: dict, context: Any) -> dict:
+    return {**event, "value": event["value"] + 1}
+
+
+def slow_add_one(event: dict, context: Any) -> dict:
+    """As add_one, after 0.1 to 0.4 s: a crash often finds it running."""
+    time.sleep(0.1 + (event["value"] % 4) * 0.1)
+    return {**event, "value": event["value"] + 1}
+
+
+class Flaky(Exception):
+    """Raised by flaky_add_one on its first attempt."""
+
+
+def flaky_add_one(event: dict, context: Any) -> dict:
+    """Fails the first attempt (event["attempt"] is $$.State.RetryCount), then adds one."""
+    if event["attempt"] == 0:
+        raise Flaky("first attempt")
+    return {"value": event["value"] + 1}
