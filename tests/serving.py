@@ -114,3 +114,13 @@ class StepLine:
     def restart(self) -> StepLine:
         """A new server on the same store, with the same options and environment."""
         return StepLine._spawn(self.db, self.options, self.environment, self.log)
+
+
+def finished(sfn: Any, arn: str, timeout: float = 20) -> dict:
+    """DescribeExecution once the execution has ended (or the timeout has passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            return described
+        time.sleep(0.05)

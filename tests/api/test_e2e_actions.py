@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from serving import ACCOUNT, REGION, ROLE, StepLine
+from serving import ACCOUNT, REGION, ROLE, StepLine, finished
 
 ACTIONS_COUNT = 37
 PREFIX = f"arn:aws:states:{REGION}:{ACCOUNT}"
@@ -105,15 +105,6 @@ def error_of(call: Callable[..., Any], **params: Any) -> tuple[str, str]:
 
 def machine(sfn: Any, name: str, definition: str = PASS, **options: Any) -> str:
     return sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE, **options)["stateMachineArn"]
-
-
-def finished(sfn: Any, arn: str, timeout: float = 10) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        described = sfn.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING" or time.monotonic() > deadline:
-            return described
-        time.sleep(0.05)
 
 
 def all_pages(call: Callable[..., dict], key: str, page_size: int = 2, **params: Any) -> list:

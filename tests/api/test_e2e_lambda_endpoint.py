@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from serving import ACCOUNT, REGION, ROLE, StepLine
+from serving import ACCOUNT, REGION, ROLE, StepLine, finished
 
 PATH_PREFIX = "/2015-03-31/functions/"
 
@@ -86,15 +86,6 @@ def run(sfn: Any, name: str, task: dict, input: Any) -> dict:
     arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(input))["executionArn"]
     return finished(sfn, execution)
-
-
-def finished(sfn: Any, execution: str, timeout: float = 15) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        described = sfn.describe_execution(executionArn=execution)
-        if described["status"] != "RUNNING" or time.monotonic() > deadline:
-            return described
-        time.sleep(0.05)
 
 
 def function_arn(name: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from serving import ACCOUNT, REGION, ROLE, StepLine
+from serving import ACCOUNT, REGION, ROLE, StepLine, finished
 
 WORKER = Path(__file__).with_name("callback_worker.py")
 CALLBACK = "arn:aws:states:::lambda:invoke.waitForTaskToken"
@@ -46,15 +46,6 @@ def worker_result(process: subprocess.Popen[str]) -> dict:
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     return json.loads(stdout)
-
-
-def finished(sfn: Any, arn: str, timeout: float = 20) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        described = sfn.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING" or time.monotonic() > deadline:
-            return described
-        time.sleep(0.05)
 
 
 def history(sfn: Any, arn: str) -> list[dict]:

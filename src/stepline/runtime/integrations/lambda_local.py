@@ -50,7 +50,42 @@ class FunctionNotFound(LookupError):
     pass
 
 
-class LocalFunctions:
+class LambdaIntegration:
+    """What every way of running Lambda functions shares: the resources it answers and the result shapes.
+
+    A function ARN's result is the function's payload; `arn:aws:states:::lambda:invoke` gives Lambda's Invoke
+    response, and with `.waitForTaskToken` the function only receives the token: SendTask* answers later.
+    """
+
+    def handles(self, call: TaskCall) -> bool:
+        resource = call.resource
+        return resource.kind == "lambda" or (resource.resource_type == "lambda" and resource.name.startswith("invoke"))
+
+    async def invoke(self, call: TaskCall) -> TaskResult:
+        resource = call.resource
+        if resource.kind == "lambda":
+            return TaskResult(await self._call(resource.name, call.parameters, call))
+        parameters = call.parameters if isinstance(call.parameters, dict) else {}
+        function = parameters.get("FunctionName")
+        if not isinstance(function, str):
+            raise StatesError("States.Runtime", "The lambda:invoke Parameters need a FunctionName string")
+        payload = parameters.get("Payload")
+        if isinstance(payload, str):  # Payload may be JSON text
+            try:
+                payload = loads(payload)
+            except ValueError:
+                pass
+        response = invoke_response(await self._call(function_name(function), payload, call))
+        if resource.pattern == "callback":  # the function got $$.Task.Token; SendTask* answers later
+            return TaskResult(None, submitted=response, awaiting_callback=True)
+        return TaskResult(response)
+
+    async def _call(self, name: str, event: JSON, call: TaskCall) -> JSON:
+        """Run the function `name` with `event`; its payload, or StatesError as Lambda names the failure."""
+        raise NotImplementedError
+
+
+class LocalFunctions(LambdaIntegration):
     """Functions by name; answers `arn:aws:lambda:...:function:NAME` and `arn:aws:states:::lambda:invoke`."""
 
     name = "local-functions"
@@ -75,31 +110,6 @@ class LocalFunctions:
         for name, value in vars(module).items():
             if inspect.isfunction(value) and value.__module__ == module.__name__ and not name.startswith("_"):
                 self.functions[name] = value
-
-    def handles(self, call: TaskCall) -> bool:
-        resource = call.resource
-        return resource.kind == "lambda" or (resource.resource_type == "lambda" and resource.name.startswith("invoke"))
-
-    async def invoke(self, call: TaskCall) -> TaskResult:
-        resource = call.resource
-        if resource.kind == "lambda":
-            name, event = resource.name, call.parameters
-            return TaskResult(await self._call(name, event, call))
-        parameters = call.parameters if isinstance(call.parameters, dict) else {}
-        function = parameters.get("FunctionName")
-        if not isinstance(function, str):
-            raise StatesError("States.Runtime", "The lambda:invoke Parameters need a FunctionName string")
-        name = function_name(function)
-        payload = parameters.get("Payload")
-        if isinstance(payload, str):  # Payload may be JSON text
-            try:
-                payload = loads(payload)
-            except ValueError:
-                pass
-        response = invoke_response(await self._call(name, payload, call))
-        if resource.pattern == "callback":  # the function got $$.Task.Token; SendTask* answers later
-            return TaskResult(None, submitted=response, awaiting_callback=True)
-        return TaskResult(response)
 
     async def _call(self, name: str, event: JSON, call: TaskCall) -> JSON:
         handler = self.functions.get(name)

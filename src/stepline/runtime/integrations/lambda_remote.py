@@ -20,19 +20,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from stepline.errors import StatesError
 from stepline.jsonvalue import JSON, dumps, loads
-from stepline.runtime.integrations.lambda_local import (
-    FUNCTION_THREADS,
-    function_name,
-    function_threads,
-    invoke_response,
-)
-from stepline.runtime.integrations.registry import TaskCall, TaskResult
+from stepline.runtime.integrations.lambda_local import FUNCTION_THREADS, LambdaIntegration, function_threads
+from stepline.runtime.integrations.registry import TaskCall
 
 CONNECT_TIMEOUT = 5  # seconds; an endpoint that is down fails the task quickly
 READ_TIMEOUT = 900  # Lambda's longest run; a Task's TimeoutSeconds ends the wait sooner
 
 
-class RemoteFunctions:
+class RemoteFunctions(LambdaIntegration):
     """Lambda functions invoked through an endpoint's Invoke API."""
 
     name = "lambda-endpoint"
@@ -45,32 +40,8 @@ class RemoteFunctions:
         self._lock = threading.Lock()
         self._threads = function_threads()
 
-    def handles(self, call: TaskCall) -> bool:
-        resource = call.resource
-        return resource.kind == "lambda" or (resource.resource_type == "lambda" and resource.name.startswith("invoke"))
-
-    async def invoke(self, call: TaskCall) -> TaskResult:
-        resource = call.resource
-        if resource.kind == "lambda":
-            return TaskResult(await self._call(resource.name, call.parameters))
-        parameters = call.parameters if isinstance(call.parameters, dict) else {}
-        function = parameters.get("FunctionName")
-        if not isinstance(function, str):
-            raise StatesError("States.Runtime", "The lambda:invoke Parameters need a FunctionName string")
-        payload = parameters.get("Payload")
-        if isinstance(payload, str):  # Payload may be JSON text
-            try:
-                payload = loads(payload)
-            except ValueError:
-                pass
-        response = invoke_response(await self._call(function, payload))
-        if resource.pattern == "callback":  # the function got $$.Task.Token; SendTask* answers later
-            return TaskResult(None, submitted=response, awaiting_callback=True)
-        return TaskResult(response)
-
-    async def _call(self, function: str, event: JSON) -> JSON:
+    async def _call(self, name: str, event: JSON, call: TaskCall) -> JSON:
         """Invoke one function (the blocking HTTP call runs in a thread) and return its decoded payload."""
-        name = function_name(function)
         return await asyncio.get_running_loop().run_in_executor(self._threads, self._invoke_blocking, name,
                                                                 dumps(event).encode())
 
