@@ -454,3 +454,20 @@ def test_not_an_object(value: Any) -> None:
 )
 def test_query_language_of(state: dict[str, Any], default: str, expected: str) -> None:
     assert query_language_of(state, default) == expected
+
+
+@pytest.mark.parametrize("name, valid", [
+    pytest.param("total", True, id="word"),
+    pytest.param("_private2", True, id="underscore-digit"),
+    pytest.param("größe", True, id="unicode-letters"),
+    pytest.param("2fast", False, id="leading-digit"),
+    pytest.param("a-b", False, id="dash"),
+    pytest.param("states", False, id="reserved"),
+    pytest.param("x" * 81, False, id="too-long"),
+])
+def test_assign_variable_names(name: str, valid: bool) -> None:
+    definition = {"StartAt": "S", "States": {"S": {"Type": "Pass", "Assign": {name: 1}, "End": True}}}
+    _, diagnostics = parse_definition(definition)
+    assert (not diagnostics) == valid, diagnostics
+    if not valid:
+        assert diagnostics[0].location == f"/States/S/Assign/{name}"

@@ -114,6 +114,17 @@ class Checker:
                 if language == f.JSONATA and key in f.JSONATA_VALUE_FIELDS and isinstance(obj[key], str):
                     continue
                 self.expect(obj[key], ("OBJECT",), f"{at}/{key}")
+                if key == "Assign" and isinstance(obj[key], dict):
+                    self.variable_names(obj[key], f"{at}/Assign", language)
+
+    def variable_names(self, assign: Mapping[str, JSON], at: str, language: str) -> None:
+        """Variable names are Unicode identifiers (UAX #31, as str.isidentifier) of at most 80 characters; `states`
+        is reserved. In JSONPath states a name may end in ".$" (its value is then a path or intrinsic)."""
+        for key in assign:
+            name = key[:-2] if language == f.JSONPATH and key.endswith(".$") else key
+            if not name.isidentifier() or len(name) > 80 or name == "states":
+                self.error(f"The variable name '{name}' is not valid: a variable name is a letter or '_' followed by "
+                           "letters, digits or '_', at most 80 characters, and not 'states'", f"{at}/{key}")
 
     # -- state machines --------------------------------------------------------------------------------
     def machine(self, obj: Mapping[str, JSON], base: str, container: Container, depth: int = 0) -> None:
