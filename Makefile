@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stepline
 
-.PHONY: install run examples test bench clean
+.PHONY: install run examples test bench bench-api clean
 
 install: $(STAMP)
 
@@ -31,6 +31,18 @@ test: install
 
 bench: install
 	$(BIN)/python bench/engine.py
+
+# stepline's API beside moto's server and MiniStack, one after the other, driven by ../shared/bench/run.py:
+# prints a table per workload and writes build/bench-api.json (docs/benchmarks.md). Several minutes.
+PEERS := build/bench-peers
+bench-api: install $(PEERS)/.installed
+	$(BIN)/python bench/api.py
+
+$(PEERS)/.installed: bench/peers.txt
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet --upgrade pip
+	$(PEERS)/bin/pip install --quiet -r bench/peers.txt
+	touch $@
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
