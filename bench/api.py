@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_BENCH = Path(os.environ.get("STEPLINE_SHARED_BENCH", ROOT.parent / "shared" / "bench"))
+SHARED_BENCH = next(path for path in (Path(os.environ.get("STEPLINE_SHARED_BENCH", ROOT.parent / "shared" / "bench")),
+                                       Path("/work/shared/bench")) if path.exists())
 RUN_PY = SHARED_BENCH / "run.py"
 MOCK_CONFIG = SHARED_BENCH / "workloads" / "mock_config.json"
 PEERS = ["stepline", "moto", "ministack"]

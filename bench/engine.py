@@ -24,7 +24,8 @@ from stepline.service.settings import Settings
 from stepline.service.workflow import Workflow
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_BENCH = Path(os.environ.get("STEPLINE_SHARED_BENCH", ROOT.parent / "shared" / "bench"))
+SHARED_BENCH = next(path for path in (Path(os.environ.get("STEPLINE_SHARED_BENCH", ROOT.parent / "shared" / "bench")),
+                                       Path("/work/shared/bench")) if path.exists())
 DURABLE = ["pass_chain_100"]  # also measured on the durable runtime, as "<name>_durable"
 WORKLOADS = ["pass1", "pass_chain_100", "choice_loop_1000", "map_1000", "map_1000_c10", "parallel_10",
              "retry_catch", "wait_short"]

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from stepline.service import arns
 from stepline.service.errors import InvalidArn, InvalidName
+from shared import CASES_DIR
 
 R, A = "us-east-1", "123456789012"
-CASES_DIR = Path(os.environ.get("STEPLINE_CONFORMANCE", Path(__file__).resolve().parents[3] / "shared" /
-                                "conformance")) / "cases"
 
 
 @pytest.mark.parametrize(("built", "expected"), [

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stepline.api.validation import SERVICE_MODEL, java_text, validate, validation_message
 from stepline.service.errors import SerializationException, ValidationException
+from shared import CASES_DIR
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:orders"
-CASES_DIR = Path(os.environ.get("STEPLINE_CONFORMANCE", Path(__file__).resolve().parents[3] / "shared" /
-                                "conformance")) / "cases"
 
 
 def _validation_error(operation: str, body: dict[str, Any]) -> str:

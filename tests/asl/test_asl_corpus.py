@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stepline.asl import create_error_message, parse_definition
+from shared import CASES_DIR
 
-CASES = Path(os.environ.get("STEPLINE_CONFORMANCE_CASES", "/work/shared/conformance/cases"))
+CASES = CASES_DIR
 
 # Refusals another layer reports: the expression compiler checks paths and intrinsic functions.
 OTHER_LAYER = {

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFORMANCE_DIR = Path(os.environ.get("STEPLINE_CONFORMANCE", ROOT.parent / "shared" / "conformance"))
+from shared import CONFORMANCE_DIR
+
 KNOWN_FAILURES_FILE = Path(__file__).with_name("known_failures.txt")
 
 if str(CONFORMANCE_DIR) not in sys.path:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +15,9 @@ from stepline.engine import choice
 from stepline.engine.choice import compile_choice_rule, compile_choices, parse_timestamp
 from stepline.errors import DefinitionError, StatesError
 from stepline.expr.scope import Scope
+from shared import CASES_DIR
 
-CASES = Path(os.environ.get("STEPLINE_CONFORMANCE", "/work/shared/conformance")) / "cases"
+CASES = CASES_DIR
 MISSING = "The choice state's condition path references an invalid value."
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from random import Random
 from typing import Any
 
@@ -19,8 +18,9 @@ from stepline.errors import DefinitionError, StatesError
 from stepline.expr.paths import compile_path, compile_result_path
 from stepline.expr.scope import Scope
 from stepline.expr.templates import compile_template
+from shared import CASES_DIR
 
-CORPUS = Path("/work/shared/conformance/cases")
+CORPUS = CASES_DIR
 GLOBS = (
     "intrinsic_functions/*.json",
     "base/base.test_json_path_array_*.json",
