@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stepline
 
-.PHONY: install run examples test bench bench-api clean
+.PHONY: install run examples test bench bench-api bench-postgres clean
 
 install: $(STAMP)
 
@@ -31,6 +31,11 @@ test: install
 
 bench: install
 	$(BIN)/python bench/engine.py
+
+# durable throughput on PostgreSQL (STEPLINE_TEST_POSTGRES, default the local server's `test` database) with one
+# and two worker processes, beside SQLite: prints a table and writes build/bench-postgres.json (docs/postgres.md)
+bench-postgres: install
+	$(BIN)/python bench/postgres.py
 
 # stepline's API beside moto's server and MiniStack, one after the other, driven by ../shared/bench/run.py:
 # prints a table per workload and writes build/bench-api.json (docs/benchmarks.md). Several minutes.

@@ -12,6 +12,7 @@ import pytest
 
 from stepline.runtime.store.base import (
     ExecutionChange,
+    InboxSignal,
     Lease,
     LeaseLost,
     Notification,
@@ -311,7 +312,7 @@ async def test_runnable_executions_are_leased_to_one_worker_at_a_time(store: Sto
 
 async def test_a_worker_that_lost_its_lease_cannot_commit(store: Store) -> None:
     arn = await started(store, "fenced", events=1)
-    [old] = await store.claim_runnable("w1", 10, 1, now=T0)
+    [old] = await store.claim_runnable("w1", 10, 1, now=T0, execution_arns=[arn])
     assert await store.renew_leases([old], 10, now=T0 + timedelta(seconds=5)) == [
         Lease(arn, "w1", old.fence, T0 + timedelta(seconds=15))]
     await store.commit([ExecutionChange(arn, "RUNNING", '{"by": "w1"}', events=[event(2)], fence=old.fence)])
@@ -374,9 +375,92 @@ async def test_each_due_timer_is_claimed_by_one_worker(store: Store, backend: Ba
 async def test_a_leased_executions_timers_go_to_its_worker(store: Store) -> None:
     arn = await started(store, "owned")
     await store.commit([ExecutionChange(arn, "RUNNING", "{}", timers=[Timer(arn, "", "timer", 1, T0)])])
-    await store.claim_runnable("owner", 60, 1, now=T0)
+    await store.claim_runnable("owner", 60, 1, now=T0, execution_arns=[arn])
     assert await store.claim_due_timers("other", T0, 10, 30) == []
     assert [t.execution_arn for t in await store.claim_due_timers("owner", T0, 10, 30)] == [arn]
+
+
+async def test_claims_without_names_take_only_the_executions_that_need_a_worker(store: Store) -> None:
+    new = await started(store, "new")  # never started
+    parked, called, lost, handed = [await started(store, name, events=1)
+                                    for name in ("parked", "called", "lost", "handed")]
+    leases = {lease.execution_arn: lease for lease in await store.claim_runnable(
+        "w1", 10, 10, now=T0, execution_arns=[parked, called, lost, handed])}
+    await store.release_leases([leases[parked], leases[called]], waiting=True)  # they only wait
+    await store.release_leases([leases[handed]])  # a stopping worker hands it back
+    await store.post_signal(called, "task_ok", {"thread": "", "token": 1, "payload": {}})
+    claimed = await store.claim_runnable("w2", 10, 10, now=T0 + timedelta(seconds=5))
+    assert sorted(lease.execution_arn for lease in claimed) == sorted([new, called, handed])
+    # lost: w1's lease expires; the parked execution is claimed only by name (its timer or signal came)
+    assert [lease.execution_arn for lease in await store.claim_runnable(
+        "w2", 10, 10, now=T0 + timedelta(seconds=10))] == [lost]
+    [again] = await store.claim_runnable("w2", 10, 10, now=T0 + timedelta(seconds=10), execution_arns=[parked])
+    assert again.fence == leases[parked].fence + 1
+
+
+async def test_after_a_crash_the_running_executions_of_the_dead_worker_are_claimable(store: Store,
+                                                                                      backend: Backend) -> None:
+    arn = await started(store, "held", events=1)
+    await store.claim_runnable("w1", 10, 1, now=T0, execution_arns=[arn])
+    await backend.close_all()  # the process dies with its lease
+    reopened = await backend.open()
+    assert [lease.execution_arn for lease in await reopened.claim_runnable(
+        "w2", 10, 10, now=T0 + timedelta(seconds=10))] == [arn]
+
+
+async def test_signals_are_posted_read_in_order_and_consumed_by_the_commit_that_applies_them(
+        store: Store, backend: Backend) -> None:
+    first, second = await started(store, "first", events=1), await started(store, "second", events=1)
+    peer = await backend.peer(store)
+    async with store.listen(["signals"]) as notifications:
+        ids = [await peer.post_signal(first, "task_ok", {"thread": "1", "token": 2, "payload": {"ok": [1, "x"]}}),
+               await peer.post_signal(second, "stop", {"thread": "", "token": 0, "payload": ["Err", None]}),
+               await peer.post_signal(first, "heartbeat", {"thread": "1", "token": 2, "payload": 30})]
+        heard = [await asyncio.wait_for(anext(notifications), 5) for _ in range(3)]
+    assert [n.payload for n in heard] == [first, second, first]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert await store.signals() == [
+        InboxSignal(ids[0], first, "task_ok", {"thread": "1", "token": 2, "payload": {"ok": [1, "x"]}}),
+        InboxSignal(ids[1], second, "stop", {"thread": "", "token": 0, "payload": ["Err", None]}),
+        InboxSignal(ids[2], first, "heartbeat", {"thread": "1", "token": 2, "payload": 30})]
+    assert [s.id for s in await store.signals([first])] == [ids[0], ids[2]]
+    assert [s.id for s in await store.signals([first], limit=1)] == [ids[0]]
+    assert await store.signals([]) == []
+    await store.commit([ExecutionChange(first, "RUNNING", "{}", events=[event(2)], consumed_signals=[ids[0]])])
+    assert [s.id for s in await store.signals()] == [ids[1], ids[2]]
+    await store.commit([ExecutionChange(first, "SUCCEEDED", None, summary={"stopDate": T0})])  # ended: inbox cleared
+    assert [s.id for s in await store.signals()] == [ids[1]]
+
+
+async def test_a_commit_whose_lease_is_lost_consumes_no_signal(store: Store) -> None:
+    arn = await started(store, "fenced", events=1)
+    [old] = await store.claim_runnable("w1", 10, 1, now=T0, execution_arns=[arn])
+    posted = await store.post_signal(arn, "stop", {"thread": "", "token": 0, "payload": [None, None]})
+    await store.claim_runnable("w2", 10, 1, now=T0 + timedelta(seconds=11))
+    with pytest.raises(LeaseLost):
+        await store.commit([ExecutionChange(arn, "ABORTED", None, consumed_signals=[posted], fence=old.fence)])
+    assert [s.id for s in await store.signals([arn])] == [posted]
+
+
+async def test_pending_tasks_are_read_for_several_executions_in_creation_order(store: Store) -> None:
+    one, two, three = [await started(store, name) for name in ("one", "two", "three")]
+    for arn, threads in ((two, "a"), (one, "bc"), (three, "d")):
+        await store.commit([ExecutionChange(arn, "RUNNING", "{}", tasks=[task(arn, thread) for thread in threads])])
+    assert [(t.execution_arn, t.thread) for t in await store.pending_tasks(among=[one, two])] == [
+        (two, "a"), (one, "b"), (one, "c")]
+    assert await store.pending_tasks(among=[]) == []
+
+
+async def test_workers_report_are_listed_and_leave(store: Store, backend: Backend) -> None:
+    peer = await backend.peer(store)
+    await store.report_worker("host-a:1", {"host": "host-a", "pid": 1, "leases": 0}, now=T0)
+    await peer.report_worker("host-b:2", {"host": "host-b", "pid": 2, "leases": 3}, now=T0)
+    await store.report_worker("host-a:1", {"host": "host-a", "pid": 1, "leases": 5}, now=T0 + timedelta(seconds=10))
+    assert await peer.list_workers() == [
+        {"name": "host-a:1", "host": "host-a", "pid": 1, "leases": 5, "heartbeat": T0 + timedelta(seconds=10)},
+        {"name": "host-b:2", "host": "host-b", "pid": 2, "leases": 3, "heartbeat": T0}]
+    await peer.remove_worker("host-b:2")
+    assert [w["name"] for w in await store.list_workers()] == ["host-a:1"]
 
 
 # ---------------------------------------------------------------------------------------------- notifications
@@ -404,7 +488,7 @@ async def test_a_store_of_a_newer_schema_is_refused(store: Store, backend: Backe
     backend.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
     with pytest.raises(SchemaTooNew, match="999.*newer than this stepline"):
         await backend.open()
-    backend.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    backend.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     assert (await backend.open()).__class__ is store.__class__
 
 

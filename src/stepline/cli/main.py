@@ -109,7 +109,24 @@ def _parser() -> argparse.ArgumentParser:
                        help="scale waits: 0 virtual time, 0.01 a hundred times faster (or WAIT_TIME_SCALE)")
     serve.add_argument("--register", metavar="DIR", help="register every DIR/*.asl.json as a state machine at start")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--worker-name", help="this process's name among the store's workers (default host:pid-xxxx; "
+                                             "or STEPLINE_WORKER_NAME)")
+    serve.add_argument("--lease-seconds", type=_positive, help="how long a worker's claim on an execution lasts "
+                                                               "unrenewed: a dead worker's executions are taken over "
+                                                               "after this (default 30; or STEPLINE_LEASE_SECONDS)")
+    serve.add_argument("--poll-seconds", type=_positive, help="how often a worker looks for work that no notification "
+                                                              "announced (default 1; or STEPLINE_POLL_SECONDS)")
+    serve.add_argument("--pool-size", type=int, help="PostgreSQL connections of this process (default the URL's "
+                                                     "pool_size, or 10; or STEPLINE_POOL_SIZE)")
     serve.set_defaults(handler=_serve)
+
+    workers = commands.add_parser("workers", help="list the workers (stepline serve processes) of a store",
+                                  description="List the workers that run a store's executions: name, host, pid, "
+                                              "the leases they hold and when they last reported.")
+    workers.add_argument("--db", help="the store: a SQLite file or a postgresql:// URL (default stepline.db, "
+                                      "or STEPLINE_DB)")
+    workers.add_argument("--json", action="store_true", help="print {\"workers\": [...]} as JSON")
+    workers.set_defaults(handler=_workers)
 
     graph = commands.add_parser("graph", help="draw a definition as SVG or PNG (the console's drawing)",
                                 description="Lay out a definition top to bottom and write it as SVG, or PNG when "
@@ -149,6 +166,43 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     except StoreError as error:
         sys.stderr.write(f"stepline: {error}\n")
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
+def _workers(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from stepline.service.app import open_store
+
+    location = args.db or os.environ.get("STEPLINE_DB") or "stepline.db"
+
+    async def listing() -> list[dict]:
+        store = await open_store(location)
+        try:
+            return await store.list_workers()
+        finally:
+            await store.close()
+
+    workers = _with_store(listing)
+    now = datetime.now(timezone.utc)
+    for worker in workers:  # alive: reported within three report intervals
+        age = (now - worker["heartbeat"]).total_seconds()
+        worker["alive"] = age <= 3 * float(worker.get("reportSeconds") or 10)
+        worker["secondsSinceHeartbeat"] = round(age, 1)
+    if args.json:
+        sys.stdout.write(dumps({"workers": [_dates(w) for w in workers]}) + "\n")
+    else:
+        render.workers_table(workers, sys.stdout)
     return EXIT_OK
 
 
@@ -266,7 +320,7 @@ async def _stored_result(service: Any, execution_arn: str) -> Result:
 def _executions(args: argparse.Namespace) -> int:
     async def listing() -> list[dict]:
         service = _service(args.db)
-        await service.start()
+        await service.start(worker=False)
         try:
             machines = await service.list_state_machines(maxResults=1000)
             arns = [m["stateMachineArn"] for m in machines["stateMachines"]
@@ -293,7 +347,7 @@ def _executions(args: argparse.Namespace) -> int:
 def _execution(args: argparse.Namespace) -> int:
     async def show() -> tuple[dict, list[dict]]:
         service = _service(args.db)
-        await service.start()
+        await service.start(worker=False)
         try:
             arn = await service.find_execution(args.reference)
             return await service.describe_execution(executionArn=arn), await service.full_history(arn)
@@ -366,7 +420,9 @@ def _serve(args: argparse.Namespace) -> int:
     sys.path.insert(0, os.getcwd())
     settings = Settings.from_environment(db=args.db, mock_config=args.mock_config, functions=tuple(args.functions),
                                          lambda_endpoint=args.lambda_endpoint, time_scale=args.time_scale,
-                                         register=args.register)
+                                         register=args.register, worker_name=args.worker_name,
+                                         lease_seconds=args.lease_seconds, poll_seconds=args.poll_seconds,
+                                         pool_size=args.pool_size)
     try:
         service = StepFunctionsService(settings)
     except MockConfigError as error:

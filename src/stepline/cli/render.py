@@ -57,6 +57,20 @@ def executions_table(executions: list[dict], out: TextIO) -> None:
         out.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")
 
 
+def workers_table(workers: list[dict], out: TextIO) -> None:
+    """One line per worker: name, host, pid, leases held, tasks in flight, seconds since it reported, alive."""
+    rows = [("NAME", "HOST", "PID", "LEASES", "TASKS", "HEARTBEAT", "STATUS")]
+    for w in workers:
+        rows.append((w["name"], str(w.get("host", "-")), str(w.get("pid", "-")), str(w.get("leases", 0)),
+                     str(w.get("tasks", 0)), f"{w['secondsSinceHeartbeat']:.0f} s ago",
+                     "alive" if w["alive"] else "gone"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")
+    if not workers:
+        out.write("(no worker has reported to this store)\n")
+
+
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -54,12 +54,12 @@ TRACING_DEFAULT = {"enabled": False}
 ENCRYPTION_DEFAULT = {"type": "AWS_OWNED_KEY"}
 
 
-async def open_store(location: str) -> Store:
+async def open_store(location: str, *, pool_size: int | None = None) -> Store:
     """The store a `--db` setting names: a postgresql:// (or postgres://) URL, else a SQLite file path."""
     if location.startswith(("postgresql://", "postgres://")):
         from stepline.runtime.store.postgres import PostgresStore  # psycopg is loaded only when used
 
-        return await PostgresStore.open(location)
+        return await PostgresStore.open(location, max_size=pool_size)
     return await SqliteStore.open(location)
 
 
@@ -90,13 +90,16 @@ class StepFunctionsService(MapRunActions, ConsoleMethods):
         self._express: dict[str, Execution | dict] = {}
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
 
-    async def start(self) -> None:
-        """Open the store, continue the executions it holds, and register the workflows of `settings.register`."""
+    async def start(self, *, worker: bool = True) -> None:
+        """Open the store, join its workers (`worker`: a command that only reads does not), and register the
+        workflows of `settings.register`."""
         if self.store is None:
-            self.store = await open_store(self.settings.db)
+            self.store = await open_store(self.settings.db, pool_size=self.settings.pool_size)
         self.runtime = Runtime(self.store, clock=self.clock, programs=self._program,
-                               integrations=self._integrations_for)
-        await self.runtime.start()
+                               integrations=self._integrations_for, worker=self.settings.worker_name,
+                               lease_seconds=self.settings.lease_seconds, poll_seconds=self.settings.poll_seconds)
+        if worker:
+            await self.runtime.start()
         for path in sorted(Path(self.settings.register).glob("*.asl.json")) if self.settings.register else ():
             await self._register(path)
 
@@ -626,7 +629,7 @@ class StepFunctionsService(MapRunActions, ConsoleMethods):
         now = _now(self.clock)
         if record["status"] != RUNNING:
             return {"stopDate": record.get("stopDate", now)}
-        self.runtime.submit(Signal("stop", executionArn, payload=(error, cause)))
+        await self.runtime.post(Signal("stop", executionArn, payload=(error, cause)))
         await self.runtime.wait(executionArn, timeout=30)
         record = await self.store.get_execution(executionArn)
         return {"stopDate": record.get("stopDate") or now}
@@ -645,7 +648,7 @@ class StepFunctionsService(MapRunActions, ConsoleMethods):
         now = _now(self.clock)
         await self.store.update_execution(executionArn, {"redriveCount": record.get("redriveCount", 0) + 1,
                                                          "redriveDate": now}, status=RUNNING)
-        self.runtime.submit(Signal("redrive", executionArn))
+        await self.runtime.post(Signal("redrive", executionArn))
         return {"redriveDate": now}
 
     # ------------------------------------------------------------------ tags
@@ -727,19 +730,19 @@ class StepFunctionsService(MapRunActions, ConsoleMethods):
             value = loads(output)
         except ValueError:
             raise errors.InvalidOutput(f"Invalid Output: '{_json_problem(output)}'") from None
-        self.runtime.submit(Signal("task_ok", task.execution_arn, task.thread, task.token, value))
+        await self.runtime.post(Signal("task_ok", task.execution_arn, task.thread, task.token, value))
         return {}
 
     async def send_task_failure(self, *, taskToken: str, error: str | None = None, cause: str | None = None) -> dict:
         task = await self._task(taskToken)
-        self.runtime.submit(Signal("task_failed", task.execution_arn, task.thread, task.token, (error, cause)))
+        await self.runtime.post(Signal("task_failed", task.execution_arn, task.thread, task.token, (error, cause)))
         return {}
 
     async def send_task_heartbeat(self, *, taskToken: str) -> dict:
         task = await self._task(taskToken)
         heartbeat = task.effect.get("heartbeat_seconds")
         if heartbeat:
-            self.runtime.submit(Signal("heartbeat", task.execution_arn, task.thread, task.token, heartbeat))
+            await self.runtime.post(Signal("heartbeat", task.execution_arn, task.thread, task.token, heartbeat))
         return {}
 
 

@@ -59,7 +59,7 @@ class ConsoleMethods:
         if not timers:
             raise errors.ValidationException("The execution waits on no Wait state or Retry interval")
         for timer in timers:
-            self.runtime.submit(Signal("timer", executionArn, timer["thread"], timer["token"]))
+            await self.runtime.post(Signal("timer", executionArn, timer["thread"], timer["token"]))
         return {"fired": timers}
 
     async def find_executions(self, *, stateMachineArn: str, name: str = "", statusFilter: str | None = None,

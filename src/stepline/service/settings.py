@@ -19,6 +19,11 @@ class Settings:
     time_scale: float | None = None  # WAIT_TIME_SCALE: 0 virtual time, 0.01 waits a hundred times shorter
     register: str | None = None  # a folder whose *.asl.json definitions are registered at start (by file name)
     activity_wait_seconds: float = 60.0  # STEPLINE_ACTIVITY_WAIT_SECONDS: GetActivityTask's long poll (AWS: 60 s)
+    # several workers on one store (docs/postgres.md)
+    worker_name: str | None = None  # STEPLINE_WORKER_NAME: this process's name among the workers (host:pid-xxxx)
+    lease_seconds: float = 30.0  # STEPLINE_LEASE_SECONDS: a dead worker's executions are taken over after this
+    poll_seconds: float = 1.0  # STEPLINE_POLL_SECONDS: how often a worker looks for work no notification announced
+    pool_size: int | None = None  # STEPLINE_POOL_SIZE: PostgreSQL connections of this process (else the URL's, or 10)
 
     @classmethod
     def from_environment(cls, **options: object) -> Settings:
@@ -32,6 +37,11 @@ class Settings:
             "time_scale": float(os.environ["WAIT_TIME_SCALE"]) if os.environ.get("WAIT_TIME_SCALE") else None,
             "activity_wait_seconds": float(os.environ["STEPLINE_ACTIVITY_WAIT_SECONDS"])
             if os.environ.get("STEPLINE_ACTIVITY_WAIT_SECONDS") else None,
+            "worker_name": os.environ.get("STEPLINE_WORKER_NAME") or None,
+            "lease_seconds": float(os.environ["STEPLINE_LEASE_SECONDS"])
+            if os.environ.get("STEPLINE_LEASE_SECONDS") else None,
+            "poll_seconds": float(os.environ["STEPLINE_POLL_SECONDS"]) if os.environ.get("STEPLINE_POLL_SECONDS") else None,
+            "pool_size": int(os.environ["STEPLINE_POOL_SIZE"]) if os.environ.get("STEPLINE_POOL_SIZE") else None,
         }
         values = {k: v for k, v in environment.items() if v is not None}
         values.update({k: v for k, v in options.items() if v is not None})

@@ -8,6 +8,11 @@ Several workers on one database coordinate through leases: a worker claims an ex
 gets a Lease whose `fence` grows with every claim, and commits that execution's changes with the fence; a
 worker whose lease was taken over cannot commit (LeaseLost). Due timers are claimed the same way, each by one
 worker. `notify` and `listen` wake workers on new work; they poll too, so a lost notification only delays.
+
+What the API side has to tell a running execution (a stop, a callback's answer, a heartbeat, a redrive) goes
+through a durable inbox: `post_signal` writes it and wakes the workers; the worker holding the execution reads
+it with `signals` and consumes it in the commit that applies it (`ExecutionChange.consumed_signals`). Workers
+report themselves in `workers` (`report_worker`, `list_workers`).
 """
 
 from __future__ import annotations
@@ -75,7 +80,8 @@ class ExecutionChange:
     cancelled_timers: list[tuple[str, str]] = field(default_factory=list)  # (thread, kind)
     tasks: list[PendingTask] = field(default_factory=list)
     finished_tasks: list[str] = field(default_factory=list)  # threads whose task answered or was cancelled
-    fence: int | None = None  # the Lease.fence the change was made under; None: no lease check (one process)
+    fence: int | None = None  # the Lease.fence the change was made under; None: no lease check
+    consumed_signals: list[int] = field(default_factory=list)  # InboxSignal ids applied by this change
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,16 @@ class Lease:
     worker: str
     fence: int
     expires: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InboxSignal:
+    """A signal posted for an execution (post_signal), waiting in the inbox until a commit consumes it."""
+
+    id: int  # grows with every post: signals of one execution are applied in id order
+    execution_arn: str
+    kind: str  # the runtime's signal kinds: stop, task_ok, task_failed, heartbeat, redrive, ...
+    payload: JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +150,8 @@ class Store(Protocol):
     async def update_execution(self, arn: str, summary: dict, status: str | None = None) -> None: ...
     async def get_events(self, arn: str, *, after: int = 0, limit: int = 1000, reverse: bool = False) -> list[dict]: ...
     async def get_checkpoint(self, arn: str) -> str | None: ...
+    async def load_executions(self, arns: list[str]) -> dict[str, tuple[dict, str | None]]:
+        """The records and checkpoints of several executions at once (those that exist), to restore them."""
 
     # the runtime
     async def commit(self, changes: list[ExecutionChange]) -> None:
@@ -144,7 +162,9 @@ class Store(Protocol):
     async def running_executions(self) -> list[str]: ...
     async def due_timers(self, now: datetime, limit: int) -> list[Timer]: ...
     async def next_timer_due(self) -> datetime | None: ...
-    async def pending_tasks(self, arn: str | None = None) -> list[PendingTask]: ...
+    async def pending_tasks(self, arn: str | None = None, *, among: list[str] | None = None) -> list[PendingTask]:
+        """Task invocations committed and not answered, in creation order: of one execution, of several
+        (`among`), or of all."""
     async def find_task(self, task_token: str) -> PendingTask | None: ...
     async def claim_activity_task(self, activity_arn: str, worker: str) -> PendingTask | None:
         """GetActivityTask: the oldest unclaimed task of the activity, now the worker's; two claimers never
@@ -153,15 +173,21 @@ class Store(Protocol):
     # several workers on one store
     async def claim_runnable(self, worker: str, lease_seconds: float, limit: int, *, now: datetime,
                              execution_arns: list[str] | None = None) -> list[Lease]:
-        """Claim up to `limit` RUNNING executions whose lease is free or expired (only among `execution_arns`
-        when given), oldest first; each claim raises the execution's fence. Claimed rows held by a concurrent
-        claimer are skipped, never waited for."""
+        """Claim up to `limit` RUNNING executions whose lease is free or expired, oldest first; each claim raises
+        the execution's fence. Claimed rows held by a concurrent claimer are skipped, never waited for.
+
+        With `execution_arns`, only among those (a worker that has a signal or a due timer for them). Without,
+        only the executions that need a worker: never started, with signals in the inbox, or handed back or
+        left by a worker whose lease expired; an execution parked with `release_leases(waiting=True)` needs
+        none until a signal is posted for it or a timer of it is due."""
 
     async def renew_leases(self, leases: list[Lease], lease_seconds: float, *, now: datetime) -> list[Lease]:
         """Extend the leases that are still the worker's (same fence); the ones missing from the answer are lost."""
 
-    async def release_leases(self, leases: list[Lease]) -> None:
-        """Give up leases that are still held (a stopping worker); their executions are claimable at once."""
+    async def release_leases(self, leases: list[Lease], *, waiting: bool = False) -> None:
+        """Give up leases that are still held. Handed back (a stopping worker): any worker's claim_runnable
+        takes them at once. `waiting`: the executions only wait on timers or callbacks; they are parked, and
+        claimed again by name when their signal or timer comes."""
 
     async def claim_due_timers(self, worker: str, now: datetime, limit: int, claim_seconds: float) -> list[Timer]:
         """Due timers, each handed to one worker for `claim_seconds` (the commit that applies it removes it;
@@ -173,3 +199,22 @@ class Store(Protocol):
 
     def listen(self, channels: list[str]) -> Listener:
         """An async context manager giving the notifications of `channels` as an async iterator."""
+
+    # the inbox: signals for executions that another worker may be running
+    async def post_signal(self, execution_arn: str, kind: str, payload: JSON = None) -> int:
+        """Add a signal to the execution's inbox (durable once this returns) and notify channel "signals" with
+        the execution's ARN; its id."""
+
+    async def signals(self, execution_arns: list[str] | None = None, *, limit: int = 1000) -> list[InboxSignal]:
+        """The inbox's signals (of these executions, or of all), oldest first, without consuming them. A commit
+        consumes them (`consumed_signals`); an execution that ends loses the ones left."""
+
+    # workers
+    async def report_worker(self, name: str, record: dict, *, now: datetime) -> None:
+        """Record that the worker `name` is alive at `now`, with what it says of itself (host, pid, leases)."""
+
+    async def list_workers(self) -> list[dict]:
+        """Every worker's last report: its record plus "name" and "heartbeat", by name."""
+
+    async def remove_worker(self, name: str) -> None:
+        """Forget a worker (it stopped cleanly)."""

@@ -31,9 +31,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
-from stepline.jsonvalue import dumps, loads
+from stepline.jsonvalue import JSON, dumps, loads
 from stepline.runtime.store.base import (
     ExecutionChange,
+    InboxSignal,
     Lease,
     LeaseLost,
     Notification,
@@ -46,7 +47,7 @@ from stepline.runtime.store.codec import decode_event, decode_record, encode_eve
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
 _SEARCH_PATH = re.compile(r"-c\s*search_path\s*=\s*([^\s,]+)")
 
@@ -151,9 +152,11 @@ class _Folded:
     cleared: bool = False  # the execution ended: its timers and tasks go (before what follows is set)
     timers: dict[tuple[str, str], Timer | None] = field(default_factory=dict)  # None: delete
     tasks: dict[str, PendingTask | None] = field(default_factory=dict)
+    consumed: list[int] = field(default_factory=list)  # inbox signals applied
 
     def add(self, change: ExecutionChange) -> None:
         self.events += change.events
+        self.consumed += change.consumed_signals
         if change.summary:
             self.summary = {**(self.summary or {}), **change.summary}
             if change.status is not None:
@@ -315,7 +318,11 @@ class PostgresStore:
         statements: list[tuple[str, dict[str, Any]]] = []
         cleared = [arn for arn, f in folded.items() if f.cleared]
         if cleared:
-            statements += [("clear_timers", {"arns": cleared}), ("clear_tasks", {"arns": cleared})]
+            statements += [("clear_timers", {"arns": cleared}), ("clear_tasks", {"arns": cleared}),
+                           ("clear_signals", {"arns": cleared})]
+        consumed = [signal for f in folded.values() for signal in f.consumed]
+        if consumed:
+            statements.append(("consume_signals", {"ids": consumed}))
         gone_timers = [(arn, *key) for arn, f in folded.items() for key, t in f.timers.items() if t is None]
         if gone_timers:
             arns, threads, kinds = map(list, zip(*gone_timers))
@@ -443,6 +450,10 @@ class PostgresStore:
     async def get_checkpoint(self, arn: str) -> str | None:
         return await self._scalar("get_checkpoint", arn=arn)
 
+    async def load_executions(self, arns: list[str]) -> dict[str, tuple[dict, str | None]]:
+        rows = await self._rows("load_executions", arns=list(arns)) if arns else []
+        return {arn: (decode_record(record), checkpoint) for arn, record, checkpoint in rows}
+
     # ------------------------------------------------------------------ the runtime
 
     async def commit(self, changes: list[ExecutionChange]) -> None:
@@ -459,8 +470,11 @@ class PostgresStore:
         due = await self._scalar("next_timer_due")
         return due.astimezone(timezone.utc) if due is not None else None
 
-    async def pending_tasks(self, arn: str | None = None) -> list[PendingTask]:
-        rows = await (self._rows("pending_tasks_of", arn=arn) if arn else self._rows("pending_tasks"))
+    async def pending_tasks(self, arn: str | None = None, *, among: list[str] | None = None) -> list[PendingTask]:
+        if among is not None:
+            rows = await self._rows("pending_tasks_among", arns=list(among)) if among else []
+        else:
+            rows = await (self._rows("pending_tasks_of", arn=arn) if arn else self._rows("pending_tasks"))
         return [_task(row) for row in rows]
 
     async def find_task(self, task_token: str) -> PendingTask | None:
@@ -493,10 +507,10 @@ class PostgresStore:
         return [Lease(lease.execution_arn, lease.worker, lease.fence, expires)
                 for lease in leases if lease.execution_arn in kept]
 
-    async def release_leases(self, leases: list[Lease]) -> None:
+    async def release_leases(self, leases: list[Lease], *, waiting: bool = False) -> None:
         if leases:
-            await self._rows("release_leases", arns=[lease.execution_arn for lease in leases],
-                             fences=[lease.fence for lease in leases])
+            await self._rows("park_leases" if waiting else "release_leases",
+                             arns=[lease.execution_arn for lease in leases], fences=[lease.fence for lease in leases])
 
     async def claim_due_timers(self, worker: str, now: datetime, limit: int, claim_seconds: float) -> list[Timer]:
         rows = await self._rows("claim_due_timers", worker=worker, now=now, limit=limit,
@@ -512,6 +526,31 @@ class PostgresStore:
 
     def listen(self, channels: list[str]) -> _PostgresListener:
         return _PostgresListener(self, list(channels))
+
+    # ------------------------------------------------------------------ the inbox and the workers
+
+    async def post_signal(self, execution_arn: str, kind: str, payload: JSON = None) -> int:
+        return await self._scalar("post_signal", arn=execution_arn, kind=kind, payload=dumps(payload),
+                                  channel=self.channel("signals"))
+
+    async def signals(self, execution_arns: list[str] | None = None, *, limit: int = 1000) -> list[InboxSignal]:
+        if execution_arns is None:
+            rows = await self._rows("signals", limit=limit)
+        elif execution_arns:
+            rows = await self._rows("signals_of", arns=list(execution_arns), limit=limit)
+        else:
+            rows = []
+        return [InboxSignal(id, arn, kind, loads(payload)) for id, arn, kind, payload in rows]
+
+    async def report_worker(self, name: str, record: dict, *, now: datetime) -> None:
+        await self._rows("report_worker", worker=name, record=dumps(record), now=now)
+
+    async def list_workers(self) -> list[dict]:
+        return [{**loads(record), "name": name, "heartbeat": heartbeat.astimezone(timezone.utc)}
+                for name, record, heartbeat in await self._rows("list_workers")]
+
+    async def remove_worker(self, name: str) -> None:
+        await self._rows("remove_worker", worker=name)
 
 
 class _PostgresListener:

@@ -7,7 +7,8 @@ or power loss may lose the last commits before the next checkpoint (set STEPLINE
 survive those too, at the cost of an fsync per group commit).
 
 One process owns the file, so leases, timer claims and notifications live in memory: they matter only while
-the process runs, and after a restart no worker of the previous process is left to hold one.
+the process runs. After a restart every running execution counts as left by a worker whose lease expired (the
+previous process's), so the first claims take them all, as recovery must.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import asyncio
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from stepline.jsonvalue import dumps, loads
+from stepline.jsonvalue import JSON, dumps, loads
 from stepline.runtime.store.codec import date as _date
 from stepline.runtime.store.codec import decode_event as _event
 from stepline.runtime.store.codec import decode_record as _decode
@@ -29,6 +30,7 @@ from stepline.runtime.store.codec import encode_record as _encode
 from stepline.runtime.store.codec import epoch as _epoch
 from stepline.runtime.store.base import (
     ExecutionChange,
+    InboxSignal,
     Lease,
     LeaseLost,
     Notification,
@@ -38,7 +40,7 @@ from stepline.runtime.store.base import (
     Timer,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS resources (
@@ -65,6 +67,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     PRIMARY KEY (execution_arn, thread));
 CREATE INDEX IF NOT EXISTS tasks_by_token ON tasks (task_token);
 CREATE INDEX IF NOT EXISTS tasks_by_activity ON tasks (activity_arn, worker, seq);
+CREATE TABLE IF NOT EXISTS signals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, execution_arn TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS signals_by_execution ON signals (execution_arn, id);
+CREATE TABLE IF NOT EXISTS workers (name TEXT PRIMARY KEY, record TEXT NOT NULL, heartbeat REAL NOT NULL);
 """
 class SqliteStore:
     """The default store (see the module docstring for what a commit survives)."""
@@ -78,6 +84,7 @@ class SqliteStore:
         self._leases: dict[str, Lease] = {}
         self._fences: dict[str, int] = {}  # the last fence handed out per execution (0: never claimed)
         self._timer_claims: dict[tuple[str, str, str], tuple[str, datetime, int, datetime]] = {}
+        self._orphaned: set[str] = set()  # running when the store was opened: the previous process held them
         self._listeners: dict[str, set[asyncio.Queue[Notification]]] = {}
         self.transactions = 0  # group commits so far
 
@@ -95,11 +102,12 @@ class SqliteStore:
             connection.execute("PRAGMA foreign_keys=OFF")
             connection.executescript(_SCHEMA)
             row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
-                connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
                 raise SchemaTooNew(f"The store {path} has schema version {row[0]}, newer than this stepline "
                                  f"understands ({SCHEMA_VERSION}); upgrade stepline")
+            if row is None or int(row[0]) < SCHEMA_VERSION:  # version 2 only added tables (created above)
+                connection.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE "
+                                   "SET value = excluded.value", (str(SCHEMA_VERSION),))
             connection.execute("PRAGMA quick_check")
             connection.execute("BEGIN IMMEDIATE")  # fails now, not at the first commit, when it cannot write
             connection.execute("ROLLBACK")
@@ -111,6 +119,7 @@ class SqliteStore:
         store._seq = max(store._scalar("SELECT MAX(seq) FROM resources") or 0,
                          store._scalar("SELECT MAX(seq) FROM executions") or 0,
                          store._scalar("SELECT MAX(seq) FROM tasks") or 0)
+        store._orphaned = {row[0] for row in store._rows("SELECT arn FROM executions WHERE status = 'RUNNING'")}
         return store
 
     async def close(self) -> None:
@@ -291,6 +300,10 @@ class SqliteStore:
     async def get_checkpoint(self, arn: str) -> str | None:
         return self._scalar("SELECT checkpoint FROM executions WHERE arn = ?", arn)
 
+    async def load_executions(self, arns: list[str]) -> dict[str, tuple[dict, str | None]]:
+        return {arn: (_decode(record), checkpoint) for chunk in _chunks(arns) for arn, record, checkpoint in self._rows(
+            f"SELECT arn, record, checkpoint FROM executions WHERE arn IN ({','.join('?' * len(chunk))})", *chunk)}
+
     # ------------------------------------------------------------------ the runtime
 
     async def commit(self, changes: list[ExecutionChange]) -> None:
@@ -329,9 +342,14 @@ class SqliteStore:
                                "task_token = excluded.task_token, activity_arn = excluded.activity_arn, worker = NULL",
                                [(arn, t.thread, t.token, dumps(t.effect), t.task_token, t.activity_arn, next(seqs))
                                 for t in change.tasks])
+            if change.consumed_signals:
+                db.executemany("DELETE FROM signals WHERE id = ?", [(id,) for id in change.consumed_signals])
             if change.status not in ("RUNNING", None):
                 db.execute("DELETE FROM timers WHERE execution_arn = ?", (arn,))
                 db.execute("DELETE FROM tasks WHERE execution_arn = ?", (arn,))
+                db.execute("DELETE FROM signals WHERE execution_arn = ?", (arn,))
+                self._leases.pop(arn, None)  # a lease of an ended execution means nothing: keep memory flat
+                self._fences.pop(arn, None)
         return None
 
     async def running_executions(self) -> list[str]:
@@ -346,10 +364,16 @@ class SqliteStore:
         due = self._scalar("SELECT MIN(due) FROM timers")
         return _date(due) if due is not None else None
 
-    async def pending_tasks(self, arn: str | None = None) -> list[PendingTask]:
-        sql = "SELECT execution_arn, thread, token, effect, task_token, activity_arn, worker FROM tasks"
-        rows = self._rows(sql + " WHERE execution_arn = ? ORDER BY seq", arn) if arn else self._rows(sql + " ORDER BY seq")
-        return [_task(row) for row in rows]
+    async def pending_tasks(self, arn: str | None = None, *, among: list[str] | None = None) -> list[PendingTask]:
+        sql = "SELECT execution_arn, thread, token, effect, task_token, activity_arn, worker, seq FROM tasks"
+        if among is not None:
+            rows = sorted((row for chunk in _chunks(among) for row in self._rows(
+                sql + f" WHERE execution_arn IN ({','.join('?' * len(chunk))})", *chunk)), key=lambda row: row[7])
+        elif arn:
+            rows = self._rows(sql + " WHERE execution_arn = ? ORDER BY seq", arn)
+        else:
+            rows = self._rows(sql + " ORDER BY seq")
+        return [_task(row[:7]) for row in rows]
 
     async def find_task(self, task_token: str) -> PendingTask | None:
         rows = self._rows("SELECT execution_arn, thread, token, effect, task_token, activity_arn, worker FROM tasks "
@@ -371,17 +395,32 @@ class SqliteStore:
 
     async def claim_runnable(self, worker: str, lease_seconds: float, limit: int, *, now: datetime,
                              execution_arns: list[str] | None = None) -> list[Lease]:
+        if execution_arns is not None:
+            rows = [row for chunk in _chunks(execution_arns) for row in self._rows(
+                f"SELECT arn, seq FROM executions WHERE status = 'RUNNING' AND arn IN ({','.join('?' * len(chunk))})",
+                *chunk)]
+        else:  # the executions that need a worker (see Store.claim_runnable)
+            rows = self._rows("SELECT arn, seq FROM executions WHERE status = 'RUNNING' AND (checkpoint IS NULL OR "
+                              "arn IN (SELECT execution_arn FROM signals))")
+            left = self._orphaned | {arn for arn, lease in self._leases.items() if lease.expires <= now}
+            if left:
+                found = [row for chunk in _chunks(list(left)) for row in self._rows(
+                    f"SELECT arn, seq FROM executions WHERE status = 'RUNNING' AND arn IN "
+                    f"({','.join('?' * len(chunk))})", *chunk)]
+                self._orphaned.intersection_update(arn for arn, _ in found)  # the ended ones need nobody
+                rows += found
         claimed: list[Lease] = []
-        wanted = set(execution_arns) if execution_arns is not None else None
-        for arn in await self.running_executions():
+        expires = now + timedelta(seconds=lease_seconds)
+        for arn, _ in sorted(set(rows), key=lambda row: row[1]):
             if len(claimed) >= limit:
                 break
             held = self._leases.get(arn)
-            if (wanted is not None and arn not in wanted) or (held is not None and held.expires > now):
+            if held is not None and held.expires > now:
                 continue
             fence = self._fences.get(arn, 0) + 1
             self._fences[arn] = fence
-            self._leases[arn] = lease = Lease(arn, worker, fence, now + timedelta(seconds=lease_seconds))
+            self._leases[arn] = lease = Lease(arn, worker, fence, expires)
+            self._orphaned.discard(arn)
             claimed.append(lease)
         return claimed
 
@@ -395,11 +434,15 @@ class SqliteStore:
                 renewed.append(held)
         return renewed
 
-    async def release_leases(self, leases: list[Lease]) -> None:
+    async def release_leases(self, leases: list[Lease], *, waiting: bool = False) -> None:
         for lease in leases:
             held = self._leases.get(lease.execution_arn)
             if held is not None and held.fence == lease.fence:
-                del self._leases[lease.execution_arn]
+                if waiting:  # parked: nobody holds it, nobody needs to
+                    del self._leases[lease.execution_arn]
+                else:  # handed back: an expired lease, which the next claim takes
+                    self._leases[lease.execution_arn] = Lease(lease.execution_arn, lease.worker, lease.fence,
+                                                              _LONG_AGO)
 
     async def claim_due_timers(self, worker: str, now: datetime, limit: int, claim_seconds: float) -> list[Timer]:
         self._timer_claims = {key: claim for key, claim in self._timer_claims.items() if claim[1] > now}
@@ -425,6 +468,37 @@ class SqliteStore:
     def listen(self, channels: list[str]) -> _LocalListener:
         return _LocalListener(self._listeners, channels)
 
+    # ------------------------------------------------------------------ the inbox and the workers
+
+    async def post_signal(self, execution_arn: str, kind: str, payload: JSON = None) -> int:
+        text = dumps(payload)
+        id = await self._write(lambda db: db.execute("INSERT INTO signals (execution_arn, kind, payload) "
+                                                     "VALUES (?, ?, ?)", (execution_arn, kind, text)).lastrowid)
+        await self.notify("signals", execution_arn)
+        return id
+
+    async def signals(self, execution_arns: list[str] | None = None, *, limit: int = 1000) -> list[InboxSignal]:
+        sql = "SELECT id, execution_arn, kind, payload FROM signals"
+        if execution_arns is None:
+            rows = self._rows(sql + " ORDER BY id LIMIT ?", limit)
+        else:
+            rows = sorted(row for chunk in _chunks(execution_arns) for row in self._rows(
+                sql + f" WHERE execution_arn IN ({','.join('?' * len(chunk))})", *chunk))[:limit]
+        return [InboxSignal(id, arn, kind, loads(payload)) for id, arn, kind, payload in rows]
+
+    async def report_worker(self, name: str, record: dict, *, now: datetime) -> None:
+        text = dumps(record)
+        await self._write(lambda db: db.execute(
+            "INSERT INTO workers VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET record = excluded.record, "
+            "heartbeat = excluded.heartbeat", (name, text, _epoch(now))))
+
+    async def list_workers(self) -> list[dict]:
+        return [{**loads(record), "name": name, "heartbeat": _date(heartbeat)}
+                for name, record, heartbeat in self._rows("SELECT name, record, heartbeat FROM workers ORDER BY name")]
+
+    async def remove_worker(self, name: str) -> None:
+        await self._write(lambda db: db.execute("DELETE FROM workers WHERE name = ?", (name,)))
+
 
 class _LocalListener:
     """Notifications within this process: one queue, registered under each channel while the block runs."""
@@ -448,6 +522,15 @@ class _LocalListener:
 
     async def __anext__(self) -> Notification:
         return await self._queue.get()
+
+
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    """Lists of at most `size` (SQLite limits the parameters of one statement)."""
+    items = list(items)
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def _task(row: tuple) -> PendingTask:

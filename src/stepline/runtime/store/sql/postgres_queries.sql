@@ -74,6 +74,9 @@ SELECT body FROM events WHERE execution_arn = %(arn)s AND id > %(after)s ORDER B
 -- name: events_before
 SELECT body FROM events WHERE execution_arn = %(arn)s AND id < %(before)s ORDER BY id DESC LIMIT %(limit)s;
 
+-- name: load_executions
+SELECT arn, record::text, checkpoint FROM executions WHERE arn = ANY(%(arns)b::text[]);
+
 -- name: get_checkpoint
 SELECT checkpoint FROM executions WHERE arn = %(arn)s;
 
@@ -100,6 +103,12 @@ DELETE FROM timers WHERE execution_arn = ANY(%(arns)b::text[]);
 
 -- name: clear_tasks
 DELETE FROM tasks WHERE execution_arn = ANY(%(arns)b::text[]);
+
+-- name: clear_signals
+DELETE FROM signals WHERE execution_arn = ANY(%(arns)b::text[]);
+
+-- name: consume_signals
+DELETE FROM signals WHERE id = ANY(%(ids)b::bigint[]);
 
 -- name: delete_timers
 DELETE FROM timers AS t USING unnest(%(arns)b::text[], %(threads)b::text[], %(kinds)b::text[]) AS d(arn, thread, kind)
@@ -140,6 +149,10 @@ SELECT min(due) FROM timers;
 -- name: pending_tasks
 SELECT execution_arn, thread, token, effect, task_token, activity_arn, worker FROM tasks ORDER BY seq;
 
+-- name: pending_tasks_among
+SELECT execution_arn, thread, token, effect, task_token, activity_arn, worker FROM tasks
+WHERE execution_arn = ANY(%(arns)b::text[]) ORDER BY seq;
+
 -- name: pending_tasks_of
 SELECT execution_arn, thread, token, effect, task_token, activity_arn, worker FROM tasks
 WHERE execution_arn = %(arn)s ORDER BY seq;
@@ -157,8 +170,16 @@ WHERE (execution_arn, thread) = (
 RETURNING execution_arn, thread, token, effect, task_token, activity_arn, worker;
 
 -- name: claim_runnable
-WITH claimable AS (
-    SELECT arn FROM executions WHERE status = 'RUNNING' AND lease_expires <= %(now)s
+-- The executions that need a worker: never started, or left by a worker (handed back, or its lease expired),
+-- or with signals in the inbox. Parked ones (lease_owner NULL, a checkpoint, no signal) are left alone.
+WITH candidates AS (
+    SELECT arn FROM executions
+    WHERE status = 'RUNNING' AND lease_expires <= %(now)s AND (lease_owner IS NOT NULL OR checkpoint IS NULL)
+    UNION
+    SELECT DISTINCT execution_arn FROM signals),
+claimable AS (
+    SELECT arn FROM executions
+    WHERE arn IN (SELECT arn FROM candidates) AND status = 'RUNNING' AND lease_expires <= %(now)s
     ORDER BY lease_expires, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 UPDATE executions AS e SET lease_owner = %(worker)s, lease_expires = %(expires)s, fence = e.fence + 1
 FROM claimable WHERE e.arn = claimable.arn
@@ -180,6 +201,13 @@ WHERE e.arn = l.arn AND e.fence = l.fence AND e.lease_owner = l.worker
 RETURNING e.arn;
 
 -- name: release_leases
+-- Handed back: the owner stays named, so any worker's claim_runnable takes the execution at once.
+UPDATE executions AS e SET lease_expires = '-infinity'
+FROM unnest(%(arns)b::text[], %(fences)b::bigint[]) AS l(arn, fence)
+WHERE e.arn = l.arn AND e.fence = l.fence;
+
+-- name: park_leases
+-- Waiting executions: no owner, so only a signal, a due timer or a claim by name brings a worker back.
 UPDATE executions AS e SET lease_owner = NULL, lease_expires = '-infinity'
 FROM unnest(%(arns)b::text[], %(fences)b::bigint[]) AS l(arn, fence)
 WHERE e.arn = l.arn AND e.fence = l.fence;
@@ -198,3 +226,26 @@ RETURNING t.execution_arn, t.thread, t.kind, t.token, t.due;
 
 -- name: notify
 SELECT pg_notify(%(channel)s, %(payload)s);
+
+-- name: post_signal
+-- The notification goes out when the insert commits (this statement's own transaction).
+WITH posted AS (
+    INSERT INTO signals (execution_arn, kind, payload) VALUES (%(arn)s, %(kind)s, %(payload)s) RETURNING id)
+SELECT id, pg_notify(%(channel)s, %(arn)s) FROM posted;
+
+-- name: signals
+SELECT id, execution_arn, kind, payload FROM signals ORDER BY id LIMIT %(limit)s;
+
+-- name: signals_of
+SELECT id, execution_arn, kind, payload FROM signals WHERE execution_arn = ANY(%(arns)b::text[])
+ORDER BY id LIMIT %(limit)s;
+
+-- name: report_worker
+INSERT INTO workers VALUES (%(worker)s, %(record)s::jsonb, %(now)s)
+ON CONFLICT (name) DO UPDATE SET record = excluded.record, heartbeat = excluded.heartbeat;
+
+-- name: list_workers
+SELECT name, record::text, heartbeat FROM workers ORDER BY name;
+
+-- name: remove_worker
+DELETE FROM workers WHERE name = %(worker)s;

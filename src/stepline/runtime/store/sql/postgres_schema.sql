@@ -67,3 +67,22 @@ CREATE TABLE tasks (
     PRIMARY KEY (execution_arn, thread));
 CREATE INDEX tasks_by_token ON tasks (task_token);
 CREATE INDEX tasks_unclaimed ON tasks (activity_arn, seq) WHERE worker IS NULL;
+
+-- migration: 2
+-- Several workers: the inbox of signals for running executions, the workers' reports, and an index for the
+-- claims of executions that need a worker (never started, or left by a worker whose lease expired).
+CREATE TABLE signals (
+    id bigserial PRIMARY KEY,              -- the order signals of one execution are applied in
+    execution_arn text NOT NULL,
+    kind text NOT NULL,                    -- stop, task_ok, task_failed, heartbeat, redrive, activity_started, timer
+    payload text NOT NULL,                 -- JSON text: {"thread", "token", "payload"}
+    posted timestamptz NOT NULL DEFAULT now());
+CREATE INDEX signals_by_execution ON signals (execution_arn, id);
+
+CREATE TABLE workers (
+    name text PRIMARY KEY,
+    record jsonb NOT NULL,                 -- host, pid, started, leases, tasks, intervals
+    heartbeat timestamptz NOT NULL);
+
+CREATE INDEX executions_needing_worker ON executions (lease_expires, seq)
+    WHERE status = 'RUNNING' AND (lease_owner IS NOT NULL OR checkpoint IS NULL);
