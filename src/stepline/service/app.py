@@ -32,26 +32,23 @@ from stepline.runtime.store.sqlite import SqliteStore
 from stepline.runtime.worker import Runtime, Signal
 from stepline.service import errors
 from stepline.service.arns import (
-    activity_arn,
     check_name,
     execution_arn,
     express_execution_arn,
-    parse_activity_arn,
     parse_execution_arn,
     parse_state_machine_arn,
     state_machine_arn,
 )
+from stepline.service.activities import ActivityActions
 from stepline.service.console import ConsoleMethods
 from stepline.service.definitions import create_error_message, validate_definition
 from stepline.service.map_runs import MapRunActions
 from stepline.service.paging import paginate
 from stepline.service.settings import Settings
+from stepline.service.shapes import ENCRYPTION_DEFAULT, LOGGING_DEFAULT, TRACING_DEFAULT, json_problem
 from stepline.service.test_state import test_state as run_test_state
 
 MAX_PAYLOAD = 256 * 1024
-LOGGING_DEFAULT = {"level": "OFF", "includeExecutionData": False}
-TRACING_DEFAULT = {"enabled": False}
-ENCRYPTION_DEFAULT = {"type": "AWS_OWNED_KEY"}
 
 
 async def open_store(location: str, *, pool_size: int | None = None) -> Store:
@@ -71,7 +68,7 @@ def _digest(definition: str) -> str:
     return hashlib.sha256(definition.encode()).hexdigest()
 
 
-class StepFunctionsService(MapRunActions, ConsoleMethods):
+class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
     """Step Functions, backed by a store and a durable runtime."""
 
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
@@ -475,7 +472,7 @@ class StepFunctionsService(MapRunActions, ConsoleMethods):
         try:
             return text, loads(text)
         except ValueError:
-            raise errors.InvalidExecutionInput(f"Invalid State Machine Execution Input: '{_json_problem(text)}'") from None
+            raise errors.InvalidExecutionInput(f"Invalid State Machine Execution Input: '{json_problem(text)}'") from None
 
     async def start_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
                               traceHeader: str | None = None) -> dict:
@@ -651,101 +648,6 @@ class StepFunctionsService(MapRunActions, ConsoleMethods):
         await self.runtime.post(Signal("redrive", executionArn))
         return {"redriveDate": now}
 
-    # ------------------------------------------------------------------ tags
-
-    async def tag_resource(self, *, resourceArn: str, tags: list) -> dict:
-        await self._tagged(resourceArn)
-        await self.store.set_tags(resourceArn, {t["key"]: t["value"] for t in tags})
-        return {}
-
-    async def untag_resource(self, *, resourceArn: str, tagKeys: list) -> dict:
-        await self._tagged(resourceArn)
-        await self.store.remove_tags(resourceArn, tagKeys)
-        return {}
-
-    async def list_tags_for_resource(self, *, resourceArn: str) -> dict:
-        await self._tagged(resourceArn)
-        tags = await self.store.get_tags(resourceArn)
-        return {"tags": [{"key": k, "value": v} for k, v in tags.items()]}
-
-    async def _tagged(self, arn: str) -> None:
-        kind = "activity" if ":activity:" in arn else "state_machine"
-        if await self.store.get_resource(kind, arn) is None:
-            raise errors.ResourceNotFound(f"Resource not found: '{arn}'")
-
-    # ------------------------------------------------------------------ activities and task tokens
-
-    async def create_activity(self, *, name: str, tags: list | None = None,
-                              encryptionConfiguration: dict | None = None) -> dict:
-        check_name(name)
-        arn = activity_arn(self.settings.region, self.settings.account, name)
-        now = _now(self.clock)
-        record = {"activityArn": arn, "name": name, "creationDate": now,
-                  "encryptionConfiguration": encryptionConfiguration or ENCRYPTION_DEFAULT}
-        if not await self.store.create_resource("activity", arn, record):
-            record = await self.store.get_resource("activity", arn)
-        if tags:
-            await self.tag_resource(resourceArn=arn, tags=tags)
-        return {"activityArn": arn, "creationDate": record["creationDate"]}
-
-    async def describe_activity(self, *, activityArn: str) -> dict:
-        parse_activity_arn(activityArn)
-        record = await self.store.get_resource("activity", activityArn)
-        if record is None:
-            raise errors.ActivityDoesNotExist(f"Activity Does Not Exist: '{activityArn}'")
-        return record
-
-    async def delete_activity(self, *, activityArn: str) -> dict:
-        parse_activity_arn(activityArn)
-        await self.store.delete_resource("activity", activityArn)
-        return {}
-
-    async def list_activities(self, *, maxResults: int = 0, nextToken: str | None = None) -> dict:
-        items = [{k: a[k] for k in ("activityArn", "name", "creationDate")}
-                 for a in await self.store.list_resources("activity")]
-        page, token = paginate(items, key=lambda a: a["activityArn"], max_results=maxResults, next_token=nextToken)
-        return {"activities": page, **({"nextToken": token} if token else {})}
-
-    async def get_activity_task(self, *, activityArn: str, workerName: str | None = None) -> dict:
-        await self.describe_activity(activityArn=activityArn)
-        task = await self.runtime.next_activity_task(activityArn, workerName or "",
-                                                     timeout=self.settings.activity_wait_seconds)
-        if task is None:
-            return {}
-        return {"taskToken": task.task_token, "input": dumps(task.effect["parameters"])}
-
-    async def _task(self, token: str) -> Any:
-        task = await self.store.find_task(token)
-        if task is None:
-            if "#" not in token:
-                raise errors.InvalidToken("Invalid Token: 'Invalid token'")
-            if await self.store.get_execution(token.split("#", 1)[0]) is not None:  # answered, timed out or ended
-                raise errors.TaskTimedOut("Task Timed Out: 'Provided task does not exist anymore'")
-            raise errors.TaskDoesNotExist(f"Task Does Not Exist: '{token}'")
-        return task
-
-    async def send_task_success(self, *, taskToken: str, output: str) -> dict:
-        task = await self._task(taskToken)
-        try:
-            value = loads(output)
-        except ValueError:
-            raise errors.InvalidOutput(f"Invalid Output: '{_json_problem(output)}'") from None
-        await self.runtime.post(Signal("task_ok", task.execution_arn, task.thread, task.token, value))
-        return {}
-
-    async def send_task_failure(self, *, taskToken: str, error: str | None = None, cause: str | None = None) -> dict:
-        task = await self._task(taskToken)
-        await self.runtime.post(Signal("task_failed", task.execution_arn, task.thread, task.token, (error, cause)))
-        return {}
-
-    async def send_task_heartbeat(self, *, taskToken: str) -> dict:
-        task = await self._task(taskToken)
-        heartbeat = task.effect.get("heartbeat_seconds")
-        if heartbeat:
-            await self.runtime.post(Signal("heartbeat", task.execution_arn, task.thread, task.token, heartbeat))
-        return {}
-
-
 # ---------------------------------------------------------------------- helpers
 
 
@@ -808,17 +710,3 @@ def _without_data(event: dict) -> dict:
             value = {k: v for k, v in value.items() if k not in ("input", "output", "parameters")}
         stripped[key] = value
     return stripped
-
-
-def _json_problem(text: str) -> str:
-    """A short description of why text is not JSON, in the words of AWS's (Jackson's) parser where it matters."""
-    stripped = text.strip()
-    if stripped and stripped[0].isalpha():
-        token = "".join(ch for ch in stripped.split()[0] if ch.isalnum())
-        return (f"Unrecognized token '{token}': was expecting (JSON String, Number, Array, Object or token 'null', "
-                "'true' or 'false')")
-    if stripped.startswith("{'"):
-        return "Unexpected character (''' (code 39)): was expecting double-quote to start field name"
-    return "Invalid execution input."
-
-
