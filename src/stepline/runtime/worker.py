@@ -264,7 +264,9 @@ class Runtime:
             kind = signal.kind
             if kind == "resume" and execution is not None and lease is not None and arn not in applied:
                 # claimed, and as its checkpoint left it: start it, or apply the redrive its row says was accepted
-                kind = "start" if not execution.event_count else "redrive" if execution.status != RUNNING else ""
+                # (only an execution restored from its checkpoint: one that ended here in memory is not redriven)
+                redrive = execution.status != RUNNING and arn in absent
+                kind = "start" if not execution.event_count else "redrive" if redrive else ""
                 signal = replace(signal, kind=kind)
             ended = execution is None or (execution.status != RUNNING and kind != "redrive")
             if ended or not kind or kind == "resume" or (kind == "start" and execution.event_count) or (
