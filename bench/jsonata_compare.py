@@ -102,7 +102,7 @@ class JsonataPython(Adapter):
         compiled.register_lambda(name, function)
 
 
-class JsonataRs(Adapter):
+class JsonataRs(JsonataPython):  # the same Jsonata class and compile; undefined is told apart differently
     name, module = "jsonata-rs", "jsonata"
 
     def __init__(self) -> None:
@@ -111,11 +111,6 @@ class JsonataRs(Adapter):
         if not hasattr(jsonata, "UNDEFINED"):
             raise ImportError("`jsonata` here is not jsonata-rs")
         self.lib = jsonata
-
-    def compile(self, text: str) -> Any:
-        compiled = self.lib.Jsonata(text)
-        compiled.set_output_convert_nulls(False)
-        return compiled
 
     def evaluate(self, compiled: Any, data: Any, bindings: dict[str, Any]) -> Any:
         if data is UNDEFINED:  # the binding accepts no undefined input; leaving data out means none

@@ -169,14 +169,19 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _positive(text: str) -> float:
+def _number(text: str, *, zero_allowed: bool, expected: str) -> float:
+    """A finite number above 0 (or also 0), as argparse reads an option; its error names what was expected."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    if not (0 <= value if zero_allowed else 0 < value) or not value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {expected}")
     return value
+
+
+def _positive(text: str) -> float:
+    return _number(text, zero_allowed=False, expected="a number of seconds above 0")
 
 
 def _workers(args: argparse.Namespace) -> int:
@@ -207,13 +212,7 @@ def _workers(args: argparse.Namespace) -> int:
 
 
 def _time_scale(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of 0 or more (0 runs in virtual time)")
-    return value
+    return _number(text, zero_allowed=True, expected="a number of 0 or more (0 runs in virtual time)")
 
 
 def _read(path: str, what: str) -> str:

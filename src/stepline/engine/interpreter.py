@@ -118,12 +118,7 @@ class Execution(FanOut):
             return []
         self._clock(now)
         t.waiting = None
-        details: dict[str, Any] = {}
-        if error is not None:
-            details["error"] = error
-        if cause is not None:
-            details["cause"] = cause
-        self._record_task_event(t, "TimedOut" if timed_out else "Failed", details)
+        self._record_task_event(t, "TimedOut" if timed_out else "Failed", _error_details(error, cause))
         self._handle_error(t, error, cause)
         self._ready.append(t)
         return self._drain()
@@ -168,7 +163,7 @@ class Execution(FanOut):
         if self.status != RUNNING:
             return []
         self._clock(now)
-        details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
+        details = _error_details(error, cause)
         self._record(None, "ExecutionAborted", "executionAbortedEventDetails", details)  # follows no event: 0
         self._end(ABORTED, None, None, {}, error, cause)
         return self._cancel_all()
@@ -654,7 +649,7 @@ class Execution(FanOut):
         t.finished = True
         t.waiting = None
         if t.parent is None:
-            details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
+            details = _error_details(error, cause)
             self._end(FAILED, "ExecutionFailed", "executionFailedEventDetails", details, error, cause)
             return
         self._child_finished(t, None, (error, cause))
@@ -685,6 +680,11 @@ class Execution(FanOut):
         self._ready.clear()
         effects, self._effects = self._effects, []
         return effects
+
+
+def _error_details(error: str | None, cause: str | None) -> dict[str, str]:
+    """The error and cause of a failure event, leaving out the ones there are not."""
+    return {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
 
 
 def _matches(names: tuple[str, ...], error: str, wildcard: bool) -> bool:
