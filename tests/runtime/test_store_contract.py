@@ -23,6 +23,9 @@ from stepline.runtime.store.base import (
     Timer,
 )
 
+from stepline.runtime.store.postgres import SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION
+from stepline.runtime.store.sqlite import SCHEMA_VERSION as SQLITE_SCHEMA_VERSION
+
 from .conftest import Backend
 
 pytestmark = pytest.mark.anyio
@@ -163,6 +166,28 @@ async def test_events_page_forwards_and_backwards(store: Store) -> None:
     assert await store.get_events(arn, after=25) == []
     assert await store.get_events(execution_arn("missing")) == []
     assert (await store.get_events(arn, limit=1))[0] == event(1)
+
+
+async def test_long_histories_page_across_commits_of_any_size(store: Store) -> None:
+    arn = await started(store, "long", events=1203)
+    await store.commit([ExecutionChange(arn, "RUNNING", "{}", events=[event(1204)])])
+    assert [e["id"] for e in await store.get_events(arn, after=498, limit=4)] == [499, 500, 501, 502]
+    assert [e["id"] for e in await store.get_events(arn, after=1001, limit=1000)] == list(range(1002, 1205))
+    assert [e["id"] for e in await store.get_events(arn, reverse=True, limit=3)] == [1204, 1203, 1202]
+    assert [e["id"] for e in await store.get_events(arn, after=502, reverse=True, limit=4)] == [501, 500, 499, 498]
+    assert [e["id"] for e in await store.get_events(arn, after=3, reverse=True)] == [2, 1]
+    assert len(await store.get_events(arn, limit=1000)) == 1000
+
+
+async def test_a_commit_whose_events_leave_a_gap_writes_nothing(store: Store) -> None:
+    arn = await started(store, "gap", events=2)
+    with pytest.raises(StoreError):
+        await store.commit([ExecutionChange(arn, "RUNNING", '{"at": 4}', events=[event(4)])])
+    with pytest.raises(StoreError):
+        await store.commit([ExecutionChange(arn, "RUNNING", '{"at": 3}', events=[event(3), event(5)])])
+    await store.commit([ExecutionChange(arn, "RUNNING", '{"at": 3}', events=[event(3)])])
+    assert [e["id"] for e in await store.get_events(arn)] == [1, 2, 3]
+    assert await store.get_checkpoint(arn) == '{"at": 3}'
 
 
 async def test_a_commit_is_atomic_a_duplicate_event_writes_nothing(store: Store) -> None:
@@ -485,10 +510,11 @@ async def test_listeners_are_woken_by_notifications_on_their_channels(store: Sto
 async def test_a_store_of_a_newer_schema_is_refused(store: Store, backend: Backend) -> None:
     await started(store, "kept")
     await backend.close_all()
+    version = SQLITE_SCHEMA_VERSION if backend.name == "sqlite" else POSTGRES_SCHEMA_VERSION
     backend.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
     with pytest.raises(SchemaTooNew, match="999.*newer than this stepline"):
         await backend.open()
-    backend.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    backend.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
     assert (await backend.open()).__class__ is store.__class__
 
 

@@ -1,5 +1,9 @@
 """How both stores write records and events as JSON text: record dates as epoch seconds, event timestamps as
-RFC 3339 text; both read back as aware datetimes."""
+RFC 3339 text; both read back as aware datetimes.
+
+Histories are stored in pages: the events one commit adds to one execution, as one JSON array per row (split
+every HISTORY_PAGE events). A row per event would cost the database as much as the rest of a transition's work.
+Event ids are gap-free, so the pages holding events a..b are those with first_id <= b and last_id >= a."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from datetime import datetime, timezone
 
 from stepline.jsonvalue import dumps, loads
 
+HISTORY_PAGE = 500  # events per stored row at most: what reading one event may have to decode
 DATE_KEYS = frozenset({"creationDate", "updateDate", "startDate", "stopDate", "redriveDate"})
 
 
@@ -31,13 +36,33 @@ def decode_record(text: str | bytes) -> dict:
     return record
 
 
-def encode_event(event: dict) -> str:
-    """A history event as JSON text (orjson writes the timestamp as RFC 3339 text)."""
-    return dumps(event)
+def history_pages(events: list[dict]) -> list[list[dict]]:
+    """A commit's events of one execution as the pages the stores write (a row each, read back whole)."""
+    return [events[i:i + HISTORY_PAGE] for i in range(0, len(events), HISTORY_PAGE)]
 
 
-def decode_event(text: str | bytes) -> dict:
-    event = loads(text)
+def follow_one_another(events: list[dict]) -> bool:
+    first = events[0]["id"]
+    return all(event["id"] == first + i for i, event in enumerate(events))
+
+
+def event_window(after: int, limit: int, reverse: bool) -> tuple[int, int]:
+    """The first and last ids get_events returns: `limit` events after `after`, or before it when reverse."""
+    return (max(1, after - limit), after - 1) if reverse else (after + 1, after + limit)
+
+
+def events_between(pages: list[str], first: int, last: int, reverse: bool) -> list[dict]:
+    """Events first..last of the pages that hold them (in order), newest first when reverse."""
+    events = [_with_datetime(event) for page in pages for event in loads(page) if first <= event["id"] <= last]
+    return events[::-1] if reverse else events
+
+
+def encode_events(events: list[dict]) -> str:
+    """Several history events as one JSON array (orjson writes timestamps as RFC 3339 text)."""
+    return dumps(events)
+
+
+def _with_datetime(event: dict) -> dict:
     stamp = datetime.fromisoformat(event["timestamp"])
     event["timestamp"] = stamp if event["timestamp"].endswith("+00:00") else stamp.astimezone(timezone.utc)
     return event

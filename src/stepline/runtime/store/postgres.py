@@ -43,11 +43,19 @@ from stepline.runtime.store.base import (
     StoreError,
     Timer,
 )
-from stepline.runtime.store.codec import decode_event, decode_record, encode_event, encode_record
+from stepline.runtime.store.codec import (
+    decode_record,
+    encode_events,
+    encode_record,
+    event_window,
+    events_between,
+    follow_one_another,
+    history_pages,
+)
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
 _SEARCH_PATH = re.compile(r"-c\s*search_path\s*=\s*([^\s,]+)")
 
@@ -139,6 +147,13 @@ async def _migrate(connection: psycopg.AsyncConnection, schema: str | None, *, u
             await connection.execute(MIGRATIONS[version].encode())
             await connection.execute(QUERIES["set_schema_version"], {"version": str(version)})
         return found, SCHEMA_VERSION
+
+
+def _first_event(events: list[dict]) -> int | None:
+    """The first event's id; 0 (never an id) when the ids do not follow one another."""
+    if not events:
+        return None
+    return events[0]["id"] if follow_one_another(events) else 0
 
 
 @dataclass(slots=True)
@@ -343,17 +358,20 @@ class PostgresStore:
                 "arns": [t.execution_arn for t in tasks], "threads": [t.thread for t in tasks],
                 "tokens": [t.token for t in tasks], "effects": [dumps(t.effect) for t in tasks],
                 "task_tokens": [t.task_token for t in tasks], "activity_arns": [t.activity_arn for t in tasks]}))
-        events = [(arn, event) for arn, f in folded.items() for event in f.events]
-        if events:
-            statements.append(("insert_events", {
-                "arns": [arn for arn, _ in events], "ids": [event["id"] for _, event in events],
-                "bodies": [encode_event(event) for _, event in events]}))
-        updated = [(arn, f) for arn, f in folded.items() if f.status is not None or f.summary]
+        pages = [(arn, page) for arn, f in folded.items() for page in history_pages(f.events)]
+        if pages:
+            statements.append(("insert_history", {
+                "arns": [arn for arn, _ in pages], "first_ids": [page[0]["id"] for _, page in pages],
+                "last_ids": [page[-1]["id"] for _, page in pages],
+                "bodies": [encode_events(page) for _, page in pages]}))
+        updated = [(arn, f) for arn, f in folded.items() if f.status is not None or f.summary or f.events]
         if updated:
             statements.append(("update_executions", {
                 "arns": [arn for arn, _ in updated], "statuses": [f.status for _, f in updated],
                 "checkpoints": [f.checkpoint for _, f in updated],
-                "summaries": [encode_record(f.summary) if f.summary else None for _, f in updated]}))
+                "summaries": [encode_record(f.summary) if f.summary else None for _, f in updated],
+                "first_events": [_first_event(f.events) for _, f in updated],
+                "last_events": [f.events[-1]["id"] if f.events else None for _, f in updated]}))
         for name, params in statements:
             await cursor.execute(QUERIES[name], params)
         return len(statements)
@@ -441,11 +459,11 @@ class PostgresStore:
         await self._write(_statement("update_execution", arn=arn, summary=encode_record(merged), status=status))
 
     async def get_events(self, arn: str, *, after: int = 0, limit: int = 1000, reverse: bool = False) -> list[dict]:
-        if reverse:
-            rows = await self._rows("events_before", arn=arn, before=after or 2**31 - 1, limit=limit)
-        else:
-            rows = await self._rows("events_after", arn=arn, after=after, limit=limit)
-        return [decode_event(row[0]) for row in rows]
+        if reverse and not after:
+            after = (await self._scalar("event_count", arn=arn) or 0) + 1
+        first, last = event_window(after, limit, reverse)
+        pages = await self._rows("history_pages", arn=arn, first=first, last=last)
+        return events_between([page for (page,) in pages], first, last, reverse)
 
     async def get_checkpoint(self, arn: str) -> str | None:
         return await self._scalar("get_checkpoint", arn=arn)

@@ -23,9 +23,9 @@ from typing import Any
 
 from stepline.jsonvalue import JSON, dumps, loads
 from stepline.runtime.store.codec import date as _date
-from stepline.runtime.store.codec import decode_event as _event
 from stepline.runtime.store.codec import decode_record as _decode
-from stepline.runtime.store.codec import encode_event as _event_text
+from stepline.runtime.store.codec import encode_events as _events_text
+from stepline.runtime.store.codec import event_window, events_between, follow_one_another, history_pages
 from stepline.runtime.store.codec import encode_record as _encode
 from stepline.runtime.store.codec import epoch as _epoch
 from stepline.runtime.store.base import (
@@ -40,7 +40,7 @@ from stepline.runtime.store.base import (
     Timer,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS resources (
@@ -51,11 +51,13 @@ CREATE TABLE IF NOT EXISTS tags (arn TEXT NOT NULL, key TEXT NOT NULL, value TEX
 CREATE TABLE IF NOT EXISTS definitions (digest TEXT PRIMARY KEY, definition TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS executions (
     arn TEXT PRIMARY KEY, state_machine_arn TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
-    start_date REAL NOT NULL, map_run_arn TEXT, record TEXT NOT NULL, checkpoint TEXT, seq INTEGER NOT NULL);
+    start_date REAL NOT NULL, map_run_arn TEXT, record TEXT NOT NULL, checkpoint TEXT, seq INTEGER NOT NULL,
+    events INTEGER NOT NULL DEFAULT 0);  -- how many events its history holds
 CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (state_machine_arn, seq);
 CREATE INDEX IF NOT EXISTS executions_running ON executions (status) WHERE status = 'RUNNING';
-CREATE TABLE IF NOT EXISTS events (  -- keyed by the execution's seq: integer keys keep the history index small
-    execution INTEGER NOT NULL, id INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (execution, id)
+CREATE TABLE IF NOT EXISTS history (  -- pages of events (codec.py), keyed by the execution's seq (a small index)
+    execution INTEGER NOT NULL, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL, bodies TEXT NOT NULL,
+    PRIMARY KEY (execution, first_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS timers (
     execution_arn TEXT NOT NULL, thread TEXT NOT NULL, kind TEXT NOT NULL, token INTEGER NOT NULL, due REAL NOT NULL,
@@ -71,6 +73,13 @@ CREATE TABLE IF NOT EXISTS signals (
     id INTEGER PRIMARY KEY AUTOINCREMENT, execution_arn TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS signals_by_execution ON signals (execution_arn, id);
 CREATE TABLE IF NOT EXISTS workers (name TEXT PRIMARY KEY, record TEXT NOT NULL, heartbeat REAL NOT NULL);
+"""
+# Versions 1 and 2 kept one row per event (version 2 only added tables).
+_PAGED_HISTORY = """
+ALTER TABLE executions ADD COLUMN events INTEGER NOT NULL DEFAULT 0;
+INSERT INTO history SELECT execution, id, id, '[' || body || ']' FROM events;
+UPDATE executions SET events = (SELECT count(*) FROM events WHERE execution = executions.seq);
+DROP TABLE events;
 """
 class SqliteStore:
     """The default store (see the module docstring for what a commit survives)."""
@@ -105,7 +114,9 @@ class SqliteStore:
             if row is not None and int(row[0]) > SCHEMA_VERSION:
                 raise SchemaTooNew(f"The store {path} has schema version {row[0]}, newer than this stepline "
                                  f"understands ({SCHEMA_VERSION}); upgrade stepline")
-            if row is None or int(row[0]) < SCHEMA_VERSION:  # version 2 only added tables (created above)
+            if row is not None and int(row[0]) < 3:
+                connection.executescript(f"BEGIN IMMEDIATE; {_PAGED_HISTORY} COMMIT;")
+            if row is None or int(row[0]) < SCHEMA_VERSION:
                 connection.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE "
                                    "SET value = excluded.value", (str(SCHEMA_VERSION),))
             connection.execute("PRAGMA quick_check")
@@ -248,7 +259,7 @@ class SqliteStore:
 
         def insert(db: sqlite3.Connection) -> dict | None:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                "INSERT OR IGNORE INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, 0)",
                 (record["executionArn"], record["stateMachineArn"], record["name"], record["status"],
                  _epoch(record["startDate"]), record.get("mapRunArn"), _encode(record), seq))
             if cursor.rowcount == 1:
@@ -288,14 +299,16 @@ class SqliteStore:
                    (_encode(record), record["status"], arn))
 
     async def get_events(self, arn: str, *, after: int = 0, limit: int = 1000, reverse: bool = False) -> list[dict]:
-        if reverse:
-            bound = after if after else 2**62
-            rows = self._rows("SELECT body FROM events WHERE execution = (SELECT seq FROM executions WHERE arn = ?) "
-                              "AND id < ? ORDER BY id DESC LIMIT ?", arn, bound, limit)
-        else:
-            rows = self._rows("SELECT body FROM events WHERE execution = (SELECT seq FROM executions WHERE arn = ?) "
-                              "AND id > ? ORDER BY id LIMIT ?", arn, after, limit)
-        return [_event(row[0]) for row in rows]
+        execution = self._rows("SELECT seq, events FROM executions WHERE arn = ?", arn)
+        if not execution:
+            return []
+        seq, count = execution[0]
+        if reverse and not after:
+            after = count + 1
+        first, last = event_window(after, limit, reverse)
+        pages = self._rows("SELECT bodies FROM history WHERE execution = ? AND first_id <= ? AND last_id >= ? "
+                           "ORDER BY first_id", seq, last, first)
+        return events_between([page for (page,) in pages], first, last, reverse)
 
     async def get_checkpoint(self, arn: str) -> str | None:
         return self._scalar("SELECT checkpoint FROM executions WHERE arn = ?", arn)
@@ -318,9 +331,7 @@ class SqliteStore:
         for change in changes:
             arn = change.execution_arn
             if change.events:
-                execution = db.execute("SELECT seq FROM executions WHERE arn = ?", (arn,)).fetchone()[0]
-                db.executemany("INSERT INTO events VALUES (?, ?, ?)",
-                               [(execution, event["id"], _event_text(event)) for event in change.events])
+                self._add_events(db, arn, change.events)
             if change.summary:
                 self._update(db, arn, change.summary, change.status)
             if change.status is not None:
@@ -351,6 +362,16 @@ class SqliteStore:
                 self._leases.pop(arn, None)  # a lease of an ended execution means nothing: keep memory flat
                 self._fences.pop(arn, None)
         return None
+
+    @staticmethod
+    def _add_events(db: sqlite3.Connection, arn: str, events: list[dict]) -> None:
+        first, last = events[0]["id"], events[-1]["id"]
+        row = db.execute("UPDATE executions SET events = ? WHERE arn = ? AND events = ? RETURNING seq",
+                         (last, arn, first - 1)).fetchone()
+        if row is None or not follow_one_another(events):
+            raise sqlite3.IntegrityError(f"events {first}..{last} do not continue the history of {arn}")
+        db.executemany("INSERT INTO history VALUES (?, ?, ?, ?)",
+                       [(row[0], page[0]["id"], page[-1]["id"], _events_text(page)) for page in history_pages(events)])
 
     async def running_executions(self) -> list[str]:
         return [row[0] for row in self._rows("SELECT arn FROM executions WHERE status = 'RUNNING' ORDER BY seq")]

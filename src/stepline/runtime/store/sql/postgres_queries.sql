@@ -68,11 +68,13 @@ SELECT record::text FROM executions {where} ORDER BY seq DESC;
 UPDATE executions SET record = record || %(summary)s::jsonb, status = coalesce(%(status)s, status)
 WHERE arn = %(arn)s;
 
--- name: events_after
-SELECT body FROM events WHERE execution_arn = %(arn)s AND id > %(after)s ORDER BY id LIMIT %(limit)s;
+-- name: history_pages
+-- The pages holding events first..last (ids are gap-free), in order.
+SELECT bodies FROM history
+WHERE execution_arn = %(arn)s AND first_id <= %(last)s AND last_id >= %(first)s ORDER BY first_id;
 
--- name: events_before
-SELECT body FROM events WHERE execution_arn = %(arn)s AND id < %(before)s ORDER BY id DESC LIMIT %(limit)s;
+-- name: event_count
+SELECT events FROM executions WHERE arn = %(arn)s;
 
 -- name: load_executions
 SELECT arn, record::text, checkpoint FROM executions WHERE arn = ANY(%(arns)b::text[]);
@@ -84,18 +86,23 @@ SELECT checkpoint FROM executions WHERE arn = %(arn)s;
 -- Locks the rows: a claim cannot take them over between this check and the commit.
 SELECT arn, fence FROM executions WHERE arn = ANY(%(arns)b::text[]) ORDER BY arn FOR UPDATE;
 
--- name: insert_events
-INSERT INTO events SELECT * FROM unnest(%(arns)b::text[], %(ids)b::integer[], %(bodies)b::text[]);
+-- name: insert_history
+INSERT INTO history
+SELECT * FROM unnest(%(arns)b::text[], %(first_ids)b::integer[], %(last_ids)b::integer[], %(bodies)b::text[]);
 
 -- name: update_executions
 -- One row per execution: the group's changes to it folded in order (the last status and its checkpoint;
--- the summaries merged, with the status, into the record).
+-- the summaries merged, with the status, into the record; the count of events). Events that would not
+-- continue the history gap-free (first_event 0: not contiguous among themselves) make the count NULL, which
+-- NOT NULL refuses: the transaction fails.
 UPDATE executions AS e SET
     status = coalesce(c.status, e.status),
     checkpoint = CASE WHEN c.status IS NULL THEN e.checkpoint ELSE c.checkpoint END,
-    record = CASE WHEN c.summary IS NULL THEN e.record ELSE e.record || c.summary::jsonb END
-FROM unnest(%(arns)b::text[], %(statuses)b::text[], %(checkpoints)b::text[], %(summaries)b::text[])
-    AS c(arn, status, checkpoint, summary)
+    record = CASE WHEN c.summary IS NULL THEN e.record ELSE e.record || c.summary::jsonb END,
+    events = CASE WHEN c.last_event IS NULL THEN e.events WHEN c.first_event = e.events + 1 THEN c.last_event END
+FROM unnest(%(arns)b::text[], %(statuses)b::text[], %(checkpoints)b::text[], %(summaries)b::text[],
+            %(first_events)b::integer[], %(last_events)b::integer[])
+    AS c(arn, status, checkpoint, summary, first_event, last_event)
 WHERE e.arn = c.arn;
 
 -- name: clear_timers

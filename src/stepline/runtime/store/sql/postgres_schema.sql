@@ -86,3 +86,17 @@ CREATE TABLE workers (
 
 CREATE INDEX executions_needing_worker ON executions (lease_expires, seq)
     WHERE status = 'RUNNING' AND (lease_owner IS NOT NULL OR checkpoint IS NULL);
+
+-- migration: 3
+-- Histories in pages (store/codec.py): a row per execution per commit instead of one per event. The
+-- execution's row counts its events; a commit whose events would not continue them exactly is refused.
+CREATE TABLE history (
+    execution_arn text NOT NULL,
+    first_id integer NOT NULL,
+    last_id integer NOT NULL,
+    bodies text NOT NULL,                  -- the events as one JSON array; timestamps as RFC 3339 text
+    PRIMARY KEY (execution_arn, first_id));
+INSERT INTO history SELECT execution_arn, id, id, '[' || body || ']' FROM events;
+ALTER TABLE executions ADD COLUMN events integer NOT NULL DEFAULT 0;
+UPDATE executions SET events = (SELECT count(*) FROM events WHERE execution_arn = arn);
+DROP TABLE events;
