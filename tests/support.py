@@ -1,9 +1,14 @@
-"""Helpers shared by the engine, runtime and example tests: building small definitions and checking histories."""
+"""Helpers shared by the tests: building small definitions, checking histories, PostgreSQL schemas of their own."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
+
+import psycopg
 
 from stepline.service.workflow import Result, Workflow
 
@@ -51,3 +56,14 @@ def events_of(history: list[dict], kind: str) -> list[dict]:
 
 def details(event: dict) -> dict:
     return next((value for key, value in event.items() if key.endswith("EventDetails")), {})
+
+
+@contextmanager
+def fresh_schema(url: str, prefix: str = "test") -> Iterator[tuple[str, str]]:
+    """(the URL of a new schema, its name); the schema is dropped afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}schema={schema}", schema
+    finally:
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

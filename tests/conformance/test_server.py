@@ -1,4 +1,5 @@
-"""The conformance corpus through the API server: every case, run by the corpus's own harness with boto3."""
+"""The conformance corpus through the API server: every case, run by the corpus's own harness with boto3, on a
+server with a SQLite store and on one with a PostgreSQL store."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conformance.corpus import case_params, harness
+from support import fresh_schema
 
 KINDS = ("execution", "create_error", "validation", "test_state", "api")
 
@@ -24,8 +26,17 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def store_location(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield str(tmp_path_factory.mktemp("store") / "stepline.db")
+        return
+    with fresh_schema(request.getfixturevalue("postgres_url"), "conformance") as (location, _):
+        yield location
+
+
 @pytest.fixture(scope="session")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def endpoint(store_location: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A `stepline serve` process on a free port and a fresh store, with the corpus's mocks (SFN_MOCK_CONFIG)."""
     directory = tmp_path_factory.mktemp("server")
     mocks = directory / "mocks.json"
@@ -35,7 +46,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # (test_stop_execution stops a 60 s Wait after that timeout)
     environment = {**os.environ, "SFN_MOCK_CONFIG": str(mocks)}
     process = subprocess.Popen([sys.executable, "-m", "stepline.cli.main", "serve", "--port", str(port),
-                                "--db", str(directory / "stepline.db")], env=environment,
+                                "--db", store_location], env=environment,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -47,6 +58,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not start: {process.stdout.read() if process.stdout else ''}")
             time.sleep(0.05)
+    harness._local.client = None  # the harness keeps one client per thread, for the first endpoint it saw
     yield url
     process.terminate()
     process.wait(timeout=10)

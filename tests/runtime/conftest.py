@@ -1,17 +1,11 @@
 """Store fixtures: every store test runs on SQLite and on PostgreSQL (the backend is a fixture parameter).
 
-PostgreSQL is the server at STEPLINE_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432/test). If it is
-down, the session tries to start the local cluster once; if it is still down, the PostgreSQL tests fail (they
-are never skipped). Each test gets a fresh schema, created by the store itself on first open (migrating an
-empty schema takes about 25 ms, less than cloning a template database), and dropped afterwards.
+Each PostgreSQL test gets a fresh schema (tests/conftest.py), created by the store itself on first open
+(migrating an empty schema takes about 25 ms, less than cloning a template database), and dropped afterwards.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,41 +16,7 @@ import pytest
 
 from stepline.runtime.store.base import Store
 from stepline.service.app import open_store
-
-POSTGRES_URL = os.environ.get("STEPLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _reachable(url: str) -> str | None:
-    """None when PostgreSQL answers; else why not."""
-    try:
-        with psycopg.connect(url, connect_timeout=3) as connection:
-            connection.execute("SELECT 1")
-        return None
-    except psycopg.OperationalError as error:
-        return str(error).strip()
-
-
-def _start_local_cluster() -> None:
-    """Start the Debian cluster of this machine (as CI's machine has it), when there is one."""
-    if not shutil.which("pg_ctlcluster") or not Path("/etc/postgresql").is_dir():
-        return
-    for version in sorted(os.listdir("/etc/postgresql")):
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
-                       capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """The server's URL, once it answers; the test fails (never skips) when it cannot be reached."""
-    problem = _reachable(POSTGRES_URL)
-    if problem is not None:
-        _start_local_cluster()
-        problem = _reachable(POSTGRES_URL)
-    if problem is not None:
-        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is down ({problem}); start it or set STEPLINE_TEST_POSTGRES",
-                    pytrace=False)
-    return POSTGRES_URL
-
+from support import fresh_schema
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -99,20 +59,14 @@ class Backend:
         self.opened.clear()
 
 
-def _with_schema(url: str, schema: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "sqlite":
         yield Backend("sqlite", str(tmp_path / "stepline.db"))
         return
     url = request.getfixturevalue("postgres_url")
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    yield Backend("postgres", _with_schema(url, schema), schema, url)
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    with fresh_schema(url) as (location, schema):
+        yield Backend("postgres", location, schema, url)
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""Crash test: `stepline serve` is SIGKILLed at random moments while a few hundred executions run, and restarted.
+"""Crash test: `stepline serve` is SIGKILLed at random moments while a few hundred executions run, and restarted,
+on SQLite and on PostgreSQL (where the restarted server, under the same --worker-name, takes its leases back at
+once instead of waiting for them to expire).
 
 Every execution must complete exactly once, with the right output and a whole history: contiguous ids, every
 state entered and left as often as the definition says (no duplicate from a re-run step, none missing), one
@@ -20,6 +22,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError
 
 from serving import ROLE, StepLine
+
+from .conftest import Backend
 
 ROUNDS = 6  # SIGKILLs
 EXECUTIONS = 300  # started over the first rounds, spread over the machines
@@ -125,11 +129,12 @@ def check_history(events: list[dict], machine: str) -> None:
         assert indexes == Counter(range(5)) and kinds["MapIterationSucceeded"] == 5, kinds
 
 
-def test_sigkill_rounds_lose_and_repeat_nothing(tmp_path: Path) -> None:
+def test_sigkill_rounds_lose_and_repeat_nothing(backend: Backend, tmp_path: Path) -> None:
     seed = int(os.environ.get("STEPLINE_CRASH_SEED", random.randrange(1 << 30)))
     print(f"crash test seed: {seed}")
     rng = random.Random(seed)
-    server = StepLine.start(tmp_path / "stepline.db", functions=["durable_functions"])
+    server = StepLine.start(backend.location, functions=["durable_functions"],  # type: ignore[arg-type]
+                            options=["--worker-name", "crash-test"], log=tmp_path / "server.log")
     executions: dict[str, tuple[str, int]] = {}
     pending = [(list(MACHINES)[i % len(MACHINES)], i) for i in range(EXECUTIONS)]
     interrupted = 0  # rounds whose kill cut StartExecution requests short

@@ -12,16 +12,15 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from serving import ROLE, StepLine
+from support import fresh_schema
 
 CALLBACK = "arn:aws:states:::lambda:invoke.waitForTaskToken"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:{}"
@@ -31,10 +30,8 @@ FAST = ["--lease-seconds", "3", "--poll-seconds", "0.5"]
 @pytest.fixture
 def database(postgres_url: str) -> Iterator[str]:
     """A store URL on a fresh schema, dropped afterwards."""
-    schema = f"mw_{uuid.uuid4().hex[:12]}"
-    yield f"{postgres_url}{'&' if '?' in postgres_url else '?'}schema={schema}"
-    with psycopg.connect(postgres_url, autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    with fresh_schema(postgres_url, "mw") as (location, _):
+        yield location
 
 
 def servers(database: str, tmp_path: Path, count: int, *, options: list[str] = FAST,

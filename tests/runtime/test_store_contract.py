@@ -433,6 +433,23 @@ async def test_after_a_crash_the_running_executions_of_the_dead_worker_are_claim
         "w2", 10, 10, now=T0 + timedelta(seconds=10))] == [arn]
 
 
+async def test_a_worker_restarted_under_its_name_takes_its_claims_back_at_once(store: Store,
+                                                                             backend: Backend) -> None:
+    arn = await started(store, "held", events=1)
+    other = await started(store, "other", events=1)
+    await store.commit([ExecutionChange(arn, "RUNNING", "{}", timers=[Timer(arn, "", "timer", 1, T0)])])
+    assert len(await store.claim_runnable("w1", 60, 1, now=T0, execution_arns=[arn])) == 1
+    assert len(await store.claim_runnable("w2", 60, 1, now=T0, execution_arns=[other])) == 1
+    assert len(await store.claim_due_timers("w1", T0, 10, 60)) == 1
+    await backend.close_all()  # w1 dies with its lease and its timer claim; w2 lives on
+    reopened = await backend.open()
+    await reopened.end_claims("w1")
+    later = T0 + timedelta(seconds=1)
+    claimed = {lease.execution_arn for lease in await reopened.claim_runnable("w1", 60, 10, now=later)}
+    assert claimed == ({arn, other} if backend.name == "sqlite" else {arn})  # one process owns a SQLite file
+    assert [timer.execution_arn for timer in await reopened.claim_due_timers("w1", later, 10, 60)] == [arn]
+
+
 async def test_signals_are_posted_read_in_order_and_consumed_by_the_commit_that_applies_them(
         store: Store, backend: Backend) -> None:
     first, second = await started(store, "first", events=1), await started(store, "second", events=1)

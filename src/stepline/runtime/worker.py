@@ -130,6 +130,7 @@ class Runtime:
         """Join the store's workers: take the executions that need one (after a crash, those the dead worker
         held: every running one on SQLite), continuing each from its checkpoint; then run the loops."""
         self._joined = True
+        await self.store.end_claims(self.worker)
         await self.store.report_worker(self.worker, self._report_record(), now=_wall())
         while len(await self._pick_up(await self._claim(None))) >= BATCH:
             pass

@@ -218,3 +218,7 @@ class Store(Protocol):
 
     async def remove_worker(self, name: str) -> None:
         """Forget a worker (it stopped cleanly)."""
+
+    async def end_claims(self, worker: str) -> None:
+        """A worker starting under the name of one that died (names are unique among live workers): that one's
+        leases and timer claims end now instead of when they expire, so a restarted worker goes on at once."""

@@ -570,6 +570,10 @@ class PostgresStore:
     async def remove_worker(self, name: str) -> None:
         await self._rows("remove_worker", worker=name)
 
+    async def end_claims(self, worker: str) -> None:
+        await self._rows("end_lease_claims", worker=worker)
+        await self._rows("end_timer_claims", worker=worker)
+
 
 class _PostgresListener:
     """LISTEN on a connection of its own (outside the pool); a reader task queues what arrives."""

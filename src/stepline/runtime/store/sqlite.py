@@ -520,6 +520,9 @@ class SqliteStore:
     async def remove_worker(self, name: str) -> None:
         await self._write(lambda db: db.execute("DELETE FROM workers WHERE name = ?", (name,)))
 
+    async def end_claims(self, worker: str) -> None:
+        """Claims live in memory: a new process starts with none."""
+
 
 class _LocalListener:
     """Notifications within this process: one queue, registered under each channel while the block runs."""

@@ -256,3 +256,9 @@ SELECT name, record::text, heartbeat FROM workers ORDER BY name;
 
 -- name: remove_worker
 DELETE FROM workers WHERE name = %(worker)s;
+
+-- name: end_lease_claims
+UPDATE executions SET lease_expires = '-infinity' WHERE status = 'RUNNING' AND lease_owner = %(worker)s;
+
+-- name: end_timer_claims
+UPDATE timers SET claimed_until = '-infinity' WHERE claimed_by = %(worker)s;
