@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from stepline.runtime.signals import Signal
+from stepline.runtime.store.base import Lease
 from stepline.service import errors
 from stepline.service.app import StepFunctionsService
 from stepline.service.settings import Settings
@@ -116,3 +120,49 @@ async def test_a_stopped_execution_can_be_redriven(tmp_path: Path) -> None:
         assert types.count("WaitStateEntered") == 2  # the Wait it was stopped in runs again, whole
     finally:
         await service.close()
+
+
+async def test_a_redrive_accepted_by_a_server_that_died_is_applied_by_the_next(tmp_path: Path) -> None:
+    """RedriveExecution marks the row RUNNING before its signal is applied: a server that dies in between
+    leaves a RUNNING row with a failed checkpoint, which the next server's claim redrives."""
+    calls: Counter = Counter()
+    settings = Settings(db=str(tmp_path / "store.db"), time_scale=0)
+    first = StepFunctionsService(settings)
+    await first.start()
+    first.functions.register("work", _flaky(calls, {2}))
+    arn = await _run(first, MAP, {"items": [1, 2]})
+    record = await first.describe_execution(executionArn=arn)
+    assert record["status"] == "FAILED"
+    await first.store.update_execution(arn, {"redriveCount": 1, "redriveDate": record["startDate"]},
+                                       status="RUNNING")  # accepted; the server dies before its signal is applied
+    await first.close()
+    second = StepFunctionsService(settings)
+    second.functions.register("work", _flaky(calls, set()))
+    await second.start()
+    try:
+        await second.runtime.wait(arn, timeout=30)
+        done = await second.describe_execution(executionArn=arn)
+        assert (done["status"], json.loads(done["output"])) == ("SUCCEEDED", [{"done": 1}, {"done": 2}])
+        assert calls == Counter({1: 1, 2: 2})
+        types = [e["type"] for e in await second.full_history(arn)]
+        assert types.count("ExecutionRedriven") == 1 and types[-1] == "ExecutionSucceeded"
+    finally:
+        await second.close()
+
+
+async def test_a_resume_never_redrives_an_execution_that_ended_in_memory(service: StepFunctionsService) -> None:
+    """A claim's "resume" may reach the signal loop after the execution it names ended in this worker: only a
+    redrive accepted in the store (a RUNNING row over a failed checkpoint, as above) restarts an execution,
+    never a resume of the ended copy in memory. The moment is made by hand: that copy and a lease put back."""
+    service.functions.register("work", _flaky(Counter(), {1}))
+    arn = await _run(service, MAP, {"items": [1]})
+    runtime = service.runtime
+    copy = await runtime._load(arn, await service.store.load_executions([arn]))
+    assert copy is not None and copy.status == "FAILED" and arn in runtime._live
+    runtime._leases[arn] = Lease(arn, runtime.worker, 0, datetime.now(timezone.utc) + timedelta(seconds=30))
+    before = await service.full_history(arn)
+    runtime.submit(Signal("resume", arn))
+    while not runtime._queue.empty() or runtime._busy:  # the signal loop takes it and commits
+        await asyncio.sleep(0.01)
+    assert (await service.describe_execution(executionArn=arn))["status"] == "FAILED"
+    assert await service.full_history(arn) == before

@@ -10,26 +10,19 @@ not answered are dispatched again (at-least-once delivery, as AWS gives it).
 A waiting execution is a row: an execution that only waits on a timer or a callback is dropped from memory
 (beyond a bounded cache) and restored when its signal comes.
 
-Several runtimes (processes, hosts) may share one store and behave as one. A runtime is a named worker: it
-claims an execution (a lease) before applying anything to it and commits under the lease's fence, so a worker
-that lost a lease cannot write (LeaseLost: the execution is dropped from memory). It renews the leases of
-executions with tasks in flight and parks the others (a waiting execution costs a row, not a lease). The API
-side posts its signals (stop, a callback's answer, a heartbeat, a redrive) to the store's inbox, which wakes
-the worker holding the execution (or any worker, which claims it); due timers are claimed one worker each.
-Recovery is the same path: a dead worker's leases expire, and another worker's claim dispatches its committed
-and unanswered tasks again. On SQLite (one process) leases and notifications live in memory and cost nothing.
+Several runtimes (processes, hosts) may share one store and behave as one (runtime/fleet.py): each applies
+signals only to executions it holds a lease on, and commits under the lease's fence. On SQLite (one process)
+leases and notifications live in memory and cost nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from stepline.engine.checkpoint import checkpoint, restore
@@ -37,12 +30,13 @@ from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
 from stepline.engine.interpreter import RUNNING, SUCCEEDED, Execution
 from stepline.engine.program import Program
 from stepline.engine.resources import describe_resource
-from stepline.errors import StatesError
 from stepline.jsonvalue import JSON, dumps, loads
-from stepline.runtime.integrations.registry import Integration, TaskCall, resolve
+from stepline.runtime.dispatch import TaskDispatch
+from stepline.runtime.fleet import BATCH, Fleet, default_worker_name, wall
+from stepline.runtime.integrations.registry import Integration
+from stepline.runtime.signals import SIGNAL_OF_TIMER, TIMER_KIND, Signal
 from stepline.runtime.store.base import (
     ExecutionChange,
-    InboxSignal,
     Lease,
     LeaseLost,
     PendingTask,
@@ -53,38 +47,14 @@ from stepline.runtime.store.base import (
 
 log = logging.getLogger(__name__)
 
-BATCH = 512  # signals applied per group commit at most
 CACHE = 2048  # executions kept in memory besides those with tasks in flight
 LEASE_SECONDS = 30.0  # a dead worker's executions are taken over after at most this long
 POLL_SECONDS = 1.0  # how often a worker looks for work that a lost notification did not announce
 CONSUMED = 10_000  # inbox signal ids remembered after they were applied (a late read of one is ignored)
 
 
-@dataclass(frozen=True, slots=True)
-class Signal:
-    """Something that happened to an execution."""
-
-    kind: str  # start, task_ok, task_failed, timeout, heartbeat_timeout, timer, execution_timeout, stop, heartbeat,
-    #             activity_started, submitted, redrive, resume (continue from the checkpoint after a claim)
-    execution_arn: str
-    thread: str = ""
-    token: int = 0
-    payload: Any = None
-    signal_id: int | None = None  # the inbox signal this is (Store.post_signal), consumed when applied
-
-
-def default_worker_name() -> str:
-    """host:pid-xxxx, unique among the workers of one store."""
-    return f"{socket.gethostname()}:{os.getpid()}-{os.urandom(2).hex()}"
-
-
-def _wall() -> datetime:
-    """Leases and reports run on real time, whatever the executions' clock (virtual time jumps years)."""
-    return datetime.now(timezone.utc)
-
-
-class Runtime:
-    """Runs the Standard executions of one store."""
+class Runtime(Fleet, TaskDispatch):
+    """Runs the Standard executions of one store: one worker among those sharing it (runtime/fleet.py)."""
 
     def __init__(self, store: Store, *, clock: Any, programs: Callable[[str, str], Any],
                  integrations: Callable[[dict], Sequence[Integration]], worker: str | None = None,
@@ -131,7 +101,7 @@ class Runtime:
         held: every running one on SQLite), continuing each from its checkpoint; then run the loops."""
         self._joined = True
         await self.store.end_claims(self.worker)
-        await self.store.report_worker(self.worker, self._report_record(), now=_wall())
+        await self.store.report_worker(self.worker, self._report_record(), now=wall())
         while len(await self._pick_up(await self._claim(None))) >= BATCH:
             pass
         self._next_due = await self.store.next_timer_due()
@@ -235,8 +205,8 @@ class Runtime:
                     log.exception("applying signals failed", extra={"signals": len(batch)})
                 self._forget({signal.execution_arn for signal in batch}, cancel=False)
                 self._inbox.difference_update(signal.signal_id for signal in batch)
-                self._firing.difference_update((s.execution_arn, s.thread, _TIMER_KIND[s.kind]) for s in batch
-                                               if s.kind in _TIMER_KIND)
+                self._firing.difference_update((s.execution_arn, s.thread, TIMER_KIND[s.kind]) for s in batch
+                                               if s.kind in TIMER_KIND)
             finally:
                 self._busy = False
                 self._committed.set()
@@ -257,7 +227,7 @@ class Runtime:
         applied: set[str] = set()
         for signal in batch:
             arn = signal.execution_arn
-            timer_kind = _TIMER_KIND.get(signal.kind)
+            timer_kind = TIMER_KIND.get(signal.kind)
             if timer_kind is not None:
                 fired.append((arn, signal.thread, timer_kind))
             execution = await self._load(arn, loaded)
@@ -356,7 +326,7 @@ class Runtime:
                 continue
             if signal.signal_id is not None:
                 self._inbox.discard(signal.signal_id)
-            timer_kind = _TIMER_KIND.get(signal.kind)
+            timer_kind = TIMER_KIND.get(signal.kind)
             if timer_kind is not None:
                 self._firing.discard((arn, signal.thread, timer_kind))
         return kept
@@ -417,8 +387,8 @@ class Runtime:
             change.finished_tasks.append(signal.thread)
             change.cancelled_timers += [(signal.thread, "task_timeout"), (signal.thread, "heartbeat")]
             cancels.append((arn, signal.thread))
-        if kind in _TIMER_KIND:
-            change.cancelled_timers.append((signal.thread, _TIMER_KIND[kind]))
+        if kind in TIMER_KIND:
+            change.cancelled_timers.append((signal.thread, TIMER_KIND[kind]))
         for effect in effects:
             self._plan(execution, effect, change, dispatches, cancels, now)
         change.events = execution.take_events()
@@ -500,73 +470,6 @@ class Runtime:
             if not future.done():
                 future.set_result(None)
 
-    # ------------------------------------------------------------------ tasks
-
-    def _dispatch(self, arn: str, effect: JSON) -> None:
-        key = (arn, effect["thread"])
-        previous = self._tasks.pop(key, None)
-        if previous is not None:
-            previous.cancel()
-        self._tasks[key] = asyncio.create_task(self._invoke(arn, effect))
-
-    async def _invoke(self, arn: str, effect: JSON) -> None:
-        thread, token = effect["thread"], effect["token"]
-        try:
-            record = self._records.get(arn) or await self.store.get_execution(arn)
-            region = arn.split(":")[3]
-            call = TaskCall(resource=describe_resource(effect["resource"], region), parameters=effect["parameters"],
-                            state_name=effect["state_name"], invocation=effect["invocation"], execution_arn=arn,
-                            task_token=effect["task_token"], timeout_seconds=effect["timeout_seconds"])
-            integration = resolve(self._integrations(record), call)
-            result = await integration.invoke(call)
-        except StatesError as error:
-            submitted = getattr(error, "submitted", None)
-            if submitted is not None:
-                self.submit(Signal("submitted", arn, thread, token, (submitted, effect)))
-            self.submit(Signal("task_failed", arn, thread, token, (error.error, error.cause)))
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # an integration's bug must not lose the execution: the task fails
-            log.exception("task integration failed", extra={"execution": arn, "thread": thread})
-            self.submit(Signal("task_failed", arn, thread, token, ("States.TaskFailed", str(error))))
-        else:
-            if result.submitted is not None:
-                self.submit(Signal("submitted", arn, thread, token, (result.submitted, effect)))
-            if not result.awaiting_callback:
-                self.submit(Signal("task_ok", arn, thread, token, result.output))
-        finally:
-            current = self._tasks.get((arn, thread))
-            if current is asyncio.current_task():
-                del self._tasks[(arn, thread)]
-            if self.idle:
-                self._settled.set()
-
-    # ------------------------------------------------------------------ activities and callbacks
-
-    def _wake_activity_workers(self, activity_arn: str) -> None:
-        for future in self._activity_waiters.pop(activity_arn, []):
-            if not future.done():
-                future.set_result(None)
-
-    async def next_activity_task(self, activity_arn: str, worker: str, timeout: float) -> PendingTask | None:
-        """GetActivityTask: the oldest unclaimed task of the activity, waiting up to `timeout` seconds for one."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            task = await self.store.claim_activity_task(activity_arn, worker)
-            if task is not None:
-                await self.post(Signal("activity_started", task.execution_arn, task.thread, task.token,
-                                       (worker, task.effect.get("heartbeat_seconds"))))
-                return task
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return None
-            future = asyncio.get_running_loop().create_future()
-            self._activity_waiters.setdefault(activity_arn, []).append(future)
-            try:
-                await asyncio.wait_for(future, min(remaining, self.poll_seconds))  # a notification may be lost
-            except asyncio.TimeoutError:
-                pass
-
     # ------------------------------------------------------------------ timers
 
     def _arm(self, due: datetime) -> None:
@@ -607,7 +510,7 @@ class Runtime:
                 if key in self._firing:
                     continue
                 self._firing.add(key)
-                self.submit(Signal(_SIGNAL_OF_TIMER[timer.kind], timer.execution_arn, timer.thread, timer.token))
+                self.submit(Signal(SIGNAL_OF_TIMER[timer.kind], timer.execution_arn, timer.thread, timer.token))
             self._next_due = await self._next_timer_due()
             if self._next_due is not None and self._next_due <= self.clock.now():
                 if self._firing:  # the fired timers are being committed: look again once a batch is
@@ -624,193 +527,6 @@ class Runtime:
             return await self.store.next_timer_due()
         except StoreError:
             return self.clock.now() + timedelta(seconds=self.poll_seconds)
-
-    # ------------------------------------------------------------------ several workers
-
-    def _wake(self, arn: str) -> None:
-        """A signal was posted for the execution: have the coordinator deliver it (or claim the execution)."""
-        self._wanted.add(arn)
-        self._settled.clear()
-        self._work.set()
-
-    async def _claim(self, arns: list[str] | None) -> list[Lease]:
-        """Claim these executions (or, with None, any that need a worker); the leases granted."""
-        leases = await self.store.claim_runnable(self.worker, self.lease_seconds, len(arns) if arns else BATCH,
-                                                 now=_wall(), execution_arns=arns)
-        for lease in leases:
-            arn = lease.execution_arn
-            if self._fences.get(arn, -1) + 1 != lease.fence:  # another worker held it since: memory is stale
-                self._live.pop(arn, None)
-                self._records.pop(arn, None)
-            self._fences[arn] = lease.fence
-            self._leases[arn] = lease
-        return leases
-
-    async def _pick_up(self, leases: list[Lease], *, resume: bool = True) -> list[Lease]:
-        """Take over executions just claimed: dispatch again the tasks that were committed and not answered
-        (at-least-once, as AWS delivers), have each continue from its checkpoint (start it, or apply an accepted
-        redrive), and read its inbox."""
-        arns = [lease.execution_arn for lease in leases]
-        if not arns:
-            return leases
-        try:
-            pending = await self.store.pending_tasks(among=arns)
-        except StoreError:  # held but not picked up: they must not be parked; their leases expire instead
-            self._forget(arns, cancel=False)
-            raise
-        for task in pending:
-            # not an activity's or a callback's (their answer comes through the API), nor one running here
-            if task.activity_arn is None and task.worker is None and not task.effect.get("submitted") \
-                    and (task.execution_arn, task.thread) not in self._tasks:
-                self._dispatch(task.execution_arn, task.effect)
-        if resume:
-            for arn in arns:
-                self.submit(Signal("resume", arn))
-        self._take(await self.store.signals(arns))  # if this fails, the poll reads them
-        return leases
-
-    def _take(self, signals: Iterable[InboxSignal]) -> None:
-        """Queue inbox signals not queued yet (nor applied already)."""
-        for signal in signals:
-            if signal.id in self._inbox or signal.id in self._consumed:
-                continue
-            self._inbox.add(signal.id)
-            body = signal.payload if isinstance(signal.payload, dict) else {}
-            self.submit(Signal(signal.kind, signal.execution_arn, body.get("thread", ""), body.get("token", 0),
-                               body.get("payload"), signal.id))
-
-    def _forget(self, arns: Iterable[str], *, cancel: bool) -> None:
-        """Let executions go without telling the store (a lease lost, or a commit whose outcome is unknown):
-        what memory holds of them may be ahead of the store; with `cancel`, their tasks in flight are dropped
-        too (the worker that took them over dispatches them again)."""
-        arns = set(arns)
-        for arn in arns:
-            self._leases.pop(arn, None)
-            self._live.pop(arn, None)
-            self._records.pop(arn, None)
-            self._fences.pop(arn, None)
-        if cancel:
-            for key in [key for key in self._tasks if key[0] in arns]:
-                self._tasks.pop(key).cancel()
-        if arns:
-            log.warning("executions let go", extra={"worker": self.worker, "executions": len(arns),
-                                                    "lease_lost": cancel})
-
-    async def _coordinate(self) -> None:
-        """Claims, inbox reads, lease renewals, reports and polls: what makes this runtime one worker among
-        several. Waits for a notification or the next poll, whichever comes first."""
-        loop = asyncio.get_running_loop()
-        next_poll = next_renewal = next_report = loop.time()
-        while True:
-            if not self._wanted:
-                try:
-                    await asyncio.wait_for(self._work.wait(),
-                                           max(0.0, min(next_poll, next_renewal, next_report) - loop.time()))
-                except asyncio.TimeoutError:
-                    pass
-            self._work.clear()
-            self._coordinating = True
-            wanted, self._wanted = self._wanted, set()
-            try:
-                if wanted:
-                    await self._pick_up_among(wanted)
-                if loop.time() >= next_renewal:
-                    await self._renew()
-                    next_renewal = loop.time() + self.lease_seconds / 3
-                if loop.time() >= next_report:
-                    await self.store.report_worker(self.worker, self._report_record(), now=_wall())
-                    next_report = loop.time() + self._report_seconds
-                if loop.time() >= next_poll:
-                    await self._poll()
-                    next_poll = loop.time() + self.poll_seconds
-            except Exception as error:  # the store is away (a restart): try again after a polling interval
-                self._wanted |= wanted
-                if isinstance(error, StoreError):
-                    log.warning("the store failed", extra={"worker": self.worker, "error": str(error)})
-                else:
-                    log.exception("coordinating failed", extra={"worker": self.worker})
-                next_poll = loop.time() + self.poll_seconds
-                await asyncio.sleep(self.poll_seconds)
-            finally:
-                self._coordinating = False
-                if self.idle:
-                    self._settled.set()
-
-    async def _pick_up_among(self, arns: set[str]) -> None:
-        """Signals were posted for these executions: read them if this worker holds the execution, else claim it."""
-        held = [arn for arn in arns if arn in self._leases]
-        if held:
-            self._take(await self.store.signals(held))
-        others = [arn for arn in arns if arn not in self._leases]
-        if others:
-            await self._pick_up(await self._claim(others))
-
-    async def _poll(self) -> None:
-        """What notifications may have missed: executions that need a worker (claimed until none is left), and
-        inbox signals of executions held here. Signals no worker took twice in a row are removed if their
-        execution has ended."""
-        while len(await self._pick_up(await self._claim(None))) >= BATCH:
-            pass
-        signals = await self.store.signals(None, limit=BATCH)
-        self._take(signal for signal in signals if signal.execution_arn in self._leases)
-        strays = [signal for signal in signals if signal.execution_arn not in self._leases]
-        again = [signal for signal in strays if signal.id in self._strays]
-        self._strays = {signal.id for signal in strays}
-        for arn in {signal.execution_arn for signal in again}:
-            record = await self.store.get_execution(arn)
-            if record is None or record["status"] != RUNNING:
-                await self.store.commit([ExecutionChange(arn, None, None, consumed_signals=[
-                    signal.id for signal in again if signal.execution_arn == arn])])
-
-    async def _renew(self) -> None:
-        """Keep the leases of executions with work in flight; park the ones that only wait."""
-        async with self._lock:
-            busy = {arn for arn, _ in self._tasks} | self._touched
-            self._touched = set()
-            keep = [lease for arn, lease in self._leases.items() if arn in busy]
-            park = [lease for arn, lease in self._leases.items() if arn not in busy]
-            if keep:
-                renewed = await self.store.renew_leases(keep, self.lease_seconds, now=_wall())
-                for lease in renewed:
-                    self._leases[lease.execution_arn] = lease
-                self._forget({lease.execution_arn for lease in keep} - {lease.execution_arn for lease in renewed},
-                             cancel=True)
-            if park:
-                # let go first: if the answer is lost, the parking may have happened, and a commit under a parked
-                # lease would write an execution nobody holds (what the store did not park expires instead)
-                for lease in park:
-                    del self._leases[lease.execution_arn]
-                    if lease.execution_arn not in self._live:
-                        self._fences.pop(lease.execution_arn, None)
-                await self.store.release_leases(park, waiting=True)
-
-    async def _listen(self) -> None:
-        """Notifications from every process on the store: signals posted (the holder reads them, or a worker
-        claims the execution) and activity tasks scheduled (GetActivityTask long polls wake)."""
-        while True:
-            try:
-                async with self.store.listen(["signals", "activities"]) as notifications:
-                    async for notification in notifications:
-                        if notification.channel == "signals":
-                            self._wake(notification.payload)
-                        else:
-                            self._wake_activity_workers(notification.payload)
-            except StoreError as error:  # reconnect; the polls cover what was missed meanwhile
-                log.warning("lost the notifications", extra={"worker": self.worker, "error": str(error)})
-                await asyncio.sleep(self.poll_seconds)
-
-    def _report_record(self) -> dict:
-        return {"host": socket.gethostname(), "pid": os.getpid(), "leases": len(self._leases),
-                "tasks": len(self._tasks), "leaseSeconds": self.lease_seconds, "reportSeconds": self._report_seconds}
-
-    @property
-    def _report_seconds(self) -> float:
-        return min(self.lease_seconds / 3, 5.0)
-
-
-_TIMER_KIND = {"timer": "timer", "timeout": "task_timeout", "heartbeat_timeout": "heartbeat",
-               "execution_timeout": "execution_timeout"}
-_SIGNAL_OF_TIMER = {timer: signal for signal, timer in _TIMER_KIND.items()}
 
 
 def _identity(record: dict) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from stepline.jsonvalue import dumps, loads
-from stepline.runtime.worker import Signal
+from stepline.runtime.signals import Signal
 from stepline.service import errors
 from stepline.service.arns import activity_arn, check_name, parse_activity_arn
 from stepline.service.paging import paginate

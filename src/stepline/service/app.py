@@ -29,7 +29,8 @@ from stepline.runtime.integrations.registry import Integration
 from stepline.runtime.runner import ExecutionRunner
 from stepline.runtime.store.base import Store
 from stepline.runtime.store.sqlite import SqliteStore
-from stepline.runtime.worker import Runtime, Signal
+from stepline.runtime.signals import Signal
+from stepline.runtime.worker import Runtime
 from stepline.service import errors
 from stepline.service.arns import (
     check_name,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from stepline.jsonvalue import loads
-from stepline.runtime.worker import Signal
+from stepline.runtime.signals import Signal
 from stepline.service import errors
 
 _EVENTS_PER_READ = 1000
