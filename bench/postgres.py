@@ -79,9 +79,10 @@ def measure(db: str, name: str, workers: int, seconds: float) -> dict:
     for process in processes:
         process.start()
     time.sleep(max(0.0, start_at - time.time()))
-    server_cpu = postgres_cpu_seconds()
+    server_cpu, database = postgres_cpu_seconds(), database_counters()
     reports = [results.get(timeout=seconds + 120) for _ in processes]
     server_cpu = postgres_cpu_seconds() - server_cpu  # the workers' teardown included: an upper bound
+    database = {key: value - database[key] for key, value in database_counters().items()}
     for process in processes:
         process.join(timeout=30)
     elapsed = max(report["seconds"] for report in reports)
@@ -90,7 +91,19 @@ def measure(db: str, name: str, workers: int, seconds: float) -> dict:
     cpu = sum(report["cpu_seconds"] for report in reports)
     return {"executions_per_s": round(executions / elapsed, 1), "transitions_per_s": round(transitions / elapsed),
             "worker_cpu_us_per_transition": round(cpu / transitions * 1e6, 1),
-            "postgres_cpu_us_per_transition": round(server_cpu / transitions * 1e6, 1) if "postgresql" in db else 0}
+            "postgres_cpu_us_per_transition": round(server_cpu / transitions * 1e6, 1) if "postgresql" in db else 0,
+            **({"wal_bytes_per_transition": round(database["wal"] / transitions),
+                "transactions_per_1000_transitions": round(database["transactions"] / transitions * 1000, 1)}
+               if "postgresql" in db else {})}
+
+
+def database_counters() -> dict[str, int]:
+    """The server's WAL position and committed transactions so far (all databases: the workers are the load)."""
+    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+        wal, transactions = connection.execute(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, "
+            "(SELECT sum(xact_commit)::bigint FROM pg_stat_database)").fetchone()  # type: ignore[misc]
+    return {"wal": wal, "transactions": transactions}
 
 
 def postgres_cpu_seconds() -> float:
@@ -131,7 +144,8 @@ def main() -> int:
     args = parser.parse_args()
     report: dict = {}
     print(f"{'workload':<16} {'store':<22} {'executions/s':>13} {'transitions/s':>14} {'worker CPU':>11} "
-          f"{'server CPU':>11}  (µs per transition)")
+          f"{'server CPU':>11} {'WAL bytes':>10} {'commits':>8}  (CPU in µs and WAL per transition; commits "
+          f"per 1,000)")
     for name in args.workloads:
         figures: dict = {}
         with tempfile.TemporaryDirectory() as folder:
@@ -146,7 +160,8 @@ def main() -> int:
             store = {"sqlite_1": "SQLite, 1 worker", "postgres_1": "PostgreSQL, 1 worker",
                      "postgres_2": "PostgreSQL, 2 workers"}[label]
             print(f"{name:<16} {store:<22} {row['executions_per_s']:>13,} {row['transitions_per_s']:>14,} "
-                  f"{row['worker_cpu_us_per_transition']:>11} {row['postgres_cpu_us_per_transition']:>11}")
+                  f"{row['worker_cpu_us_per_transition']:>11} {row['postgres_cpu_us_per_transition']:>11} "
+                  f"{row.get('wal_bytes_per_transition', ''):>10} {row.get('transactions_per_1000_transitions', ''):>8}")
         figures["two_workers_over_one"] = round(figures["postgres_2"]["transitions_per_s"]
                                                 / figures["postgres_1"]["transitions_per_s"], 2)
         figures["postgres_over_sqlite"] = round(figures["postgres_1"]["transitions_per_s"]

@@ -157,6 +157,17 @@ async def test_list_executions_filters_and_puts_the_newest_first(store: Store) -
     assert record["input"] == '{"order": 1}'  # the rest of the record is kept
 
 
+async def test_list_executions_pages_by_the_last_execution_seen_and_finds_names(store: Store) -> None:
+    for number in range(7):
+        await started(store, f"run-{number}")
+    first = await store.list_executions(state_machine_arn=MACHINE, limit=3)
+    assert [r["name"] for r in first] == ["run-6", "run-5", "run-4"]
+    rest = await store.list_executions(state_machine_arn=MACHINE, after=first[-1]["executionArn"], limit=10)
+    assert [r["name"] for r in rest] == ["run-3", "run-2", "run-1", "run-0"]
+    assert await store.list_executions(after=rest[-1]["executionArn"]) == []
+    assert [r["executionArn"] for r in await store.list_executions(name="run-2")] == [execution_arn("run-2")]
+
+
 async def test_events_page_forwards_and_backwards(store: Store) -> None:
     arn = await started(store, "history", events=25)
     assert [e["id"] for e in await store.get_events(arn)] == list(range(1, 26))

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from stepline.service.activities import ActivityActions
 from stepline.service.console import ConsoleMethods
 from stepline.service.definitions import create_error_message, validate_definition
 from stepline.service.map_runs import MapRunActions
-from stepline.service.paging import paginate
+from stepline.service.paging import cursor, encode_token, paginate
 from stepline.service.settings import Settings
 from stepline.service.shapes import ENCRYPTION_DEFAULT, LOGGING_DEFAULT, TRACING_DEFAULT, json_problem
 from stepline.service.test_state import test_state as run_test_state
@@ -118,7 +118,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         """An execution's ARN from its ARN or its name (ExecutionDoesNotExist when none or several match)."""
         if reference.startswith("arn:"):
             return (await self._execution(reference))["executionArn"]
-        matches = [r["executionArn"] for r in await self.store.list_executions() if r["name"] == reference]
+        matches = [r["executionArn"] for r in await self.store.list_executions(name=reference, limit=3)]
         if len(matches) != 1:
             found = "no execution" if not matches else f"{len(matches)} executions ({', '.join(matches)})"
             raise errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{reference}': {found} with that name")
@@ -576,34 +576,46 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                               redriveFilter: str | None = None) -> dict:
         if stateMachineArn is None and mapRunArn is None:
             raise errors.ValidationException("Must provide a StateMachine ARN or MapRun ARN")
-        qualifier_key = None
+        qualifier_key = unqualified = None
         if stateMachineArn is not None:
             parsed = parse_state_machine_arn(stateMachineArn)
-            await self._state_machine(parsed.unqualified_arn)
+            unqualified = parsed.unqualified_arn
+            await self._state_machine(unqualified)
             if parsed.version is not None:
                 qualifier_key = "stateMachineVersionArn"
             elif parsed.alias is not None:
                 qualifier_key = "stateMachineAliasArn"
-        records = await self.store.list_executions(
-            state_machine_arn=parse_state_machine_arn(stateMachineArn).unqualified_arn if stateMachineArn else None,
-            status=statusFilter, map_run_arn=mapRunArn)
-        if qualifier_key is not None:  # the executions of one version or alias
-            records = [r for r in records if r.get(qualifier_key) == stateMachineArn]
-        if redriveFilter == "REDRIVEN":
-            records = [r for r in records if r.get("redriveCount", 0) > 0]
-        elif redriveFilter == "NOT_REDRIVEN":
-            records = [r for r in records if r.get("redriveCount", 0) == 0]
-        items = []
-        for r in records:
-            item = {k: r[k] for k in ("executionArn", "stateMachineArn", "name", "status", "startDate")}
-            for key in ("stopDate", "stateMachineVersionArn", "stateMachineAliasArn", "mapRunArn", "redriveDate"):
-                if r.get(key) is not None:
-                    item[key] = r[key]
-            item["redriveCount"] = r.get("redriveCount", 0)
-            items.append(item)
-        page, token = paginate(items, key=lambda e: f"{e['startDate'].timestamp():020.6f}/{e['executionArn']}",
-                               max_results=maxResults, next_token=nextToken)
+        redriven = {"REDRIVEN": True, "NOT_REDRIVEN": False}.get(redriveFilter or "")
+
+        def wanted(record: dict) -> bool:
+            if qualifier_key is not None and record.get(qualifier_key) != stateMachineArn:
+                return False  # the executions of one version or alias
+            return redriven is None or (record.get("redriveCount", 0) > 0) == redriven
+
+        page, token = await self.page_of_executions(
+            {"state_machine_arn": unqualified, "status": statusFilter, "map_run_arn": mapRunArn}, wanted,
+            max_results=maxResults, next_token=nextToken)
         return {"executions": page, **({"nextToken": token} if token else {})}
+
+    async def page_of_executions(self, filters: dict, wanted: Callable[[dict], bool], *, max_results: int,
+                                 next_token: str | None) -> tuple[list[dict], str | None]:
+        """One page of ListExecutions items (newest first) among the store's executions that match `filters`
+        and that `wanted` keeps, and the token of the next page. The store is read a page at a time (more only
+        when `wanted` drops some); a token names the last execution returned."""
+        start = cursor(max_results, next_token)
+        page: list[dict] = []
+        after = start.after
+        while True:
+            records = await self.store.list_executions(**filters, after=after, limit=start.limit + 1)
+            for record in records:
+                if not wanted(record):
+                    continue
+                if len(page) == start.limit:
+                    return page, encode_token(page[-1]["executionArn"])
+                page.append(_execution_item(record))
+            if len(records) <= start.limit:
+                return page, None
+            after = records[-1]["executionArn"]
 
     async def get_execution_history(self, *, executionArn: str, maxResults: int = 0, reverseOrder: bool = False,
                                     nextToken: str | None = None, includeExecutionData: bool = True) -> dict:
@@ -650,6 +662,16 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         return {"redriveDate": now}
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _execution_item(record: dict) -> dict:
+    """A ListExecutions item."""
+    item = {k: record[k] for k in ("executionArn", "stateMachineArn", "name", "status", "startDate")}
+    for key in ("stopDate", "stateMachineVersionArn", "stateMachineAliasArn", "mapRunArn", "redriveDate"):
+        if record.get(key) is not None:
+            item[key] = record[key]
+    item["redriveCount"] = record.get("redriveCount", 0)
+    return item
 
 
 _ROLE_ARN = re.compile(r"arn:[a-z-]+:iam::\d+:role/\S+")

@@ -65,28 +65,9 @@ class ConsoleMethods:
     async def find_executions(self, *, stateMachineArn: str, name: str = "", statusFilter: str | None = None,
                               maxResults: int = 100, nextToken: str | None = None) -> dict:
         """ListExecutions narrowed to names containing `name` (case-insensitive), paged like it."""
+        await self._state_machine(stateMachineArn)  # type: ignore[attr-defined]
         wanted = name.casefold()
-        found: list[dict] = []
-        token = nextToken
-        while True:
-            page = await self.list_executions(  # type: ignore[attr-defined]
-                stateMachineArn=stateMachineArn, statusFilter=statusFilter, maxResults=1000, nextToken=token)
-            for index, execution in enumerate(page["executions"]):
-                if wanted in execution["name"].casefold():
-                    found.append(execution)
-                    if len(found) == maxResults:
-                        rest = page["executions"][index + 1:]
-                        if rest or page.get("nextToken"):
-                            return {"executions": found, "nextToken": await self._resume_after(
-                                stateMachineArn, statusFilter, token, index + 1)}
-                        return {"executions": found}
-            token = page.get("nextToken")
-            if token is None:
-                return {"executions": found}
-
-    async def _resume_after(self, state_machine_arn: str, status: str | None, token: str | None,
-                            count: int) -> str | None:
-        """A ListExecutions token that resumes after the first `count` executions of the page at `token`."""
-        page = await self.list_executions(  # type: ignore[attr-defined]
-            stateMachineArn=state_machine_arn, statusFilter=status, maxResults=count, nextToken=token)
-        return page.get("nextToken")
+        page, token = await self.page_of_executions(  # type: ignore[attr-defined]
+            {"state_machine_arn": stateMachineArn, "status": statusFilter},
+            lambda record: wanted in record["name"].casefold(), max_results=maxResults, next_token=nextToken)
+        return {"executions": page, **({"nextToken": token} if token else {})}

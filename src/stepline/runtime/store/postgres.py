@@ -442,13 +442,18 @@ class PostgresStore:
         return decode_record(text) if text is not None else None
 
     async def list_executions(self, *, state_machine_arn: str | None = None, status: str | None = None,
-                              map_run_arn: str | None = None) -> list[dict]:
-        filters = {"state_machine_arn": state_machine_arn, "status": status, "map_run_arn": map_run_arn}
+                              map_run_arn: str | None = None, name: str | None = None, after: str | None = None,
+                              limit: int | None = None) -> list[dict]:
+        filters = {"state_machine_arn": state_machine_arn, "status": status, "map_run_arn": map_run_arn,
+                   "name": name}
         clauses = [f"{column} = %({column})s" for column, value in filters.items() if value is not None]
+        if after is not None:
+            clauses.append("seq < (SELECT seq FROM executions WHERE arn = %(after)s)")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         try:
             async with self._pool.connection() as connection:
-                cursor = await connection.execute(QUERIES["list_executions"].replace("{where}", where), filters)
+                cursor = await connection.execute(QUERIES["list_executions"].replace("{where}", where),
+                                                  {**filters, "after": after, "limit": limit})
                 rows = await cursor.fetchall()
         except psycopg.Error as error:
             raise StoreError(f"The store cannot be read: {error}") from None

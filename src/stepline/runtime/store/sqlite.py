@@ -273,15 +273,20 @@ class SqliteStore:
         return _decode(rows[0][0]) if rows else None
 
     async def list_executions(self, *, state_machine_arn: str | None = None, status: str | None = None,
-                              map_run_arn: str | None = None) -> list[dict]:
+                              map_run_arn: str | None = None, name: str | None = None, after: str | None = None,
+                              limit: int | None = None) -> list[dict]:
         clauses, args = [], []
         for column, value in (("state_machine_arn", state_machine_arn), ("status", status),
-                              ("map_run_arn", map_run_arn)):
+                              ("map_run_arn", map_run_arn), ("name", name)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
+        if after is not None:
+            clauses.append("seq < (SELECT seq FROM executions WHERE arn = ?)")
+            args.append(after)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._rows(f"SELECT record FROM executions {where} ORDER BY seq DESC", *args)
+        rows = self._rows(f"SELECT record FROM executions {where} ORDER BY seq DESC LIMIT ?", *args,
+                          -1 if limit is None else limit)
         return [_decode(row[0]) for row in rows]
 
     async def update_execution(self, arn: str, summary: dict, status: str | None = None) -> None:

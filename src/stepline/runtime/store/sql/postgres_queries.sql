@@ -62,7 +62,7 @@ SELECT record::text FROM executions WHERE arn = %(arn)s;
 
 -- name: list_executions
 -- {where} is built from fixed column names, so each filter combination gets its own plan.
-SELECT record::text FROM executions {where} ORDER BY seq DESC;
+SELECT record::text FROM executions {where} ORDER BY seq DESC LIMIT %(limit)s;
 
 -- name: update_execution
 UPDATE executions SET record = record || %(summary)s::jsonb, status = coalesce(%(status)s, status)
