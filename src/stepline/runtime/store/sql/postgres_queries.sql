@@ -16,21 +16,21 @@ INSERT INTO meta VALUES ('schema_version', %(version)s) ON CONFLICT (key) DO UPD
 SELECT pg_advisory_xact_lock(hashtext('stepline schema ' || %(schema)s));
 
 -- name: create_resource
-INSERT INTO resources (kind, arn, parent, record) VALUES (%(kind)s, %(arn)s, %(parent)s, %(record)s::jsonb)
+INSERT INTO resources (kind, arn, parent, record) VALUES (%(kind)s, %(arn)s, %(parent)s, %(record)s)
 ON CONFLICT (kind, arn) DO NOTHING RETURNING arn;
 
 -- name: put_resource
-INSERT INTO resources (kind, arn, parent, record) VALUES (%(kind)s, %(arn)s, %(parent)s, %(record)s::jsonb)
+INSERT INTO resources (kind, arn, parent, record) VALUES (%(kind)s, %(arn)s, %(parent)s, %(record)s)
 ON CONFLICT (kind, arn) DO UPDATE SET record = excluded.record;
 
 -- name: get_resource
-SELECT record::text FROM resources WHERE kind = %(kind)s AND arn = %(arn)s;
+SELECT record FROM resources WHERE kind = %(kind)s AND arn = %(arn)s;
 
 -- name: list_resources
-SELECT record::text FROM resources WHERE kind = %(kind)s ORDER BY seq;
+SELECT record FROM resources WHERE kind = %(kind)s ORDER BY seq;
 
 -- name: list_resources_of_parent
-SELECT record::text FROM resources WHERE kind = %(kind)s AND parent = %(parent)s ORDER BY seq;
+SELECT record FROM resources WHERE kind = %(kind)s AND parent = %(parent)s ORDER BY seq;
 
 -- name: delete_resource
 WITH untagged AS (DELETE FROM tags WHERE arn = %(arn)s)
