@@ -434,6 +434,18 @@ async def test_claims_without_names_take_only_the_executions_that_need_a_worker(
     assert again.fence == leases[parked].fence + 1
 
 
+async def test_an_execution_created_held_is_left_to_its_creator_until_the_lease_expires(store: Store) -> None:
+    arn = execution_arn("held")
+    lease = Lease(arn, "w1", 1, T0 + timedelta(seconds=10))
+    assert await store.create_execution(execution("held"), lease=lease) is None
+    assert await store.claim_runnable("w2", 10, 10, now=T0 + timedelta(seconds=5)) == []
+    await store.commit([ExecutionChange(arn, "RUNNING", "{}", events=[event(1)], fence=1)])  # w1 starts it
+    assert [e["id"] for e in await store.get_events(arn)] == [1]
+    await store.create_execution(execution("orphan"), lease=Lease(execution_arn("orphan"), "w1", 1, T0))
+    [taken] = await store.claim_runnable("w2", 10, 10, now=T0 + timedelta(seconds=1))  # w1 died before starting it
+    assert (taken.execution_arn, taken.fence) == (execution_arn("orphan"), 2)
+
+
 async def test_after_a_crash_the_running_executions_of_the_dead_worker_are_claimable(store: Store,
                                                                                       backend: Backend) -> None:
     arn = await started(store, "held", events=1)

@@ -132,6 +132,19 @@ class Runtime(Fleet, TaskDispatch):
         except StoreError as error:  # the leases expire by themselves
             log.warning("could not hand back the leases", extra={"worker": self.worker, "error": str(error)})
 
+    async def create(self, record: dict) -> dict | None:
+        """Store a new execution and start it (None); or return the record of the execution that has its ARN.
+        The new execution is created held by this worker (fence 1), so no other worker's poll takes it first
+        (and it costs no claim)."""
+        arn = record["executionArn"]
+        lease = Lease(arn, self.worker, 1, wall() + timedelta(seconds=self.lease_seconds))
+        existing = await self.store.create_execution(record, lease=lease)
+        if existing is None:
+            self._leases[arn] = lease
+            self._fences[arn] = 1
+            self.submit(Signal("start", arn))
+        return existing
+
     def submit(self, signal: Signal) -> None:
         """Queue a signal for this worker (the execution is claimed before it is applied)."""
         self._settled.clear()

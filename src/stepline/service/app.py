@@ -497,12 +497,11 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
             record["testCase"] = test_case
         if traceHeader is not None:
             record["traceHeader"] = traceHeader
-        existing = await self.store.create_execution(record)
+        existing = await self.runtime.create(record)
         if existing is not None:
             if existing["status"] == RUNNING and existing["input"] == text:
                 return {"executionArn": arn, "startDate": existing["startDate"]}
             raise errors.ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
-        self.runtime.submit(Signal("start", arn))
         return {"executionArn": arn, "startDate": now}
 
     async def _run_express(self, machine: dict, arn: str, name: str, text: str, test_case: str | None) -> Execution:

@@ -143,7 +143,9 @@ class Store(Protocol):
     async def get_definition(self, digest: str) -> str | None: ...
 
     # executions
-    async def create_execution(self, record: dict) -> dict | None: ...  # None when created; else the existing one
+    async def create_execution(self, record: dict, *, lease: Lease | None = None) -> dict | None:
+        """None when created; else the existing execution's record. With a lease (fence 1), the new execution
+        is created held by its worker: no other worker's poll takes it before its creator starts it."""
     async def get_execution(self, arn: str) -> dict | None: ...
     async def list_executions(self, *, state_machine_arn: str | None = None, status: str | None = None,
                               map_run_arn: str | None = None, name: str | None = None, after: str | None = None,

@@ -424,10 +424,12 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ executions
 
-    async def create_execution(self, record: dict) -> dict | None:
+    async def create_execution(self, record: dict, *, lease: Lease | None = None) -> dict | None:
         params = {"arn": record["executionArn"], "state_machine_arn": record["stateMachineArn"],
                   "name": record["name"], "status": record["status"], "start_date": record["startDate"],
-                  "map_run_arn": record.get("mapRunArn"), "record": encode_record(record)}
+                  "map_run_arn": record.get("mapRunArn"), "record": encode_record(record),
+                  "worker": lease and lease.worker, "expires": lease and lease.expires,
+                  "fence": lease.fence if lease else 0}
 
         async def insert(cursor: psycopg.AsyncCursor) -> dict | None:
             await cursor.execute(QUERIES["create_execution"], params)

@@ -254,7 +254,7 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ executions
 
-    async def create_execution(self, record: dict) -> dict | None:
+    async def create_execution(self, record: dict, *, lease: Lease | None = None) -> dict | None:
         seq = self._next_seq()
 
         def insert(db: sqlite3.Connection) -> dict | None:
@@ -263,6 +263,9 @@ class SqliteStore:
                 (record["executionArn"], record["stateMachineArn"], record["name"], record["status"],
                  _epoch(record["startDate"]), record.get("mapRunArn"), _encode(record), seq))
             if cursor.rowcount == 1:
+                if lease is not None:
+                    self._leases[lease.execution_arn] = lease
+                    self._fences[lease.execution_arn] = lease.fence
                 return None
             row = db.execute("SELECT record FROM executions WHERE arn = ?", (record["executionArn"],)).fetchone()
             return _decode(row[0])

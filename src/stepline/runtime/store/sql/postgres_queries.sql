@@ -53,8 +53,10 @@ INSERT INTO definitions VALUES (%(digest)s, %(definition)s) ON CONFLICT (digest)
 SELECT definition FROM definitions WHERE digest = %(digest)s;
 
 -- name: create_execution
-INSERT INTO executions (arn, state_machine_arn, name, status, start_date, map_run_arn, record)
-VALUES (%(arn)s, %(state_machine_arn)s, %(name)s, %(status)s, %(start_date)s, %(map_run_arn)s, %(record)s::jsonb)
+INSERT INTO executions (arn, state_machine_arn, name, status, start_date, map_run_arn, record, lease_owner,
+                        lease_expires, fence)
+VALUES (%(arn)s, %(state_machine_arn)s, %(name)s, %(status)s, %(start_date)s, %(map_run_arn)s, %(record)s::jsonb,
+        %(worker)s, coalesce(%(expires)s::timestamptz, '-infinity'), %(fence)s)
 ON CONFLICT (arn) DO NOTHING RETURNING arn;
 
 -- name: get_execution
