@@ -12,6 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from stepline.service.app import StepFunctionsService
+from stepline.service.settings import Settings
+
 POSTGRES_URL = os.environ.get("STEPLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -46,3 +49,11 @@ def postgres_url() -> str:
                     pytrace=False)
     return POSTGRES_URL
 
+
+@pytest.fixture
+async def service(tmp_path: Path):
+    """The application on a fresh SQLite store, on virtual time (a Wait or a retry interval takes no time)."""
+    service = StepFunctionsService(Settings(db=str(tmp_path / "store.db"), time_scale=0))
+    await service.start()
+    yield service
+    await service.close()

@@ -22,14 +22,6 @@ ROLE = "arn:aws:iam::123456789012:role/test"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:work"
 
 
-@pytest.fixture
-async def service(tmp_path: Path):
-    service = StepFunctionsService(Settings(db=str(tmp_path / "store.db"), time_scale=0))
-    await service.start()
-    yield service
-    await service.close()
-
-
 def _flaky(calls: Counter, broken: set) -> object:
     def work(event, context):
         calls[event["item"]] += 1

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from stepline.service.app import StepFunctionsService
-from stepline.service.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
-
-
-@pytest.fixture
-async def service(tmp_path: Path):
-    service = StepFunctionsService(Settings(db=str(tmp_path / "store.db"), time_scale=0))
-    await service.start()
-    yield service
-    await service.close()
 
 
 async def pages(service: StepFunctionsService, **query: object) -> list[list[str]]:
