@@ -8,12 +8,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,3 +126,19 @@ def finished(sfn: Any, arn: str, timeout: float = 20) -> dict:
         if described["status"] != "RUNNING" or time.monotonic() > deadline:
             return described
         time.sleep(0.05)
+
+
+def stream(url: str, until: str, timeout: float = 10) -> list[tuple[str, Any]]:
+    """The (event, data) messages of an event stream, up to the first `until` message."""
+    messages: list[tuple[str, Any]] = []
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        kind = "message"
+        for raw in response:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                messages.append((kind, json.loads(line[6:])))
+                if kind == until:
+                    return messages
+    return messages

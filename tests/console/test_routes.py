@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from serving import StepLine
+from serving import StepLine, stream
 
 ROLE = "arn:aws:iam::123456789012:role/stepline-tests"
 WAIT = {"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 3600, "Next": "Up"},
@@ -44,22 +44,6 @@ def post(url: str, body: Any) -> tuple[int, Any]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-def stream(url: str, until: str, timeout: float = 10) -> list[tuple[str, Any]]:
-    """The (event, data) messages of an event stream, up to the first `until` message."""
-    messages: list[tuple[str, Any]] = []
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        kind = "message"
-        for raw in response:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                messages.append((kind, json.loads(line[6:])))
-                if kind == until:
-                    return messages
-    return messages
 
 
 @pytest.mark.parametrize("path", [

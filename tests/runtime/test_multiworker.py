@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from serving import ROLE, StepLine
+from serving import ROLE, StepLine, stream
 from support import fresh_schema
 
 CALLBACK = "arn:aws:states:::lambda:invoke.waitForTaskToken"
@@ -103,6 +105,27 @@ def test_a_callback_sent_to_server_b_resumes_the_execution_server_a_runs(two: li
                                             "TaskSubmitted", "TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"]
     with pytest.raises(a.exceptions.TaskTimedOut):  # answered: the token is spent, on every server
         a.send_task_success(taskToken=token, output="{}")
+
+
+def test_the_console_of_server_b_follows_live_the_execution_server_a_runs(two: list[StepLine],
+                                                                          tmp_path: Path) -> None:
+    a = two[0].client()
+    token_file = tmp_path / "token"
+    execution = a.start_execution(stateMachineArn=callback_machine(a, "watched"),
+                                  input=json.dumps({"path": str(token_file), "order": 2}))["executionArn"]
+    token = wait_for_file(token_file)
+    url = f"{two[1].url}/console/api/events?executionArn={quote(execution)}"
+    watched: list[tuple[str, Any]] = []
+    watcher = threading.Thread(target=lambda: watched.extend(stream(url, "end", timeout=20)))
+    watcher.start()
+    time.sleep(1)  # the stream has shown the waiting execution
+    a.send_task_success(taskToken=token, output='{"approved": true}')
+    watcher.join(timeout=25)
+    events = [event["type"] for kind, data in watched if kind == "events" for event in data]
+    assert events == types(history(a, execution))
+    assert watched[-1] == ("end", {"status": "SUCCEEDED"})
+    statuses = [data["status"] for kind, data in watched if kind == "status"]
+    assert statuses[0] == "RUNNING" and statuses[-1] == "SUCCEEDED"
 
 
 def test_a_stop_sent_to_server_b_aborts_the_execution_server_a_runs(two: list[StepLine], tmp_path: Path) -> None:
