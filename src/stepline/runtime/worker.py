@@ -513,8 +513,9 @@ class Runtime(Fleet, TaskDispatch):
                     except asyncio.TimeoutError:  # look again: other workers set timers too
                         self._next_due = await self._next_timer_due()
                     continue
+            claimed_at = self.clock.now()
             try:
-                timers = await self.store.claim_due_timers(self.worker, self.clock.now(), BATCH, self.lease_seconds)
+                timers = await self.store.claim_due_timers(self.worker, claimed_at, BATCH, self.lease_seconds)
             except StoreError as error:
                 log.warning("cannot claim due timers", extra={"worker": self.worker, "error": str(error)})
                 timers = []
@@ -529,7 +530,9 @@ class Runtime(Fleet, TaskDispatch):
                 if self._firing:  # the fired timers are being committed: look again once a batch is
                     self._committed.clear()
                     await self._committed.wait()
-                elif not timers:  # due, but claimed by another worker (or of an execution it holds)
+                elif not timers and self._next_due <= claimed_at:
+                    # due when this claim ran, and not given: another worker's (or its execution's holder's). A
+                    # timer that came due since the claim is claimed at once, by the next turn
                     try:
                         await asyncio.wait_for(self._timer_wake.wait(), self.poll_seconds)
                     except asyncio.TimeoutError:
