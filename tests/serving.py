@@ -128,6 +128,17 @@ def finished(sfn: Any, arn: str, timeout: float = 20) -> dict:
         time.sleep(0.05)
 
 
+def history(sfn: Any, arn: str) -> list[dict]:
+    """An execution's whole history (up to 1,000 events), its ids checked gap-free."""
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    return events
+
+
+def types(events: list[dict]) -> list[str]:
+    return [e["type"] for e in events]
+
+
 def stream(url: str, until: str, timeout: float = 10) -> list[tuple[str, Any]]:
     """The (event, data) messages of an event stream, up to the first `until` message."""
     messages: list[tuple[str, Any]] = []

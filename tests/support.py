@@ -17,6 +17,11 @@ def lambda_arn(name: str) -> str:
     return f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
 
 
+def lambda_task(function: str, **fields: Any) -> dict[str, Any]:
+    """A Task state that invokes a Lambda function by its ARN."""
+    return {"Type": "Task", "Resource": lambda_arn(function), **fields}
+
+
 def machine(states: dict[str, Any], start: str | None = None, **top: Any) -> dict[str, Any]:
     """A definition whose StartAt is the first state unless named."""
     return {"StartAt": start or next(iter(states)), "States": states, **top}

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from serving import ACCOUNT, REGION, ROLE, StepLine, finished
+from serving import ACCOUNT, REGION, ROLE, StepLine, finished, history, types
 
 WORKER = Path(__file__).with_name("callback_worker.py")
 CALLBACK = "arn:aws:states:::lambda:invoke.waitForTaskToken"
@@ -46,16 +46,6 @@ def worker_result(process: subprocess.Popen[str]) -> dict:
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     return json.loads(stdout)
-
-
-def history(sfn: Any, arn: str) -> list[dict]:
-    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
-    return events
-
-
-def types(events: list[dict]) -> list[str]:
-    return [e["type"] for e in events]
 
 
 def callback_machine(sfn: Any, name: str, **task: Any) -> str:

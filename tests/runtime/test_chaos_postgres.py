@@ -33,37 +33,33 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from serving import ROLE, StepLine
+from support import lambda_task
 
 EXECUTIONS = 1000
 WORKERS = 3
 CHAOS_SECONDS = 14  # kills happen during the first seconds, while executions start and run
 PREFIX = "arn:aws:states:us-east-1:123456789012"
-FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:{}"
-
-
-def task(function: str, **fields: Any) -> dict:
-    return {"Type": "Task", "Resource": FUNCTION.format(function), **fields}
 
 
 # name -> (definition, expected output for {"value": n, "nap": 0.05}, states entered, Lambda tasks scheduled)
 MACHINES: dict[str, tuple[dict, Any, Counter, int]] = {
     "chain": ({"StartAt": "First", "States": {
-        "First": task("add_one", Next="Pause"),
+        "First": lambda_task("add_one", Next="Pause"),
         "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Second"},
-        "Second": task("nap_add_one", End=True)}},
+        "Second": lambda_task("nap_add_one", End=True)}},
         lambda n: {"value": n + 2, "nap": 0.05}, Counter(First=1, Pause=1, Second=1), 2),
     "fan": ({"StartAt": "Both", "States": {
         "Both": {"Type": "Parallel", "End": True, "Branches": [
-            {"StartAt": "Quick", "States": {"Quick": task("add_one", End=True)}},
+            {"StartAt": "Quick", "States": {"Quick": lambda_task("add_one", End=True)}},
             {"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 1, "Next": "Slow"},
-                                          "Slow": task("nap_add_one", End=True)}}]}}},
+                                          "Slow": lambda_task("nap_add_one", End=True)}}]}}},
         lambda n: [{"value": n + 1, "nap": 0.05}] * 2, Counter(Both=1, Quick=1, Nap=1, Slow=1), 2),
     "items": ({"StartAt": "Spread", "States": {
         "Spread": {"Type": "Pass", "Parameters": {"items.$": "States.ArrayRange(1, 3, 1)", "nap.$": "$.nap"},
                    "Next": "Each"},
         "Each": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2, "End": True,
                  "ItemSelector": {"value.$": "$$.Map.Item.Value", "nap.$": "$.nap"},
-                 "ItemProcessor": {"StartAt": "Work", "States": {"Work": task("nap_add_one", End=True)}}}}},
+                 "ItemProcessor": {"StartAt": "Work", "States": {"Work": lambda_task("nap_add_one", End=True)}}}}},
         lambda n: [{"value": i + 1, "nap": 0.05} for i in range(1, 4)], Counter(Spread=1, Each=1, Work=3), 3),
 }
 
@@ -229,7 +225,8 @@ def test_killed_workers_and_a_crashed_database_lose_and_repeat_nothing(postgres:
         for starter in starters:
             starter.join()
         assert not any(shares), "StartExecution kept failing"
-        print(f"{kills} workers killed; PostgreSQL crashed and restarted once; all started after {time.monotonic() - began:.1f} s")
+        print(f"{kills} workers killed; PostgreSQL crashed and restarted once; "
+              f"all started after {time.monotonic() - began:.1f} s")
         deadline = time.monotonic() + 40
         with psycopg.connect(postgres.url, autocommit=True) as connection:
             while connection.execute("SELECT count(*) FROM executions WHERE status = 'RUNNING'").fetchone()[0]:

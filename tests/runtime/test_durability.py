@@ -22,35 +22,31 @@ from typing import Any
 from botocore.exceptions import BotoCoreError
 
 from serving import ROLE, StepLine
+from support import lambda_task
 
 from .conftest import Backend
 
 ROUNDS = 6  # SIGKILLs
 EXECUTIONS = 300  # started over the first rounds, spread over the machines
 PREFIX = "arn:aws:states:us-east-1:123456789012"
-FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:{}"
-
-
-def task(function: str, **fields: Any) -> dict:
-    return {"Type": "Task", "Resource": FUNCTION.format(function), **fields}
 
 
 # name -> (definition, expected output for {"value": n}, times each state is entered, Lambda events expected)
 MACHINES: dict[str, tuple[dict, Any, Counter, Counter]] = {
     "chain": ({"StartAt": "First", "States": {
-        "First": task("add_one", Next="Pause"),
+        "First": lambda_task("add_one", Next="Pause"),
         "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Second"},
-        "Second": task("slow_add_one", Next="Third"),
-        "Third": task("flaky_add_one", End=True,
+        "Second": lambda_task("slow_add_one", Next="Third"),
+        "Third": lambda_task("flaky_add_one", End=True,
                       Parameters={"value.$": "$.value", "attempt.$": "$$.State.RetryCount"},
                       Retry=[{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 2}])}},
         lambda n: {"value": n + 3}, Counter(First=1, Pause=1, Second=1, Third=1),
         Counter(LambdaFunctionScheduled=4, LambdaFunctionSucceeded=3, LambdaFunctionFailed=1)),
     "fan": ({"StartAt": "Both", "States": {
         "Both": {"Type": "Parallel", "End": True, "Branches": [
-            {"StartAt": "Quick", "States": {"Quick": task("add_one", End=True)}},
+            {"StartAt": "Quick", "States": {"Quick": lambda_task("add_one", End=True)}},
             {"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 1, "Next": "Slow"},
-                                          "Slow": task("slow_add_one", End=True)}}]}}},
+                                          "Slow": lambda_task("slow_add_one", End=True)}}]}}},
         lambda n: [{"value": n + 1}, {"value": n + 1}], Counter(Both=1, Quick=1, Nap=1, Slow=1),
         Counter(LambdaFunctionScheduled=2, LambdaFunctionSucceeded=2)),
     "items": ({"StartAt": "Spread", "States": {
@@ -59,8 +55,8 @@ MACHINES: dict[str, tuple[dict, Any, Counter, Counter]] = {
         "Each": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2, "End": True,
                  "ItemSelector": {"value.$": "$$.Map.Item.Value"},
                  "ItemProcessor": {"StartAt": "Work", "States": {
-                     "Work": task("slow_add_one", Next="More"),
-                     "More": task("add_one", End=True)}}}}},
+                     "Work": lambda_task("slow_add_one", Next="More"),
+                     "More": lambda_task("add_one", End=True)}}}}},
         lambda n: [{"value": i + 2} for i in range(1, 6)], Counter(Spread=1, Each=1, Work=5, More=5),
         Counter(LambdaFunctionScheduled=10, LambdaFunctionSucceeded=10)),
 }

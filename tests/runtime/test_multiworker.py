@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pytest
 
-from serving import ROLE, StepLine, stream
+from serving import ROLE, StepLine, finished, history, stream, types
 from support import fresh_schema
 
 CALLBACK = "arn:aws:states:::lambda:invoke.waitForTaskToken"
@@ -53,25 +53,6 @@ def two(database: str, tmp_path: Path) -> Iterator[list[StepLine]]:
     yield running
     for server in running:
         server.stop()
-
-
-def finished(sfn: Any, arn: str, timeout: float = 20) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        described = sfn.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING" or time.monotonic() > deadline:
-            return described
-        time.sleep(0.05)
-
-
-def history(sfn: Any, arn: str) -> list[dict]:
-    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
-    return events
-
-
-def types(events: list[dict]) -> list[str]:
-    return [e["type"] for e in events]
 
 
 def wait_for_file(path: Path, timeout: float = 20) -> str:
