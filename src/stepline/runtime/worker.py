@@ -319,11 +319,9 @@ class Runtime(Fleet, TaskDispatch):
         if not missing:
             return batch
         granted = await self._claim(list(missing))
-        # executions this worker took over (not new ones, claimed for the first time to be started): what the
-        # previous holder left is picked up
-        starts = {s.execution_arn for s in batch if s.kind == "start"}
-        await self._pick_up([lease for lease in granted if lease.fence > 1 or lease.execution_arn not in starts],
-                            resume=False)
+        # executions this worker took over (new ones are created held by their worker): what the previous
+        # holder left is picked up
+        await self._pick_up(granted, resume=False)
         ended = set()
         for arn in missing - {lease.execution_arn for lease in granted}:
             if arn in self._leases:

@@ -118,7 +118,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         """An execution's ARN from its ARN or its name (ExecutionDoesNotExist when none or several match)."""
         if reference.startswith("arn:"):
             return (await self._execution(reference))["executionArn"]
-        matches = [r["executionArn"] for r in await self.store.list_executions(name=reference, limit=3)]
+        matches = [r["executionArn"] for r in await self.store.list_executions(name=reference)]
         if len(matches) != 1:
             found = "no execution" if not matches else f"{len(matches)} executions ({', '.join(matches)})"
             raise errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{reference}': {found} with that name")
