@@ -2,37 +2,89 @@
 
     app = create_app(service, console_routes=console.routes)   # an ASGI app for any server or test client
     serve(service, port=8083)                                   # uvicorn on 127.0.0.1:8083 until SIGTERM/Ctrl-C
+
+The server defends itself against what a browser page of another site, or a slow or greedy client, could do:
+a request whose Host is not a name of this server (DNS rebinding) or that comes from another origin is
+refused with AccessDeniedException (403); a client has `request_timeout` seconds to send a whole request; past
+`max_connections` open connections the one that has waited longest for a request is closed. Every answer,
+refusals and unknown routes included, is in AWS's JSON error shape.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import resource
 import signal
 import socket
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from http import HTTPStatus
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from stepline.api.protocol import MAX_REQUEST_BYTES, dispatch
+from stepline.api.protocol import (
+    CONTENT_TYPE,
+    INTERNAL_FAILURE_MESSAGE,
+    MAX_REQUEST_BYTES,
+    dispatch,
+    dumps,
+    error_body,
+    error_response,
+    json_response,
+)
+from stepline.service.errors import (
+    ApiError,
+    InternalFailure,
+    RequestEntityTooLarge,
+    SerializationException,
+    UnknownOperationException,
+)
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8083
 SHUTDOWN_GRACE_SECONDS = 5
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+# Far above what a local tool's clients open (a browser holds about 6 per host, each SDK client 10), and below
+# the open-files limit: past it the longest-waiting idle connection is closed, so a new client always gets in.
+DEFAULT_MAX_CONNECTIONS = 10_000
+# The time a client has to send a whole request (at most 1 MiB), from connecting or from the previous response.
+# Requests being answered are not limited: a GetActivityTask long poll holds one 60 s, an event stream 20 s.
+DEFAULT_REQUEST_TIMEOUT = 20.0
+MAX_HEADER_BYTES = 65_536  # the request line and headers (AWS's own front ends refuse far less)
+_RESERVED_FILES = 256  # open files kept for the store, Lambda endpoints, logs
+
+
+class AccessDeniedException(ApiError):
+    """AWS's AccessDeniedException: the request came from where this server does not answer."""
+
+    code = "AccessDeniedException"
+    status = 403
 
 
 def create_app(service: Any, *, console_routes: Sequence[BaseRoute] = (),
-               max_request_bytes: int = MAX_REQUEST_BYTES) -> Starlette:
+               max_request_bytes: int = MAX_REQUEST_BYTES,
+               allowed_hosts: Collection[str] = LOOPBACK_HOSTS) -> Starlette:
     """The Step Functions API at `POST /` plus the given routes; starts and closes the service with the app.
 
-    The service's optional `async start()` runs at startup and `async close()` at shutdown.
+    The service's optional `async start()` runs at startup and `async close()` at shutdown. Requests are
+    answered only for the Host names in `allowed_hosts` (and the address the request came in on; `*`: any).
+    Routes may raise ApiError: it is answered in AWS's shape.
     """
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -46,11 +98,206 @@ def create_app(service: Any, *, console_routes: Sequence[BaseRoute] = (),
             if close is not None:
                 await close()
 
-    app = Starlette(routes=[Route("/", dispatch, methods=["POST"]), *console_routes], lifespan=lifespan)
+    app = Starlette(routes=[Route("/", dispatch, methods=["POST"]), *console_routes], lifespan=lifespan,
+                    middleware=[Middleware(_HostAndOriginCheck, allowed_hosts=allowed_hosts)],
+                    exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _bug})
     app.state.service = service
     app.state.max_request_bytes = max_request_bytes
     return app
 
+
+async def _api_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ApiError)
+    return error_response(error)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """An unknown address (404) or method (405)."""
+    assert isinstance(error, HTTPException)
+    message = f"{request.method} {request.url.path}: {error.detail}"
+    return json_response(error_body(UnknownOperationException(message)), status=error.status_code)
+
+
+async def _bug(request: Request, error: Exception) -> Response:
+    return error_response(InternalFailure(INTERNAL_FAILURE_MESSAGE))  # uvicorn logs the traceback
+
+
+# -- Host and Origin -----------------------------------------------------------------------------------------
+
+def host_name(authority: str) -> str:
+    """The name in a Host header, without its port: 'LocalHost:8083' -> 'localhost', '[::1]:8083' -> '::1'."""
+    name = authority.strip().lower()
+    if "]" in name:  # '[::1]:8083', and botocore's 'sync-[::1]:8083'
+        name = name[:name.index("]")].replace("[", "", 1)
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    return name.rstrip(".")
+
+
+def server_names(bind: str, extra: Iterable[str] = ()) -> frozenset[str]:
+    """The Host names a server bound to `bind` answers to: loopback, `bind`, and when bound to every address
+    the machine's names (its addresses are recognised per connection); plus `extra`."""
+    names = {*LOOPBACK_HOSTS, bind, *extra}
+    if host_name(bind) in ("", "0.0.0.0", "::"):
+        names |= {socket.gethostname(), socket.getfqdn()}
+    return frozenset(host_name(name) for name in names if name)
+
+
+class _HostAndOriginCheck:
+    """Refuses what a page of another site could make a browser send here (SDKs and the AWS CLI send no Origin).
+
+    A Host that is not a name of this server means a DNS-rebound name; it is refused. A foreign Origin is
+    refused on every request; a state-changing request without Origin is refused when its Referer is foreign.
+    The `sync-` host prefix botocore adds for StartSyncExecution and TestState is accepted on any allowed name.
+    """
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Collection[str]) -> None:
+        self.app = app
+        self.allowed_hosts = frozenset(host_name(name) for name in allowed_hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = self.refusal(scope) if scope["type"] == "http" else None
+        if refusal is None:
+            await self.app(scope, receive, send)
+        else:
+            await error_response(AccessDeniedException(refusal))(scope, receive, send)
+
+    def refusal(self, scope: Scope) -> str | None:
+        headers = Headers(scope=scope)
+        host = headers.get("host", "")
+        if not self.allows(host_name(host), scope.get("server")):
+            return (f"Host '{host}' is not an address of this server; allow it with stepline serve "
+                    "--allowed-hosts (or STEPLINE_ALLOWED_HOSTS)")
+        origin = headers.get("origin")
+        if origin is None and scope["method"] not in ("GET", "HEAD"):
+            origin = headers.get("referer")
+        if origin is not None and _authority(origin) != host.lower():
+            return f"Cross-origin requests are refused: '{origin}' is not http://{host}"
+        return None
+
+    def allows(self, name: str, server: tuple[str, int | None] | None) -> bool:
+        names = {name, name.removeprefix("sync-")}
+        if server is not None:  # the address the client connected to is an address of this server
+            local_address = server[0].removeprefix("::ffff:")  # IPv4 on a dual-stack socket
+            if local_address in names:
+                return True
+        return "*" in self.allowed_hosts or not names.isdisjoint(self.allowed_hosts)
+
+
+def _authority(url: str) -> str:
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:  # 'http://[::1' and the like
+        return ""
+
+
+# -- connections ---------------------------------------------------------------------------------------------
+
+class _Connection(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 connection, with the limits uvicorn lacks.
+
+    A client has `request_timeout` seconds to send a whole request, from connecting or from the previous
+    response; a request line and headers over MAX_HEADER_BYTES are refused. Past `max_connections` open
+    connections, the one that has waited longest for a request is closed to make room (when every connection
+    is being answered, the new one is closed instead), so idle clients never lock out a new one.
+    """
+
+    max_connections: ClassVar[int]
+    request_timeout: ClassVar[float]
+    waiting: ClassVar[dict[_Connection, None]]  # connections waiting for a request, longest-waiting first
+    request_timer: asyncio.TimerHandle | None = None
+    reading_headers = False
+    header_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections and not self._close_longest_waiting():
+            transport.close()
+            return
+        self._wait_for_request()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_waiting()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.reading_headers and not self.transport.is_closing():
+            self.header_bytes += len(data)  # whole chunks that left the headers unfinished
+            if self.header_bytes > MAX_HEADER_BYTES:
+                self._refuse(RequestEntityTooLarge(f"The request line and headers exceed {MAX_HEADER_BYTES} bytes."))
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.reading_headers, self.header_bytes = True, 0
+
+    def on_headers_complete(self) -> None:
+        self.reading_headers = False
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._wait_for_request()
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse(SerializationException(msg))
+
+    def _refuse(self, error: ApiError) -> None:
+        body = dumps(error_body(error))
+        status = HTTPStatus(error.status)
+        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
+                             % (status, status.phrase.encode(), CONTENT_TYPE.encode(), len(body), body))
+        self.transport.close()
+
+    def _wait_for_request(self) -> None:
+        self._stop_waiting()
+        self.waiting[self] = None
+        self.request_timer = self.loop.call_later(self.request_timeout, self._request_overdue)
+
+    def _stop_waiting(self) -> None:
+        self.waiting.pop(self, None)
+        if self.request_timer is not None:
+            self.request_timer.cancel()
+            self.request_timer = None
+
+    def _answering(self) -> bool:
+        """A whole request has arrived and its response is not complete."""
+        return self.cycle is not None and not self.cycle.more_body and not self.cycle.response_complete
+
+    def _request_overdue(self) -> None:
+        self.request_timer = None
+        if not self._answering():
+            self.transport.close()
+
+    def _close_longest_waiting(self) -> bool:
+        while self.waiting:
+            connection = next(iter(self.waiting))
+            connection._stop_waiting()  # one being answered is waiting again after its response
+            if not connection._answering():
+                connection.transport.close()
+                return True
+        return False
+
+
+def _connection_class(max_connections: int, request_timeout: float) -> type[_Connection]:
+    return type("Connection", (_Connection,), {"max_connections": max_connections,
+                                               "request_timeout": request_timeout, "waiting": {}})
+
+
+def _open_files_limit() -> int:
+    """Raise the soft limit on open files to the hard limit (where the system allows it); the limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):  # macOS refuses RLIM_INFINITY
+            pass
+    return soft if soft != resource.RLIM_INFINITY else DEFAULT_MAX_CONNECTIONS + _RESERVED_FILES
+
+
+# -- serving -------------------------------------------------------------------------------------------------
 
 class _Server(uvicorn.Server):
     """uvicorn's server, telling `on_ready` the address it listens on once it does."""
@@ -75,13 +322,19 @@ def _announce(out: TextIO) -> Callable[[str, int], None]:
 
 def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           console_routes: Sequence[BaseRoute] = (), log_level: str = "warning",
-          on_ready: Callable[[str, int], None] | None = None, out: TextIO | None = None) -> None:
+          on_ready: Callable[[str, int], None] | None = None, out: TextIO | None = None,
+          allowed_hosts: Iterable[str] = (), max_connections: int = DEFAULT_MAX_CONNECTIONS,
+          request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> None:
     """Serve until SIGTERM or Ctrl-C, then shut down gracefully (the service's `close()` runs) and return.
 
     Prints one line with the address once listening (port 0 picks a free port). Logs are quiet: warnings
-    only; with `log_level="debug"` one line per request.
+    only; with `log_level="debug"` one line per request. `allowed_hosts` adds Host names to the default ones
+    (`*`: any). `max_connections` is capped by the open-files limit, which is first raised to its maximum.
     """
-    app = create_app(service, console_routes=console_routes)
+    app = create_app(service, console_routes=console_routes, allowed_hosts=server_names(host, allowed_hosts))
+    open_files = _open_files_limit()
+    connection = _connection_class(min(max_connections, max(open_files // 2, open_files - _RESERVED_FILES)),
+                                   request_timeout)
     level = logging.getLevelNamesMapping().get(log_level.upper(), logging.WARNING)
     stepline_logger = logging.getLogger("stepline")
     stepline_logger.setLevel(level)
@@ -92,7 +345,7 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     # a pending GetActivityTask long poll (60 s) must not hold a shutdown: requests still open after the
     # grace period are cancelled
     config = uvicorn.Config(app, host=host, port=port, lifespan="on", access_log=False, log_level=level,
-                            server_header=False, loop="auto", http="auto",
+                            server_header=False, loop="auto", http=connection,
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     server = _Server(config, on_ready or _announce(out or sys.stdout))
     # uvicorn re-raises the signal that stopped it once it has shut down; these handlers make that a return.

@@ -12,13 +12,17 @@ routes the pages need beside the Step Functions API (which the pages call at `PO
     POST /console/api/fire-timer             {"executionArn", "thread"?} -> {"fired"}
 
 ARNs in page addresses may be written as they are or URL-encoded. The routes call the service (the
-application layer) and graph/; they decide nothing about executions themselves.
+application layer) and graph/; they decide nothing about executions themselves. Malformed input raises the
+ApiError AWS would name (the app answers it in AWS's JSON shape). A POST must be sent as
+`Content-Type: application/json`, which a page of another site cannot send here without a CORS preflight,
+and the server approves none.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -32,14 +36,16 @@ from starlette.staticfiles import StaticFiles
 
 from stepline.graph.layout import layout_definition
 from stepline.graph.svg import render_svg
-from stepline.service.errors import ApiError
+from stepline.service.errors import RequestEntityTooLarge, SerializationException, ValidationException
 
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
 POLL_SECONDS = 0.25  # how often a live event stream looks for new events
 STREAM_SECONDS = 20.0  # a stream ends after this long; the browser reconnects with Last-Event-ID
-MAX_DEFINITION_BYTES = 1_048_576
+MAX_BODY_BYTES = 1_048_576  # a definition may be up to 1 MB
+EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
+_EVENT_ID = re.compile(r"[0-9]{1,18}")  # fits SQLite's 64-bit INTEGER
 
 _SHELL = """<!doctype html>
 <html lang="en">
@@ -77,8 +83,32 @@ def _encode(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _error(error: ApiError) -> Response:
-    return _json({"__type": error.code, "message": error.message}, error.status)
+async def _json_object(request: Request) -> dict[str, Any]:
+    """The JSON object a console POST sends, as `Content-Type: application/json`."""
+    if request.headers.get("content-type", "").partition(";")[0].strip().lower() != "application/json":
+        raise ValidationException("Console requests must be sent as Content-Type: application/json")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise RequestEntityTooLarge(f"Request size exceeds the maximum of {MAX_BODY_BYTES} bytes.")
+    try:
+        document = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError:
+        raise SerializationException("The body is not JSON") from None
+    if not isinstance(document, dict):
+        raise SerializationException("The body is not a JSON object")
+    return document
+
+
+def _text(document: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    """A string member of a request document."""
+    value = document.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise ValidationException(f"'{key}' must be a string")
+    return value
 
 
 async def page(request: Request) -> HTMLResponse:
@@ -89,14 +119,10 @@ async def page(request: Request) -> HTMLResponse:
 
 async def graph(request: Request) -> Response:
     """The layout and SVG of a definition (JSON text or object); a broken definition draws what it can."""
-    body = await request.body()
-    if len(body) > MAX_DEFINITION_BYTES:
-        return _json({"__type": "ValidationException", "message": "The definition is larger than 1 MB"}, 413)
-    try:
-        document = orjson.loads(body or b"{}")
-    except orjson.JSONDecodeError:
-        return _json({"__type": "SerializationException", "message": "The body is not JSON"}, 400)
-    definition = document.get("definition") if isinstance(document, dict) else None
+    document = await _json_object(request)
+    definition = document.get("definition")
+    if not isinstance(definition, (str, dict, type(None))):
+        raise ValidationException("'definition' must be JSON text or an object")
     layout = layout_definition(definition if definition is not None else {})
     return _json({"svg": render_svg(layout, standalone=False), "layout": layout.to_json()})
 
@@ -106,11 +132,10 @@ async def events(request: Request) -> Response:
     service = request.app.state.service
     arn = request.query_params.get("executionArn", "")
     last = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
-    after = int(last) if last.isdigit() else 0
-    try:
-        first = await service.execution_updates(executionArn=arn, after=after)
-    except ApiError as error:
-        return _error(error)
+    if not _EVENT_ID.fullmatch(last):
+        raise ValidationException("'after' must be the id of a history event")
+    after = int(last)
+    first = await service.execution_updates(executionArn=arn, after=after)
 
     async def stream() -> Any:
         nonlocal after
@@ -147,29 +172,23 @@ def _message(kind: str, data: Any, event_id: int | None = None) -> bytes:
 async def find_executions(request: Request) -> Response:
     """Executions of a state machine whose names contain `name`, paged like ListExecutions."""
     query = request.query_params
-    try:
-        found = await request.app.state.service.find_executions(
-            stateMachineArn=query.get("stateMachineArn", ""), name=query.get("name", ""),
-            statusFilter=query.get("statusFilter") or None, nextToken=query.get("nextToken") or None,
-            maxResults=int(query.get("maxResults") or 50))
-    except ApiError as error:
-        return _error(error)
-    except ValueError:
-        return _json({"__type": "ValidationException", "message": "maxResults must be a number"}, 400)
+    status = query.get("statusFilter") or None
+    if status is not None and status not in EXECUTION_STATUSES:
+        raise ValidationException(f"statusFilter must be one of {', '.join(EXECUTION_STATUSES)}")
+    page_size = query.get("maxResults") or "50"
+    if not (page_size.isascii() and page_size.isdigit() and int(page_size) <= 1000):
+        raise ValidationException("maxResults must be a number from 0 to 1000")
+    found = await request.app.state.service.find_executions(
+        stateMachineArn=query.get("stateMachineArn", ""), name=query.get("name", ""), statusFilter=status,
+        nextToken=query.get("nextToken") or None, maxResults=int(page_size))
     return _json(found)
 
 
 async def fire_timer(request: Request) -> Response:
     """End the Wait or Retry interval an execution waits on, now."""
-    try:
-        document = orjson.loads(await request.body() or b"{}")
-    except orjson.JSONDecodeError:
-        return _json({"__type": "SerializationException", "message": "The body is not JSON"}, 400)
-    try:
-        fired = await request.app.state.service.fire_timer_now(executionArn=str(document.get("executionArn", "")),
-                                                               thread=document.get("thread"))
-    except ApiError as error:
-        return _error(error)
+    document = await _json_object(request)
+    fired = await request.app.state.service.fire_timer_now(executionArn=_text(document, "executionArn"),
+                                                           thread=_text(document, "thread", required=False))
     return _json(fired)
 
 
