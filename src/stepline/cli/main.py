@@ -109,6 +109,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="scale waits: 0 virtual time, 0.01 a hundred times faster (or WAIT_TIME_SCALE)")
     serve.add_argument("--register", metavar="DIR", help="register every DIR/*.asl.json as a state machine at start")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--allowed-hosts", action="append", metavar="HOST",
+                       help="also answer requests whose Host is HOST (repeatable, or comma separated; * for any; "
+                            "or STEPLINE_ALLOWED_HOSTS). Default: loopback, --host, and the machine's names and "
+                            "addresses when --host is 0.0.0.0 or ::")
+    serve.add_argument("--max-connections", type=int, default=10_000, help="open connections at most; past it the "
+                                                                            "longest idle one is closed (default 10000)")
+    serve.add_argument("--request-timeout", type=_positive, default=20.0,
+                       help="seconds a client has to send a whole request (default 20)")
     serve.add_argument("--worker-name", help="this process's name among the store's workers (default host:pid-xxxx; "
                                              "or STEPLINE_WORKER_NAME)")
     serve.add_argument("--lease-seconds", type=_positive, help="how long a worker's claim on an execution lasts "
@@ -433,7 +441,10 @@ def _serve(args: argparse.Namespace) -> int:
     gc.set_threshold(50_000, 20, 100)
     from stepline.console.routes import routes as console_routes
 
-    serve(service, host=args.host, port=args.port, log_level=args.log_level, console_routes=console_routes)
+    allowed_hosts = args.allowed_hosts or [os.environ.get("STEPLINE_ALLOWED_HOSTS", "")]
+    serve(service, host=args.host, port=args.port, log_level=args.log_level, console_routes=console_routes,
+          allowed_hosts=[name for names in allowed_hosts for name in names.split(",") if name.strip()],
+          max_connections=args.max_connections, request_timeout=args.request_timeout)
     return EXIT_OK
 
 
