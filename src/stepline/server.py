@@ -6,8 +6,8 @@
 The server defends itself against what a browser page of another site, or a slow or greedy client, could do:
 a request whose Host is not a name of this server (DNS rebinding) or that comes from another origin is
 refused with AccessDeniedException (403); a client has `request_timeout` seconds to send a whole request; past
-`max_connections` open connections the one that has waited longest for a request is closed. Every answer,
-refusals and unknown routes included, is in AWS's JSON error shape.
+`max_connections` open connections the one that has waited longest for a request is closed. Every error,
+refusals and unknown routes included, is answered in AWS's JSON error shape.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import signal
 import socket
 import sys
 import threading
-from http import HTTPStatus
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any, ClassVar, TextIO
 from urllib.parse import urlsplit
 
@@ -37,14 +37,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from stepline.api.protocol import (
-    CONTENT_TYPE,
     INTERNAL_FAILURE_MESSAGE,
     MAX_REQUEST_BYTES,
     dispatch,
     dumps,
     error_body,
-    error_response,
-    json_response,
 )
 from stepline.service.errors import (
     ApiError,
@@ -65,8 +62,8 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 DEFAULT_MAX_CONNECTIONS = 10_000
 # The time a client has to send a whole request (at most 1 MiB), from connecting or from the previous response.
 # Requests being answered are not limited: a GetActivityTask long poll holds one 60 s, an event stream 20 s.
-DEFAULT_REQUEST_TIMEOUT = 20.0
-MAX_HEADER_BYTES = 65_536  # the request line and headers (AWS's own front ends refuse far less)
+DEFAULT_REQUEST_TIMEOUT = 30.0
+MAX_HEADER_BYTES = 65_536  # the request line and headers; SDKs and browsers send a few KiB
 _RESERVED_FILES = 256  # open files kept for the store, Lambda endpoints, logs
 
 
@@ -106,20 +103,27 @@ def create_app(service: Any, *, console_routes: Sequence[BaseRoute] = (),
     return app
 
 
+def error_page(error: ApiError, status: int | None = None) -> Response:
+    """An error in AWS's JSON shape, sent as `application/json`, which a browser shows (SDKs read either type)."""
+    return Response(dumps(error_body(error)), status_code=status or error.status, media_type="application/json")
+
+
 async def _api_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, ApiError)
-    return error_response(error)
+    return error_page(error)
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
     """An unknown address (404) or method (405)."""
     assert isinstance(error, HTTPException)
-    message = f"{request.method} {request.url.path}: {error.detail}"
-    return json_response(error_body(UnknownOperationException(message)), status=error.status_code)
+    response = error_page(UnknownOperationException(f"{request.method} {request.url.path}: {error.detail}"),
+                          error.status_code)
+    response.headers.update(error.headers or {})  # Allow, on a 405
+    return response
 
 
 async def _bug(request: Request, error: Exception) -> Response:
-    return error_response(InternalFailure(INTERNAL_FAILURE_MESSAGE))  # uvicorn logs the traceback
+    return error_page(InternalFailure(INTERNAL_FAILURE_MESSAGE))  # uvicorn logs the traceback
 
 
 # -- Host and Origin -----------------------------------------------------------------------------------------
@@ -160,7 +164,7 @@ class _HostAndOriginCheck:
         if refusal is None:
             await self.app(scope, receive, send)
         else:
-            await error_response(AccessDeniedException(refusal))(scope, receive, send)
+            await error_page(AccessDeniedException(refusal))(scope, receive, send)
 
     def refusal(self, scope: Scope) -> str | None:
         headers = Headers(scope=scope)
@@ -246,8 +250,8 @@ class _Connection(HttpToolsProtocol):
     def _refuse(self, error: ApiError) -> None:
         body = dumps(error_body(error))
         status = HTTPStatus(error.status)
-        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
-                             % (status, status.phrase.encode(), CONTENT_TYPE.encode(), len(body), body))
+        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                             b"connection: close\r\n\r\n%s" % (status, status.phrase.encode(), len(body), body))
         self.transport.close()
 
     def _wait_for_request(self) -> None:

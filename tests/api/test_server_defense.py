@@ -266,3 +266,15 @@ def test_a_foreign_referer_on_a_link_to_a_page_is_fine(slow_clients: StepLine) -
                         headers={"Referer": "http://wiki.example/runbook"})
     assert status == 200
 
+
+
+def test_boto3_through_a_name_not_allowed_is_told_the_remedy(slow_clients: StepLine) -> None:
+    client = slow_clients.client()
+    client.meta.events.register("before-send.stepfunctions.*",
+                                lambda request, **_: request.headers.__setitem__("Host", "stepline.docker"))
+    with pytest.raises(client.exceptions.ClientError) as caught:
+        client.list_activities()
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert caught.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "'stepline.docker'" in caught.value.response["Error"]["Message"]
+    assert "--allowed-hosts" in caught.value.response["Error"]["Message"]

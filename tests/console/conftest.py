@@ -20,7 +20,8 @@ from serving import StepLine
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = HERE.parents[1] / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+                 "--disable-sync", "--no-first-run",
+                 "--host-resolver-rules=MAP attacker.test 127.0.0.1"]  # a DNS-rebinding attacker's name
 ROLE = "arn:aws:iam::123456789012:role/stepline-tests"
 MANY = 10_000  # executions of one state machine
 MAP_ITEMS = 2_499  # a Map over this many items records 10,002 events

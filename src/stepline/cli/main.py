@@ -115,8 +115,8 @@ def _parser() -> argparse.ArgumentParser:
                             "addresses when --host is 0.0.0.0 or ::")
     serve.add_argument("--max-connections", type=int, default=10_000, help="open connections at most; past it the "
                                                                             "longest idle one is closed (default 10000)")
-    serve.add_argument("--request-timeout", type=_positive, default=20.0,
-                       help="seconds a client has to send a whole request (default 20)")
+    serve.add_argument("--request-timeout", type=_positive, default=30.0,
+                       help="seconds a client has to send a whole request (default 30)")
     serve.add_argument("--worker-name", help="this process's name among the store's workers (default host:pid-xxxx; "
                                              "or STEPLINE_WORKER_NAME)")
     serve.add_argument("--lease-seconds", type=_positive, help="how long a worker's claim on an execution lasts "

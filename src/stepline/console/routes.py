@@ -45,7 +45,7 @@ POLL_SECONDS = 0.25  # how often a live event stream looks for new events
 STREAM_SECONDS = 20.0  # a stream ends after this long; the browser reconnects with Last-Event-ID
 MAX_BODY_BYTES = 1_048_576  # a definition may be up to 1 MB
 EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
-_EVENT_ID = re.compile(r"[0-9]{1,18}")  # fits SQLite's 64-bit INTEGER
+_NUMBER = re.compile(r"[0-9]{1,18}")  # fits SQLite's 64-bit INTEGER
 
 _SHELL = """<!doctype html>
 <html lang="en">
@@ -101,6 +101,13 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return document
 
 
+def _number(text: str, name: str, maximum: int = 10**18 - 1) -> int:
+    """A whole number sent as text (a query parameter, Last-Event-ID)."""
+    if not _NUMBER.fullmatch(text) or int(text) > maximum:
+        raise ValidationException(f"'{name}' must be a whole number from 0 to {maximum}")
+    return int(text)
+
+
 def _text(document: dict[str, Any], key: str, *, required: bool = True) -> str | None:
     """A string member of a request document."""
     value = document.get(key)
@@ -131,10 +138,7 @@ async def events(request: Request) -> Response:
     """Server-sent events: `events` (a list of history events), `status` (status and timers), then `end`."""
     service = request.app.state.service
     arn = request.query_params.get("executionArn", "")
-    last = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
-    if not _EVENT_ID.fullmatch(last):
-        raise ValidationException("'after' must be the id of a history event")
-    after = int(last)
+    after = _number(request.headers.get("last-event-id") or request.query_params.get("after") or "0", "after")
     first = await service.execution_updates(executionArn=arn, after=after)
 
     async def stream() -> Any:
@@ -175,12 +179,10 @@ async def find_executions(request: Request) -> Response:
     status = query.get("statusFilter") or None
     if status is not None and status not in EXECUTION_STATUSES:
         raise ValidationException(f"statusFilter must be one of {', '.join(EXECUTION_STATUSES)}")
-    page_size = query.get("maxResults") or "50"
-    if not (page_size.isascii() and page_size.isdigit() and int(page_size) <= 1000):
-        raise ValidationException("maxResults must be a number from 0 to 1000")
     found = await request.app.state.service.find_executions(
         stateMachineArn=query.get("stateMachineArn", ""), name=query.get("name", ""), statusFilter=status,
-        nextToken=query.get("nextToken") or None, maxResults=int(page_size))
+        nextToken=query.get("nextToken") or None, maxResults=_number(query.get("maxResults") or "50", "maxResults",
+                                                                     maximum=1000))
     return _json(found)
 
 
