@@ -25,6 +25,19 @@ def loads(text: str | bytes) -> JSON:
     return orjson.loads(text)
 
 
+MAX_DEPTH = 254  # levels of arrays and objects a value may have: what the JSON writer writes
+
+
+def too_deep(value: JSON) -> bool:
+    """Whether a parsed value is nested deeper than MAX_DEPTH (the reader accepts 1,024 levels; such a value
+    could never be written into a history, so the API refuses it)."""
+    try:
+        orjson.dumps(value, option=_OPTIONS)
+        return False
+    except TypeError:
+        return True
+
+
 def json_type(value: JSON) -> str:
     """The JSON type of a value as AWS names it in causes: object, array, string, number, boolean, null."""
     if value is None:

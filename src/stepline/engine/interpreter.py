@@ -11,10 +11,12 @@ thread with its own position, owned by the Group of the state that started it.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, deque
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from random import Random
-from typing import Any
+from typing import Any, TypeVar
 
 from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
 from stepline.engine.fanout import FanOut
@@ -23,6 +25,7 @@ from stepline.engine.resources import describe_resource
 from stepline.engine.threads import Thread
 from stepline.engine.timestamps import format_timestamp, parse_timestamp
 from stepline.errors import StatesError
+from stepline.expr.limits import DEFAULT_LIMITS, Limits, bounded
 from stepline.expr.scope import Scope
 from stepline.jsonvalue import JSON, dumps
 
@@ -30,6 +33,8 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_VARIABLES_BYTES = 10 * 1024 * 1024  # all the variables of one scope
 MAX_HISTORY_EVENTS = 25_000
 MAX_WAIT_SECONDS = 2**31 - 1
+MAX_TASK_SECONDS = 99_999_999  # TimeoutSeconds and HeartbeatSeconds, as the definition's fields allow
+MAX_LONG = 2**63 - 1
 # Retry and Catch never match these through a wildcard (States.Runtime not even by name): they end the execution
 UNCATCHABLE = frozenset({"States.Runtime", "States.DataLimitExceeded"})
 EVALUATION_ERRORS = frozenset({"States.Runtime", "States.QueryEvaluationError"})
@@ -37,13 +42,31 @@ EVALUATION_ERRORS = frozenset({"States.Runtime", "States.QueryEvaluationError"})
 RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED = "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"
 
 
+_Signal = TypeVar("_Signal", bound=Callable[..., list[Effect]])
+
+
+def _contained(method: _Signal) -> _Signal:
+    """A signal method that never raises: whatever its execution cannot process (data nested too deeply to be
+    written, a value out of range, a bug) fails that execution alone with States.Runtime."""
+
+    @functools.wraps(method)
+    def contained(self: Execution, *args: Any, **kwargs: Any) -> list[Effect]:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as error:
+            return self.fail_unexpectedly(error)
+
+    return contained  # type: ignore[return-value]
+
+
 class Execution(FanOut):
     """One execution of a Program."""
 
     def __init__(self, program: Program, *, input: JSON, execution_arn: str, name: str, state_machine_arn: str,
                  state_machine_name: str, role_arn: str, start_time: datetime, seed: str | int = 0,
-                 region: str = "us-east-1", redrive_count: int | None = 0) -> None:
+                 region: str = "us-east-1", redrive_count: int | None = 0, limits: Limits = DEFAULT_LIMITS) -> None:
         self.program = program
+        self.limits = limits
         self.input = input
         self.execution_arn = execution_arn
         self.region = region
@@ -72,17 +95,22 @@ class Execution(FanOut):
 
     # ------------------------------------------------------------------ signals
 
+    @_contained
     def start(self, now: datetime) -> list[Effect]:
-        self._clock(now)
-        text = dumps(self.input)
-        self._record(None, "ExecutionStarted", "executionStartedEventDetails",
-                     {"input": text, "inputDetails": {"truncated": False},
-                      "roleArn": self.execution_context["RoleArn"]})
+        self.begin(now)
         root = Thread("", self.program.root, None, 0, {}, self.input, 0, True)  # AWS: the first state follows 0
         self.threads[""] = root
         self._ready.append(root)
         return self._drain()
 
+    def begin(self, now: datetime) -> None:
+        """Record the start (ExecutionStarted); `start` runs the first state too."""
+        self._clock(now)
+        self._record(None, "ExecutionStarted", "executionStartedEventDetails",
+                     {"input": dumps(self.input), "inputDetails": {"truncated": False},
+                      "roleArn": self.execution_context["RoleArn"]})
+
+    @_contained
     def task_succeeded(self, thread: str, token: int, result: JSON, now: datetime) -> list[Effect]:
         t = self._waiting(thread, token, "task")
         if t is None:
@@ -111,6 +139,7 @@ class Execution(FanOut):
                      {"resourceType": resource.resource_type, "resource": resource.name, "output": dumps(output),
                       "outputDetails": {"truncated": False}})
 
+    @_contained
     def task_failed(self, thread: str, token: int, error: str, cause: str | None, now: datetime,
                     timed_out: bool = False) -> list[Effect]:
         t = self._waiting(thread, token, "task")
@@ -141,10 +170,12 @@ class Execution(FanOut):
         key = prefix[0].lower() + prefix[1:]
         self._record(t, f"{prefix}{outcome}", f"{key}{outcome}EventDetails", details)
 
+    @_contained
     def task_timed_out(self, thread: str, token: int, now: datetime, heartbeat: bool = False) -> list[Effect]:
         error = "States.HeartbeatTimeout" if heartbeat else "States.Timeout"
         return self.task_failed(thread, token, error, None, now, timed_out=True)
 
+    @_contained
     def timer_fired(self, thread: str, token: int, now: datetime) -> list[Effect]:
         t = self.threads.get(thread)
         if t is None or t.token != token or t.waiting not in ("timer", "retry"):
@@ -158,6 +189,7 @@ class Execution(FanOut):
         self._ready.append(t)
         return self._drain()
 
+    @_contained
     def stop(self, error: str | None, cause: str | None, now: datetime) -> list[Effect]:
         """StopExecution: abort every thread."""
         if self.status != RUNNING:
@@ -168,6 +200,7 @@ class Execution(FanOut):
         self._end(ABORTED, None, None, {}, error, cause)
         return self._cancel_all()
 
+    @_contained
     def redrive(self, now: datetime) -> list[Effect]:
         """RedriveExecution: continue a FAILED, TIMED_OUT or ABORTED execution from the states that did not
         succeed, with the same input; successful Map iterations and Parallel branches are not run again."""
@@ -201,12 +234,26 @@ class Execution(FanOut):
             self._revive(child)
         self._start_children(group)
 
+    @_contained
     def time_out(self, now: datetime) -> list[Effect]:
         """The state machine's TimeoutSeconds elapsed."""
         if self.status != RUNNING:
             return []
         self._clock(now)
         self._end(TIMED_OUT, "ExecutionTimedOut", "executionTimedOutEventDetails", {}, None, None)
+        return self._cancel_all()
+
+    def fail_unexpectedly(self, error: Exception, now: datetime | None = None) -> list[Effect]:
+        """End the execution with States.Runtime: it cannot go on (see _contained); the effects cancel its tasks."""
+        self._effects = []  # what the failed step asked for is not done
+        if now is not None:
+            self._clock(now)
+        if not self.event_count:  # failed before its start was committed: the history still begins with it
+            self.begin(self._now)
+        if self.status == RUNNING:
+            cause = f"The execution cannot continue: {_unprocessable(error)}"
+            self._end(FAILED, "ExecutionFailed", "executionFailedEventDetails",
+                      {"error": "States.Runtime", "cause": cause}, "States.Runtime", cause, previous=self.event_count)
         return self._cancel_all()
 
     def take_events(self) -> list[dict]:
@@ -249,13 +296,14 @@ class Execution(FanOut):
             return None
         return t
 
-    def _record(self, t: Thread | None, kind: str, details_key: str | None, details: dict | None) -> int:
+    def _record(self, t: Thread | None, kind: str, details_key: str | None, details: dict | None,
+                previous: int = 0) -> int:
         if t is not None and not t.recorded:
             return t.last_event
         self.event_count += 1
         event_id = self.event_count
         event: dict[str, Any] = {"timestamp": self._now, "type": kind, "id": event_id,
-                                 "previousEventId": t.last_event if t is not None else 0}
+                                 "previousEventId": t.last_event if t is not None else previous}
         if details_key is not None:
             event[details_key] = details
         self.events.append(event)
@@ -292,9 +340,11 @@ class Execution(FanOut):
         self._guard(t, self._run_state, t)
 
     def _guard(self, t: Thread, step: Any, *args: Any) -> None:
-        """Run one step of a state; an error raised by an expression goes to Retry/Catch or ends the thread."""
+        """Run one step of a state within the evaluation limits; an error raised by an expression goes to Retry/Catch
+        or ends the thread."""
         try:
-            step(*args)
+            with bounded(self.limits):
+                step(*args)
         except StatesError as error:
             cause = error.cause
             if error.error in EVALUATION_ERRORS:
@@ -437,6 +487,11 @@ class Execution(FanOut):
                 raise StatesError(error, "The SecondsPath parameter cannot be parsed as a long value: "
                                          f"{state.field_text[state.wait_field]} == {dumps(seconds) if not isinstance(seconds, (int, float)) else seconds}")
             raise StatesError(error, f"The Seconds field must be a non-negative integer: {dumps(seconds)}")
+        if path and seconds > MAX_LONG:
+            raise StatesError(error, "The SecondsPath parameter cannot be parsed as a long value: "
+                                     f"{state.field_text[state.wait_field]} == {seconds}")
+        if seconds > MAX_WAIT_SECONDS:
+            raise StatesError(error, "Wait state delay is too long.")
         if seconds < 0:
             if path:
                 raise StatesError(error, "The SecondsPath parameter references a negative value: "
@@ -508,7 +563,7 @@ class Execution(FanOut):
         if not callable(value):
             return value
         result = self._jsonata(value, bindings) if bindings is not None else value(effective, scope)
-        if isinstance(result, bool) or not isinstance(result, (int, float)) or result <= 0:
+        if isinstance(result, bool) or not isinstance(result, (int, float)) or not 0 < result <= MAX_TASK_SECONDS:
             raise StatesError("States.Runtime", f"The {field} field must be a positive integer: {dumps(result)}")
         return int(result)
 
@@ -606,7 +661,7 @@ class Execution(FanOut):
             if _matches(retrier.errors, error, wildcard):
                 if t.attempts[i] >= retrier.max_attempts:
                     break
-                delay = retrier.interval_seconds * retrier.backoff_rate ** t.attempts[i]
+                delay = _retry_delay(retrier.interval_seconds, retrier.backoff_rate, t.attempts[i])
                 if retrier.max_delay_seconds is not None:
                     delay = min(delay, retrier.max_delay_seconds)
                 if retrier.jitter:
@@ -665,9 +720,10 @@ class Execution(FanOut):
         self._child_finished(t, output, None)
 
     def _end(self, status: str, kind: str | None, key: str | None, details: dict, error: str | None,
-             cause: str | None) -> None:
+             cause: str | None, previous: int = 0) -> None:
+        """End the execution; its last event follows the root thread's last (or `previous` before it has one)."""
         if kind is not None:
-            self._record(self.threads.get(""), kind, key, details)
+            self._record(self.threads.get(""), kind, key, details, previous)
         self.status = status
         self.error, self.cause = error, cause
         self.stop_time = self._now
@@ -680,6 +736,26 @@ class Execution(FanOut):
         self._ready.clear()
         effects, self._effects = self._effects, []
         return effects
+
+
+def _retry_delay(interval: float, backoff_rate: float, attempt: int) -> float:
+    """IntervalSeconds * BackoffRate^attempt, at most the longest wait an execution can have."""
+    try:
+        return min(interval * backoff_rate ** attempt, MAX_WAIT_SECONDS)
+    except OverflowError:
+        return MAX_WAIT_SECONDS
+
+
+def _unprocessable(error: Exception) -> str:
+    """Why an execution's data or step could not be processed, in a user's words."""
+    text = str(error)
+    if isinstance(error, RecursionError) or "Recursion limit" in text:
+        return "its data is nested too deeply (a JSON value may have at most 254 levels of arrays and objects)."
+    if "64-bit" in text:
+        return "a number in its data is an integer beyond 64 bits."
+    if isinstance(error, OverflowError):
+        return f"a date or a number is out of range ({text})."
+    return f"{type(error).__name__}: {text}"
 
 
 def _error_details(error: str | None, cause: str | None) -> dict[str, str]:

@@ -27,6 +27,7 @@ from stepline.engine.effects import Effect, InvokeTask, StartTimer
 from stepline.engine.interpreter import FAILED, SUCCEEDED, UNCATCHABLE, Execution, _matches
 from stepline.engine.threads import Group, Thread
 from stepline.engine.program import JSONATA, Machine, Program, State, compile_definition
+from stepline.expr.limits import DEFAULT_LIMITS, Limits
 from stepline.expr.scope import Scope
 from stepline.jsonvalue import JSON, dumps
 
@@ -117,7 +118,7 @@ class StateTest:
                  variables: dict | None = None, context: dict | None = None, mock: Mock | None = None,
                  configuration: StateConfiguration | None = None, execution_arn: str, execution_name: str,
                  state_machine_arn: str, state_machine_name: str, role_arn: str | None, start_time: datetime,
-                 region: str = "us-east-1", item_reader: bool = False) -> None:
+                 region: str = "us-east-1", item_reader: bool = False, limits: Limits = DEFAULT_LIMITS) -> None:
         self.state = state
         self.input = input
         self.inspection_level = inspection_level
@@ -132,7 +133,7 @@ class StateTest:
         self.execution = _TestExecution(
             test_program, self, input=input, execution_arn=execution_arn, name=execution_name,
             state_machine_arn=state_machine_arn, state_machine_name=state_machine_name, role_arn=role_arn,
-            start_time=start_time, seed=execution_arn, region=region, redrive_count=None)
+            start_time=start_time, seed=execution_arn, region=region, redrive_count=None, limits=limits)
         self.execution.initial_variables = dict(variables or {})
         self.execution.context = context
         self.now = start_time

@@ -6,7 +6,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from stepline.expr import paths  # paths compiles filters with compile_filter; this module reads paths
+import regex  # runs with a timeout: a pattern of the definition must not hang its evaluation
+
+from stepline.errors import StatesError
+from stepline.expr import limits, paths  # paths compiles filters with compile_filter; this module reads paths
 from stepline.jsonvalue import JSON
 
 
@@ -19,7 +22,7 @@ def compile_filter(text: str) -> Callable[[JSON, JSON], bool]:
         if parser.pos != len(tokens):
             raise paths.PathSyntaxError(f"unexpected {tokens[parser.pos][1]!r} in filter {text!r}")
         return predicate
-    except re.error as error:
+    except regex.error as error:
         raise paths.PathSyntaxError(f"invalid regular expression in filter: {error}") from None
 
 
@@ -85,9 +88,10 @@ def _filter_tokens(text: str) -> list[tuple[str, Any]]:
             j += 1
             flags = 0
             while j < n and text[j].isalpha():
-                flags |= {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}.get(text[j], 0)
+                flags |= {"i": regex.IGNORECASE, "m": regex.MULTILINE, "s": regex.DOTALL, "x": regex.VERBOSE}.get(
+                    text[j], 0)
                 j += 1
-            tokens.append(("regex", re.compile(body, flags)))
+            tokens.append(("regex", regex.compile(body, flags)))
             i = j
         elif text.startswith("&&", i):
             tokens.append(("and", "&&"))
@@ -266,8 +270,8 @@ def _equal(left: tuple[bool, JSON], right: tuple[bool, JSON]) -> bool:
 
 
 def _matches(left: tuple[bool, JSON], right: tuple[bool, JSON]) -> bool:
-    pattern, subject = (right[1], left) if isinstance(right[1], re.Pattern) else (left[1], right)
-    if not isinstance(pattern, re.Pattern) or not subject[0]:
+    pattern, subject = (right[1], left) if isinstance(right[1], regex.Pattern) else (left[1], right)
+    if not isinstance(pattern, regex.Pattern) or not subject[0]:
         return False
     value = subject[1]
     if isinstance(value, bool):
@@ -278,11 +282,20 @@ def _matches(left: tuple[bool, JSON], right: tuple[bool, JSON]) -> bool:
         text = value
     else:
         text = ""
-    return pattern.fullmatch(text) is not None
+    try:
+        return pattern.fullmatch(text, timeout=limits.remaining()) is not None
+    except TimeoutError:
+        raise StatesError("States.Runtime", limits.current().time_cause()) from None
 
 
 def _contains_value(items: JSON, value: JSON) -> bool:
-    return isinstance(items, list) and any(json_equal(item, value) for item in items)
+    if not isinstance(items, list):
+        return False
+    for item in items:
+        limits.tick()
+        if json_equal(item, value):
+            return True
+    return False
 
 
 def _in(left: tuple[bool, JSON], right: tuple[bool, JSON]) -> bool:

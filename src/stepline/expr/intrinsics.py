@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 import orjson
 
 from stepline.errors import DefinitionError, Diagnostic, StatesError
+from stepline.expr import limits
 from stepline.expr.filters import json_equal
 from stepline.expr.paths import PathSyntaxError, compile_parsed, parse_path
 from stepline.expr.scope import Scope
@@ -391,7 +392,11 @@ def _array_partition(args: list[JSON], scope: Scope) -> JSON:
 
 def _array_contains(args: list[JSON], scope: Scope) -> JSON:
     items = _expect(args[0], "array", "States.ArrayContains", 1)
-    return any(json_equal(item, args[1]) for item in items)
+    for item in items:
+        limits.tick()
+        if json_equal(item, args[1]):
+            return True
+    return False
 
 
 def _array_range(args: list[JSON], scope: Scope) -> JSON:
@@ -424,6 +429,7 @@ def _array_length(args: list[JSON], scope: Scope) -> JSON:
 def _array_unique(args: list[JSON], scope: Scope) -> JSON:
     unique: list[JSON] = []
     for item in _expect(args[0], "array", "States.ArrayUnique", 1):
+        limits.tick()
         if not any(json_equal(item, seen) for seen in unique):
             unique.append(item)
     return unique

@@ -25,6 +25,7 @@ import jlens
 import orjson
 
 from stepline.errors import DefinitionError, Diagnostic, StatesError
+from stepline.expr import limits
 from stepline.jsonvalue import JSON, dumps, json_type
 
 Bindings = Mapping[str, JSON]  # variable name without "$" -> value: "states" and the workflow variables
@@ -83,7 +84,7 @@ def compile_expression(text: str, *, at: str, field: str | None = None) -> Evalu
         if dynamic:
             variables = {**_dynamic_functions(rng or _FALLBACK_RNG), **bindings}
         try:
-            out = compiled.evaluate_json(None, variables, now=None if now is None else _millis(now))
+            out = compiled.evaluate_json(None, variables, now=None if now is None else _millis(now), **_bounds())
         except jlens.JlensError as error:
             raise _query_error(f"{prefix} threw an error during evaluation. {error.code}: {error}", field) from None
         except _FunctionError as error:
@@ -219,9 +220,16 @@ def _is_function(text: str, variables: Mapping[str, Any]) -> bool:
     """Tell a function result from undefined (both come back as nothing); only run on that error path."""
     try:
         probe = jlens.Expression(f"$type((\n{text}\n))")
-        return bool(probe.evaluate_json(None, variables) == '"function"')
+        return bool(probe.evaluate_json(None, variables, **_bounds()) == '"function"')
     except (jlens.JlensError, _FunctionError):
         return False
+
+
+def _bounds() -> dict[str, Any]:
+    """The library's limits for one evaluation (expr/limits.py): its time, and the sizes of what it builds."""
+    bound = limits.current()
+    return {"timeout": bound.seconds, "max_string_length": bound.memory_bytes, "max_result_size": bound.memory_bytes,
+            "max_array_length": bound.memory_bytes // 16}  # an array item costs 16 bytes at the least
 
 
 def _has_expression(value: JSON) -> bool:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
 
 from stepline.errors import DefinitionError, Diagnostic, StatesError
+from stepline.expr import limits
 from stepline.expr.filters import compile_filter
 from stepline.expr.scope import Scope
 from stepline.jsonvalue import JSON, dumps
@@ -365,6 +366,7 @@ def _descendants(node: JSON) -> Iterator[JSON]:
     stack = [node]
     while stack:
         item = stack.pop()
+        limits.tick()
         yield item
         if isinstance(item, dict):
             stack.extend(reversed(list(item.values())))
@@ -395,7 +397,10 @@ def _apply(segment: Segment, node: JSON, root: JSON, out: list[JSON], leaf: bool
             out.extend(node)
     elif isinstance(segment, Filter):
         if isinstance(node, list):
-            out.extend(item for item in node if segment.predicate(item, root))
+            for item in node:
+                limits.tick()
+                if segment.predicate(item, root):
+                    out.append(item)
         elif isinstance(node, dict) and segment.predicate(node, root):
             out.append(node)
     elif isinstance(segment, Function):

@@ -176,7 +176,7 @@ class Fleet:
     async def _renew(self) -> None:
         """Keep the leases of executions with work in flight; park the ones that only wait."""
         async with self._lock:
-            busy = {arn for arn, _ in self._tasks} | self._touched
+            busy = {arn for arn, _ in self._tasks} | self._touched | self._applier.late.keys()
             self._touched = set()
             keep = [lease for arn, lease in self._leases.items() if arn in busy]
             park = [lease for arn, lease in self._leases.items() if arn not in busy]

@@ -1,7 +1,8 @@
 """Drive one Execution in memory: perform the effects it asks for (task calls, timers) until it ends.
 
 Task calls run concurrently as asyncio tasks (a Map with MaxConcurrency 10 has up to 10 in flight);
-timers sit in a heap. With a VirtualClock, time jumps to the next timer as soon as no task is in flight,
+timers sit in a heap. The interpreter's steps run in a worker thread, never on the event loop, which serves
+everything else while a step evaluates its expressions (up to their limits: expr/limits.py). With a VirtualClock, time jumps to the next timer as soon as no task is in flight,
 so a year-long Wait takes no real time and the history still shows the year.
 """
 
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
 from stepline.engine.interpreter import RUNNING, Execution
@@ -38,7 +40,7 @@ class ExecutionRunner:
     async def run(self) -> Execution:
         execution = self.execution
         try:
-            self._perform(execution.start(self.clock.now()))
+            self._perform(await _off_loop(execution.start, self.clock.now()))
             while execution.status == RUNNING:
                 await self._next_signal()
         finally:
@@ -89,7 +91,7 @@ class ExecutionRunner:
             is_deadline = False
         if not self._results.empty() or (self._tasks and due is None):
             effect, outcome = await self._results.get()
-            self._deliver(effect, outcome)
+            await self._deliver(effect, outcome)
             return
         if due is None:
             if not self._tasks:
@@ -103,7 +105,7 @@ class ExecutionRunner:
                 else:
                     scale = getattr(self.clock, "scale", 1) or 1
                     effect, outcome = await asyncio.wait_for(self._results.get(), max(0.0, remaining * scale))
-                self._deliver(effect, outcome)
+                await self._deliver(effect, outcome)
                 return
             except asyncio.TimeoutError:
                 pass
@@ -114,12 +116,12 @@ class ExecutionRunner:
             return
         if is_deadline:
             self._deadline = None
-            self._perform(execution.time_out(now))
+            self._perform(await _off_loop(execution.time_out, now))
             return
         _, _, thread, token, _ = heapq.heappop(self._timers)
-        self._perform(execution.timer_fired(thread, token, now))
+        self._perform(await _off_loop(execution.timer_fired, thread, token, now))
 
-    def _deliver(self, effect: InvokeTask, outcome: tuple) -> None:
+    async def _deliver(self, effect: InvokeTask, outcome: tuple) -> None:
         self._tasks.pop((effect.thread, effect.token), None)
         execution = self.execution
         now = self.clock.now()
@@ -128,11 +130,17 @@ class ExecutionRunner:
             result: TaskResult = value
             if result.submitted is not None:
                 execution.task_submitted(effect.thread, effect.token, result.submitted, now)
-            self._perform(execution.task_succeeded(effect.thread, effect.token, result.output, now))
+            self._perform(await _off_loop(execution.task_succeeded, effect.thread, effect.token, result.output, now))
         elif kind == "timeout":
-            self._perform(execution.task_timed_out(effect.thread, effect.token, now))
+            self._perform(await _off_loop(execution.task_timed_out, effect.thread, effect.token, now))
         else:
             submitted = getattr(value, "submitted", None)
             if submitted is not None:
                 execution.task_submitted(effect.thread, effect.token, submitted, now)
-            self._perform(execution.task_failed(effect.thread, effect.token, value.error, value.cause, now))
+            self._perform(await _off_loop(execution.task_failed, effect.thread, effect.token, value.error,
+                                          value.cause, now))
+
+
+async def _off_loop(step: Callable[..., list[Effect]], *args: Any) -> list[Effect]:
+    """Run an interpreter step in a worker thread (its expressions may take up to their evaluation limit)."""
+    return await asyncio.to_thread(step, *args)

@@ -21,7 +21,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,8 +29,10 @@ from stepline.engine.checkpoint import checkpoint, restore
 from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
 from stepline.engine.interpreter import RUNNING, SUCCEEDED, Execution
 from stepline.engine.program import Program
+from stepline.expr.limits import DEFAULT_LIMITS, Limits
 from stepline.engine.resources import describe_resource
 from stepline.jsonvalue import JSON, dumps, loads
+from stepline.runtime.applying import Applier, Group
 from stepline.runtime.dispatch import TaskDispatch
 from stepline.runtime.fleet import BATCH, Fleet, default_worker_name, wall
 from stepline.runtime.integrations.registry import Integration
@@ -42,6 +44,7 @@ from stepline.runtime.store.base import (
     PendingTask,
     Store,
     StoreError,
+    StoreUnavailable,
     Timer,
 )
 
@@ -58,8 +61,10 @@ class Runtime(Fleet, TaskDispatch):
 
     def __init__(self, store: Store, *, clock: Any, programs: Callable[[str, str], Any],
                  integrations: Callable[[dict], Sequence[Integration]], worker: str | None = None,
-                 lease_seconds: float = LEASE_SECONDS, poll_seconds: float = POLL_SECONDS) -> None:
+                 lease_seconds: float = LEASE_SECONDS, poll_seconds: float = POLL_SECONDS,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
         self.store = store
+        self.limits = limits  # of every evaluation of an expression
         self.worker = worker or default_worker_name()
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
@@ -90,7 +95,9 @@ class Runtime(Fleet, TaskDispatch):
         self._lock = asyncio.Lock()  # a batch and a renewal never interleave
         self._posting = 0  # post() calls on their way to the store
         self._coordinating = False
-        self._scheduled_activities: set[str] = set()  # activities given a task by the batch being committed
+        self._applier: Applier[_Applied] = Applier(self._apply_group, self._late)
+        self._waiting_for_late: dict[str, list[Signal]] = {}  # signals of executions still being applied
+        self._late_commits: set[asyncio.Task] = set()
         self._strays: set[int] = set()  # inbox signals no worker could take at the last poll
         self._joined = False  # started, and not closed
 
@@ -116,10 +123,11 @@ class Runtime(Fleet, TaskDispatch):
         if not self._joined:
             return
         self._joined = False
-        busy = {arn for arn, _ in self._tasks}
-        for task in [*self._loops, *self._tasks.values()]:
+        busy = {arn for arn, _ in self._tasks} | self._applier.late.keys()
+        self._applier.close()
+        for task in [*self._loops, *self._tasks.values(), *self._late_commits]:
             task.cancel()
-        await asyncio.gather(*self._loops, *self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*self._loops, *self._tasks.values(), *self._late_commits, return_exceptions=True)
         self._loops.clear()
         self._tasks.clear()
         handed = [lease for arn, lease in self._leases.items() if arn in busy or arn in self._touched]
@@ -194,7 +202,7 @@ class Runtime(Fleet, TaskDispatch):
     @property
     def idle(self) -> bool:
         return (self._queue.empty() and not self._busy and not self._tasks and not self._posting
-                and not self._wanted and not self._coordinating)
+                and not self._wanted and not self._coordinating and not self._applier.late and not self._late_commits)
 
     # ------------------------------------------------------------------ applying signals
 
@@ -209,107 +217,211 @@ class Runtime(Fleet, TaskDispatch):
                 async with self._lock:
                     await self._apply_batch(batch)
             except Exception as error:
-                # the store failed (or a bug): nothing is known of these executions beyond their last commit (this
-                # one's outcome may be unknown), and their signals are gone. Let them go: their leases expire and a
-                # claim continues each from its checkpoint, dispatching its unanswered tasks again
-                if isinstance(error, StoreError):
-                    log.warning("applying signals failed", extra={"signals": len(batch), "error": str(error)})
-                else:
-                    log.exception("applying signals failed", extra={"signals": len(batch)})
-                self._forget({signal.execution_arn for signal in batch}, cancel=False)
-                self._inbox.difference_update(signal.signal_id for signal in batch)
-                self._firing.difference_update((s.execution_arn, s.thread, TIMER_KIND[s.kind]) for s in batch
-                                               if s.kind in TIMER_KIND)
+                self._let_go(batch, error)
             finally:
                 self._busy = False
                 self._committed.set()
                 if self.idle:
                     self._settled.set()
 
+    def _let_go(self, signals: list[Signal], error: Exception) -> None:
+        """The store failed (or a bug): nothing is known of these executions beyond their last commit (this one's
+        outcome may be unknown), and their signals are gone. Let them go: their leases expire and a claim continues
+        each from its checkpoint, dispatching its unanswered tasks again."""
+        if isinstance(error, StoreUnavailable):  # the store logs it once
+            log.debug("applying signals failed", extra={"signals": len(signals), "error": str(error)})
+        elif isinstance(error, StoreError):
+            log.warning("applying signals failed", extra={"signals": len(signals), "error": str(error)})
+        else:
+            log.exception("applying signals failed", extra={"signals": len(signals)})
+        self._forget({signal.execution_arn for signal in signals}, cancel=False)
+        self._inbox.difference_update(signal.signal_id for signal in signals)
+        self._firing.difference_update((s.execution_arn, s.thread, TIMER_KIND[s.kind]) for s in signals
+                                       if s.kind in TIMER_KIND)
+
     async def _apply_batch(self, batch: list[Signal]) -> None:
-        batch = await self._lease(batch)
-        changes: list[ExecutionChange] = []
-        dispatches: list[tuple[str, JSON]] = []
-        cancels: list[tuple[str, str]] = []
-        fired: list[tuple[str, str, str]] = []
-        leases = self._leases
+        """Apply the batch's signals to their executions (off the event loop) and commit what they did."""
+        batch = self._hold_back(await self._lease(batch))
         absent = list({signal.execution_arn for signal in batch if signal.execution_arn not in self._live})
         loaded: dict[str, tuple[dict, str | None] | None] = dict.fromkeys(absent)
         if absent:  # restored from their checkpoints, read at once
             loaded.update(await self.store.load_executions(absent))
-        applied: set[str] = set()
+        groups: dict[str, Group] = {}
         for signal in batch:
             arn = signal.execution_arn
-            timer_kind = TIMER_KIND.get(signal.kind)
-            if timer_kind is not None:
-                fired.append((arn, signal.thread, timer_kind))
-            execution = await self._load(arn, loaded)
-            lease = leases.get(arn)
-            kind = signal.kind
-            if kind == "resume" and execution is not None and lease is not None and arn not in applied:
-                # claimed, and as its checkpoint left it: start it, or apply the redrive its row says was accepted
-                # (only an execution restored from its checkpoint: one that ended here in memory is not redriven)
-                redrive = execution.status != RUNNING and arn in absent
-                kind = "start" if not execution.event_count else "redrive" if redrive else ""
-                signal = replace(signal, kind=kind)
-            ended = execution is None or (execution.status != RUNNING and kind != "redrive")
-            if ended or not kind or kind == "resume" or (kind == "start" and execution.event_count) or (
-                    kind == "redrive" and (execution.status == RUNNING or lease is None)):
-                consumed = [signal.signal_id] if signal.signal_id is not None else []
-                if timer_kind is not None or consumed:  # a timer or a signal nothing waits for: just remove it
-                    changes.append(ExecutionChange(arn, None, None, consumed_signals=consumed,
-                                                   cancelled_timers=[(signal.thread, timer_kind)] if timer_kind else [],
-                                                   fence=lease.fence if lease is not None else None))
-                continue
-            applied.add(arn)
-            change = self._apply(execution, signal, dispatches, cancels)
-            change.fence = lease.fence  # type: ignore[union-attr]  # held: _lease kept only those (and ended ones)
-            if signal.signal_id is not None:
-                change.consumed_signals.append(signal.signal_id)
-            changes.append(change)
+            if arn not in groups:
+                groups[arn] = Group(arn, [], _Context(None, self._leases.get(arn), arn in absent))
+            groups[arn].signals.append(signal)
+        failed: dict[str, _Applied] = {}
+        for arn, group in groups.items():
+            try:
+                group.context.execution = await self._load(arn, loaded)
+            except Exception as error:  # its checkpoint or definition cannot be read back: it fails alone
+                failed[arn] = _Applied(group.signals, failure=error)
+        ready = [group for arn, group in groups.items() if arn not in failed]
+        await self._commit([*failed.values(), *await self._applier.run(ready)])
+
+    def _hold_back(self, batch: list[Signal]) -> list[Signal]:
+        """Signals of an execution still being applied wait for it (see runtime/applying.py); a stop abandons that
+        step and applies to the execution's last commit, so that a stop always answers at once."""
+        kept = []
+        for signal in batch:
+            arn = signal.execution_arn
+            if arn not in self._applier.late:
+                kept.append(signal)
+            elif signal.kind == "stop":
+                abandoned = self._applier.abandon(arn)
+                self._live.pop(arn, None)
+                if abandoned is not None:
+                    self._release(abandoned.signals)
+                kept += [signal, *self._waiting_for_late.pop(arn, [])]
+            else:
+                self._waiting_for_late.setdefault(arn, []).append(signal)
+        return kept
+
+    def _release(self, signals: list[Signal]) -> None:
+        """Forget signals that will not be applied (their timers fire again; inbox signals are read again)."""
+        self._inbox.difference_update(signal.signal_id for signal in signals)
+        self._firing.difference_update((s.execution_arn, s.thread, TIMER_KIND[s.kind]) for s in signals
+                                       if s.kind in TIMER_KIND)
+
+    def _late(self, group: Group, applied: _Applied) -> None:
+        """A late execution's step is done: commit it, then apply the signals that waited for it."""
+        task = asyncio.get_running_loop().create_task(self._commit_late(group, applied))
+        self._late_commits.add(task)
+        task.add_done_callback(self._late_commits.discard)
+
+    async def _commit_late(self, group: Group, applied: _Applied) -> None:
+        try:
+            async with self._lock:
+                await self._commit([applied])
+        except Exception as error:
+            self._let_go(group.signals, error)
+        finally:
+            for signal in self._waiting_for_late.pop(group.execution_arn, []):
+                self.submit(signal)
+            self._committed.set()
+            if self.idle:
+                self._settled.set()
+
+    async def _commit(self, results: list[_Applied]) -> None:
+        """Commit what the signals did, then perform it (tasks dispatched, timers armed). An execution whose
+        signals could not be applied or committed for a reason of its own fails alone (States.Runtime)."""
+        results = [await self._fail_alone(applied) if applied.failure is not None else applied for applied in results]
+        changes = [change for applied in results for change in applied.changes]
         try:
             await self.store.commit(changes)
         except LeaseLost as lost:  # another worker took these: drop them; the others go again from their checkpoints
-            self._scheduled_activities.clear()
             gone = set(lost.execution_arns)
             self._forget(gone, cancel=True)
             for change in changes:
                 self._live.pop(change.execution_arn, None)  # memory is ahead of the store
-            self._inbox.difference_update(s.signal_id for s in batch if s.execution_arn in gone)
-            self._firing.difference_update(fired)
-            rest = [s for s in batch if s.execution_arn not in gone]
+            self._release([s for applied in results for s in applied.signals if s.execution_arn in gone])
+            rest = [s for applied in results for s in applied.signals if s.execution_arn not in gone]
             if rest:
                 await self._apply_batch(rest)
             return
-        except Exception:  # the outcome is unknown (a lost connection): _signal_loop lets the executions go
-            self._scheduled_activities.clear()
+        except StoreUnavailable:  # the outcome is unknown (a lost connection, a full disk): the caller lets go
             raise
+        except Exception as error:
+            if len(results) > 1:  # each execution alone: the one at fault fails by itself
+                for applied in results:
+                    await self._commit([applied])
+                return
+            if results[0].poisoned:
+                raise
+            log.warning("an execution's changes cannot be committed", extra={"error": str(error)})
+            await self._commit([replace(results[0], failure=error)])
+            return
         finally:
-            self._firing.difference_update(fired)
+            self._firing.difference_update(fired for applied in results for fired in applied.fired)
         for change in changes:
             for signal_id in change.consumed_signals:
                 self._inbox.discard(signal_id)
                 self._consumed[signal_id] = None
         while len(self._consumed) > CONSUMED:
             self._consumed.popitem(last=False)
-        for arn, thread in cancels:
-            task = self._tasks.pop((arn, thread), None)
-            if task is not None:
-                task.cancel()
-        for arn, effect in dispatches:
-            self._dispatch(arn, effect)
+        for applied in results:
+            for arn, thread in applied.cancels:
+                task = self._tasks.pop((arn, thread), None)
+                if task is not None:
+                    task.cancel()
+            for arn, effect in applied.dispatches:
+                self._dispatch(arn, effect)
         for change in changes:
             for timer in change.timers:
                 self._arm(timer.due)
             if change.status not in (RUNNING, None):
                 self._finished(change.execution_arn)
-        if self._scheduled_activities:  # GetActivityTask long polls, in every process
-            activities, self._scheduled_activities = self._scheduled_activities, set()
-            for activity in activities:
-                try:
-                    await self.store.notify("activities", activity)
-                except StoreError:  # their poll finds the task
-                    pass
+        for activity in {activity for applied in results for activity in applied.activities}:
+            try:  # GetActivityTask long polls, in every process
+                await self.store.notify("activities", activity)
+            except StoreError:  # their poll finds the task
+                pass
+
+    async def _fail_alone(self, applied: _Applied) -> _Applied:
+        """Fail an execution that cannot go on, from its last commit: States.Runtime, the cause, a full history."""
+        arn = applied.signals[0].execution_arn
+        error = applied.failure
+        log.warning("an execution cannot go on: it fails", extra={"execution": arn, "error": repr(error)})
+        self._live.pop(arn, None)
+        execution = await self._load(arn, {arn: (await self.store.load_executions([arn])).get(arn)})
+        result = _Applied(applied.signals, poisoned=True)
+        lease = self._leases.get(arn)
+        if execution is None or lease is None:  # ended meanwhile, or no longer held here
+            return result
+        effects = execution.fail_unexpectedly(error, self.clock.now())  # type: ignore[arg-type]
+        change = ExecutionChange(arn, execution.status, None, events=execution.take_events(), fence=lease.fence,
+                                 summary=_summary(execution),
+                                 consumed_signals=[s.signal_id for s in applied.signals if s.signal_id is not None])
+        for effect in effects:
+            self._plan(execution, effect, change, result)
+        try:
+            change.checkpoint = dumps(checkpoint(execution))  # kept for a redrive
+        except Exception:
+            change.checkpoint = None
+        result.changes.append(change)
+        return result
+
+    def _apply_group(self, group: Group) -> _Applied:
+        """Apply one execution's signals of a batch (in a worker thread: see runtime/applying.py)."""
+        applied = _Applied(group.signals)
+        try:
+            for signal in group.signals:
+                self._apply_signal(group.context, signal, applied)
+        except Exception as error:
+            applied.failure = error
+        return applied
+
+    def _apply_signal(self, context: _Context, signal: Signal, applied: _Applied) -> None:
+        arn = signal.execution_arn
+        execution, lease = context.execution, context.lease
+        timer_kind = TIMER_KIND.get(signal.kind)
+        if timer_kind is not None:
+            applied.fired.append((arn, signal.thread, timer_kind))
+        kind = signal.kind
+        if kind == "resume" and execution is not None and lease is not None and not context.applied:
+            # claimed, and as its checkpoint left it: start it, or apply the redrive its row says was accepted
+            # (only an execution restored from its checkpoint: one that ended here in memory is not redriven)
+            redrive = execution.status != RUNNING and context.restored
+            kind = "start" if not execution.event_count else "redrive" if redrive else ""
+            signal = replace(signal, kind=kind)
+        ended = execution is None or (execution.status != RUNNING and kind != "redrive")
+        if ended or not kind or kind == "resume" or (kind == "start" and execution.event_count) or (
+                kind == "redrive" and (execution.status == RUNNING or lease is None)):
+            consumed = [signal.signal_id] if signal.signal_id is not None else []
+            if timer_kind is not None or consumed:  # a timer or a signal nothing waits for: just remove it
+                applied.changes.append(ExecutionChange(
+                    arn, None, None, consumed_signals=consumed,
+                    cancelled_timers=[(signal.thread, timer_kind)] if timer_kind else [],
+                    fence=lease.fence if lease is not None else None))
+            return
+        context.applied = True
+        change = self._apply(execution, signal, applied)  # type: ignore[arg-type]
+        change.fence = lease.fence  # type: ignore[union-attr]  # held: _lease kept only those (and ended ones)
+        if signal.signal_id is not None:
+            change.consumed_signals.append(signal.signal_id)
+        applied.changes.append(change)
 
     async def _lease(self, batch: list[Signal]) -> list[Signal]:
         """The batch's signals whose executions this worker holds, claiming the others first. Signals of an
@@ -342,7 +454,7 @@ class Runtime(Fleet, TaskDispatch):
                 self._firing.discard((arn, signal.thread, timer_kind))
         return kept
 
-    def _apply(self, execution: Execution, signal: Signal, dispatches: list, cancels: list) -> ExecutionChange:
+    def _apply(self, execution: Execution, signal: Signal, applied: _Applied) -> ExecutionChange:
         now = self.clock.now()
         arn = signal.execution_arn
         kind = signal.kind
@@ -373,6 +485,8 @@ class Runtime(Fleet, TaskDispatch):
                 change.timers.append(Timer(arn, "", "execution_timeout", 0, now + timedelta(seconds=timeout)))
         elif kind == "stop":
             error, cause = signal.payload
+            if not execution.event_count:  # its start was abandoned (runtime/applying.py): the history begins still
+                execution.begin(now)
             effects = execution.stop(error, cause, now)
         elif kind == "submitted":
             output, effect = signal.payload
@@ -397,11 +511,11 @@ class Runtime(Fleet, TaskDispatch):
         if kind in ("task_ok", "task_failed", "timeout", "heartbeat_timeout"):
             change.finished_tasks.append(signal.thread)
             change.cancelled_timers += [(signal.thread, "task_timeout"), (signal.thread, "heartbeat")]
-            cancels.append((arn, signal.thread))
+            applied.cancels.append((arn, signal.thread))
         if kind in TIMER_KIND:
             change.cancelled_timers.append((signal.thread, TIMER_KIND[kind]))
         for effect in effects:
-            self._plan(execution, effect, change, dispatches, cancels, now)
+            self._plan(execution, effect, change, applied)
         change.events = execution.take_events()
         change.status = execution.status
         if execution.status != SUCCEEDED:  # a failed execution keeps its position for a redrive
@@ -410,9 +524,9 @@ class Runtime(Fleet, TaskDispatch):
             change.summary = _summary(execution)
         return change
 
-    def _plan(self, execution: Execution, effect: Effect, change: ExecutionChange, dispatches: list, cancels: list,
-              now: datetime) -> None:
+    def _plan(self, execution: Execution, effect: Effect, change: ExecutionChange, applied: _Applied) -> None:
         arn = execution.execution_arn
+        now = self.clock.now()
         if isinstance(effect, StartTimer):
             change.timers.append(Timer(arn, effect.thread, "timer", effect.token, effect.due))
         elif isinstance(effect, InvokeTask):
@@ -429,13 +543,13 @@ class Runtime(Fleet, TaskDispatch):
                 change.timers.append(Timer(arn, effect.thread, "heartbeat", effect.token,
                                            now + timedelta(seconds=effect.heartbeat_seconds)))
             if activity is None:
-                dispatches.append((arn, document))
+                applied.dispatches.append((arn, document))
             else:
-                self._scheduled_activities.add(activity)
+                applied.activities.add(activity)
         elif isinstance(effect, CancelTask):
             change.finished_tasks.append(effect.thread)
             change.cancelled_timers += [(effect.thread, "task_timeout"), (effect.thread, "heartbeat")]
-            cancels.append((arn, effect.thread))
+            applied.cancels.append((arn, effect.thread))
 
     # ------------------------------------------------------------------ executions in memory
 
@@ -456,7 +570,7 @@ class Runtime(Fleet, TaskDispatch):
                 return None
             document = await self.store.get_checkpoint(arn)
         program: Program = await self._programs(record["definitionDigest"], record.get("type", "STANDARD"))
-        identity = _identity(record)
+        identity = {**_identity(record), "limits": self.limits}
         if document is None:
             if record["status"] != RUNNING:
                 return None
@@ -541,6 +655,30 @@ class Runtime(Fleet, TaskDispatch):
             return await self.store.next_timer_due()
         except StoreError:
             return self.clock.now() + timedelta(seconds=self.poll_seconds)
+
+
+@dataclass(slots=True)
+class _Context:
+    """What applying one execution's signals needs besides them (runtime/applying.py's Group.context)."""
+
+    execution: Execution | None
+    lease: Lease | None
+    restored: bool  # read from its checkpoint for this batch (not in memory before)
+    applied: bool = False  # a signal of the batch was applied to it already
+
+
+@dataclass(slots=True)
+class _Applied:
+    """What applying one execution's signals of a batch did: ready to commit, then to perform."""
+
+    signals: list[Signal]
+    changes: list[ExecutionChange] = field(default_factory=list)
+    dispatches: list[tuple[str, JSON]] = field(default_factory=list)  # tasks to send once committed
+    cancels: list[tuple[str, str]] = field(default_factory=list)  # (execution, thread) of tasks abandoned
+    fired: list[tuple[str, str, str]] = field(default_factory=list)  # timers the signals came from
+    activities: set[str] = field(default_factory=set)  # activities given a task
+    failure: Exception | None = None  # the execution could not go on: it fails alone (Runtime._fail_alone)
+    poisoned: bool = False  # this is that failure
 
 
 def _identity(record: dict) -> dict:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from stepline.jsonvalue import dumps, loads
+from stepline.jsonvalue import dumps, loads, too_deep
 from stepline.runtime.signals import Signal
 from stepline.service import errors
 from stepline.service.arns import activity_arn, check_name, parse_activity_arn
 from stepline.service.paging import paginate
-from stepline.service.shapes import ENCRYPTION_DEFAULT, json_problem
+from stepline.service.shapes import ENCRYPTION_DEFAULT, TOO_DEEP, json_problem
 
 
 class ActivityActions:
@@ -95,6 +95,8 @@ class ActivityActions:
             value = loads(output)
         except ValueError:
             raise errors.InvalidOutput(f"Invalid Output: '{json_problem(output)}'") from None
+        if too_deep(value):
+            raise errors.InvalidOutput(f"Invalid Output: '{TOO_DEEP}'")
         await self.runtime.post(Signal("task_ok", task.execution_arn, task.thread, task.token, value))
         return {}
 

@@ -20,7 +20,7 @@ from stepline.engine.interpreter import RUNNING, Execution
 from stepline.engine.program import Program, compile_definition
 from stepline.engine.references import variable_references
 from stepline.errors import DefinitionError
-from stepline.jsonvalue import JSON, dumps, loads
+from stepline.jsonvalue import JSON, dumps, loads, too_deep
 from stepline.runtime.clock import clock_for
 from stepline.runtime.integrations.lambda_local import LocalFunctions
 from stepline.runtime.integrations.lambda_remote import RemoteFunctions
@@ -46,7 +46,7 @@ from stepline.service.definitions import create_error_message, validate_definiti
 from stepline.service.map_runs import MapRunActions
 from stepline.service.paging import cursor, encode_token, paginate
 from stepline.service.settings import Settings
-from stepline.service.shapes import ENCRYPTION_DEFAULT, LOGGING_DEFAULT, TRACING_DEFAULT, json_problem
+from stepline.service.shapes import ENCRYPTION_DEFAULT, LOGGING_DEFAULT, TOO_DEEP, TRACING_DEFAULT, json_problem
 from stepline.service.test_state import test_state as run_test_state
 
 MAX_PAYLOAD = 256 * 1024
@@ -95,7 +95,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
             self.store = await open_store(self.settings.db, pool_size=self.settings.pool_size)
         self.runtime = Runtime(self.store, clock=self.clock, programs=self._program,
                                integrations=self._integrations_for, worker=self.settings.worker_name,
-                               lease_seconds=self.settings.lease_seconds, poll_seconds=self.settings.poll_seconds)
+                               lease_seconds=self.settings.lease_seconds, poll_seconds=self.settings.poll_seconds,
+                               limits=self.settings.limits)
         if worker:
             await self.runtime.start()
         for path in sorted(Path(self.settings.register).glob("*.asl.json")) if self.settings.register else ():
@@ -471,9 +472,12 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
             raise errors.InvalidExecutionInput("Invalid State Machine Execution Input: 'The input exceeds the "
                                                "maximum size of 262144 bytes'")
         try:
-            return text, loads(text)
+            value = loads(text)
         except ValueError:
             raise errors.InvalidExecutionInput(f"Invalid State Machine Execution Input: '{json_problem(text)}'") from None
+        if too_deep(value):
+            raise errors.InvalidExecutionInput(f"Invalid State Machine Execution Input: '{TOO_DEEP}'")
+        return text, value
 
     async def start_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
                               traceHeader: str | None = None) -> dict:
@@ -509,7 +513,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         execution = Execution(program, input=loads(text), execution_arn=arn, name=name,
                               state_machine_arn=machine["stateMachineArn"], state_machine_name=machine["name"],
                               role_arn=machine["roleArn"], start_time=_now(self.clock), seed=arn,
-                              region=self.settings.region, redrive_count=None)
+                              region=self.settings.region, redrive_count=None, limits=self.settings.limits)
         self._express[arn] = execution
         while len(self._express) > 10_000:
             self._express.pop(next(iter(self._express)))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from stepline.expr.limits import DEFAULT_MEMORY_BYTES, DEFAULT_SECONDS, Limits
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
@@ -24,6 +26,13 @@ class Settings:
     lease_seconds: float = 30.0  # STEPLINE_LEASE_SECONDS: a dead worker's executions are taken over after this
     poll_seconds: float = 1.0  # STEPLINE_POLL_SECONDS: how often a worker looks for work no notification announced
     pool_size: int | None = None  # STEPLINE_POOL_SIZE: PostgreSQL connections of this process (else the URL's, or 10)
+    # what one evaluation of a workflow's expressions may take (expr/limits.py)
+    evaluation_seconds: float = DEFAULT_SECONDS  # STEPLINE_EVALUATION_SECONDS
+    evaluation_memory: int = DEFAULT_MEMORY_BYTES  # STEPLINE_EVALUATION_MEMORY: bytes a value it builds may have
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(seconds=self.evaluation_seconds, memory_bytes=self.evaluation_memory)
 
     @classmethod
     def from_environment(cls, **options: object) -> Settings:
@@ -42,6 +51,10 @@ class Settings:
             if os.environ.get("STEPLINE_LEASE_SECONDS") else None,
             "poll_seconds": float(os.environ["STEPLINE_POLL_SECONDS"]) if os.environ.get("STEPLINE_POLL_SECONDS") else None,
             "pool_size": int(os.environ["STEPLINE_POOL_SIZE"]) if os.environ.get("STEPLINE_POOL_SIZE") else None,
+            "evaluation_seconds": float(os.environ["STEPLINE_EVALUATION_SECONDS"])
+            if os.environ.get("STEPLINE_EVALUATION_SECONDS") else None,
+            "evaluation_memory": int(os.environ["STEPLINE_EVALUATION_MEMORY"])
+            if os.environ.get("STEPLINE_EVALUATION_MEMORY") else None,
         }
         values = {k: v for k, v in environment.items() if v is not None}
         values.update({k: v for k, v in options.items() if v is not None})

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from stepline.jsonvalue import MAX_DEPTH
+
 LOGGING_DEFAULT = {"level": "OFF", "includeExecutionData": False}
 TRACING_DEFAULT = {"enabled": False}
 ENCRYPTION_DEFAULT = {"type": "AWS_OWNED_KEY"}
+
+
+TOO_DEEP = f"The JSON is nested more than {MAX_DEPTH} levels deep"
 
 
 def json_problem(text: str) -> str:

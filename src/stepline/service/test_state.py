@@ -24,11 +24,12 @@ from stepline.engine.effects import InvokeTask
 from stepline.engine.resources import Resource, describe_resource
 from stepline.engine.test_state import Mock, StateConfiguration, StateNotFound, StateTest, compile_for_test, state_body
 from stepline.errors import DefinitionError, StatesError
-from stepline.jsonvalue import JSON, loads
+from stepline.jsonvalue import JSON, loads, too_deep
 from stepline.runtime.integrations.registry import Integration, TaskCall, resolve
 from stepline.service import errors
 from stepline.service.definitions import create_error_message
 from stepline.service.settings import Settings
+from stepline.service.shapes import TOO_DEEP
 
 MAX_PAYLOAD = 256 * 1024
 TIMEOUT_SECONDS = 300  # "The TestState API can run for up to five minutes"
@@ -83,8 +84,9 @@ async def test_state(request: Mapping[str, Any], *, settings: Settings, integrat
                      execution_arn=f"{prefix}:express:{machine_name}:{execution_name}", execution_name=execution_name,
                      state_machine_arn=f"{prefix}:stateMachine:{machine_name}", state_machine_name=machine_name,
                      role_arn=request.get("roleArn"), start_time=now, region=settings.region,
-                     item_reader=state.type == "Map" and "ItemReader" in body)
-    call = test.start(now)
+                     item_reader=state.type == "Map" and "ItemReader" in body, limits=settings.limits)
+    # the state's expressions run off the event loop, which serves everything else meanwhile (expr/limits.py)
+    call = await asyncio.to_thread(test.start, now)
     while call is not None:  # an unmocked Task: stepline's integrations answer it
         task = TaskCall(resource=describe_resource(call.resource, settings.region), parameters=call.parameters,
                         state_name=call.state_name, invocation=0, execution_arn=test.execution.execution_arn,
@@ -97,18 +99,19 @@ async def _perform(test: StateTest, task: TaskCall, integrations: Sequence[Integ
                    timeout: float) -> InvokeTask | None:
     """Call the Task's resource through the first integration that handles it; its answer goes to the test."""
     if not any(integration.handles(task) for integration in integrations):
-        return test.task_failed("States.Runtime", f"stepline has no integration for the resource "
-                                                  f"'{task.resource.arn}': register a local function (--functions) "
-                                                  "or give the request a mock")
+        return await asyncio.to_thread(
+            test.task_failed, "States.Runtime", f"stepline has no integration for the resource '{task.resource.arn}': "
+                                                "register a local function (--functions) or give the request a mock")
     try:
         result = await asyncio.wait_for(resolve(integrations, task).invoke(task), timeout)
     except asyncio.TimeoutError:
-        return test.task_failed("States.Timeout", None)
+        return await asyncio.to_thread(test.task_failed, "States.Timeout", None)
     except StatesError as failure:
-        return test.task_failed(failure.error, failure.cause)
+        return await asyncio.to_thread(test.task_failed, failure.error, failure.cause)
     except Exception as error:  # a broken integration fails the state, as in an execution
-        return test.task_failed("States.Runtime", f"The task failed unexpectedly: {type(error).__name__}: {error}")
-    return test.task_succeeded(result.output)
+        return await asyncio.to_thread(test.task_failed, "States.Runtime",
+                                       f"The task failed unexpectedly: {type(error).__name__}: {error}")
+    return await asyncio.to_thread(test.task_succeeded, result.output)
 
 
 # ---------------------------------------------------------------------------------------------- the request
@@ -132,10 +135,13 @@ def _input(text: str | None) -> JSON:
         raise errors.InvalidExecutionInput("Invalid State Machine Execution Input: 'The input exceeds the maximum "
                                            "size of 262144 bytes'")
     try:
-        return loads(text)
+        value = loads(text)
     except ValueError:
         raise errors.InvalidExecutionInput("Invalid State Machine Execution Input: 'The input is not valid "
                                            "JSON'") from None
+    if too_deep(value):
+        raise errors.InvalidExecutionInput(f"Invalid State Machine Execution Input: '{TOO_DEEP}'")
+    return value
 
 
 def _variables(text: str | None) -> dict:

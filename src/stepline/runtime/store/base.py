@@ -17,6 +17,7 @@ report themselves in `workers` (`report_worker`, `list_workers`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,9 +27,36 @@ from stepline.jsonvalue import JSON
 
 RESOURCE_KINDS = ("state_machine", "version", "alias", "activity")
 
+log = logging.getLogger("stepline.runtime.store")
+
 
 class StoreError(Exception):
     """The store cannot do what was asked (corrupt file, read-only or full disk, lost connection)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or written for now (a lost connection, a full or read-only disk): nothing was
+    written; the same work succeeds once it is back."""
+
+
+class Outage:
+    """Says once that the store cannot be written, and why, and once that it can be again (not once a write)."""
+
+    def __init__(self, store: str) -> None:
+        self.store = store
+        self.reason: str | None = None
+
+    def failed(self, reason: str) -> StoreUnavailable:
+        if self.reason is None:
+            log.warning("%s cannot be written (%s): API calls that write answer ServiceUnavailable, and executions "
+                        "wait, until it can", self.store, reason)
+        self.reason = reason
+        return StoreUnavailable(f"The store cannot be written: {reason}")
+
+    def ended(self) -> None:
+        if self.reason is not None:
+            log.warning("%s can be written again", self.store)
+            self.reason = None
 
 
 class LeaseLost(StoreError):

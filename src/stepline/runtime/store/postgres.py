@@ -38,9 +38,11 @@ from stepline.runtime.store.base import (
     Lease,
     LeaseLost,
     Notification,
+    Outage,
     PendingTask,
     SchemaTooNew,
     StoreError,
+    StoreUnavailable,
     Timer,
 )
 from stepline.runtime.store.codec import (
@@ -54,6 +56,13 @@ from stepline.runtime.store.codec import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _unavailable(error: psycopg.Error) -> bool:
+    """The database is away or cannot write for now (a lost connection, a full disk, a restart, a read-only
+    standby, a conflict to retry), whatever is written."""
+    return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError,
+                              psycopg.errors.ReadOnlySqlTransaction))
 
 SCHEMA_VERSION = 3
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
@@ -207,6 +216,7 @@ class PostgresStore:
         self._writer: asyncio.Task | None = None
         self.transactions = 0
         self.statements = 0
+        self._outage = Outage("The PostgreSQL store")
 
     @classmethod
     async def open(cls, location: str, *, schema: str | None = None, min_size: int = 2,
@@ -243,7 +253,8 @@ class PostgresStore:
                 cursor = await connection.execute(QUERIES[name], params)
                 return await cursor.fetchall() if cursor.description is not None else []
         except psycopg.Error as error:
-            raise StoreError(f"The store failed: {error}") from None
+            kind = StoreUnavailable if _unavailable(error) else StoreError
+            raise kind(f"The store failed: {error}") from None
 
     async def _scalar(self, name: str, **params: Any) -> Any:
         rows = await self._rows(name, **params)
@@ -270,8 +281,11 @@ class PostgresStore:
                 for item in batch:
                     await self._flush([item])
                 return
-            log.warning("a store write failed", extra={"error": str(error)})
-            outcomes = [StoreError(f"The store cannot be written: {error}")]
+            if _unavailable(error):
+                outcomes = [self._outage.failed(str(error).strip())]
+            else:
+                log.warning("a store write failed", extra={"error": str(error)})
+                outcomes = [StoreError(f"The store cannot be written: {error}")]
         except Exception as error:  # a bug: every caller hears of it rather than waiting forever
             outcomes = [error] * len(batch)
         for (_, future), outcome in zip(batch, outcomes):
@@ -295,6 +309,7 @@ class PostgresStore:
                 raise
         self.transactions += 1
         self.statements += statements
+        self._outage.ended()
         return outcomes
 
     async def _pipeline(self, cursor: psycopg.AsyncCursor, operations: list[Operation | list[ExecutionChange]],

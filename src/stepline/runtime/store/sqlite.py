@@ -34,11 +34,22 @@ from stepline.runtime.store.base import (
     Lease,
     LeaseLost,
     Notification,
+    Outage,
     PendingTask,
     SchemaTooNew,
     StoreError,
+    StoreUnavailable,
     Timer,
 )
+
+# primary result codes of a database that cannot be written for now, whatever is written (a full, read-only or
+# failing disk; the file locked by another process)
+_UNAVAILABLE = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_BUSY,
+                sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL}
+
+
+def _unavailable(error: sqlite3.DatabaseError) -> bool:
+    return (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _UNAVAILABLE
 
 SCHEMA_VERSION = 3
 _SCHEMA = """
@@ -96,6 +107,7 @@ class SqliteStore:
         self._orphaned: set[str] = set()  # running when the store was opened: the previous process held them
         self._listeners: dict[str, set[asyncio.Queue[Notification]]] = {}
         self.transactions = 0  # group commits so far
+        self._outage = Outage(f"The store {path}")
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
@@ -148,7 +160,8 @@ class SqliteStore:
         try:
             return self._db.execute(sql, args).fetchall()
         except sqlite3.DatabaseError as error:
-            raise StoreError(f"The store {self.path} cannot be read: {error}") from None
+            kind = StoreUnavailable if _unavailable(error) else StoreError
+            raise kind(f"The store {self.path} cannot be read: {error}") from None
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -177,6 +190,7 @@ class SqliteStore:
                 results.append(operation(self._db))
             self._db.execute("COMMIT")
             self.transactions += 1
+            self._outage.ended()
         except sqlite3.DatabaseError as error:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
@@ -184,7 +198,8 @@ class SqliteStore:
                 for item in batch:
                     self._commit_batch([item])
                 return
-            failure = StoreError(f"The store {self.path} cannot be written: {error}")
+            failure = (self._outage.failed(str(error)) if _unavailable(error)
+                       else StoreError(f"The store {self.path} cannot be written: {error}"))
             for _, future in batch:
                 if not future.done():
                     future.set_exception(failure)
