@@ -44,8 +44,12 @@ from stepline.api.protocol import (
     error_body,
 )
 from stepline.service.errors import (
+    SERVICE_UNAVAILABLE_MESSAGE,
+    AccessDeniedException,
     ApiError,
     InternalFailure,
+    ServiceUnavailable,
+    StoreUnavailable,
     RequestEntityTooLarge,
     SerializationException,
     UnknownOperationException,
@@ -65,13 +69,6 @@ DEFAULT_MAX_CONNECTIONS = 10_000
 DEFAULT_REQUEST_TIMEOUT = 30.0
 MAX_HEADER_BYTES = 65_536  # the request line and headers; SDKs and browsers send a few KiB
 _RESERVED_FILES = 256  # open files kept for the store, Lambda endpoints, logs
-
-
-class AccessDeniedException(ApiError):
-    """AWS's AccessDeniedException: the request came from where this server does not answer."""
-
-    code = "AccessDeniedException"
-    status = 403
 
 
 def create_app(service: Any, *, console_routes: Sequence[BaseRoute] = (),
@@ -97,7 +94,8 @@ def create_app(service: Any, *, console_routes: Sequence[BaseRoute] = (),
 
     app = Starlette(routes=[Route("/", dispatch, methods=["POST"]), *console_routes], lifespan=lifespan,
                     middleware=[Middleware(_HostAndOriginCheck, allowed_hosts=allowed_hosts)],
-                    exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _bug})
+                    exception_handlers={ApiError: _api_error, HTTPException: _http_error,
+                                        StoreUnavailable: _unavailable, Exception: _bug})
     app.state.service = service
     app.state.max_request_bytes = max_request_bytes
     return app
@@ -120,6 +118,10 @@ async def _http_error(request: Request, error: Exception) -> Response:
                           error.status_code)
     response.headers.update(error.headers or {})  # Allow, on a 405
     return response
+
+
+async def _unavailable(request: Request, error: Exception) -> Response:
+    return error_page(ServiceUnavailable(SERVICE_UNAVAILABLE_MESSAGE))  # the store said why in the log, once
 
 
 async def _bug(request: Request, error: Exception) -> Response:

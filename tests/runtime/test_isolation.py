@@ -163,3 +163,22 @@ def test_a_poison_execution_does_not_hold_the_recovery_of_others(tmp_path: Path)
             assert_failed_completely(sfn, arn, "States.QueryEvaluationError")
     finally:
         server.stop()
+
+
+def test_test_state_and_express_executions_are_bounded_too(tmp_path: Path) -> None:
+    server = StepLine.start(tmp_path / "store.db", environment=LIMIT)
+    try:
+        sfn = server.client(read_timeout=30)
+        spin = HOSTILE["regex"][0]
+        express = sfn.create_state_machine(name="spin", definition=json.dumps(spin), roleArn=ROLE,
+                                           type="EXPRESS")["stateMachineArn"]
+        with Responsiveness(server) as api:
+            tested = sfn.test_state(definition=json.dumps(spin["States"]["Evaluate"] | {"QueryLanguage": "JSONata"}),
+                                    roleArn=ROLE, input="{}")
+            ran = sfn.start_sync_execution(stateMachineArn=express, input="{}")
+        assert (tested["status"], tested["error"]) == ("FAILED", "States.QueryEvaluationError"), tested
+        assert "Evaluation timeout after 2000 milliseconds" in tested["cause"]
+        assert (ran["status"], ran["error"]) == ("FAILED", "States.QueryEvaluationError"), ran
+        assert api.slowest < 1, f"an API call took {api.slowest:.2f} s"
+    finally:
+        server.stop()

@@ -24,10 +24,13 @@ from starlette.responses import Response
 from stepline.api.actions import find_action
 from stepline.api.validation import validate
 from stepline.service.errors import (
+    SERVICE_UNAVAILABLE_MESSAGE,
     ApiError,
     InternalFailure,
     RequestEntityTooLarge,
     SerializationException,
+    ServiceUnavailable,
+    StoreUnavailable,
     UnknownOperationException,
 )
 
@@ -53,6 +56,8 @@ async def dispatch(request: Request) -> Response:
             response = await _answer(request, target, request.app.state.service)
         except ApiError as error:
             response = error_response(error)
+    except StoreUnavailable:  # a full disk, a lost database: the store said why in the log, once
+        response = error_response(ServiceUnavailable(SERVICE_UNAVAILABLE_MESSAGE))
     except ClientDisconnect:
         logger.debug("%s: the client went away", target, extra={"action": target, "request_id": request_id})
         response = Response(status_code=400)

@@ -44,7 +44,7 @@ class TaskDispatch:
         except asyncio.CancelledError:
             raise
         except Exception as error:  # an integration's bug must not lose the execution: the task fails
-            log.exception("task integration failed", extra={"execution": arn, "thread": thread})
+            log.exception("the task integration of %s failed", arn, extra={"execution": arn, "thread": thread})
             self.submit(Signal("task_failed", arn, thread, token, ("States.TaskFailed", str(error))))
         else:
             if result.submitted is not None:

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 
 from stepline.engine.interpreter import RUNNING
 from stepline.runtime.signals import Signal
-from stepline.runtime.store.base import ExecutionChange, InboxSignal, Lease, StoreError
+from stepline.runtime.store.base import ExecutionChange, InboxSignal, Lease, StoreError, StoreUnavailable
 
 log = logging.getLogger("stepline.runtime.worker")
 
@@ -104,8 +104,9 @@ class Fleet:
             for key in [key for key in self._tasks if key[0] in arns]:
                 self._tasks.pop(key).cancel()
         if arns:
-            log.warning("executions let go", extra={"worker": self.worker, "executions": len(arns),
-                                                    "lease_lost": cancel})
+            log.log(logging.WARNING if cancel else logging.DEBUG, "%d executions let go%s", len(arns),
+                    " (their leases were taken over)" if cancel else "",
+                    extra={"worker": self.worker, "executions": len(arns), "lease_lost": cancel})
 
     async def _coordinate(self) -> None:
         """Claims, inbox reads, lease renewals, reports and polls: what makes this runtime one worker among
@@ -136,8 +137,9 @@ class Fleet:
                     next_poll = loop.time() + self.poll_seconds
             except Exception as error:  # the store is away (a restart): try again after a polling interval
                 self._wanted |= wanted
-                if isinstance(error, StoreError):
-                    log.warning("the store failed", extra={"worker": self.worker, "error": str(error)})
+                if isinstance(error, StoreError):  # a store that cannot be written says so itself, once
+                    log.log(logging.DEBUG if isinstance(error, StoreUnavailable) else logging.WARNING,
+                            "the store failed: %s", error, extra={"worker": self.worker, "error": str(error)})
                 else:
                     log.exception("coordinating failed", extra={"worker": self.worker})
                 next_poll = loop.time() + self.poll_seconds
@@ -207,7 +209,7 @@ class Fleet:
                         else:
                             self._wake_activity_workers(notification.payload)
             except StoreError as error:  # reconnect; the polls cover what was missed meanwhile
-                log.warning("lost the notifications", extra={"worker": self.worker, "error": str(error)})
+                log.warning("lost the notifications: %s", error, extra={"worker": self.worker, "error": str(error)})
                 await asyncio.sleep(self.poll_seconds)
 
     def _report_record(self) -> dict:

@@ -138,7 +138,7 @@ class Runtime(Fleet, TaskDispatch):
             await self.store.release_leases(parked, waiting=True)
             await self.store.remove_worker(self.worker)
         except StoreError as error:  # the leases expire by themselves
-            log.warning("could not hand back the leases", extra={"worker": self.worker, "error": str(error)})
+            log.warning("could not hand back the leases: %s", error, extra={"worker": self.worker, "error": str(error)})
 
     async def create(self, record: dict) -> dict | None:
         """Store a new execution and start it (None); or return the record of the execution that has its ARN.
@@ -228,12 +228,14 @@ class Runtime(Fleet, TaskDispatch):
         """The store failed (or a bug): nothing is known of these executions beyond their last commit (this one's
         outcome may be unknown), and their signals are gone. Let them go: their leases expire and a claim continues
         each from its checkpoint, dispatching its unanswered tasks again."""
-        if isinstance(error, StoreUnavailable):  # the store logs it once
-            log.debug("applying signals failed", extra={"signals": len(signals), "error": str(error)})
+        if isinstance(error, StoreUnavailable):  # the store says so itself, once
+            log.debug("applying %d signals failed: %s", len(signals), error,
+                      extra={"signals": len(signals), "error": str(error)})
         elif isinstance(error, StoreError):
-            log.warning("applying signals failed", extra={"signals": len(signals), "error": str(error)})
+            log.warning("applying %d signals failed: %s", len(signals), error,
+                        extra={"signals": len(signals), "error": str(error)})
         else:
-            log.exception("applying signals failed", extra={"signals": len(signals)})
+            log.exception("applying %d signals failed", len(signals), extra={"signals": len(signals)})
         self._forget({signal.execution_arn for signal in signals}, cancel=False)
         self._inbox.difference_update(signal.signal_id for signal in signals)
         self._firing.difference_update((s.execution_arn, s.thread, TIMER_KIND[s.kind]) for s in signals
@@ -330,7 +332,8 @@ class Runtime(Fleet, TaskDispatch):
                 return
             if results[0].poisoned:
                 raise
-            log.warning("an execution's changes cannot be committed", extra={"error": str(error)})
+            log.warning("the changes of %s cannot be committed: %s", results[0].signals[0].execution_arn, error,
+                        extra={"error": str(error)})
             await self._commit([replace(results[0], failure=error)])
             return
         finally:
@@ -363,7 +366,8 @@ class Runtime(Fleet, TaskDispatch):
         """Fail an execution that cannot go on, from its last commit: States.Runtime, the cause, a full history."""
         arn = applied.signals[0].execution_arn
         error = applied.failure
-        log.warning("an execution cannot go on: it fails", extra={"execution": arn, "error": repr(error)})
+        log.warning("%s cannot go on and fails with States.Runtime: %r", arn, error,
+                    extra={"execution": arn, "error": repr(error)})
         self._live.pop(arn, None)
         execution = await self._load(arn, {arn: (await self.store.load_executions([arn])).get(arn)})
         result = _Applied(applied.signals, poisoned=True)
@@ -629,7 +633,8 @@ class Runtime(Fleet, TaskDispatch):
             try:
                 timers = await self.store.claim_due_timers(self.worker, claimed_at, BATCH, self.lease_seconds)
             except StoreError as error:
-                log.warning("cannot claim due timers", extra={"worker": self.worker, "error": str(error)})
+                log.log(logging.DEBUG if isinstance(error, StoreUnavailable) else logging.WARNING,
+                        "cannot claim due timers: %s", error, extra={"worker": self.worker, "error": str(error)})
                 timers = []
             for timer in timers:
                 key = (timer.execution_arn, timer.thread, timer.kind)

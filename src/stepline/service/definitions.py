@@ -8,6 +8,7 @@ from stepline.engine.program import compile_definition
 from stepline.errors import DefinitionError, Diagnostic
 from stepline.jsonvalue import JSON
 
+MAX_DEFINITION_BYTES = 1_048_576  # AWS's limit on a definition (the API model's Definition max length)
 _SEVERITY_RANK = {"ERROR": 0, "WARNING": 1}
 
 

@@ -6,6 +6,10 @@ as text.
 
 from __future__ import annotations
 
+from stepline.runtime.store.base import StoreUnavailable  # answered as ServiceUnavailable by every surface
+
+__all__ = ["StoreUnavailable"]  # besides the errors below
+
 
 class ApiError(Exception):
     """An error AWS's service model names; `code` is the `__type` the API returns."""
@@ -58,3 +62,6 @@ UnknownOperationException = _error("UnknownOperationException")
 SerializationException = _error("SerializationException", message_key="Message")
 RequestEntityTooLarge = _error("RequestEntityTooLargeException", 413)
 InternalFailure = _error("InternalFailure", 500)
+AccessDeniedException = _error("AccessDeniedException", 403)
+ServiceUnavailable = _error("ServiceUnavailable", 503)  # the store cannot be written for now: retry later
+SERVICE_UNAVAILABLE_MESSAGE = "The store cannot be written for now (the server's log says why); try again later"

@@ -67,7 +67,11 @@ def decode_token(token: str, *, scope: str = "", now: datetime | None = None) ->
             or not isinstance(issued, int):
         raise InvalidToken("Invalid Token: 'Invalid token'")
     moment = now or datetime.now(UTC)
-    if moment - datetime.fromtimestamp(issued, UTC) > TOKEN_LIFETIME:
+    try:
+        expired = moment - datetime.fromtimestamp(issued, UTC) > TOKEN_LIFETIME
+    except (ValueError, OverflowError, OSError):  # a time no token was issued at
+        expired = True
+    if expired:
         raise InvalidToken("Invalid Token: 'Invalid token'")
     return after
 
