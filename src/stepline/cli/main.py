@@ -1,6 +1,9 @@
 """`stepline` command line: run and validate state machines.
 
-Exit codes: 0 success; 1 the execution did not succeed or the definition is invalid; 2 bad usage or input.
+Exit codes: 0 success; 1 the execution did not succeed, the definition is invalid, or stepline failed; 2 bad usage
+or input.
+Every refusal is one line on stderr, never a traceback; a path is checked before it is read, so that a folder,
+a device or a FIFO given for a file is refused instead of read forever.
 """
 
 from __future__ import annotations
@@ -8,28 +11,44 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
 import math
 import os
+import stat
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from stepline.cli import render
-from stepline.engine.interpreter import Execution
+from stepline.engine.interpreter import MAX_PAYLOAD_BYTES, Execution
 from stepline.errors import DefinitionError
 from stepline.jsonvalue import dumps, loads
 from stepline.runtime.integrations.mock_config import MockConfigError
-from stepline.service.definitions import diagnose, validate_definition
+from stepline.service.definitions import MAX_DEFINITION_BYTES, diagnose, validate_definition
 from stepline.runtime.store.base import StoreError
 from stepline.service import errors
 from stepline.service.errors import ApiError
+from stepline.service.settings import Settings
 from stepline.service.workflow import Result, Workflow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MAX_MOCK_CONFIG_BYTES = 64 * 1024 * 1024  # many mocked responses of up to 256 KiB each
+MAX_SECONDS = 86_400.0  # a day: the longest lease, polling interval or timeout an option takes
+MAX_PNG_SIDE, MAX_PNG_PIXELS = 32_767, 50_000_000  # cairo's largest surface; about 200 MB while drawing
 
 
 class UsageError(Exception):
     """Bad arguments or input: reported on stderr with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors in one line (the usage itself is in --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        render.error(f"{message} (see {self.prog} --help)", sys.stderr, prog=self.prog)
+        self.exit(EXIT_USAGE)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,17 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except UsageError as error:
-        sys.stderr.write(f"stepline: {error}\n")
+        render.error(str(error), sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `stepline run ... --history | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+    except Exception as error:  # a bug: said in one line too, as the server's outermost handler does
+        render.error(f"unexpected {type(error).__name__} (a bug in stepline): {error}", sys.stderr)
+        return EXIT_FAILED
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stepline", description="Run AWS Step Functions workflows anywhere.")
+    parser = _Parser(prog="stepline", description="Run AWS Step Functions workflows anywhere.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a state machine definition in process",
@@ -75,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     executions.add_argument("--db", default="stepline.db", help="the store (default stepline.db)")
     executions.add_argument("--state-machine", help="only this state machine's (name or ARN)")
     executions.add_argument("--status", choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"])
-    executions.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    executions.add_argument("--limit", type=_count, default=50, help="at most this many (default 50)")
     executions.add_argument("--json", action="store_true", help="print ListExecutions' JSON")
     executions.set_defaults(handler=_executions)
 
@@ -98,13 +120,15 @@ def _parser() -> argparse.ArgumentParser:
                                             "Environment: STEPLINE_DB, SFN_MOCK_CONFIG, AWS_ACCOUNT_ID, "
                                             "AWS_DEFAULT_REGION, LAMBDA_ENDPOINT, WAIT_TIME_SCALE.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8083, help="port (default 8083, as AWS Step Functions Local)")
+    serve.add_argument("--port", type=_port, default=8083,
+                       help="port (default 8083, as AWS Step Functions Local; 0 picks a free one)")
     serve.add_argument("--db", help="the store: a SQLite file or a postgresql:// URL (default stepline.db, "
                                        "or STEPLINE_DB)")
     serve.add_argument("--mock-config", help="an AWS Step Functions Local MockConfigFile (or SFN_MOCK_CONFIG)")
     serve.add_argument("--functions", action="append", default=[], metavar="MODULE",
                        help="a Python module whose functions serve Lambda functions of the same name (repeatable)")
-    serve.add_argument("--lambda-endpoint", help="invoke Lambda functions through this endpoint (or LAMBDA_ENDPOINT)")
+    serve.add_argument("--lambda-endpoint", type=_url,
+                       help="invoke Lambda functions through this endpoint (or LAMBDA_ENDPOINT)")
     serve.add_argument("--time-scale", type=_time_scale, default=None,
                        help="scale waits: 0 virtual time, 0.01 a hundred times faster (or WAIT_TIME_SCALE)")
     serve.add_argument("--register", metavar="DIR", help="register every DIR/*.asl.json as a state machine at start")
@@ -113,18 +137,19 @@ def _parser() -> argparse.ArgumentParser:
                        help="also answer requests whose Host is HOST (repeatable, or comma separated; * for any; "
                             "or STEPLINE_ALLOWED_HOSTS). Default: loopback, --host, and the machine's names and "
                             "addresses when --host is 0.0.0.0 or ::")
-    serve.add_argument("--max-connections", type=int, default=10_000, help="open connections at most; past it the "
-                                                                            "longest idle one is closed (default 10000)")
+    serve.add_argument("--max-connections", type=_count, default=10_000,
+                       help="open connections at most; past it the longest idle one is closed (default 10000)")
     serve.add_argument("--request-timeout", type=_positive, default=30.0,
                        help="seconds a client has to send a whole request (default 30)")
-    serve.add_argument("--worker-name", help="this process's name among the store's workers (default host:pid-xxxx; "
-                                             "or STEPLINE_WORKER_NAME)")
+    serve.add_argument("--worker-name", type=_worker_name,
+                       help="this process's name among the store's workers (default host:pid-xxxx; "
+                            "or STEPLINE_WORKER_NAME)")
     serve.add_argument("--lease-seconds", type=_positive, help="how long a worker's claim on an execution lasts "
                                                                "unrenewed: a dead worker's executions are taken over "
                                                                "after this (default 30; or STEPLINE_LEASE_SECONDS)")
     serve.add_argument("--poll-seconds", type=_positive, help="how often a worker looks for work that no notification "
                                                               "announced (default 1; or STEPLINE_POLL_SECONDS)")
-    serve.add_argument("--pool-size", type=int, help="PostgreSQL connections of this process (default the URL's "
+    serve.add_argument("--pool-size", type=_count, help="PostgreSQL connections of this process (default the URL's "
                                                      "pool_size, or 10; or STEPLINE_POOL_SIZE)")
     serve.set_defaults(handler=_serve)
 
@@ -141,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
                                             "the output ends in .png (needs the png extra: CairoSVG).")
     graph.add_argument("file", help="the definition (ASL JSON)")
     graph.add_argument("-o", "--output", required=True, help="the file to write: NAME.svg or NAME.png")
-    graph.add_argument("--scale", type=float, default=2.0, help="PNG pixels per SVG unit (default 2)")
+    graph.add_argument("--scale", type=_scale, default=2.0, help="PNG pixels per SVG unit (default 2)")
     graph.set_defaults(handler=_graph)
 
     db = commands.add_parser("db", help="manage the store's schema", description="Manage the store's schema.")
@@ -155,13 +180,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from stepline.runtime.store.base import StoreError
-    from stepline.service.app import open_store
-
-    location = args.db or os.environ.get("STEPLINE_DB") or "stepline.db"
+    location = _store_location(args.db or os.environ.get("STEPLINE_DB") or "stepline.db", must_exist=False)
+    from stepline.service.app import open_store  # imported once the location is known to be usable
 
     async def upgrade() -> str:
-        if location.startswith(("postgresql://", "postgres://")):
+        if _is_postgres(location):
             from stepline.runtime.store.postgres import upgrade as upgrade_postgres
 
             found, now = await upgrade_postgres(location)
@@ -172,32 +195,103 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     try:
         sys.stdout.write(asyncio.run(upgrade()) + "\n")
     except StoreError as error:
-        sys.stderr.write(f"stepline: {error}\n")
+        render.error(str(error), sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
 
-def _number(text: str, *, zero_allowed: bool, expected: str) -> float:
-    """A finite number above 0 (or also 0), as argparse reads an option; its error names what was expected."""
+def _number(text: str, allowed: Callable[[float], bool], expected: str, kind: Callable[[str], float] = float) -> float:
+    """A number as argparse reads an option, when `allowed` (never NaN); its error names what was expected."""
     try:
-        value = float(text)
+        value = kind(text)
     except ValueError:
         value = math.nan
-    if not (0 <= value if zero_allowed else 0 < value) or not value < math.inf:
+    if not allowed(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not {expected}")
     return value
 
 
 def _positive(text: str) -> float:
-    return _number(text, zero_allowed=False, expected="a number of seconds above 0")
+    return _number(text, lambda value: 0 < value <= MAX_SECONDS,
+                   f"a number of seconds above 0 and at most {MAX_SECONDS:.0f} (a day)")
+
+
+def _time_scale(text: str) -> float:
+    return _number(text, lambda value: 0 <= value <= 1, "a number from 0 to 1 (0 runs in virtual time, 1 in real time)")
+
+
+def _scale(text: str) -> float:
+    return _number(text, lambda value: 0 < value < math.inf, "a number above 0")
+
+
+def _count(text: str) -> int:
+    return int(_number(text, lambda value: value >= 1, "a whole number of 1 or more", int))
+
+
+def _port(text: str) -> int:
+    return int(_number(text, lambda value: 0 <= value <= 65_535, "a port from 1 to 65535 (or 0: any free port)", int))
+
+
+def _url(text: str) -> str:
+    try:
+        parts = urlsplit(text)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a malformed host or port
+        usable = False
+    if not usable:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL")
+    return text
+
+
+def _worker_name(text: str) -> str:
+    if not 0 < len(text) <= 200 or not text.isprintable():
+        raise argparse.ArgumentTypeError(f"{text[:50]!r} is not a name of 1 to 200 printable characters")
+    return text
+
+
+# What `serve` reads from the environment, checked as the options that stand for it are
+_ENVIRONMENT_CHECKS: dict[str, Callable[[str], object]] = {
+    "WAIT_TIME_SCALE": _time_scale, "STEPLINE_LEASE_SECONDS": _positive, "STEPLINE_POLL_SECONDS": _positive,
+    "STEPLINE_ACTIVITY_WAIT_SECONDS": _positive, "STEPLINE_POOL_SIZE": _count, "LAMBDA_ENDPOINT": _url,
+    "STEPLINE_WORKER_NAME": _worker_name,
+}
+
+
+def _check_environment() -> None:
+    for name, check in _ENVIRONMENT_CHECKS.items():
+        if os.environ.get(name):
+            try:
+                check(os.environ[name])
+            except argparse.ArgumentTypeError as error:
+                raise UsageError(f"the environment variable {name}: {error}") from None
+
+
+def _is_postgres(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def _store_location(location: str, *, must_exist: bool) -> str:
+    """A --db value checked before it is opened: a PostgreSQL URL that parses, or a SQLite file that exists
+    (`must_exist`: a command that only reads never creates an empty store) or can be made in an existing folder."""
+    if _is_postgres(location):
+        try:
+            urlsplit(location).port  # a malformed host or port would escape the store as a ValueError
+        except ValueError as error:
+            raise UsageError(f"the store URL {location} is malformed: {error}") from None
+    elif not location:
+        raise UsageError("the store location (--db) is empty")
+    elif must_exist and not Path(location).exists():
+        raise UsageError(f"cannot read the store {location}: No such file or directory")
+    elif not Path(location).parent.is_dir():
+        raise UsageError(f"cannot create the store {location}: there is no folder {Path(location).parent}")
+    return location
 
 
 def _workers(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
+    location = _store_location(args.db or os.environ.get("STEPLINE_DB") or "stepline.db", must_exist=True)
     from stepline.service.app import open_store
-
-    location = args.db or os.environ.get("STEPLINE_DB") or "stepline.db"
 
     async def listing() -> list[dict]:
         store = await open_store(location)
@@ -219,11 +313,24 @@ def _workers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _time_scale(text: str) -> float:
-    return _number(text, zero_allowed=True, expected="a number of 0 or more (0 runs in virtual time)")
+def _status(path: str, what: str) -> os.stat_result:
+    try:
+        return os.stat(path)  # never blocks, unlike opening a FIFO
+    except OSError as error:
+        raise UsageError(f"cannot read {what} {path}: {error.strerror}") from None
 
 
-def _read(path: str, what: str) -> str:
+def _check_file(path: str, what: str, limit: int) -> None:
+    """Refuse, before anything reads it, a path that is not a regular file (a folder, /dev/zero) or is too large."""
+    status = _status(path, what)
+    if not stat.S_ISREG(status.st_mode):
+        raise UsageError(f"{what} {path} is not a regular file")
+    if status.st_size > limit:
+        raise UsageError(f"{what} {path} is larger than {limit} bytes")
+
+
+def _read(path: str, what: str, limit: int = MAX_DEFINITION_BYTES) -> str:
+    _check_file(path, what, limit)
     try:
         return Path(path).read_text(encoding="utf-8")
     except OSError as error:
@@ -232,9 +339,32 @@ def _read(path: str, what: str) -> str:
         raise UsageError(f"{what} {path} is not UTF-8 text") from None
 
 
+def _check_register_folder(folder: str) -> None:
+    """--register: a folder of valid definitions (the server would not start with a bad one)."""
+    if not stat.S_ISDIR(_status(folder, "the --register folder").st_mode):
+        raise UsageError(f"the --register folder {folder} is not a folder")
+    for path in sorted(Path(folder).glob("*.asl.json")):
+        if any(d.severity == "ERROR" for d in diagnose(_read(str(path), "definition"))):
+            raise UsageError(f"definition {path} is invalid (stepline validate {path} says why)")
+
+
+def _check_extras(mock_config: str | None, functions: Sequence[str]) -> None:
+    """Refuse a mock config that is not a regular file of a sane size, and name a --functions module that does not
+    import (the service imports them again, from Python's cache)."""
+    if mock_config:
+        _check_file(mock_config, "mock config file", MAX_MOCK_CONFIG_BYTES)
+    sys.path.insert(0, os.getcwd())
+    for module in functions:
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # not found, or the module itself failed while importing
+            reason = str(error) if isinstance(error, ImportError) else f"{type(error).__name__}: {error}"
+            raise UsageError(f"cannot import the functions module {module}: {reason}") from None
+
+
 def _run(args: argparse.Namespace) -> int:
     text = _read(args.file, "definition")
-    input_text = _read(args.input[1:], "input file") if args.input.startswith("@") else args.input
+    input_text = _read(args.input[1:], "input file", MAX_PAYLOAD_BYTES) if args.input.startswith("@") else args.input
     try:
         input_value = loads(input_text)
     except ValueError as error:
@@ -242,10 +372,10 @@ def _run(args: argparse.Namespace) -> int:
     mock_config = args.mock_config or os.environ.get("SFN_MOCK_CONFIG")
     if args.test_case and not mock_config:
         raise UsageError("--test-case needs --mock-config (or SFN_MOCK_CONFIG)")
-    sys.path.insert(0, os.getcwd())
     if args.db:
         result = asyncio.run(_run_durable(text, input_text, mock_config, args))
         return _show_result(result, args)
+    _check_extras(mock_config, args.functions)
     try:
         workflow = Workflow(text, name=args.name or Path(args.file).name.split(".")[0], mock_config=mock_config)
     except DefinitionError as error:
@@ -254,11 +384,7 @@ def _run(args: argparse.Namespace) -> int:
     except MockConfigError as error:
         raise UsageError(str(error)) from None
     for module in args.functions:
-        try:
-            workflow.functions.load_module(module)
-        except Exception as error:  # not found, or the module itself failed while importing
-            reason = str(error) if isinstance(error, ImportError) else f"{type(error).__name__}: {error}"
-            raise UsageError(f"cannot import the functions module {module}: {reason}") from None
+        workflow.functions.load_module(module)
     try:
         result = asyncio.run(_run_with_progress(workflow, input_value, args))
     except MockConfigError as error:
@@ -281,21 +407,22 @@ def _show_result(result: Result, args: argparse.Namespace) -> int:
     return EXIT_OK if result.succeeded else EXIT_FAILED
 
 
-def _service(db: str, **options: Any) -> Any:
-    from stepline.service.app import StepFunctionsService
-    from stepline.service.settings import Settings
+def _service(settings: Settings, *, store_must_exist: bool) -> Any:
+    """The service for these settings, once the store's location, the mock config and the functions are checked."""
+    _store_location(settings.db, must_exist=store_must_exist)
+    _check_extras(settings.mock_config, settings.functions)
+    from stepline.service.app import StepFunctionsService  # a slow import: after what refuses bad input at once
 
     try:
-        return StepFunctionsService(Settings(db=db, **options))
+        return StepFunctionsService(settings)
     except MockConfigError as error:
         raise UsageError(str(error)) from None
-    except Exception as error:  # a --functions module that does not import
-        raise UsageError(f"cannot import the functions module: {type(error).__name__}: {error}") from None
 
 
 async def _run_durable(text: str, input_text: str, mock_config: str | None, args: argparse.Namespace) -> Result:
     """`stepline run --db`: the definition registered in the store, one execution run and kept there."""
-    service = _service(args.db, mock_config=mock_config, functions=tuple(args.functions), time_scale=args.time_scale)
+    service = _service(Settings(db=args.db, mock_config=mock_config, functions=tuple(args.functions),
+                                time_scale=args.time_scale), store_must_exist=False)
     try:
         await service.start()
         try:
@@ -326,7 +453,7 @@ async def _stored_result(service: Any, execution_arn: str) -> Result:
 
 def _executions(args: argparse.Namespace) -> int:
     async def listing() -> list[dict]:
-        service = _service(args.db)
+        service = _service(Settings(db=args.db), store_must_exist=True)
         await service.start(worker=False)
         try:
             machines = await service.list_state_machines(maxResults=1000)
@@ -353,7 +480,7 @@ def _executions(args: argparse.Namespace) -> int:
 
 def _execution(args: argparse.Namespace) -> int:
     async def show() -> tuple[dict, list[dict]]:
-        service = _service(args.db)
+        service = _service(Settings(db=args.db), store_must_exist=True)
         await service.start(worker=False)
         try:
             arn = await service.find_execution(args.reference)
@@ -418,24 +545,17 @@ def _event_json(event: dict) -> dict:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import os
-
-    from stepline.server import serve
-    from stepline.service.app import StepFunctionsService
-    from stepline.service.settings import Settings
-
-    sys.path.insert(0, os.getcwd())
+    _check_environment()
+    if args.register:
+        _check_register_folder(args.register)
     settings = Settings.from_environment(db=args.db, mock_config=args.mock_config, functions=tuple(args.functions),
                                          lambda_endpoint=args.lambda_endpoint, time_scale=args.time_scale,
                                          register=args.register, worker_name=args.worker_name,
                                          lease_seconds=args.lease_seconds, poll_seconds=args.poll_seconds,
                                          pool_size=args.pool_size)
-    try:
-        service = StepFunctionsService(settings)
-    except MockConfigError as error:
-        raise UsageError(str(error)) from None
-    except Exception as error:  # a --functions module that does not import
-        raise UsageError(f"cannot import the functions module: {type(error).__name__}: {error}") from None
+    service = _service(settings, store_must_exist=False)
+    from stepline.server import serve
+
     _with_store(lambda: _check_store(settings.db))
     # a server holds many long-lived objects (cached executions, programs): collect young garbage less often
     gc.set_threshold(50_000, 20, 100)
@@ -457,9 +577,14 @@ def _graph(args: argparse.Namespace) -> int:
         definition = loads(text)
     except ValueError as error:
         raise UsageError(f"the definition is not valid JSON: {error}") from None
-    svg = render_svg(layout_definition(definition), title=Path(args.file).name.split(".")[0])
+    layout = layout_definition(definition)
+    svg = render_svg(layout, title=Path(args.file).name.split(".")[0])
     output = Path(args.output)
     if output.suffix.lower() == ".png":
+        width, height = round(layout.width * args.scale), round(layout.height * args.scale)
+        if min(width, height) < 1 or max(width, height) > MAX_PNG_SIDE or width * height > MAX_PNG_PIXELS:
+            raise UsageError(f"a PNG of {width}x{height} pixels cannot be drawn (1 to {MAX_PNG_SIDE} a side, "
+                             f"{MAX_PNG_PIXELS} in all): choose another --scale, or write .svg")
         try:
             data = render_png(svg, scale=args.scale)
         except ImportError:

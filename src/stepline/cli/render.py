@@ -11,6 +11,11 @@ from stepline.errors import Diagnostic
 _DETAIL_FIELDS = ("name", "error", "resource", "index", "length")
 
 
+def error(message: str, out: TextIO, *, prog: str = "stepline") -> None:
+    """A refusal in one line: its own line breaks (a PostgreSQL error has some) become spaces."""
+    out.write(f"{prog}: " + " ".join(part.strip() for part in message.splitlines() if part.strip()) + "\n")
+
+
 def diagnostics(found: Iterable[Diagnostic], out: TextIO) -> None:
     for d in found:  # one line each, even when a message quotes the definition's own line breaks
         line = f"{d.severity} {d.code} at {d.location or '/'}: {d.message}"
