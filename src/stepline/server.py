@@ -49,6 +49,7 @@ from stepline.service.errors import (
     ApiError,
     InternalFailure,
     ServiceUnavailable,
+    StoreError,
     StoreUnavailable,
     RequestEntityTooLarge,
     SerializationException,
@@ -73,24 +74,24 @@ _RESERVED_FILES = 256  # open files kept for the store, Lambda endpoints, logs
 
 def create_app(service: Any, *, console_routes: Sequence[BaseRoute] = (),
                max_request_bytes: int = MAX_REQUEST_BYTES,
-               allowed_hosts: Collection[str] = LOOPBACK_HOSTS) -> Starlette:
+               allowed_hosts: Collection[str] = LOOPBACK_HOSTS, lifespan_of_service: bool = True) -> Starlette:
     """The Step Functions API at `POST /` plus the given routes; starts and closes the service with the app.
 
-    The service's optional `async start()` runs at startup and `async close()` at shutdown. Requests are
+    The service's optional `async start()` runs at startup and `async close()` at shutdown (unless
+    `lifespan_of_service` is false: `serve` starts and closes it itself). Requests are
     answered only for the Host names in `allowed_hosts` (and the address the request came in on; `*`: any).
     Routes may raise ApiError: it is answered in AWS's shape.
     """
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        start = getattr(service, "start", None)
-        if start is not None:
-            await start()
+        if not lifespan_of_service:
+            yield
+            return
+        await _start(service)
         try:
             yield
         finally:
-            close = getattr(service, "close", None)
-            if close is not None:
-                await close()
+            await _close(service)
 
     app = Starlette(routes=[Route("/", dispatch, methods=["POST"]), *console_routes], lifespan=lifespan,
                     middleware=[Middleware(_HostAndOriginCheck, allowed_hosts=allowed_hosts)],
@@ -305,18 +306,49 @@ def _open_files_limit() -> int:
 
 # -- serving -------------------------------------------------------------------------------------------------
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, telling `on_ready` the address it listens on once it does."""
+async def _start(service: Any) -> None:
+    start = getattr(service, "start", None)
+    if start is not None:
+        await start()
 
-    def __init__(self, config: uvicorn.Config, on_ready: Callable[[str, int], None]) -> None:
+
+async def _close(service: Any) -> None:
+    close = getattr(service, "close", None)
+    if close is not None:
+        await close()
+
+
+class CannotStart(Exception):
+    """The service could not start (its store cannot be opened, a workflow to register is refused...)."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server: starts the service before it listens (saying in one line why it cannot, where the app's
+    lifespan would print a traceback), closes it after, and tells `on_ready` the address it listens on."""
+
+    def __init__(self, config: uvicorn.Config, service: Any, on_ready: Callable[[str, int], None]) -> None:
         super().__init__(config)
+        self.service = service
         self.on_ready = on_ready
+        self.cannot_start: CannotStart | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await _start(self.service)
+        except (ApiError, StoreError) as error:
+            self.cannot_start = CannotStart(str(error))
+            self.should_exit = True
+            return
         await super().startup(sockets)
         if self.started and self.servers:
             host, port = self.servers[0].sockets[0].getsockname()[:2]
             self.on_ready(host, port)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().shutdown(sockets)
+        finally:
+            await _close(self.service)
 
 
 def _announce(out: TextIO) -> Callable[[str, int], None]:
@@ -331,13 +363,15 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           on_ready: Callable[[str, int], None] | None = None, out: TextIO | None = None,
           allowed_hosts: Iterable[str] = (), max_connections: int = DEFAULT_MAX_CONNECTIONS,
           request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> None:
-    """Serve until SIGTERM or Ctrl-C, then shut down gracefully (the service's `close()` runs) and return.
+    """Serve until SIGTERM or Ctrl-C, then shut down gracefully (the service's `close()` runs) and return;
+    CannotStart when the service cannot start.
 
     Prints one line with the address once listening (port 0 picks a free port). Logs are quiet: warnings
     only; with `log_level="debug"` one line per request. `allowed_hosts` adds Host names to the default ones
     (`*`: any). `max_connections` is capped by the open-files limit, which is first raised to its maximum.
     """
-    app = create_app(service, console_routes=console_routes, allowed_hosts=server_names(host, allowed_hosts))
+    app = create_app(service, console_routes=console_routes, allowed_hosts=server_names(host, allowed_hosts),
+                     lifespan_of_service=False)
     open_files = _open_files_limit()
     connection = _connection_class(min(max_connections, max(open_files // 2, open_files - _RESERVED_FILES)),
                                    request_timeout)
@@ -353,7 +387,7 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     config = uvicorn.Config(app, host=host, port=port, lifespan="on", access_log=False, log_level=level,
                             server_header=False, loop="auto", http=connection,
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
-    server = _Server(config, on_ready or _announce(out or sys.stdout))
+    server = _Server(config, service, on_ready or _announce(out or sys.stdout))
     # uvicorn re-raises the signal that stopped it once it has shut down; these handlers make that a return.
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)} \
@@ -363,3 +397,5 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if server.cannot_start is not None:
+        raise server.cannot_start

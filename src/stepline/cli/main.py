@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print one JSON object {status, output, error, cause}")
     run.add_argument("--history", action="store_true", help="also print the execution history")
     run.add_argument("--db", help="run on the durable store in this SQLite file and keep the execution there")
+    _evaluation_options(run)
     run.set_defaults(handler=_run)
 
     executions = commands.add_parser("executions", help="list the executions kept in a store",
@@ -151,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
                                                               "announced (default 1; or STEPLINE_POLL_SECONDS)")
     serve.add_argument("--pool-size", type=_count, help="PostgreSQL connections of this process (default the URL's "
                                                      "pool_size, or 10; or STEPLINE_POOL_SIZE)")
+    _evaluation_options(serve)
     serve.set_defaults(handler=_serve)
 
     workers = commands.add_parser("workers", help="list the workers (stepline serve processes) of a store",
@@ -224,6 +226,15 @@ def _scale(text: str) -> float:
     return _number(text, lambda value: 0 < value < math.inf, "a number above 0")
 
 
+def _evaluation_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--evaluation-seconds", type=_positive,
+                         help="how long one evaluation of an expression may run (default 5; or "
+                              "STEPLINE_EVALUATION_SECONDS)")
+    command.add_argument("--evaluation-memory", type=_count, metavar="BYTES",
+                         help="how large a string or result a JSONata evaluation may build (default 67108864, "
+                              "64 MiB; or STEPLINE_EVALUATION_MEMORY)")
+
+
 def _count(text: str) -> int:
     return int(_number(text, lambda value: value >= 1, "a whole number of 1 or more", int))
 
@@ -253,7 +264,8 @@ def _worker_name(text: str) -> str:
 _ENVIRONMENT_CHECKS: dict[str, Callable[[str], object]] = {
     "WAIT_TIME_SCALE": _time_scale, "STEPLINE_LEASE_SECONDS": _positive, "STEPLINE_POLL_SECONDS": _positive,
     "STEPLINE_ACTIVITY_WAIT_SECONDS": _positive, "STEPLINE_POOL_SIZE": _count, "LAMBDA_ENDPOINT": _url,
-    "STEPLINE_WORKER_NAME": _worker_name,
+    "STEPLINE_WORKER_NAME": _worker_name, "STEPLINE_EVALUATION_SECONDS": _positive,
+    "STEPLINE_EVALUATION_MEMORY": _count,
 }
 
 
@@ -363,6 +375,7 @@ def _check_extras(mock_config: str | None, functions: Sequence[str]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    _check_environment()
     text = _read(args.file, "definition")
     input_text = _read(args.input[1:], "input file", MAX_PAYLOAD_BYTES) if args.input.startswith("@") else args.input
     try:
@@ -377,7 +390,8 @@ def _run(args: argparse.Namespace) -> int:
         return _show_result(result, args)
     _check_extras(mock_config, args.functions)
     try:
-        workflow = Workflow(text, name=args.name or Path(args.file).name.split(".")[0], mock_config=mock_config)
+        workflow = Workflow(text, name=args.name or Path(args.file).name.split(".")[0], mock_config=mock_config,
+                            limits=_settings_of_run(args).limits)
     except DefinitionError as error:
         render.diagnostics(error.diagnostics, sys.stderr)
         return EXIT_FAILED
@@ -419,10 +433,18 @@ def _service(settings: Settings, *, store_must_exist: bool) -> Any:
         raise UsageError(str(error)) from None
 
 
+def _settings_of_run(args: argparse.Namespace, **options: Any) -> Settings:
+    """`stepline run`'s settings: its options, and the evaluation limits from the environment unless given."""
+    limits = Settings.from_environment(evaluation_seconds=args.evaluation_seconds,
+                                       evaluation_memory=args.evaluation_memory)
+    return Settings(evaluation_seconds=limits.evaluation_seconds, evaluation_memory=limits.evaluation_memory,
+                    **options)
+
+
 async def _run_durable(text: str, input_text: str, mock_config: str | None, args: argparse.Namespace) -> Result:
     """`stepline run --db`: the definition registered in the store, one execution run and kept there."""
-    service = _service(Settings(db=args.db, mock_config=mock_config, functions=tuple(args.functions),
-                                time_scale=args.time_scale), store_must_exist=False)
+    service = _service(_settings_of_run(args, db=args.db, mock_config=mock_config, functions=tuple(args.functions),
+                                        time_scale=args.time_scale), store_must_exist=False)
     try:
         await service.start()
         try:
@@ -552,9 +574,10 @@ def _serve(args: argparse.Namespace) -> int:
                                          lambda_endpoint=args.lambda_endpoint, time_scale=args.time_scale,
                                          register=args.register, worker_name=args.worker_name,
                                          lease_seconds=args.lease_seconds, poll_seconds=args.poll_seconds,
-                                         pool_size=args.pool_size)
+                                         pool_size=args.pool_size, evaluation_seconds=args.evaluation_seconds,
+                                         evaluation_memory=args.evaluation_memory)
     service = _service(settings, store_must_exist=False)
-    from stepline.server import serve
+    from stepline.server import CannotStart, serve
 
     _with_store(lambda: _check_store(settings.db))
     # a server holds many long-lived objects (cached executions, programs): collect young garbage less often
@@ -562,9 +585,13 @@ def _serve(args: argparse.Namespace) -> int:
     from stepline.console.routes import routes as console_routes
 
     allowed_hosts = args.allowed_hosts or [os.environ.get("STEPLINE_ALLOWED_HOSTS", "")]
-    serve(service, host=args.host, port=args.port, log_level=args.log_level, console_routes=console_routes,
-          allowed_hosts=[name for names in allowed_hosts for name in names.split(",") if name.strip()],
-          max_connections=args.max_connections, request_timeout=args.request_timeout)
+    try:
+        serve(service, host=args.host, port=args.port, log_level=args.log_level, console_routes=console_routes,
+              allowed_hosts=[name for names in allowed_hosts for name in names.split(",") if name.strip()],
+              max_connections=args.max_connections, request_timeout=args.request_timeout)
+    except CannotStart as error:
+        render.error(f"cannot start: {error}", sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 

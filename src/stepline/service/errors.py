@@ -6,9 +6,10 @@ as text.
 
 from __future__ import annotations
 
-from stepline.runtime.store.base import StoreUnavailable  # answered as ServiceUnavailable by every surface
+# what the store raises, for the surfaces: StoreUnavailable is answered as ServiceUnavailable by every one
+from stepline.runtime.store.base import StoreError, StoreUnavailable
 
-__all__ = ["StoreUnavailable"]  # besides the errors below
+__all__ = ["StoreError", "StoreUnavailable"]  # besides the errors below
 
 
 class ApiError(Exception):

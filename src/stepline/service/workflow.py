@@ -18,6 +18,7 @@ from typing import Any
 from stepline.engine.interpreter import Execution
 from stepline.engine.program import Program, compile_definition
 from stepline.errors import DefinitionError, Diagnostic
+from stepline.expr.limits import DEFAULT_LIMITS, Limits
 from stepline.jsonvalue import JSON
 from stepline.runtime.clock import clock_for
 from stepline.runtime.integrations.lambda_local import Handler, LocalFunctions
@@ -58,8 +59,9 @@ class Workflow:
     def __init__(self, definition: str | JSON, *, name: str = "workflow",
                  functions: dict[str, Handler] | None = None, mock_config: MockConfig | str | Path | None = None,
                  region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT, role_arn: str = DEFAULT_ROLE,
-                 type: str = "STANDARD") -> None:
+                 type: str = "STANDARD", limits: Limits = DEFAULT_LIMITS) -> None:
         self.program: Program = compile_definition(definition, type)
+        self.limits = limits  # of each evaluation of an expression (expr/limits.py)
         self.name = name
         self.region = region
         self.account = account
@@ -115,7 +117,8 @@ class Workflow:
         execution = Execution(
             self.program, input=input, name=name, state_machine_arn=self.state_machine_arn, execution_arn=arn,
             state_machine_name=self.name, role_arn=self.role_arn, start_time=clock.now(),
-            seed=seed if seed is not None else arn, region=self.region, redrive_count=None if express else 0)
+            seed=seed if seed is not None else arn, region=self.region, redrive_count=None if express else 0,
+            limits=self.limits)
         if observe is not None:
             observe(execution)
         chain: list[Integration] = list(integrations or [])
