@@ -140,9 +140,8 @@ def test_stop_answers_at_once_while_an_evaluation_runs(servers: list[StepLine]) 
     assert [events[0]["type"], events[-1]["type"]] == ["ExecutionStarted", "ExecutionAborted"]
 
 
-def test_a_poison_execution_does_not_hold_the_recovery_of_others(tmp_path: Path) -> None:
-    server = StepLine.start(tmp_path / "store.db", environment=LIMIT)
-    sfn = server.client()
+def test_a_poison_execution_does_not_hold_the_recovery_of_others(servers: list[StepLine]) -> None:
+    sfn = servers[0].client()
     healthy = create(sfn, "healthy", {"StartAt": "Wait", "States": {
         "Wait": {"Type": "Wait", "Seconds": 2, "Next": "Done"}, "Done": {"Type": "Succeed"}}})
     spin = create(sfn, "spin", {"QueryLanguage": "JSONata", "StartAt": "Wait", "States": {
@@ -150,19 +149,17 @@ def test_a_poison_execution_does_not_hold_the_recovery_of_others(tmp_path: Path)
         "Evaluate": HOSTILE["regex"][0]["States"]["Evaluate"]}})
     poisons = [start(sfn, spin) for _ in range(3)]
     sane = [start(sfn, healthy) for _ in range(50)]
-    server.kill()  # every execution waits: their timers fire together after the restart, poisons among them
+    for server in servers:  # every execution waits: their timers fire together after the restart, poisons among them
+        server.kill()
     time.sleep(2)
-    server = server.restart()
-    try:
-        sfn = server.client()
-        began = time.monotonic()
-        for arn in sane:
-            assert finished(sfn, arn, timeout=30)["status"] == "SUCCEEDED"
-        assert time.monotonic() - began < 5
-        for arn in poisons:
-            assert_failed_completely(sfn, arn, "States.QueryEvaluationError")
-    finally:
-        server.stop()
+    servers[:] = [server.restart() for server in servers]
+    sfn = servers[0].client()
+    began = time.monotonic()
+    for arn in sane:
+        assert finished(sfn, arn, timeout=30)["status"] == "SUCCEEDED"
+    assert time.monotonic() - began < 8  # PostgreSQL: the dead workers' leases (3 s) expire first
+    for arn in poisons:
+        assert_failed_completely(sfn, arn, "States.QueryEvaluationError")
 
 
 def test_test_state_and_express_executions_are_bounded_too(tmp_path: Path) -> None:

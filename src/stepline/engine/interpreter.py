@@ -25,7 +25,8 @@ from stepline.engine.resources import describe_resource
 from stepline.engine.threads import Thread
 from stepline.engine.timestamps import format_timestamp, parse_timestamp
 from stepline.errors import StatesError
-from stepline.expr.limits import DEFAULT_LIMITS, Limits, bounded
+from stepline.expr import limits as evaluation
+from stepline.expr.limits import DEFAULT_LIMITS, Limits
 from stepline.expr.scope import Scope
 from stepline.jsonvalue import JSON, dumps
 
@@ -268,6 +269,7 @@ class Execution(FanOut):
         while ready and self.status == RUNNING:
             t = ready.popleft()
             while t.state is not None and t.waiting is None and not t.finished and self.status == RUNNING:
+                evaluation.tick()  # a step of a long run ends an inline budget too (expr/limits.py)
                 if self.event_count >= MAX_HISTORY_EVENTS - 100:  # room for the events of one more state
                     self._fail_history_full()
                     break
@@ -343,8 +345,7 @@ class Execution(FanOut):
         """Run one step of a state within the evaluation limits; an error raised by an expression goes to Retry/Catch
         or ends the thread."""
         try:
-            with bounded(self.limits):
-                step(*args)
+            self._bounded(step, *args)
         except StatesError as error:
             cause = error.cause
             if error.error in EVALUATION_ERRORS:
@@ -358,7 +359,14 @@ class Execution(FanOut):
                     self._record(t, "EvaluationFailed", "evaluationFailedEventDetails", details)
             if t.group is not None:  # the error came while a Map or Parallel was starting its children
                 self._close_group(t, failed=True)
-            self._handle_error(t, error.error, cause)
+            self._bounded(self._handle_error, t, error.error, cause)  # a Catch's expressions get their own time
+
+    def _bounded(self, step: Any, *args: Any) -> None:
+        bound = evaluation.begin(self.limits)
+        try:
+            step(*args)
+        finally:
+            evaluation.end(bound)
 
     def _run_state(self, t: Thread) -> None:
         _RUNNERS[t.state.type](self, t)

@@ -285,6 +285,8 @@ def _matches(left: tuple[bool, JSON], right: tuple[bool, JSON]) -> bool:
     try:
         return pattern.fullmatch(text, timeout=limits.remaining()) is not None
     except TimeoutError:
+        if limits.overtime():
+            raise limits.Overtime from None
         raise StatesError("States.Runtime", limits.current().time_cause()) from None
 
 

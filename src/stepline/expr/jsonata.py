@@ -31,6 +31,7 @@ from stepline.jsonvalue import JSON, dumps, json_type
 Bindings = Mapping[str, JSON]  # variable name without "$" -> value: "states" and the workflow variables
 
 QUERY_EVALUATION_ERROR = "States.QueryEvaluationError"
+TIMEOUT = "D1012"  # the library's code for an evaluation stopped by its timeout
 HASH_ALGORITHMS = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
 RANGE_LIMIT = 1000  # as States.ArrayRange: at most 1000 elements
 
@@ -86,6 +87,8 @@ def compile_expression(text: str, *, at: str, field: str | None = None) -> Evalu
         try:
             out = compiled.evaluate_json(None, variables, now=None if now is None else _millis(now), **_bounds())
         except jlens.JlensError as error:
+            if error.code == TIMEOUT and limits.overtime():
+                raise limits.Overtime from None
             raise _query_error(f"{prefix} threw an error during evaluation. {error.code}: {error}", field) from None
         except _FunctionError as error:
             raise _query_error(f"{prefix} threw an error during evaluation. {error.code}: {error.message}", field) from None
@@ -226,9 +229,11 @@ def _is_function(text: str, variables: Mapping[str, Any]) -> bool:
 
 
 def _bounds() -> dict[str, Any]:
-    """The library's limits for one evaluation (expr/limits.py): its time, and the sizes of what it builds."""
+    """The library's limits for one evaluation (expr/limits.py): its time (the whole limit, or what is left of the
+    inline budget), and the sizes of what it builds."""
     bound = limits.current()
-    return {"timeout": bound.seconds, "max_string_length": bound.memory_bytes, "max_result_size": bound.memory_bytes,
+    timeout = bound.seconds if not limits.inlined() else min(bound.seconds, limits.remaining())
+    return {"timeout": timeout, "max_string_length": bound.memory_bytes, "max_result_size": bound.memory_bytes,
             "max_array_length": bound.memory_bytes // 16}  # an array item costs 16 bytes at the least
 
 

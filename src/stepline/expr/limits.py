@@ -1,22 +1,27 @@
 """Limits on evaluating a workflow's expressions, so that no expression runs unbounded.
 
 A JSONata evaluation gets the time limit and the size limits from the library (jlens stops it). JSONPath, payload
-templates and intrinsic functions run in Python: the engine evaluates each state's step within `bounded(limits)`,
-and the evaluators' loops over data call `tick()`, which fails the step once its time is up. Regular expressions
-(`=~` in JSONPath filters) run with the time that is left.
+templates and intrinsic functions run in Python: the engine evaluates each state's step between `begin(limits)` and
+`end(...)`, and the evaluators' loops over data call `tick()`, which fails the step once its time is up. Regular
+expressions (`=~` in JSONPath filters) run with the time that is left.
 
-    with bounded(Limits(seconds=2)):
+    bound = begin(Limits(seconds=2))
+    try:
         value = getter(document, scope)      # raises StatesError("States.Runtime", ...) after 2 s
+    finally:
+        end(bound)
 
-Without `bounded`, `tick()` never fails and JSONata evaluations get the default limits.
+Outside, `tick()` never fails and JSONata evaluations get the default limits.
+
+The durable runtime first applies signals on the event loop (cheap: no thread hop) within a short budget
+(`inline`); past it, `Overtime` is raised from wherever the work is, and the runtime applies those signals again,
+from the execution's last commit, in a worker thread with the whole limits (runtime/applying.py).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 from stepline.errors import StatesError
@@ -43,19 +48,36 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 _active: ContextVar[tuple[float, Limits] | None] = ContextVar("stepline_evaluation", default=None)
+_inline_until: ContextVar[float | None] = ContextVar("stepline_inline", default=None)
+
+Bound = Token[tuple[float, Limits] | None] | None
 
 
-@contextmanager
-def bounded(limits: Limits) -> Iterator[None]:
-    """Evaluate within `limits`, counted from now (an enclosing bound, if any, is kept)."""
+class Overtime(BaseException):
+    """Work done on the event loop ran past its budget (`inline`): the caller drops what it did and does it again
+    in a worker thread, with the whole limits. A BaseException, so that no Retry, Catch or guard of the engine
+    takes it for a failure of the workflow."""
+
+
+def begin(limits: Limits) -> Bound:
+    """Evaluate within `limits` from now on, until `end` (an evaluation under way keeps its own limits)."""
     if _active.get() is not None:
-        yield
-        return
-    token = _active.set((time.monotonic() + limits.seconds, limits))
-    try:
-        yield
-    finally:
-        _active.reset(token)
+        return None
+    return _active.set((time.monotonic() + limits.seconds, limits))
+
+
+def end(bound: Bound) -> None:
+    if bound is not None:
+        _active.reset(bound)
+
+
+def inline(seconds: float) -> Token[float | None]:
+    """From now on, raise Overtime once `seconds` have passed (until `reset_inline`)."""
+    return _inline_until.set(time.monotonic() + seconds)
+
+
+def reset_inline(token: Token[float | None]) -> None:
+    _inline_until.reset(token)
 
 
 def current() -> Limits:
@@ -64,19 +86,37 @@ def current() -> Limits:
     return DEFAULT_LIMITS if active is None else active[1]
 
 
-def remaining() -> float | None:
-    """Seconds left to the evaluation under way (None outside any); raises once none are left."""
+def remaining() -> float:
+    """Seconds left to the evaluation under way, within the inline budget if any; raises once none are left."""
+    now = time.monotonic()
+    until = _inline_until.get()
+    if until is not None and now >= until:
+        raise Overtime
     active = _active.get()
-    if active is None:
-        return None
-    left = active[0] - time.monotonic()
+    left = DEFAULT_LIMITS.seconds if active is None else active[0] - now
     if left <= 0:
-        raise StatesError("States.Runtime", active[1].time_cause())
-    return left
+        raise StatesError("States.Runtime", current().time_cause())
+    return left if until is None else min(left, until - now)
+
+
+def inlined() -> bool:
+    """Whether an inline budget is running."""
+    return _inline_until.get() is not None
+
+
+def overtime() -> bool:
+    """Whether the inline budget has run out (an evaluation that stopped for time stopped for that)."""
+    until = _inline_until.get()
+    return until is not None and time.monotonic() >= until
 
 
 def tick() -> None:
-    """Called by the evaluators for each item they visit: fails the evaluation once its time is up."""
+    """Called by the evaluators for each item they visit (and the engine for each state): fails the evaluation
+    once its time is up, or raises Overtime once the inline budget has."""
+    now = time.monotonic()
+    until = _inline_until.get()
+    if until is not None and now >= until:
+        raise Overtime
     active = _active.get()
-    if active is not None and time.monotonic() > active[0]:
+    if active is not None and now > active[0]:
         raise StatesError("States.Runtime", active[1].time_cause())

@@ -1,8 +1,9 @@
 """Drive one Execution in memory: perform the effects it asks for (task calls, timers) until it ends.
 
 Task calls run concurrently as asyncio tasks (a Map with MaxConcurrency 10 has up to 10 in flight);
-timers sit in a heap. The interpreter's steps run in a worker thread, never on the event loop, which serves
-everything else while a step evaluates its expressions (up to their limits: expr/limits.py). With a VirtualClock, time jumps to the next timer as soon as no task is in flight,
+timers sit in a heap. In a server (`off_loop`), the interpreter's steps run in a worker thread, never on the event
+loop, which serves everything else while a step evaluates its expressions (up to their limits: expr/limits.py);
+alone in its process (`stepline run`, a test), an execution saves the thread hops. With a VirtualClock, time jumps to the next timer as soon as no task is in flight,
 so a year-long Wait takes no real time and the history still shows the year.
 """
 
@@ -25,8 +26,9 @@ class ExecutionRunner:
     """Runs one execution to its end (or until stopped)."""
 
     def __init__(self, execution: Execution, integrations: Sequence[Integration], clock: object,
-                 timeout_seconds: float | None = None) -> None:
+                 timeout_seconds: float | None = None, off_loop: bool = False) -> None:
         self.execution = execution
+        self.off_loop = off_loop
         self.integrations = integrations
         self.clock = clock
         self._timers: list[tuple[datetime, int, str, int, str]] = []
@@ -40,13 +42,17 @@ class ExecutionRunner:
     async def run(self) -> Execution:
         execution = self.execution
         try:
-            self._perform(await _off_loop(execution.start, self.clock.now()))
+            self._perform(await self._step(execution.start, self.clock.now()))
             while execution.status == RUNNING:
                 await self._next_signal()
         finally:
             for task in self._tasks.values():
                 task.cancel()
         return execution
+
+    async def _step(self, step: Callable[..., list[Effect]], *args: Any) -> list[Effect]:
+        """Run an interpreter step (in a worker thread when `off_loop`)."""
+        return await asyncio.to_thread(step, *args) if self.off_loop else step(*args)
 
     def _perform(self, effects: list[Effect]) -> None:
         for effect in effects:
@@ -116,10 +122,10 @@ class ExecutionRunner:
             return
         if is_deadline:
             self._deadline = None
-            self._perform(await _off_loop(execution.time_out, now))
+            self._perform(await self._step(execution.time_out, now))
             return
         _, _, thread, token, _ = heapq.heappop(self._timers)
-        self._perform(await _off_loop(execution.timer_fired, thread, token, now))
+        self._perform(await self._step(execution.timer_fired, thread, token, now))
 
     async def _deliver(self, effect: InvokeTask, outcome: tuple) -> None:
         self._tasks.pop((effect.thread, effect.token), None)
@@ -130,17 +136,12 @@ class ExecutionRunner:
             result: TaskResult = value
             if result.submitted is not None:
                 execution.task_submitted(effect.thread, effect.token, result.submitted, now)
-            self._perform(await _off_loop(execution.task_succeeded, effect.thread, effect.token, result.output, now))
+            self._perform(await self._step(execution.task_succeeded, effect.thread, effect.token, result.output, now))
         elif kind == "timeout":
-            self._perform(await _off_loop(execution.task_timed_out, effect.thread, effect.token, now))
+            self._perform(await self._step(execution.task_timed_out, effect.thread, effect.token, now))
         else:
             submitted = getattr(value, "submitted", None)
             if submitted is not None:
                 execution.task_submitted(effect.thread, effect.token, submitted, now)
-            self._perform(await _off_loop(execution.task_failed, effect.thread, effect.token, value.error,
+            self._perform(await self._step(execution.task_failed, effect.thread, effect.token, value.error,
                                           value.cause, now))
-
-
-async def _off_loop(step: Callable[..., list[Effect]], *args: Any) -> list[Effect]:
-    """Run an interpreter step in a worker thread (its expressions may take up to their evaluation limit)."""
-    return await asyncio.to_thread(step, *args)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -29,10 +30,11 @@ from stepline.engine.checkpoint import checkpoint, restore
 from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
 from stepline.engine.interpreter import RUNNING, SUCCEEDED, Execution
 from stepline.engine.program import Program
+from stepline.expr import limits as evaluation
 from stepline.expr.limits import DEFAULT_LIMITS, Limits
 from stepline.engine.resources import describe_resource
 from stepline.jsonvalue import JSON, dumps, loads
-from stepline.runtime.applying import Applier, Group
+from stepline.runtime.applying import INLINE_SECONDS, Applier, Group
 from stepline.runtime.dispatch import TaskDispatch
 from stepline.runtime.fleet import BATCH, Fleet, default_worker_name, wall
 from stepline.runtime.integrations.registry import Integration
@@ -254,14 +256,40 @@ class Runtime(Fleet, TaskDispatch):
             if arn not in groups:
                 groups[arn] = Group(arn, [], _Context(None, self._leases.get(arn), arn in absent))
             groups[arn].signals.append(signal)
-        failed: dict[str, _Applied] = {}
+        results: list[_Applied] = []
+        began = time.monotonic()
         for arn, group in groups.items():
             try:
                 group.context.execution = await self._load(arn, loaded)
             except Exception as error:  # its checkpoint or definition cannot be read back: it fails alone
-                failed[arn] = _Applied(group.signals, failure=error)
-        ready = [group for arn, group in groups.items() if arn not in failed]
-        await self._commit([*failed.values(), *await self._applier.run(ready)])
+                results.append(_Applied(group.signals, failure=error))
+                continue
+            budget = INLINE_SECONDS - (time.monotonic() - began)
+            if budget > 0:  # else the batch has had its time on the event loop: the rest go to threads
+                applied = self._apply_inline(group, budget)
+                if applied is not None:
+                    results.append(applied)
+                    continue
+                # it ran past the budget: applied again, from its last commit, in a thread
+                self._live.pop(arn, None)
+                try:
+                    group.context.execution = await self._load(arn, {arn: (await self.store.load_executions([arn]))
+                                                                     .get(arn)})
+                except Exception as error:
+                    results.append(_Applied(group.signals, failure=error))
+                    continue
+            self._applier.start(group)
+        await self._commit(results)
+
+    def _apply_inline(self, group: Group, seconds: float) -> _Applied | None:
+        """Apply the group on the event loop within `seconds`; None when it ran past them (see applying.py)."""
+        budget = evaluation.inline(seconds)
+        try:
+            return self._apply_group(group)
+        except evaluation.Overtime:
+            return None
+        finally:
+            evaluation.reset_inline(budget)
 
     def _hold_back(self, batch: list[Signal]) -> list[Signal]:
         """Signals of an execution still being applied wait for it (see runtime/applying.py); a stop abandons that

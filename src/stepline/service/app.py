@@ -519,7 +519,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
             self._express.pop(next(iter(self._express)))
         record = {"stateMachineArn": machine["stateMachineArn"], "testCase": test_case}
         runner = ExecutionRunner(execution, self._integrations_for(record), self.clock,
-                                 timeout_seconds=min(program.timeout_seconds or 300, 300))
+                                 timeout_seconds=min(program.timeout_seconds or 300, 300), off_loop=True)
         await runner.run()
         if arn in self._express:
             self._express[arn] = _express_record(execution)
