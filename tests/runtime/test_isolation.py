@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,25 @@ def test_test_state_and_express_executions_are_bounded_too(tmp_path: Path) -> No
         assert (tested["status"], tested["error"]) == ("FAILED", "States.QueryEvaluationError"), tested
         assert "Evaluation timeout after 2000 milliseconds" in tested["cause"]
         assert (ran["status"], ran["error"]) == ("FAILED", "States.QueryEvaluationError"), ran
+        assert api.slowest < 1, f"an API call took {api.slowest:.2f} s"
+    finally:
+        server.stop()
+
+
+def test_the_largest_definitions_are_validated_and_drawn_off_the_event_loop(tmp_path: Path) -> None:
+    states = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(19_000)}  # about 900 KB
+    definition = json.dumps({"StartAt": "S0", "States": {**states, "S19000": {"Type": "Succeed"}}})
+    server = StepLine.start(tmp_path / "store.db")
+    try:
+        sfn = server.client(read_timeout=60)
+        with Responsiveness(server) as api:
+            assert sfn.validate_state_machine_definition(definition=definition)["result"] == "OK"
+            create(sfn, "large", json.loads(definition))
+            request = urllib.request.Request(f"{server.url}/console/api/graph", method="POST",
+                                             data=json.dumps({"definition": definition}).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=60) as response:
+                assert json.loads(response.read())["svg"].startswith("<svg")
         assert api.slowest < 1, f"an API call took {api.slowest:.2f} s"
     finally:
         server.stop()

@@ -130,8 +130,13 @@ async def graph(request: Request) -> Response:
     definition = document.get("definition")
     if not isinstance(definition, (str, dict, type(None))):
         raise ValidationException("'definition' must be JSON text or an object")
-    layout = layout_definition(definition if definition is not None else {})
-    return _json({"svg": render_svg(layout, standalone=False), "layout": layout.to_json()})
+    return _json(await asyncio.to_thread(_drawing, definition if definition is not None else {}))
+
+
+def _drawing(definition: str | dict) -> dict:
+    """A definition's layout and SVG: seconds for the largest (1 MB), so off the event loop."""
+    layout = layout_definition(definition)
+    return {"svg": render_svg(layout, standalone=False), "layout": layout.to_json()}
 
 
 async def events(request: Request) -> Response:

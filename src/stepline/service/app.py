@@ -61,6 +61,12 @@ async def open_store(location: str, *, pool_size: int | None = None) -> Store:
     return await SqliteStore.open(location)
 
 
+async def _off_loop(work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """CPU work whose cost grows with a definition (up to 1 MB: a second or so), in a worker thread: the event
+    loop goes on serving the API and driving executions meanwhile."""
+    return await asyncio.to_thread(work, *args, **kwargs)
+
+
 def _now(clock: Any) -> datetime:
     return clock.now()
 
@@ -149,13 +155,13 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
             definition = await self.store.get_definition(digest)
             if definition is None:
                 raise errors.InternalFailure(f"The definition {digest} of an execution is missing from the store")
-            program = compile_definition(definition, machine_type)
+            program = await _off_loop(compile_definition, definition, machine_type)
             self._programs[key] = program
         return program
 
-    def _compile(self, definition: str, machine_type: str) -> tuple[str, Program]:
+    async def _compile(self, definition: str, machine_type: str) -> tuple[str, Program]:
         try:
-            program = compile_definition(definition, machine_type)
+            program = await _off_loop(compile_definition, definition, machine_type)
         except DefinitionError as error:
             raise errors.InvalidDefinition(create_error_message(error.diagnostics)) from None
         digest = _digest(definition)
@@ -204,7 +210,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         _check_role(roleArn)
         if versionDescription is not None and not publish:
             raise errors.ValidationException("Version description can only be set when publish is true")
-        digest, _ = self._compile(definition, type)
+        digest, _ = await self._compile(definition, type)
         arn = state_machine_arn(self.settings.region, self.settings.account, name)
         now = _now(self.clock)
         record = {
@@ -265,7 +271,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                 "TracingConfiguration must be specified")
         changed = False
         if definition is not None and definition != record["definition"]:
-            digest, _ = self._compile(definition, record["type"])
+            digest, _ = await self._compile(definition, record["type"])
             await self.store.put_definition(digest, definition)
             record.update(definition=definition, definitionDigest=digest)
             changed = True
@@ -306,7 +312,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
 
     async def validate_state_machine_definition(self, *, definition: str, type: str = "STANDARD",
                                                 severity: str = "ERROR", maxResults: int = 100) -> dict:
-        response = validate_definition(definition, machine_type=type, severity=severity,
+        response = await _off_loop(validate_definition, definition, machine_type=type, severity=severity,
                                        max_results=maxResults or 100)
         for diagnostic in response["diagnostics"]:
             if not diagnostic["location"]:

@@ -47,7 +47,7 @@ async def test_state(request: Mapping[str, Any], *, settings: Settings, integrat
     definition = _definition(request.get("definition"))
     state_name = request.get("stateName")
     try:
-        program, state = compile_for_test(definition, state_name)
+        program, state = await asyncio.to_thread(compile_for_test, definition, state_name)  # up to 1 MB
     except DefinitionError as error:
         raise errors.InvalidDefinition(create_error_message(error.diagnostics)) from None
     except StateNotFound:
