@@ -1,13 +1,13 @@
 """Applying signals so that a slow execution never holds the others, nor the API.
 
 An execution's step runs its states' expressions, which may take up to their evaluation limit (expr/limits.py).
-The worker applies a batch's executions on the event loop (no thread hop: most steps take microseconds) within a
-short budget, `INLINE_SECONDS` for the whole batch (the API meanwhile waits at most that long). An execution whose step runs past it raises `Overtime`: what
-it did is dropped, and the `Applier` applies its signals again, from its last commit, in a worker thread with the
+The worker applies a batch's executions on the event loop (no thread hop: most steps take microseconds), each
+within a short budget, `INLINE_SECONDS`, and lets the loop serve the API between executions every `TURN_SECONDS`:
+the API never waits much longer than the budget. An execution whose step runs past it raises `Overtime`: what it
+did is dropped, and the `Applier` applies its signals again, from its last commit, in a worker thread with the
 whole limits; the batch is committed without it, and its result is handed to `on_late` when it is ready, to be
-committed then. The executions of the batch not applied yet when the budget ran out go the same way. Signals for
-an execution being applied in a thread wait for it; a stop abandons it (its result is dropped, and the stop
-applies to its last commit).
+committed then. Signals for an execution being applied in a thread wait for it; a stop abandons it (its result is
+dropped, and the stop applies to its last commit).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any, Generic, TypeVar
 
 from stepline.runtime.signals import Signal
 
-INLINE_SECONDS = 0.2  # of event-loop time a batch may take applying its executions before the rest go to threads
+INLINE_SECONDS = 0.2  # of event-loop time one execution's step may take before it is applied in a thread instead
+TURN_SECONDS = 0.05  # of a batch's work on the event loop between two turns of the loop
 THREADS = 32  # executions being applied in threads at once (each until its step ends); more wait for a thread
 
 Result = TypeVar("Result")

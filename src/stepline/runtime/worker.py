@@ -34,7 +34,7 @@ from stepline.expr import limits as evaluation
 from stepline.expr.limits import DEFAULT_LIMITS, Limits
 from stepline.engine.resources import describe_resource
 from stepline.jsonvalue import JSON, dumps, loads
-from stepline.runtime.applying import INLINE_SECONDS, Applier, Group
+from stepline.runtime.applying import INLINE_SECONDS, TURN_SECONDS, Applier, Group
 from stepline.runtime.dispatch import TaskDispatch
 from stepline.runtime.fleet import BATCH, Fleet, default_worker_name, wall
 from stepline.runtime.integrations.registry import Integration
@@ -257,28 +257,23 @@ class Runtime(Fleet, TaskDispatch):
                 groups[arn] = Group(arn, [], _Context(None, self._leases.get(arn), arn in absent))
             groups[arn].signals.append(signal)
         results: list[_Applied] = []
-        began = time.monotonic()
+        turn = time.monotonic()
         for arn, group in groups.items():
+            if time.monotonic() - turn > TURN_SECONDS:  # let the API and the other loops in between executions
+                await asyncio.sleep(0)
+                turn = time.monotonic()
             try:
                 group.context.execution = await self._load(arn, loaded)
-            except Exception as error:  # its checkpoint or definition cannot be read back: it fails alone
-                results.append(_Applied(group.signals, failure=error))
-                continue
-            budget = INLINE_SECONDS - (time.monotonic() - began)
-            if budget > 0:  # else the batch has had its time on the event loop: the rest go to threads
-                applied = self._apply_inline(group, budget)
-                if applied is not None:
-                    results.append(applied)
-                    continue
-                # it ran past the budget: applied again, from its last commit, in a thread
-                self._live.pop(arn, None)
-                try:
+                applied = self._apply_inline(group, INLINE_SECONDS)
+                if applied is None:  # it ran past its time on the event loop: again, from its last commit, in a thread
+                    self._live.pop(arn, None)
                     group.context.execution = await self._load(arn, {arn: (await self.store.load_executions([arn]))
                                                                      .get(arn)})
-                except Exception as error:
-                    results.append(_Applied(group.signals, failure=error))
+                    self._applier.start(group)
                     continue
-            self._applier.start(group)
+            except Exception as error:  # its checkpoint or definition cannot be read back: it fails alone
+                applied = _Applied(group.signals, failure=error)
+            results.append(applied)
         await self._commit(results)
 
     def _apply_inline(self, group: Group, seconds: float) -> _Applied | None:
