@@ -19,6 +19,7 @@ from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
 from stepline.engine.interpreter import RUNNING, Execution
 from stepline.engine.resources import describe_resource
 from stepline.errors import StatesError
+from stepline.runtime.applying import STEPS
 from stepline.runtime.integrations.registry import Integration, TaskCall, TaskResult, resolve
 
 
@@ -52,7 +53,7 @@ class ExecutionRunner:
 
     async def _step(self, step: Callable[..., list[Effect]], *args: Any) -> list[Effect]:
         """Run an interpreter step (in a worker thread when `off_loop`)."""
-        return await asyncio.to_thread(step, *args) if self.off_loop else step(*args)
+        return await STEPS.run(step, *args) if self.off_loop else step(*args)
 
     def _perform(self, effects: list[Effect]) -> None:
         for effect in effects:

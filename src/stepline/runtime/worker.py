@@ -34,7 +34,7 @@ from stepline.expr import limits as evaluation
 from stepline.expr.limits import DEFAULT_LIMITS, Limits
 from stepline.engine.resources import describe_resource
 from stepline.jsonvalue import JSON, dumps, loads
-from stepline.runtime.applying import INLINE_SECONDS, TURN_SECONDS, Applier, Group
+from stepline.runtime.applying import BATCH_SECONDS, INLINE_SECONDS, TURN_SECONDS, Applier, Group
 from stepline.runtime.dispatch import TaskDispatch
 from stepline.runtime.fleet import BATCH, Fleet, default_worker_name, wall
 from stepline.runtime.integrations.registry import Integration
@@ -257,24 +257,31 @@ class Runtime(Fleet, TaskDispatch):
                 groups[arn] = Group(arn, [], _Context(None, self._leases.get(arn), arn in absent))
             groups[arn].signals.append(signal)
         results: list[_Applied] = []
-        turn = time.monotonic()
+        began = turn = time.monotonic()
+        inline = True  # until one execution runs over, or the batch has had its time on the loop
         for arn, group in groups.items():
             if time.monotonic() - turn > TURN_SECONDS:  # let the API and the other loops in between executions
                 await asyncio.sleep(0)
                 turn = time.monotonic()
             try:
                 group.context.execution = await self._load(arn, loaded)
-                applied = self._apply_inline(group, INLINE_SECONDS)
-                if applied is None:  # it ran past its time on the event loop: again, from its last commit, in a thread
-                    self._live.pop(arn, None)
-                    group.context.execution = await self._load(arn, {arn: (await self.store.load_executions([arn]))
-                                                                     .get(arn)})
+                inline = inline and time.monotonic() - began < BATCH_SECONDS
+                applied = self._apply_inline(group, INLINE_SECONDS) if inline else None
+                if applied is None:
+                    if inline:  # it ran past its time on the loop: again, from its last commit, in a thread
+                        inline = False
+                        group.context = _Context(await self._reload(arn), group.context.lease, restored=True)
                     self._applier.start(group)
                     continue
             except Exception as error:  # its checkpoint or definition cannot be read back: it fails alone
                 applied = _Applied(group.signals, failure=error)
             results.append(applied)
         await self._commit(results)
+
+    async def _reload(self, arn: str) -> Execution | None:
+        """The execution as its last commit left it (what memory held of it is dropped)."""
+        self._live.pop(arn, None)
+        return await self._load(arn, {arn: (await self.store.load_executions([arn])).get(arn)})
 
     def _apply_inline(self, group: Group, seconds: float) -> _Applied | None:
         """Apply the group on the event loop within `seconds`; None when it ran past them (see applying.py)."""
@@ -288,17 +295,18 @@ class Runtime(Fleet, TaskDispatch):
 
     def _hold_back(self, batch: list[Signal]) -> list[Signal]:
         """Signals of an execution still being applied wait for it (see runtime/applying.py); a stop abandons that
-        step and applies to the execution's last commit, so that a stop always answers at once."""
+        step and applies to the execution's last commit at once (unless the step starts or redrives it: then the
+        stop waits too, so as to end what was started)."""
         kept = []
         for signal in batch:
             arn = signal.execution_arn
-            if arn not in self._applier.late:
+            late = self._applier.late.get(arn)
+            if late is None:
                 kept.append(signal)
-            elif signal.kind == "stop":
-                abandoned = self._applier.abandon(arn)
+            elif signal.kind == "stop" and not any(s.kind in ("resume", "redrive") for s in late.signals):
+                self._applier.abandon(arn)
                 self._live.pop(arn, None)
-                if abandoned is not None:
-                    self._release(abandoned.signals)
+                self._release(late.signals)
                 kept += [signal, *self._waiting_for_late.pop(arn, [])]
             else:
                 self._waiting_for_late.setdefault(arn, []).append(signal)
@@ -319,7 +327,8 @@ class Runtime(Fleet, TaskDispatch):
     async def _commit_late(self, group: Group, applied: _Applied) -> None:
         try:
             async with self._lock:
-                await self._commit([applied])
+                if self._applier.settle(group):  # else a stop abandoned it
+                    await self._commit([applied])
         except Exception as error:
             self._let_go(group.signals, error)
         finally:
@@ -351,7 +360,10 @@ class Runtime(Fleet, TaskDispatch):
         except Exception as error:
             if len(results) > 1:  # each execution alone: the one at fault fails by itself
                 for applied in results:
-                    await self._commit([applied])
+                    try:
+                        await self._commit([applied])
+                    except Exception as failure:
+                        self._let_go(applied.signals, failure)
                 return
             if results[0].poisoned:
                 raise
@@ -391,11 +403,17 @@ class Runtime(Fleet, TaskDispatch):
         error = applied.failure
         log.warning("%s cannot go on and fails with States.Runtime: %r", arn, error,
                     extra={"execution": arn, "error": repr(error)})
-        self._live.pop(arn, None)
-        execution = await self._load(arn, {arn: (await self.store.load_executions([arn])).get(arn)})
-        result = _Applied(applied.signals, poisoned=True)
+        result = _Applied(applied.signals, fired=[(s.execution_arn, s.thread, TIMER_KIND[s.kind])
+                                                  for s in applied.signals if s.kind in TIMER_KIND], poisoned=True)
+        try:
+            execution = await self._reload(arn)
+        except StoreUnavailable:
+            raise
+        except Exception:  # its checkpoint or definition cannot be read back: failed from its row alone
+            execution = await self._bare(arn)
         lease = self._leases.get(arn)
         if execution is None or lease is None:  # ended meanwhile, or no longer held here
+            self._release(applied.signals)
             return result
         effects = execution.fail_unexpectedly(error, self.clock.now())  # type: ignore[arg-type]
         change = ExecutionChange(arn, execution.status, None, events=execution.take_events(), fence=lease.fence,
@@ -409,6 +427,16 @@ class Runtime(Fleet, TaskDispatch):
             change.checkpoint = None
         result.changes.append(change)
         return result
+
+    async def _bare(self, arn: str) -> Execution | None:
+        """An execution made from its row and the count of its events only (enough to fail it)."""
+        record = await self.store.get_execution(arn)
+        if record is None:
+            return None
+        execution = Execution(None, **_identity(record))  # type: ignore[arg-type]
+        last = await self.store.get_events(arn, reverse=True, limit=1)
+        execution.event_count = last[0]["id"] if last else 0
+        return execution
 
     def _apply_group(self, group: Group) -> _Applied:
         """Apply one execution's signals of a batch (in a worker thread: see runtime/applying.py)."""

@@ -50,6 +50,7 @@ from stepline.service.shapes import ENCRYPTION_DEFAULT, LOGGING_DEFAULT, TOO_DEE
 from stepline.service.test_state import test_state as run_test_state
 
 MAX_PAYLOAD = 256 * 1024
+STOP_WAIT_SECONDS = 1.0  # StopExecution answers at once: after the stop applied, or after this long
 
 
 async def open_store(location: str, *, pool_size: int | None = None) -> Store:
@@ -649,7 +650,10 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         if record["status"] != RUNNING:
             return {"stopDate": record.get("stopDate", now)}
         await self.runtime.post(Signal("stop", executionArn, payload=(error, cause)))
-        await self.runtime.wait(executionArn, timeout=30)
+        try:  # the stop is durable: it applies whatever happens; the answer does not wait for a slow step
+            await self.runtime.wait(executionArn, timeout=STOP_WAIT_SECONDS)
+        except asyncio.TimeoutError:
+            return {"stopDate": now}
         record = await self.store.get_execution(executionArn)
         return {"stopDate": record.get("stopDate") or now}
 

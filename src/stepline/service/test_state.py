@@ -26,6 +26,7 @@ from stepline.engine.test_state import Mock, StateConfiguration, StateNotFound, 
 from stepline.errors import DefinitionError, StatesError
 from stepline.jsonvalue import JSON, loads, too_deep
 from stepline.runtime.integrations.registry import Integration, TaskCall, resolve
+from stepline.runtime.applying import STEPS
 from stepline.service import errors
 from stepline.service.definitions import create_error_message
 from stepline.service.settings import Settings
@@ -86,7 +87,7 @@ async def test_state(request: Mapping[str, Any], *, settings: Settings, integrat
                      role_arn=request.get("roleArn"), start_time=now, region=settings.region,
                      item_reader=state.type == "Map" and "ItemReader" in body, limits=settings.limits)
     # the state's expressions run off the event loop, which serves everything else meanwhile (expr/limits.py)
-    call = await asyncio.to_thread(test.start, now)
+    call = await STEPS.run(test.start, now)
     while call is not None:  # an unmocked Task: stepline's integrations answer it
         task = TaskCall(resource=describe_resource(call.resource, settings.region), parameters=call.parameters,
                         state_name=call.state_name, invocation=0, execution_arn=test.execution.execution_arn,
@@ -99,19 +100,19 @@ async def _perform(test: StateTest, task: TaskCall, integrations: Sequence[Integ
                    timeout: float) -> InvokeTask | None:
     """Call the Task's resource through the first integration that handles it; its answer goes to the test."""
     if not any(integration.handles(task) for integration in integrations):
-        return await asyncio.to_thread(
+        return await STEPS.run(
             test.task_failed, "States.Runtime", f"stepline has no integration for the resource '{task.resource.arn}': "
                                                 "register a local function (--functions) or give the request a mock")
     try:
         result = await asyncio.wait_for(resolve(integrations, task).invoke(task), timeout)
     except asyncio.TimeoutError:
-        return await asyncio.to_thread(test.task_failed, "States.Timeout", None)
+        return await STEPS.run(test.task_failed, "States.Timeout", None)
     except StatesError as failure:
-        return await asyncio.to_thread(test.task_failed, failure.error, failure.cause)
+        return await STEPS.run(test.task_failed, failure.error, failure.cause)
     except Exception as error:  # a broken integration fails the state, as in an execution
-        return await asyncio.to_thread(test.task_failed, "States.Runtime",
+        return await STEPS.run(test.task_failed, "States.Runtime",
                                        f"The task failed unexpectedly: {type(error).__name__}: {error}")
-    return await asyncio.to_thread(test.task_succeeded, result.output)
+    return await STEPS.run(test.task_succeeded, result.output)
 
 
 # ---------------------------------------------------------------------------------------------- the request
