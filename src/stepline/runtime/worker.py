@@ -463,7 +463,7 @@ class Runtime(Fleet, TaskDispatch):
             signal = replace(signal, kind=kind)
         ended = execution is None or (execution.status != RUNNING and kind != "redrive")
         if ended or not kind or kind == "resume" or (kind == "start" and execution.event_count) or (
-                kind == "redrive" and (execution.status == RUNNING or lease is None)):
+                kind == "redrive" and (execution.status == RUNNING or lease is None or context.redriven)):
             consumed = [signal.signal_id] if signal.signal_id is not None else []
             if timer_kind is not None or consumed:  # a timer or a signal nothing waits for: just remove it
                 applied.changes.append(ExecutionChange(
@@ -472,6 +472,7 @@ class Runtime(Fleet, TaskDispatch):
                     fence=lease.fence if lease is not None else None))
             return
         context.applied = True
+        context.redriven = context.redriven or kind == "redrive"  # the accepted redrive: its inbox signal is spent
         change = self._apply(execution, signal, applied)  # type: ignore[arg-type]
         change.fence = lease.fence  # type: ignore[union-attr]  # held: _lease kept only those (and ended ones)
         if signal.signal_id is not None:
@@ -721,6 +722,7 @@ class _Context:
     lease: Lease | None
     restored: bool  # read from its checkpoint for this batch (not in memory before)
     applied: bool = False  # a signal of the batch was applied to it already
+    redriven: bool = False  # a redrive was applied to it in this batch (a resume or its inbox signal)
 
 
 @dataclass(slots=True)
