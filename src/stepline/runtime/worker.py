@@ -239,12 +239,11 @@ class Runtime(Fleet, TaskDispatch):
         else:
             log.exception("applying %d signals failed", len(signals), extra={"signals": len(signals)})
         self._forget({signal.execution_arn for signal in signals}, cancel=False)
-        self._inbox.difference_update(signal.signal_id for signal in signals)
-        self._firing.difference_update((s.execution_arn, s.thread, TIMER_KIND[s.kind]) for s in signals
-                                       if s.kind in TIMER_KIND)
+        self._release(signals)
 
     async def _apply_batch(self, batch: list[Signal]) -> None:
-        """Apply the batch's signals to their executions (off the event loop) and commit what they did."""
+        """Apply the batch's signals to their executions (each on the event loop within a budget, else in a thread:
+        runtime/applying.py) and commit what they did."""
         batch = self._hold_back(await self._lease(batch))
         absent = list({signal.execution_arn for signal in batch if signal.execution_arn not in self._live})
         loaded: dict[str, tuple[dict, str | None] | None] = dict.fromkeys(absent)
