@@ -32,7 +32,7 @@ def too_deep(value: JSON) -> bool:
     """Whether a parsed value is nested deeper than MAX_DEPTH (the reader accepts 1,024 levels; such a value
     could never be written into a history, so the API refuses it)."""
     try:
-        orjson.dumps(value, option=_OPTIONS)
+        dumps_bytes(value)
         return False
     except TypeError:
         return True

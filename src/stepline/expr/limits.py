@@ -88,14 +88,9 @@ def current() -> Limits:
 
 def remaining() -> float:
     """Seconds left to the evaluation under way, within the inline budget if any; raises once none are left."""
-    now = time.monotonic()
-    until = _inline_until.get()
-    if until is not None and now >= until:
-        raise Overtime
-    active = _active.get()
+    now = tick()
+    active, until = _active.get(), _inline_until.get()
     left = DEFAULT_LIMITS.seconds if active is None else active[0] - now
-    if left <= 0:
-        raise StatesError("States.Runtime", current().time_cause())
     return left if until is None else min(left, until - now)
 
 
@@ -110,13 +105,14 @@ def overtime() -> bool:
     return until is not None and time.monotonic() >= until
 
 
-def tick() -> None:
+def tick() -> float:
     """Called by the evaluators for each item they visit (and the engine for each state): fails the evaluation
-    once its time is up, or raises Overtime once the inline budget has."""
+    once its time is up, or raises Overtime once the inline budget has; the time now (time.monotonic)."""
     now = time.monotonic()
     until = _inline_until.get()
     if until is not None and now >= until:
         raise Overtime
     active = _active.get()
-    if active is not None and now > active[0]:
+    if active is not None and now >= active[0]:
         raise StatesError("States.Runtime", active[1].time_cause())
+    return now

@@ -415,14 +415,13 @@ class Runtime(Fleet, TaskDispatch):
             self._release(applied.signals)
             return result
         effects = execution.fail_unexpectedly(error, self.clock.now())  # type: ignore[arg-type]
-        change = ExecutionChange(arn, execution.status, None, events=execution.take_events(), fence=lease.fence,
-                                 summary=_summary(execution),
+        change = ExecutionChange(arn, RUNNING, None, fence=lease.fence,
                                  consumed_signals=[s.signal_id for s in applied.signals if s.signal_id is not None])
         for effect in effects:
             self._plan(execution, effect, change, result)
         try:
-            change.checkpoint = dumps(checkpoint(execution))  # kept for a redrive
-        except Exception:
+            self._outcome(execution, change)
+        except Exception:  # its position cannot be written either: it ends without one
             change.checkpoint = None
         result.changes.append(change)
         return result
@@ -571,13 +570,20 @@ class Runtime(Fleet, TaskDispatch):
             change.cancelled_timers.append((signal.thread, TIMER_KIND[kind]))
         for effect in effects:
             self._plan(execution, effect, change, applied)
+        self._outcome(execution, change)
+        return change
+
+    @staticmethod
+    def _outcome(execution: Execution, change: ExecutionChange) -> None:
+        """What the signal left of the execution, into its change: the events, the status, the summary once it
+        ended, and (unless it succeeded: a failed execution keeps its position for a redrive) the checkpoint, last,
+        as the one part that may fail (data nested too deeply to be written)."""
         change.events = execution.take_events()
         change.status = execution.status
-        if execution.status != SUCCEEDED:  # a failed execution keeps its position for a redrive
-            change.checkpoint = dumps(checkpoint(execution))
         if execution.status != RUNNING:
             change.summary = _summary(execution)
-        return change
+        if execution.status != SUCCEEDED:
+            change.checkpoint = dumps(checkpoint(execution))
 
     def _plan(self, execution: Execution, effect: Effect, change: ExecutionChange, applied: _Applied) -> None:
         arn = execution.execution_arn
