@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stepline.asl import create_error_message, parse_definition
+from stepline.asl.model import StateMachine
 from stepline.asl.fields import STATE_FIELDS, STATE_TYPES
 
 _KEYS = sorted({key for fields in STATE_FIELDS.values() for key in fields}
@@ -26,7 +27,7 @@ def _machine(states: dict[str, Any]) -> dict[str, Any]:
 
 def _checked(value: Any) -> None:
     definition, diagnostics = parse_definition(value)
-    assert definition is None or isinstance(definition, dict)
+    assert definition is None or isinstance(definition, StateMachine)
     for diagnostic in diagnostics:
         assert diagnostic.code and diagnostic.severity in ("ERROR", "WARNING")
         assert isinstance(diagnostic.location, str)

@@ -411,7 +411,10 @@ def test_duplicate_state_names_in_json_text() -> None:
 
 def test_json_text_is_parsed() -> None:
     definition, diagnostics = parse_definition('{"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}')
-    assert diagnostics == [] and definition == {"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}
+    assert diagnostics == [] and definition is not None
+    assert definition.fields == {"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}
+    assert (definition.start_at, definition.states["A"].type, definition.states["A"].location) == (
+        "A", "Succeed", "/States/A")
 
 
 def test_invalid_json_is_worded_as_aws_words_it() -> None:

@@ -20,7 +20,7 @@ _GROUP_FIELDS = ("kind", "results", "next_index", "failures", "done", "max_concu
                  "tolerated_percentage", "distributed")
 
 
-def checkpoint(execution: Execution) -> dict:
+def checkpoint(execution: Execution) -> dict[str, JSON]:
     """The execution's position as JSON (no events)."""
     return {
         "status": execution.status,
@@ -49,7 +49,7 @@ def _walk(t: Thread, retained: bool) -> list[tuple[Thread, bool]]:
     return found
 
 
-def _thread(t: Thread, retained: bool) -> dict:
+def _thread(t: Thread, retained: bool) -> dict[str, JSON]:
     record = {field: getattr(t, field) for field in _THREAD_FIELDS}
     record["key"] = t.key
     record["machine"] = t.machine.at
@@ -111,9 +111,10 @@ def restore(program: Program, document: JSON, **identity: object) -> Execution:
         t = threads[record["key"]]
         if record["parent"] is not None:
             owner = threads[record["parent"]]
-            group = owner.group or owner.failed_group
-            t.parent = group
-            (group.unfinished if record["retained"] else group.running)[t.index] = t
+            siblings = owner.group or owner.failed_group
+            assert siblings is not None  # a parent's record holds the group of its children
+            t.parent = siblings
+            (siblings.unfinished if record["retained"] else siblings.running)[t.index] = t
     retained = {record["key"] for record in records if record["retained"]}
     execution.threads = {key: t for key, t in threads.items() if key not in retained}
     return execution

@@ -408,7 +408,7 @@ def _compile_string_matches(read: Getter, pattern: str) -> Rule:
         literal = segments[0]
 
         def equals(value: JSON, scope: Scope) -> bool:
-            return read(value, scope) == literal
+            return bool(read(value, scope) == literal)
 
         return equals
     head, middle, tail = segments[0], tuple(segment for segment in segments[1:-1] if segment), segments[-1]

@@ -5,22 +5,46 @@ A mixin of Execution (interpreter.py): it uses the interpreter's recording, scop
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from stepline.engine.effects import CancelTask
-from stepline.engine.program import JSONATA, State
+from stepline.engine.program import JSONATA, Evaluate, State
 from stepline.engine.threads import Group, Thread
 from stepline.errors import StatesError
 from stepline.expr import jsonata
 from stepline.expr.scope import Scope
 from stepline.jsonvalue import JSON, dumps
 
+if TYPE_CHECKING:
+    from collections import deque
+
+    from stepline.engine.effects import Effect
+
 
 class FanOut:
     """Starting, tracking and closing the children of Parallel and Map states."""
 
+    if TYPE_CHECKING:  # what FanOut uses of Execution, the class it is a mixin of
+        threads: dict[str, Thread]
+        machine_context: dict[str, JSON]
+        execution_context: dict[str, JSON]
+        _ready: deque[Thread]
+        _effects: list[Effect]
+
+        def _record(self, t: Thread | None, kind: str, details_key: str | None, details: dict[str, JSON] | None,
+                    previous: int = 0) -> int: ...
+        def _scope(self, t: Thread, **extra: JSON) -> Scope: ...
+        def _jsonata(self, evaluate: Evaluate, bindings: dict[str, JSON]) -> JSON: ...
+        def _bindings(self, t: Thread, scope: Scope, **states: JSON) -> dict[str, JSON]: ...
+        def _guard(self, t: Thread, step: Callable[..., None], *args: object) -> None: ...
+        def _effective_input(self, t: Thread, scope: Scope) -> JSON: ...
+        def _complete(self, t: Thread, result: JSON) -> None: ...
+        def _handle_error(self, t: Thread, error: str | None, cause: str | None) -> None: ...
+
     def _run_parallel(self, t: Thread) -> None:
         state = t.state
+        assert state is not None
         scope = self._scope(t)
         if state.language == JSONATA:
             branch_input = self._jsonata(state.arguments, self._bindings(t, scope)) if state.arguments is not None else t.input
@@ -34,6 +58,7 @@ class FanOut:
 
     def _run_map(self, t: Thread) -> None:
         state = t.state
+        assert state is not None
         scope = self._scope(t)
         jsonata_mode = state.language == JSONATA
         bindings = self._bindings(t, scope) if jsonata_mode else None
@@ -43,7 +68,7 @@ class FanOut:
             t.effective = self._effective_input(t, scope)
         max_concurrency = self._map_number(state, state.max_concurrency, "MaxConcurrency", bindings, t.effective, scope, int)
         t.failed_events = ("MapStateFailed",)  # a failure to read the items fails the Map state
-        if jsonata_mode:
+        if bindings is not None:  # JSONata
             items = self._jsonata(state.items, bindings) if state.items is not None else t.input
             if state.items is not None and not isinstance(items, list) and "Items" in state.field_text:
                 raise jsonata.unexpected_type(items, "array", text=state.field_text["Items"], field="Items")
@@ -74,9 +99,10 @@ class FanOut:
     def _map_run_arn(self, t: Thread) -> str:
         machine_arn = self.machine_context["Id"].replace(":stateMachine:", ":mapRun:")
         execution_name = self.execution_context["Name"]
+        assert t.state is not None
         return f"{machine_arn}/{t.state.name}:{execution_name}-{t.entered_id}"
 
-    def _map_number(self, state: State, value: Any, field: str, bindings: dict | None, effective: JSON, scope: Scope,
+    def _map_number(self, state: State, value: Any, field: str, bindings: dict[str, JSON] | None, effective: JSON, scope: Scope,
                     kind: type) -> Any:
         if not callable(value):
             return value
@@ -114,6 +140,7 @@ class FanOut:
     def _start_children(self, group: Group) -> None:
         owner = group.owner
         state = owner.state
+        assert state is not None
         limit = group.max_concurrency or len(group.inputs)
         while group.next_index < len(group.inputs) and len(group.running) < limit:
             index = group.next_index
@@ -122,6 +149,7 @@ class FanOut:
                 machine = state.branches[index]
                 child_input = group.inputs[index]
             else:
+                assert state.processor is not None and group.items is not None
                 machine = state.processor
                 if not group.distributed:
                     self._record(owner, "MapIterationStarted", "mapIterationStartedEventDetails",
@@ -135,6 +163,7 @@ class FanOut:
 
     def _item_input(self, owner: Thread, index: int, item: JSON) -> JSON:
         state = owner.state
+        assert state is not None
         if state.item_selector is None:
             return item
         scope = self._scope(owner, Map={"Item": {"Index": index, "Value": item}})
@@ -142,13 +171,15 @@ class FanOut:
             return self._jsonata(state.item_selector, self._bindings(owner, scope))
         return state.item_selector(owner.effective, scope)
 
-    def _child_finished(self, child: Thread, output: JSON, error: tuple[str, str | None] | None) -> None:
+    def _child_finished(self, child: Thread, output: JSON, error: tuple[str | None, str | None] | None) -> None:
         group = child.parent
+        assert group is not None  # only a child thread finishes into its parent
         owner = group.owner
         group.running.pop(child.index, None)
         self.threads.pop(child.key, None)
         group.done += 1
         state = owner.state
+        assert state is not None
         if group.kind == "Map" and not group.distributed:
             kind = "MapIterationFailed" if error else "MapIterationSucceeded"
             key = "mapIterationFailedEventDetails" if error else "mapIterationSucceededEventDetails"
@@ -197,6 +228,7 @@ class FanOut:
             self._abort_thread(child)
             group.unfinished[child.index] = child
             if group.kind == "Map" and not group.distributed:
+                assert owner.state is not None
                 self._record(owner, "MapIterationAborted", "mapIterationAbortedEventDetails",
                              {"index": child.index, "name": owner.state.name})
         group.running.clear()

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 
 from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
 from stepline.engine.fanout import FanOut
-from stepline.engine.program import JSONATA, Program, State
+from stepline.engine.program import JSONATA, Catcher, Program, State
 from stepline.engine.resources import describe_resource
+from stepline.engine.retry import MAX_WAIT_SECONDS, first_match, retry_delay
 from stepline.engine.threads import Thread
 from stepline.engine.timestamps import format_timestamp, parse_timestamp
 from stepline.errors import StatesError
@@ -33,11 +34,8 @@ from stepline.jsonvalue import JSON, dumps
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_VARIABLES_BYTES = 10 * 1024 * 1024  # all the variables of one scope
 MAX_HISTORY_EVENTS = 25_000
-MAX_WAIT_SECONDS = 2**31 - 1
 MAX_TASK_SECONDS = 99_999_999  # TimeoutSeconds and HeartbeatSeconds, as the definition's fields allow
 MAX_LONG = 2**63 - 1
-# Retry and Catch never match these through a wildcard (States.Runtime not even by name): they end the execution
-UNCATCHABLE = frozenset({"States.Runtime", "States.DataLimitExceeded"})
 EVALUATION_ERRORS = frozenset({"States.Runtime", "States.QueryEvaluationError"})
 
 RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED = "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"
@@ -73,7 +71,7 @@ class Execution(FanOut):
         self.region = region
         self.seed = seed
         self.rng = Random()
-        self.events: list[dict] = []  # recorded and not yet taken (take_events); ids count from 1 across all
+        self.events: list[dict[str, JSON]] = []  # recorded and not yet taken (take_events); ids count from 1 across all
         self.event_count = 0
         self.status = RUNNING
         self.output: JSON = None
@@ -121,6 +119,7 @@ class Execution(FanOut):
         except TypeError:
             return self.task_failed(thread, token, "States.Runtime", "The task result is not JSON", now)
         if _over_limit(output):  # a connector's output is limited like a state's
+            assert t.state is not None
             return self.task_failed(thread, token, "States.DataLimitExceeded", _too_big(t.state.name), now)
         self._clock(now)
         t.waiting = None
@@ -161,7 +160,7 @@ class Execution(FanOut):
         self._clock(now)
         self._record(t, "ActivityStarted", "activityStartedEventDetails", {"workerName": worker_name})
 
-    def _record_task_event(self, t: Thread, outcome: str, details: dict) -> None:
+    def _record_task_event(self, t: Thread, outcome: str, details: dict[str, JSON]) -> None:
         """TaskSucceeded/Failed/TimedOut, or their Lambda-function and activity forms, as the resource calls for."""
         resource = t.resource
         prefix = _EVENT_PREFIX.get(resource.kind)
@@ -257,7 +256,7 @@ class Execution(FanOut):
                       {"error": "States.Runtime", "cause": cause}, "States.Runtime", cause, previous=self.event_count)
         return self._cancel_all()
 
-    def take_events(self) -> list[dict]:
+    def take_events(self) -> list[dict[str, JSON]]:
         """The events recorded since the last call (a durable runtime commits them)."""
         events, self.events = self.events, []
         return events
@@ -298,7 +297,7 @@ class Execution(FanOut):
             return None
         return t
 
-    def _record(self, t: Thread | None, kind: str, details_key: str | None, details: dict | None,
+    def _record(self, t: Thread | None, kind: str, details_key: str | None, details: dict[str, JSON] | None,
                 previous: int = 0) -> int:
         if t is not None and not t.recorded:
             return t.last_event
@@ -315,6 +314,7 @@ class Execution(FanOut):
 
     def _scope(self, t: Thread, **extra: Any) -> Scope:
         state = t.state
+        assert state is not None
         state_context: dict[str, Any] = {"EnteredTime": t.entered_time, "Name": state.name}
         if state.type == "Task":
             state_context["RetryCount"] = t.retry_count
@@ -322,16 +322,17 @@ class Execution(FanOut):
         context.update(extra)
         return Scope(context=context, variables=t.variables, rng=self.rng)
 
-    def _jsonata(self, evaluate: Any, bindings: dict) -> JSON:
+    def _jsonata(self, evaluate: Any, bindings: dict[str, JSON]) -> JSON:
         return evaluate(bindings, rng=self.rng, now=self._now)
 
-    def _bindings(self, t: Thread, scope: Scope, **states: Any) -> dict:
+    def _bindings(self, t: Thread, scope: Scope, **states: Any) -> dict[str, JSON]:
         return {**t.variables, "states": {"input": t.input, "context": scope.context, **states}}
 
     # ------------------------------------------------------------------ entering and running a state
 
     def _enter(self, t: Thread) -> None:
         state = t.state
+        assert state is not None
         t.token += 1
         t.entered_time = self._now_text
         t.attempts = [0] * len(state.retriers)
@@ -348,6 +349,7 @@ class Execution(FanOut):
             self._bounded(step, *args)
         except StatesError as error:
             cause = error.cause
+            assert t.state is not None
             if error.error in EVALUATION_ERRORS:
                 cause = (f"An error occurred while executing the state '{t.state.name}' "
                          f"(entered at the event id #{t.entered_id}). {cause}")
@@ -369,16 +371,19 @@ class Execution(FanOut):
             evaluation.end(bound)
 
     def _run_state(self, t: Thread) -> None:
+        assert t.state is not None
         _RUNNERS[t.state.type](self, t)
 
     def _effective_input(self, t: Thread, scope: Scope) -> JSON:
         state = t.state
+        assert state is not None
         if state.input_path is not None:
             return state.input_path(t.input, scope)
         return t.input
 
     def _run_pass(self, t: Thread) -> None:
         state = t.state
+        assert state is not None
         if state.language == JSONATA:
             self._leave(t, t.input, t.input)
             return
@@ -394,6 +399,7 @@ class Execution(FanOut):
 
     def _run_succeed(self, t: Thread) -> None:
         state = t.state
+        assert state is not None
         if state.language == JSONATA:
             self._leave(t, t.input, t.input)
             return
@@ -403,6 +409,7 @@ class Execution(FanOut):
 
     def _run_fail(self, t: Thread) -> None:
         state = t.state
+        assert state is not None
         scope = self._scope(t)
         values = []
         for value in (state.error, state.cause):
@@ -414,6 +421,7 @@ class Execution(FanOut):
 
     def _run_choice(self, t: Thread) -> None:
         state = t.state
+        assert state is not None
         scope = self._scope(t)
         if state.language == JSONATA:
             bindings = self._bindings(t, scope)
@@ -425,17 +433,13 @@ class Execution(FanOut):
                     self._exit(t, t.input if output is None else self._jsonata(output, bindings),
                                self._jsonata(assign, bindings) if assign else None, next_state)
                     return
-            next_state = state.default
-            output = t.input
-            assigned = None
-            if next_state is not None:
-                output, assigned = self._jsonata_outputs(t, bindings, t.input)
-            if next_state is None:
+            if state.default is None:
                 raise StatesError("States.NoChoiceMatched", f"No Matches! for state '{state.name}'")
-            self._exit(t, output, assigned, next_state)
+            output, assigned = self._jsonata_outputs(t, bindings, t.input)
+            self._exit(t, output, assigned, state.default)
             return
         effective = self._effective_input(t, scope)
-        for rule, next_state, assign in state.choose:
+        for rule, next_state, assign, _ in state.choose:
             if rule(effective, scope):
                 assigned = assign(effective, scope) if assign is not None else None
                 self._exit(t, self._output_path(state, effective, scope), assigned, next_state)
@@ -447,6 +451,7 @@ class Execution(FanOut):
 
     def _run_wait(self, t: Thread) -> None:
         state = t.state
+        assert state is not None
         scope = self._scope(t)
         if state.language == JSONATA:
             bindings = self._bindings(t, scope)
@@ -509,6 +514,7 @@ class Execution(FanOut):
 
     def _run_task(self, t: Thread) -> None:
         state = t.state
+        assert state is not None
         resource = t.resource or describe_resource(state.resource, self.region)
         t.resource = resource
         task_token = None
@@ -567,7 +573,7 @@ class Execution(FanOut):
                                         parameters=parameters, invocation=invocation, timeout_seconds=timeout,
                                         heartbeat_seconds=heartbeat, task_token=task_token, credentials=credentials))
 
-    def _task_limit(self, value: Any, bindings: dict | None, effective: JSON, scope: Scope, field: str) -> Any:
+    def _task_limit(self, value: Any, bindings: dict[str, JSON] | None, effective: JSON, scope: Scope, field: str) -> Any:
         if not callable(value):
             return value
         result = self._jsonata(value, bindings) if bindings is not None else value(effective, scope)
@@ -580,6 +586,7 @@ class Execution(FanOut):
     def _complete(self, t: Thread, result: JSON) -> None:
         """A Task, Parallel or Map produced its raw result."""
         state = t.state
+        assert state is not None
         if state.language == JSONATA:
             scope = self._scope(t)
             bindings = self._bindings(t, scope, result=result)
@@ -594,6 +601,7 @@ class Execution(FanOut):
     def _leave(self, t: Thread, result: JSON, effective: JSON, scope: Scope | None = None) -> None:
         """Apply Assign, ResultPath and OutputPath (JSONPath) or Assign and Output (JSONata) and exit."""
         state = t.state
+        assert state is not None
         if scope is None:
             scope = self._scope(t)
         if state.language == JSONATA:
@@ -609,8 +617,9 @@ class Execution(FanOut):
             output = result
         self._exit(t, self._output_path(state, output, scope), assigned, state.next)
 
-    def _jsonata_outputs(self, t: Thread, bindings: dict, default: JSON) -> tuple[JSON, dict | None]:
+    def _jsonata_outputs(self, t: Thread, bindings: dict[str, JSON], default: JSON) -> tuple[JSON, dict[str, JSON] | None]:
         state = t.state
+        assert state is not None
         output = self._jsonata(state.output, bindings) if state.output is not None else default
         assigned = self._jsonata(state.assign, bindings) if state.assign is not None else None
         return output, assigned
@@ -619,8 +628,9 @@ class Execution(FanOut):
     def _output_path(state: State, value: JSON, scope: Scope) -> JSON:
         return state.output_path(value, scope) if state.output_path is not None else value
 
-    def _exit(self, t: Thread, output: JSON, assigned: dict | None, next_state: str | None) -> None:
+    def _exit(self, t: Thread, output: JSON, assigned: dict[str, JSON] | None, next_state: str | None) -> None:
         state = t.state
+        assert state is not None
         text = dumps(output)
         if _over_limit(text):
             raise StatesError("States.DataLimitExceeded", _too_big(state.name))
@@ -636,7 +646,7 @@ class Execution(FanOut):
         t.input = output
 
     @staticmethod
-    def _assign(t: Thread, assigned: dict) -> dict[str, str]:
+    def _assign(t: Thread, assigned: dict[str, JSON]) -> dict[str, str]:
         """Store a state's assignments in its thread's scope; their JSON texts, as the history shows them.
 
         AWS's limits: 256 KiB for one variable and for one Assign field together, 10 MiB for all of a scope's.
@@ -658,40 +668,35 @@ class Execution(FanOut):
 
     # ------------------------------------------------------------------ errors
 
-    def _handle_error(self, t: Thread, error: str, cause: str | None) -> None:
+    def _handle_error(self, t: Thread, error: str | None, cause: str | None) -> None:
         """Retry, Catch, or fail the thread, as the state's Retry and Catch fields say."""
         state = t.state
-        wildcard = error not in UNCATCHABLE
+        assert state is not None
         failed_events, t.failed_events = t.failed_events, ()
         failed_group = t.failed_group
         t.failed_group = None  # a Retry or Catch moves on: only a failed execution keeps it for a redrive
-        for i, retrier in enumerate(state.retriers):
-            if _matches(retrier.errors, error, wildcard):
-                if t.attempts[i] >= retrier.max_attempts:
-                    break
-                delay = _retry_delay(retrier.interval_seconds, retrier.backoff_rate, t.attempts[i])
-                if retrier.max_delay_seconds is not None:
-                    delay = min(delay, retrier.max_delay_seconds)
-                if retrier.jitter:
-                    delay = self.rng.uniform(0, delay)
-                t.attempts[i] += 1
-                t.retry_count += 1
-                t.token += 1
-                t.waiting = "retry"
-                self._effects.append(StartTimer(thread=t.key, token=t.token, due=self._now + timedelta(seconds=delay),
-                                                purpose="retry"))
-                return
+        index = first_match(state.retriers, error)
+        if index is not None and t.attempts[index] < state.retriers[index].max_attempts:
+            delay = retry_delay(state.retriers[index], t.attempts[index], self.rng)
+            t.attempts[index] += 1
+            t.retry_count += 1
+            t.token += 1
+            t.waiting = "retry"
+            self._effects.append(StartTimer(thread=t.key, token=t.token, due=self._now + timedelta(seconds=delay),
+                                            purpose="retry"))
+            return
         for kind in failed_events:
             self._record(t, kind, None, None)
-        for catcher in state.catchers:
-            if _matches(catcher.errors, error, wildcard):
-                self._catch(t, catcher, error, cause)
-                return
+        index = first_match(state.catchers, error)
+        if index is not None:
+            self._catch(t, state.catchers[index], error, cause)
+            return
         t.failed_group = failed_group
         self._fail_thread(t, error, cause)
 
-    def _catch(self, t: Thread, catcher: Any, error: str, cause: str | None) -> None:
+    def _catch(self, t: Thread, catcher: Catcher, error: str | None, cause: str | None) -> None:
         state = t.state
+        assert state is not None
         error_output = {"Error": error, "Cause": cause} if cause is not None else {"Error": error}
         try:
             if state.language == JSONATA:
@@ -727,7 +732,7 @@ class Execution(FanOut):
             return
         self._child_finished(t, output, None)
 
-    def _end(self, status: str, kind: str | None, key: str | None, details: dict, error: str | None,
+    def _end(self, status: str, kind: str | None, key: str | None, details: dict[str, JSON], error: str | None,
              cause: str | None, previous: int = 0) -> None:
         """End the execution; its last event follows the root thread's last (or `previous` before it has one)."""
         if kind is not None:
@@ -746,14 +751,6 @@ class Execution(FanOut):
         return effects
 
 
-def _retry_delay(interval: float, backoff_rate: float, attempt: int) -> float:
-    """IntervalSeconds * BackoffRate^attempt, at most the longest wait an execution can have."""
-    try:
-        return min(interval * backoff_rate ** attempt, MAX_WAIT_SECONDS)
-    except OverflowError:
-        return MAX_WAIT_SECONDS
-
-
 def _unprocessable(error: Exception) -> str:
     """Why an execution's data or step could not be processed, in a user's words."""
     text = str(error)
@@ -769,18 +766,6 @@ def _unprocessable(error: Exception) -> str:
 def _error_details(error: str | None, cause: str | None) -> dict[str, str]:
     """The error and cause of a failure event, leaving out the ones there are not."""
     return {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
-
-
-def _matches(names: tuple[str, ...], error: str, wildcard: bool) -> bool:
-    if error == "States.Runtime":
-        return False
-    if error in names:
-        return True
-    if not wildcard:
-        return False
-    if "States.ALL" in names:
-        return True
-    return "States.TaskFailed" in names and error != "States.Timeout"
 
 
 def _over_limit(text: str) -> bool:

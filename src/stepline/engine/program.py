@@ -3,10 +3,12 @@ is compiled here once, so nothing is parsed while an execution runs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stepline.asl import model
+from stepline.asl.model import Retrier
 from stepline.asl.parse import parse_definition
 from stepline.engine.choice import compile_choice_rule
 from stepline.errors import DefinitionError, Diagnostic
@@ -19,21 +21,13 @@ from stepline.jsonvalue import JSON
 JSONPATH, JSONATA = "JSONPath", "JSONata"
 
 Evaluate = Callable[..., JSON]
-
-
-@dataclass(slots=True, kw_only=True)
-class Retrier:
-    errors: tuple[str, ...]
-    interval_seconds: float
-    max_attempts: int
-    backoff_rate: float
-    max_delay_seconds: float | None
-    jitter: bool
+Fields = Mapping[str, JSON]
+Choice = tuple[Evaluate, str, Evaluate | None, Evaluate | None]  # (condition, Next, Assign, Output)
 
 
 @dataclass(slots=True, kw_only=True)
 class Catcher:
-    errors: tuple[str, ...]
+    error_equals: tuple[str, ...]
     next: str
     result_path: Callable[[JSON, JSON], JSON] | None  # JSONPath mode
     assign: Evaluate | None
@@ -44,9 +38,10 @@ class Catcher:
 class State:
     """One compiled state. Fields a state type does not use stay None."""
 
+    definition: model.State
     name: str
     type: str
-    at: str  # location in the definition, "/States/Name"
+    at: str  # the JSON pointer the compiler reports and checkpoints keep: "/States/Fan/Branches/0/States/A"
     language: str
     next: str | None = None
     end: bool = False
@@ -63,14 +58,14 @@ class State:
     output: Evaluate | None = None
     # both
     assign: Evaluate | None = None
-    retriers: list[Retrier] = field(default_factory=list)
+    retriers: tuple[Retrier, ...] = ()
     catchers: list[Catcher] = field(default_factory=list)
     # type-specific
     resource: str = ""
     timeout_seconds: Evaluate | float | None = None
     heartbeat_seconds: Evaluate | float | None = None
     credentials: Evaluate | None = None
-    choose: list[tuple] = field(default_factory=list)  # Choice rules: (condition, next, assign[, output])
+    choose: list[Choice] = field(default_factory=list)
     default: str | None = None
     wait_seconds: Evaluate | float | None = None
     wait_timestamp: Evaluate | str | None = None
@@ -103,7 +98,7 @@ class Machine:
 class Program:
     """A compiled definition, ready to run many times."""
 
-    definition: JSON
+    definition: model.StateMachine
     machine_type: str  # "STANDARD" | "EXPRESS"
     root: Machine
     timeout_seconds: int | None
@@ -128,35 +123,47 @@ def compile_definition(definition: str | JSON, machine_type: str = "STANDARD", *
     errors = [d for d in diagnostics if d.severity == "ERROR" and d.code not in tolerate]
     if errors or parsed is None:
         raise DefinitionError(errors or [Diagnostic("INVALID_JSON_DESCRIPTION", "Invalid definition", "/")])
-    language = parsed.get("QueryLanguage", JSONPATH)
-    root = _machine(parsed, at="", language=language)
-    return Program(definition=parsed, machine_type=machine_type, root=root,
-                   timeout_seconds=parsed.get("TimeoutSeconds"), machines=_machines(root))
+    return compile_model(parsed, machine_type)
 
 
-def _machine(spec: dict, *, at: str, language: str) -> Machine:
-    language = spec.get("QueryLanguage", language)
-    states = {name: _state(name, body, at=f"{at}/States/{name}", language=body.get("QueryLanguage", language))
-              for name, body in spec["States"].items()}
-    return Machine(start_at=spec["StartAt"], states=states, language=language, at=at)
+def compile_model(definition: model.StateMachine, machine_type: str = "STANDARD") -> Program:
+    """Compile a valid definition's model; DefinitionError for a path, template or expression that does not."""
+    root = _machine(definition, at="")
+    return Program(definition=definition, machine_type=machine_type, root=root,
+                   timeout_seconds=definition.timeout_seconds, machines=_machines(root))
 
 
-def _state(name: str, body: dict, *, at: str, language: str) -> State:
-    kind = body["Type"]
-    state = State(name=name, type=kind, at=at, language=language, next=body.get("Next"), end=bool(body.get("End")))
-    if language == JSONATA:
+def _machine(spec: model.StateMachine, *, at: str) -> Machine:
+    assert spec.start_at is not None  # validation requires StartAt
+    states = {name: _state(state, at=f"{at}/States/{name}") for name, state in spec.states.items()}
+    return Machine(start_at=spec.start_at, states=states, language=spec.query_language, at=at)
+
+
+def _state(spec: model.State, *, at: str) -> State:
+    body = spec.fields
+    state = State(definition=spec, name=spec.name, type=spec.type, at=at, language=spec.query_language,
+                  next=spec.next, end=spec.end, retriers=spec.retry)
+    if state.language == JSONATA:
         _jsonata_flow(state, body, at)
     else:
         _jsonpath_flow(state, body, at)
-    state.retriers = [_retrier(r) for r in body.get("Retry", ())]
-    state.catchers = [_catcher(c, at=f"{at}/Catch/{i}", language=language) for i, c in enumerate(body.get("Catch", ()))]
-    builder = _BUILDERS.get(kind)
-    if builder:
-        builder(state, body, at)
+    state.catchers = [_catcher(c, at=f"{at}/Catch/{i}", language=state.language) for i, c in enumerate(spec.catch)]
+    if isinstance(spec, model.TaskState):
+        _task(state, spec, at)
+    elif isinstance(spec, model.ChoiceState):
+        _choice(state, spec, at)
+    elif isinstance(spec, model.ParallelState):
+        state.branches = [_machine(branch, at=f"{at}/Branches/{i}") for i, branch in enumerate(spec.branches)]
+    elif isinstance(spec, model.MapState):
+        _map(state, spec, at)
+    elif spec.type == "Wait":
+        _wait(state, body, at)
+    elif spec.type == "Fail":
+        _fail(state, body, at)
     return state
 
 
-def _value(state: State, body: dict, key: str, at: str) -> Any:
+def _value(state: State, body: Fields, key: str, at: str) -> Any:
     """A field that is a JSONata value in JSONata states and a literal (or *Path twin) in JSONPath states."""
     if key not in body:
         return None
@@ -165,7 +172,7 @@ def _value(state: State, body: dict, key: str, at: str) -> Any:
     return body[key]
 
 
-def _jsonpath_flow(state: State, body: dict, at: str) -> None:
+def _jsonpath_flow(state: State, body: Fields, at: str) -> None:
     if "InputPath" in body:
         state.input_path = _optional_path(body["InputPath"], at=f"{at}/InputPath", field="InputPath")
     if "OutputPath" in body:
@@ -188,7 +195,7 @@ def _optional_path(path: str | None, *, at: str, field: str) -> Evaluate:
     return compile_path(path, at=at, field=field)
 
 
-def _jsonata_flow(state: State, body: dict, at: str) -> None:
+def _jsonata_flow(state: State, body: Fields, at: str) -> None:
     if "Arguments" in body:
         state.arguments = jsonata.compile_value(body["Arguments"], at=f"{at}/Arguments", field="Arguments")
     if "Output" in body:
@@ -197,33 +204,24 @@ def _jsonata_flow(state: State, body: dict, at: str) -> None:
         state.assign = jsonata.compile_value(body["Assign"], at=f"{at}/Assign", field="Assign")
 
 
-def _retrier(spec: dict) -> Retrier:
-    return Retrier(
-        errors=tuple(spec["ErrorEquals"]),
-        interval_seconds=spec.get("IntervalSeconds", 1),
-        max_attempts=spec.get("MaxAttempts", 3),
-        backoff_rate=spec.get("BackoffRate", 2.0),
-        max_delay_seconds=spec.get("MaxDelaySeconds"),
-        jitter=spec.get("JitterStrategy") == "FULL",
-    )
-
-
-def _catcher(spec: dict, *, at: str, language: str) -> Catcher:
-    catcher = Catcher(errors=tuple(spec["ErrorEquals"]), next=spec["Next"], result_path=None, assign=None, output=None)
+def _catcher(spec: model.Catcher, *, at: str, language: str) -> Catcher:
+    assert spec.next is not None  # validation requires Next
+    catcher = Catcher(error_equals=spec.error_equals, next=spec.next, result_path=None, assign=None, output=None)
+    body = spec.fields
     if language == JSONATA:
-        if "Output" in spec:
-            catcher.output = jsonata.compile_value(spec["Output"], at=f"{at}/Output", field="Output")
-        if "Assign" in spec:
-            catcher.assign = jsonata.compile_value(spec["Assign"], at=f"{at}/Assign", field="Assign")
+        if "Output" in body:
+            catcher.output = jsonata.compile_value(body["Output"], at=f"{at}/Output", field="Output")
+        if "Assign" in body:
+            catcher.assign = jsonata.compile_value(body["Assign"], at=f"{at}/Assign", field="Assign")
     else:
-        if "ResultPath" in spec:
-            catcher.result_path = compile_result_path(spec["ResultPath"], at=f"{at}/ResultPath")
-        if "Assign" in spec:
-            catcher.assign = compile_template(spec["Assign"], at=f"{at}/Assign", field="Assign")
+        if "ResultPath" in body:
+            catcher.result_path = compile_result_path(body["ResultPath"], at=f"{at}/ResultPath")
+        if "Assign" in body:
+            catcher.assign = compile_template(body["Assign"], at=f"{at}/Assign", field="Assign")
     return catcher
 
 
-def _number_or_path(state: State, body: dict, key: str, at: str) -> Any:
+def _number_or_path(state: State, body: Fields, key: str, at: str) -> Any:
     """TimeoutSeconds/TimeoutSecondsPath style pairs: a constant, a compiled path, or a JSONata value."""
     if f"{key}Path" in body:
         state.field_text[f"{key}Path"] = body[f"{key}Path"]
@@ -231,8 +229,10 @@ def _number_or_path(state: State, body: dict, key: str, at: str) -> Any:
     return _value(state, body, key, at)
 
 
-def _task(state: State, body: dict, at: str) -> None:
-    state.resource = body["Resource"]
+def _task(state: State, spec: model.TaskState, at: str) -> None:
+    body = spec.fields
+    assert spec.resource is not None  # validation requires Resource
+    state.resource = spec.resource
     state.timeout_seconds = _number_or_path(state, body, "TimeoutSeconds", at)
     state.heartbeat_seconds = _number_or_path(state, body, "HeartbeatSeconds", at)
     if "Credentials" in body:
@@ -242,27 +242,28 @@ def _task(state: State, body: dict, at: str) -> None:
                              else compile_template(credentials, at=f"{at}/Credentials", field="Credentials"))
 
 
-def _choice(state: State, body: dict, at: str) -> None:
-    state.default = body.get("Default")
-    if state.language == JSONATA:
-        rules = []
-        for i, rule in enumerate(body["Choices"]):
-            rule_at = f"{at}/Choices/{i}"
-            rules.append((
-                jsonata.compile_value(rule["Condition"], at=f"{rule_at}/Condition", field="Condition"),
-                rule["Next"],
-                jsonata.compile_value(rule["Assign"], at=f"{rule_at}/Assign", field="Assign") if "Assign" in rule else None,
-                jsonata.compile_value(rule["Output"], at=f"{rule_at}/Output", field="Output") if "Output" in rule else None,
-            ))
-        state.choose = rules
-    else:
-        state.choose = [(compile_choice_rule(rule, at=f"{at}/Choices/{i}"), rule["Next"],
-                         compile_template(rule["Assign"], at=f"{at}/Choices/{i}/Assign", field="Assign")
-                         if "Assign" in rule else None)
-                        for i, rule in enumerate(body["Choices"])]
+def _choice(state: State, spec: model.ChoiceState, at: str) -> None:
+    state.default = spec.default
+    for i, rule in enumerate(spec.choices):
+        assert rule.next is not None  # validation requires Next
+        rule_at, body = f"{at}/Choices/{i}", rule.fields
+        condition: Evaluate
+        assign: Evaluate | None
+        output: Evaluate | None = None
+        if state.language == JSONATA:
+            condition = jsonata.compile_value(body["Condition"], at=f"{rule_at}/Condition", field="Condition")
+            assign = jsonata.compile_value(body["Assign"], at=f"{rule_at}/Assign", field="Assign") \
+                if "Assign" in body else None
+            output = jsonata.compile_value(body["Output"], at=f"{rule_at}/Output", field="Output") \
+                if "Output" in body else None
+        else:
+            condition = compile_choice_rule(dict(body), at=rule_at)
+            assign = compile_template(body["Assign"], at=f"{rule_at}/Assign", field="Assign") \
+                if "Assign" in body else None
+        state.choose.append((condition, rule.next, assign, output))
 
 
-def _wait(state: State, body: dict, at: str) -> None:
+def _wait(state: State, body: Fields, at: str) -> None:
     for key in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath"):
         if key in body:
             state.wait_field = key
@@ -279,7 +280,7 @@ def _wait(state: State, body: dict, at: str) -> None:
         state.wait_timestamp = _value(state, body, "Timestamp", at)
 
 
-def _fail(state: State, body: dict, at: str) -> None:
+def _fail(state: State, body: Fields, at: str) -> None:
     for key, attr in (("Error", "error"), ("Cause", "cause")):
         if f"{key}Path" in body:
             setattr(state, attr, _fail_path(body[f"{key}Path"], at=f"{at}/{key}Path", field=f"{key}Path"))
@@ -294,18 +295,12 @@ def _fail_path(path: str, *, at: str, field: str) -> Evaluate:
     return compile_path(path, at=at, field=field)
 
 
-def _parallel(state: State, body: dict, at: str) -> None:
-    state.branches = [_machine(branch, at=f"{at}/Branches/{i}", language=state.language)
-                      for i, branch in enumerate(body["Branches"])]
-
-
-def _map(state: State, body: dict, at: str) -> None:
-    processor = body.get("ItemProcessor") or body.get("Iterator")
-    processor_key = "ItemProcessor" if "ItemProcessor" in body else "Iterator"
-    state.processor = _machine(processor, at=f"{at}/{processor_key}", language=state.language)
-    config = processor.get("ProcessorConfig") or {}
-    state.distributed = config.get("Mode") == "DISTRIBUTED"
-    state.label = body.get("Label")
+def _map(state: State, spec: model.MapState, at: str) -> None:
+    body = spec.fields
+    assert spec.processor is not None  # validation requires ItemProcessor or Iterator
+    state.processor = _machine(spec.processor, at=f"{at}/{spec.processor_field}")
+    state.distributed = spec.distributed
+    state.label = spec.label
     if state.language == JSONATA:
         if "Items" in body:
             state.items = jsonata.compile_value(body["Items"], at=f"{at}/Items", field="Items")
@@ -322,13 +317,3 @@ def _map(state: State, body: dict, at: str) -> None:
     state.max_concurrency = _number_or_path(state, body, "MaxConcurrency", at) or 0
     state.tolerated_count = _number_or_path(state, body, "ToleratedFailureCount", at)
     state.tolerated_percentage = _number_or_path(state, body, "ToleratedFailurePercentage", at)
-
-
-_BUILDERS: dict[str, Callable[[State, dict, str], None]] = {
-    "Task": _task,
-    "Choice": _choice,
-    "Wait": _wait,
-    "Fail": _fail,
-    "Parallel": _parallel,
-    "Map": _map,
-}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from stepline.asl.model import all_states
+from stepline.asl.parse import parse_definition
 from stepline.expr.jsonata import is_expression
 from stepline.jsonvalue import JSON
 
@@ -13,30 +15,19 @@ _JSONPATH_VARIABLE = re.compile(r"(?<![\w$])\$([A-Za-z_][A-Za-z0-9_]*)")
 _JSONATA_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)(\s*\()?")
 # ... nor bound by the expression itself ("$name := ...")
 _JSONATA_BOUND = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\s*:=")
+_NESTED_MACHINES = ("Branches", "ItemProcessor", "Iterator")
 
 
-def variable_references(definition: JSON) -> dict[str, list[str]]:
+def variable_references(definition: str | JSON) -> dict[str, list[str]]:
     """State name -> the sorted names of the variables it reads (states that read none are left out)."""
+    model, _ = parse_definition(definition)
     found: dict[str, set[str]] = {}
-    _machine(definition, found)
-    return {name: sorted(names) for name, names in found.items() if names}
-
-
-def _machine(machine: JSON, found: dict[str, set[str]]) -> None:
-    if not isinstance(machine, dict) or not isinstance(machine.get("States"), dict):
-        return
-    for name, state in machine["States"].items():
-        if not isinstance(state, dict):
-            continue
-        names = found.setdefault(name, set())
-        for key, value in state.items():
-            if key == "Branches" and isinstance(value, list):
-                for branch in value:
-                    _machine(branch, found)
-            elif key in ("ItemProcessor", "Iterator"):
-                _machine(value, found)
-            else:
+    for state in all_states(model) if model is not None else ():
+        names = found.setdefault(state.name, set())
+        for key, value in state.fields.items():
+            if key not in _NESTED_MACHINES:  # their states are states of their own
                 _collect(key, value, names)
+    return {name: sorted(names) for name, names in found.items() if names}
 
 
 def _collect(key: str, value: JSON, names: set[str]) -> None:

@@ -24,9 +24,10 @@ from datetime import datetime
 from typing import Any
 
 from stepline.engine.effects import Effect, InvokeTask, StartTimer
-from stepline.engine.interpreter import FAILED, SUCCEEDED, UNCATCHABLE, Execution, _matches
+from stepline.engine.interpreter import FAILED, SUCCEEDED, Execution
+from stepline.engine.retry import first_match
 from stepline.engine.threads import Group, Thread
-from stepline.engine.program import JSONATA, Machine, Program, State, compile_definition
+from stepline.engine.program import JSONATA, Catcher, Machine, Program, State, compile_definition
 from stepline.expr.limits import DEFAULT_LIMITS, Limits
 from stepline.expr.scope import Scope
 from stepline.jsonvalue import JSON, dumps
@@ -103,19 +104,11 @@ def _states(machine: Machine) -> Iterator[State]:
             yield from _states(child)
 
 
-def state_body(definition: JSON, state: State) -> dict:
-    """The definition text of a compiled state, found by its location ("/States/A/ItemProcessor/States/B")."""
-    node: Any = definition
-    for part in state.at.strip("/").split("/"):
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    return node
-
-
 class StateTest:
     """One TestState call: the state under test, run once in an execution of its own."""
 
     def __init__(self, program: Program, state: State, *, input: JSON, inspection_level: str = INFO,
-                 variables: dict | None = None, context: dict | None = None, mock: Mock | None = None,
+                 variables: dict[str, JSON] | None = None, context: dict[str, JSON] | None = None, mock: Mock | None = None,
                  configuration: StateConfiguration | None = None, execution_arn: str, execution_name: str,
                  state_machine_arn: str, state_machine_name: str, role_arn: str | None, start_time: datetime,
                  region: str = "us-east-1", item_reader: bool = False, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -182,7 +175,7 @@ class StateTest:
 
     # ------------------------------------------------------------------ the answer
 
-    def response(self) -> dict:
+    def response(self) -> dict[str, JSON]:
         """TestState's response members (JSON payloads as JSON text)."""
         execution = self.execution
         response: dict[str, Any] = {}
@@ -208,7 +201,7 @@ class StateTest:
             response["inspectionData"] = self._inspection_data()
         return response
 
-    def _inspection_data(self) -> dict:
+    def _inspection_data(self) -> dict[str, JSON]:
         execution = self.execution
         state = self.state
         recorded = execution.recorded
@@ -247,11 +240,11 @@ class _TestExecution(Execution):
     def __init__(self, program: Program, test: StateTest, **kwargs: Any) -> None:
         super().__init__(program, **kwargs)
         self.test = test
-        self.initial_variables: dict = {}
-        self.context: dict | None = None  # the request's context object, used as is
+        self.initial_variables: dict[str, JSON] = {}
+        self.context: dict[str, JSON] | None = None  # the request's context object, used as is
         self.recorded: dict[str, JSON] = {}
         self.error_details: dict[str, int] = {}
-        self.failure: tuple[str, str | None] | None = None
+        self.failure: tuple[str | None, str | None] | None = None
         self.retriable = False
         self.caught = False
         self.next_state: str | None = None
@@ -262,8 +255,8 @@ class _TestExecution(Execution):
             self.root = t
             t.variables.update(self.initial_variables)
             count = self.test.configuration.retrier_retry_count
-            t.attempts = [count] * len(t.state.retriers)
-            if t.state.type == "Task":
+            t.attempts = [count] * len(self.test.state.retriers)
+            if self.test.state.type == "Task":
                 t.retry_count = count
         super()._run_state(t)
 
@@ -277,7 +270,7 @@ class _TestExecution(Execution):
             return scope
         state_context = scope.context["State"]
         state_context["Name"] = SINGLE_STATE_NAME
-        if t.state.type in ("Map", "Parallel"):
+        if self.test.state.type in ("Map", "Parallel"):
             state_context["RetryCount"] = t.retry_count
         return scope
 
@@ -294,28 +287,27 @@ class _TestExecution(Execution):
         self.recorded["afterResultPath"] = value
         return Execution._output_path(state, value, scope)
 
-    def _exit(self, t: Thread, output: JSON, assigned: dict | None, next_state: str | None) -> None:
+    def _exit(self, t: Thread, output: JSON, assigned: dict[str, JSON] | None, next_state: str | None) -> None:
         """Leaving the state under test ends the test: its transition is only reported."""
         self.next_state = next_state
         super()._exit(t, output, assigned, None)
 
-    def _handle_error(self, t: Thread, error: str, cause: str | None) -> None:
+    def _handle_error(self, t: Thread, error: str | None, cause: str | None) -> None:
         self.failure = (error, cause)
-        wildcard = error not in UNCATCHABLE
-        for index, retrier in enumerate(t.state.retriers):
-            if _matches(retrier.errors, error, wildcard):
-                self.error_details["retryIndex"] = index
-                break
+        index = first_match(self.test.state.retriers, error)
+        if index is not None:
+            self.error_details["retryIndex"] = index
         super()._handle_error(t, error, cause)  # a retry shows as a StartTimer effect: StateTest reports it
 
-    def _catch(self, t: Thread, catcher: Any, error: str, cause: str | None) -> None:
-        self.error_details["catchIndex"] = t.state.catchers.index(catcher)
+    def _catch(self, t: Thread, catcher: Catcher, error: str | None, cause: str | None) -> None:
+        self.error_details["catchIndex"] = self.test.state.catchers.index(catcher)
         self.caught = True
         super()._catch(t, catcher, error, cause)
 
     def _open_group(self, t: Thread, group: Group) -> None:
         """A mocked Map or Parallel: its result is the mock's; its children do not run."""
         state = t.state
+        assert state is not None
         recorded = self.recorded
         if group.kind == "Map":
             recorded["maxConcurrency"] = group.max_concurrency

@@ -16,7 +16,7 @@ class Thread:
                  "entered_time", "last_event", "attempts", "retry_count", "token", "waiting", "effective",
                  "group", "recorded", "finished", "task_token", "resource", "failed_events", "failed_group")
 
-    def __init__(self, key: str, machine: Machine, parent: Group | None, index: int, variables: dict,
+    def __init__(self, key: str, machine: Machine, parent: Group | None, index: int, variables: dict[str, JSON],
                  input: JSON, last_event: int, recorded: bool) -> None:
         self.key = key
         self.machine = machine
@@ -48,14 +48,14 @@ class Group:
     __slots__ = ("owner", "kind", "inputs", "results", "next_index", "running", "failures", "done",
                  "max_concurrency", "tolerated_count", "tolerated_percentage", "distributed", "items", "unfinished")
 
-    def __init__(self, owner: Thread, kind: str, inputs: list, max_concurrency: int = 0,
+    def __init__(self, owner: Thread, kind: str, inputs: list[JSON], max_concurrency: int = 0,
                  tolerated_count: float = 0, tolerated_percentage: float = 0.0, distributed: bool = False,
-                 items: list | None = None) -> None:
+                 items: list[JSON] | None = None) -> None:
         self.owner = owner
         self.kind = kind
         self.inputs = inputs  # Parallel: one input per branch; Map: the items
         self.items = items
-        self.results: list = [None] * len(inputs)
+        self.results: list[JSON] = [None] * len(inputs)
         self.next_index = 0
         self.running: dict[int, Thread] = {}
         self.unfinished: dict[int, Thread] = {}  # failed or aborted children, kept for a redrive

@@ -299,7 +299,8 @@ def _java_round(value: JSON, function: str, position: int) -> int:
         return value
     if not math.isfinite(value):
         _fail(f"Invalid argument {position} for {function}: expected an integer")
-    return math.floor(value + 0.5)
+    rounded: int = math.floor(value + 0.5)
+    return rounded
 
 
 def _int32(value: int, function: str, position: int) -> int:
@@ -436,7 +437,7 @@ def _array_unique(args: list[JSON], scope: Scope) -> JSON:
 
 
 def _limited_text(value: JSON, function: str) -> str:
-    text = _expect(value, "string", function, 1)
+    text: str = _expect(value, "string", function, 1)
     if len(text) > MAX_ENCODE_CHARS:
         _fail(f"The input of {function} is longer than {MAX_ENCODE_CHARS} characters")
     return text

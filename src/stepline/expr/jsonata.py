@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from random import Random
 from typing import Any, NoReturn, Protocol
@@ -28,7 +28,7 @@ from stepline.errors import DefinitionError, Diagnostic, StatesError
 from stepline.expr import limits
 from stepline.jsonvalue import JSON, dumps, json_type
 
-Bindings = Mapping[str, JSON]  # variable name without "$" -> value: "states" and the workflow variables
+Bindings = dict[str, JSON]  # variable name without "$" -> value: "states" and the workflow variables
 
 QUERY_EVALUATION_ERROR = "States.QueryEvaluationError"
 TIMEOUT = "D1012"  # the library's code for an evaluation stopped by its timeout
@@ -81,7 +81,7 @@ def compile_expression(text: str, *, at: str, field: str | None = None) -> Evalu
     dynamic = any(f"${name}" in text for name in _DYNAMIC_NAMES)
 
     def evaluate(bindings: Bindings, /, *, rng: Random | None = None, now: datetime | None = None) -> JSON:
-        variables: Mapping[str, Any] = bindings
+        variables = bindings
         if dynamic:
             variables = {**_dynamic_functions(rng or _FALLBACK_RNG), **bindings}
         try:
@@ -231,7 +231,7 @@ def _tick() -> None:
         raise _FunctionError(TIMEOUT, error.cause or "") from None
 
 
-def _is_function(text: str, variables: Mapping[str, Any]) -> bool:
+def _is_function(text: str, variables: dict[str, Any]) -> bool:
     """Tell a function result from undefined (both come back as nothing); only run on that error path."""
     try:
         probe = jlens.Expression(f"$type((\n{text}\n))")

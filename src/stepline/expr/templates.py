@@ -94,6 +94,6 @@ def _compile_array(template: list[JSON], at: str) -> Template | _Constant:
     parts = tuple((False, item.value) if isinstance(item, _Constant) else (True, item) for item in items)
 
     def build_array(doc: JSON, scope: Scope) -> JSON:
-        return [value(doc, scope) if is_dynamic else value for is_dynamic, value in parts]  # type: ignore[operator]
+        return [value(doc, scope) if is_dynamic else value for is_dynamic, value in parts]
 
     return build_array

@@ -6,7 +6,9 @@ strings, so the console and `stepline graph` show the same thing.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+
+from stepline.jsonvalue import JSON
 
 CHAR_WIDTH = 8.0  # average advance of the bold 13px sans-serif of state names
 SMALL_CHAR_WIDTH = 6.3  # 11px labels
@@ -33,7 +35,7 @@ def fit(text: str, width: float, char_width: float = CHAR_WIDTH) -> str:
     return text[:keep].rstrip() + "…"
 
 
-def _value(rule: dict, key: str) -> str:
+def _value(rule: Mapping[str, JSON], key: str) -> str:
     value = rule[key]
     if key.endswith("Path"):
         return str(value)
@@ -44,12 +46,12 @@ def _value(rule: dict, key: str) -> str:
     return str(value)
 
 
-def choice_rule(rule: Any) -> str:
+def choice_rule(rule: JSON) -> str:
     """A Choice rule in a few words: `$.total > 0 and $.items[0] is present`."""
     if not isinstance(rule, dict):
         return "?"
     if isinstance(rule.get("Condition"), str):  # JSONata
-        condition = rule["Condition"].strip()
+        condition: str = rule["Condition"].strip()
         if condition.startswith("{%") and condition.endswith("%}"):
             condition = condition[2:-2].strip()
         return condition
@@ -74,7 +76,7 @@ def choice_rule(rule: Any) -> str:
     return variable
 
 
-def resource(state: dict) -> str:
+def resource(state: Mapping[str, JSON]) -> str:
     """A Task's resource in short: `λ charge_card`, `dynamodb:scan`, `sqs:sendMessage`, `activity Approve`."""
     arn = state.get("Resource")
     if not isinstance(arn, str):

@@ -19,13 +19,14 @@ are the Start and End markers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from stepline.asl.model import ChoiceState, MapState, ParallelState, State, StateMachine
+from stepline.asl.parse import parse_definition
 from stepline.graph import labels
+from stepline.jsonvalue import JSON
 
 NODE_H = 46.0
 MIN_W, MAX_W = 110.0, 230.0
@@ -135,16 +136,11 @@ def _fields(item: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------- the public entry point
 
 
-def layout_definition(definition: Any) -> Layout:
-    """Lay out a definition (a dict or JSON text). A broken definition draws what can be drawn."""
-    if isinstance(definition, (str, bytes)):
-        try:
-            definition = orjson.loads(definition)
-        except orjson.JSONDecodeError:
-            definition = {}
-    if not isinstance(definition, dict):
-        definition = {}
-    block = _machine(definition, "", terminals=True)
+def layout_definition(definition: str | bytes | JSON) -> Layout:
+    """Lay out a definition (JSON text or a parsed value). A broken definition draws what can be drawn."""
+    model, _ = parse_definition(definition)
+    empty = StateMachine(location="", start_at=None, states={}, query_language="JSONPath", fields={})
+    block = _machine(model or empty, terminals=True)
     nodes = [n.moved(MARGIN, MARGIN, 0, None) for n in block.nodes]
     nodes.sort(key=lambda n: (not n.compound, n.depth))  # containers first: drawn beneath their content
     return Layout(width=round(block.w + 2 * MARGIN, 1), height=round(block.h + 2 * MARGIN, 1),
@@ -195,20 +191,20 @@ class _Link:
     reversed: bool = False
 
 
-def _machine(machine: dict, base: str, *, terminals: bool) -> _Block:
-    states = machine.get("States") if isinstance(machine.get("States"), dict) else {}
-    ids = {name: f"{base}/States/{name}" for name in states}
+def _machine(machine: StateMachine, *, terminals: bool) -> _Block:
+    states = machine.states
     items: dict[str, _Item] = {}
     inner: dict[str, _Block] = {}  # the content of Parallel and Map boxes
     boxes: dict[str, Node] = {}
-    for name, state in states.items():
-        node, block = _state_box(name, state if isinstance(state, dict) else {}, ids[name])
+    for state in states.values():
+        node, block = _state_box(state)
         boxes[node.id] = node
         items[node.id] = _Item(node.id, node.w, node.h)
         if block is not None:
             inner[node.id] = block
     links: list[_Link] = []
-    start_at = ids.get(machine.get("StartAt")) if isinstance(machine.get("StartAt"), str) else None
+    start = states.get(machine.start_at) if machine.start_at is not None else None
+    start_at = start.location if start is not None else None
     if terminals:
         for key, kind in (("start", "Start"), ("end", "End")):
             items[key] = _Item(key, TERMINAL_W, TERMINAL_H)
@@ -216,13 +212,13 @@ def _machine(machine: dict, base: str, *, terminals: bool) -> _Block:
                               detail="")
         if start_at is not None:
             links.append(_Link("start", start_at, "start"))
-    for name, state in states.items():
-        links.extend(_transitions(ids[name], state, ids, terminals))
+    for state in states.values():
+        links.extend(_transitions(state, states, terminals))
     loops = [link for link in links if link.source == link.target]
     links = [link for link in links if link.source != link.target]
     roots = ["start"] if terminals else []
     roots += [start_at] if start_at else []
-    roots += [ids[name] for name in states]
+    roots += [state.location for state in states.values()]
     _rank(items, links, roots)
     _add_dummies(items, links)
     ranks = _order(items, roots, links)
@@ -243,57 +239,51 @@ def _machine(machine: dict, base: str, *, terminals: bool) -> _Block:
     return block
 
 
-def _state_box(name: str, state: dict, node_id: str) -> tuple[Node, _Block | None]:
+def _state_box(state: State) -> tuple[Node, _Block | None]:
     """A state's box; for Parallel and Map also the block of their content."""
-    kind = state.get("Type") if isinstance(state.get("Type"), str) else "?"
-    detail = labels.resource(state) if kind == "Task" else kind
-    retry = len(state["Retry"]) if isinstance(state.get("Retry"), list) else 0
-    catch = len(state["Catch"]) if isinstance(state.get("Catch"), list) else 0
-    terminal = kind in ("Succeed", "Fail") or state.get("End") is True
-    wanted = max(labels.text_width(name), labels.text_width(detail, labels.SMALL_CHAR_WIDTH)) + 32 + (24 if retry else 0)
+    kind = state.type or "?"
+    detail = labels.resource(state.fields) if kind == "Task" else kind
+    retry, catch = len(state.retry), len(state.catch)
+    terminal = kind in ("Succeed", "Fail") or state.end
+    wanted = max(labels.text_width(state.name), labels.text_width(detail, labels.SMALL_CHAR_WIDTH)) + 32 + (24 if retry else 0)
     width = min(MAX_W, max(MIN_W, wanted))
     height = NODE_H
-    block = None
-    if kind in ("Parallel", "Map"):
-        block = _container(state, node_id, kind)
-        if block is not None:
-            width = max(width, block.w + 2 * GROUP_PAD)
-            height = HEADER_H + block.h + GROUP_PAD
-    title = labels.fit(name, width - 24 - (24 if retry else 0))
+    block = _container(state)
+    if block is not None:
+        width = max(width, block.w + 2 * GROUP_PAD)
+        height = HEADER_H + block.h + GROUP_PAD
+    title = labels.fit(state.name, width - 24 - (24 if retry else 0))
     detail = labels.fit(detail, width - 20, labels.SMALL_CHAR_WIDTH)
-    return Node(id=node_id, name=name, type=kind, x=0, y=0, w=round(width, 1), h=round(height, 1), title=title,
-                detail=detail, compound=block is not None, retry=retry, catch=catch, terminal=terminal), block
+    return Node(id=state.location, name=state.name, type=kind, x=0, y=0, w=round(width, 1), h=round(height, 1),
+                title=title, detail=detail, compound=block is not None, retry=retry, catch=catch,
+                terminal=terminal), block
 
 
-def _container(state: dict, node_id: str, kind: str) -> _Block | None:
+def _container(state: State) -> _Block | None:
     """The branches of a Parallel side by side, or a Map's item processor, each in a group box."""
-    if kind == "Parallel":
-        branches = state.get("Branches") if isinstance(state.get("Branches"), list) else []
-        parts = [(f"{node_id}/Branches[{i}]", f"Branch {i + 1}", "branch", b) for i, b in enumerate(branches)
-                 if isinstance(b, dict)]
+    if isinstance(state, ParallelState):
+        parts = [(f"Branch {i + 1}", "branch", branch) for i, branch in enumerate(state.branches)]
+    elif isinstance(state, MapState) and state.processor is not None:
+        label = "Item processor (distributed)" if state.distributed else (
+            "Iterator" if state.processor_field == "Iterator" else "Item processor")
+        parts = [(label, "processor", state.processor)]
     else:
-        key = "ItemProcessor" if isinstance(state.get("ItemProcessor"), dict) else "Iterator"
-        processor = state.get(key)
-        if not isinstance(processor, dict):
-            return None
-        config = processor.get("ProcessorConfig")
-        distributed = isinstance(config, dict) and config.get("Mode") == "DISTRIBUTED"
-        label = "Item processor (distributed)" if distributed else ("Iterator" if key == "Iterator" else "Item processor")
-        parts = [(f"{node_id}/{key}", label, "processor", processor)]
+        return None
     if not parts:
         return None
     block = _Block(0, 0)
     x = 0.0
-    for group_id, label, group_kind, machine in parts:
-        content = _machine(machine, group_id, terminals=False)
+    for label, group_kind, machine in parts:
+        group_id = machine.location
+        content = _machine(machine, terminals=False)
         w = max(content.w, labels.text_width(label, labels.SMALL_CHAR_WIDTH)) + 2 * GROUP_PAD
         h = GROUP_LABEL_H + content.h + GROUP_PAD
         inset = x + (w - content.w) / 2
         block.nodes += [n.moved(inset, GROUP_LABEL_H, 0, group_id) for n in content.nodes]
         block.edges += [e.moved(inset, GROUP_LABEL_H, group_id) for e in content.edges]
         block.groups += [g.moved(inset, GROUP_LABEL_H, 0, group_id) for g in content.groups]
-        block.groups.append(Group(id=group_id, state=node_id, kind=group_kind, label=label, x=x, y=0, w=w, h=h,
-                                  depth=0))
+        block.groups.append(Group(id=group_id, state=state.location, kind=group_kind, label=label, x=x, y=0, w=w,
+                                  h=h, depth=0))
         x += w + GROUP_GAP
         block.h = max(block.h, h)
     block.w = x - GROUP_GAP
@@ -308,25 +298,26 @@ def _place_inner(block: _Block, box: Node, inner: _Block, left: float, top: floa
     block.groups += [g.moved(dx, dy, 1, None) for g in inner.groups]
 
 
-def _transitions(source: str, state: Any, ids: dict[str, str], terminals: bool) -> Iterable[_Link]:
-    if not isinstance(state, dict):
+def _transitions(state: State, states: Mapping[str, State], terminals: bool) -> Iterable[_Link]:
+    def target(name: str | None) -> str | None:
+        return states[name].location if name is not None and name in states else None
+
+    source = state.location
+    if isinstance(state, ChoiceState):
+        for rule in state.choices:
+            if (rule_target := target(rule.next)) is not None:
+                yield _Link(source, rule_target, "choice", labels.choice_rule(rule.fields))
+        if (default := target(state.default)) is not None:
+            yield _Link(source, default, "default", "Default")
         return
-    kind = state.get("Type")
-    if kind == "Choice":
-        for rule in state.get("Choices") if isinstance(state.get("Choices"), list) else ():
-            if isinstance(rule, dict) and rule.get("Next") in ids:
-                yield _Link(source, ids[rule["Next"]], "choice", labels.choice_rule(rule))
-        if state.get("Default") in ids:
-            yield _Link(source, ids[state["Default"]], "default", "Default")
-        return
-    if isinstance(state.get("Next"), str) and state["Next"] in ids and kind not in ("Succeed", "Fail"):
-        yield _Link(source, ids[state["Next"]], "next")
-    for catcher in state.get("Catch") if isinstance(state.get("Catch"), list) else ():
-        if isinstance(catcher, dict) and catcher.get("Next") in ids:
-            errors = catcher.get("ErrorEquals")
+    if (next_target := target(state.next)) is not None and state.type not in ("Succeed", "Fail"):
+        yield _Link(source, next_target, "next")
+    for catcher in state.catch:
+        if (catch_target := target(catcher.next)) is not None:
+            errors = catcher.fields.get("ErrorEquals")
             title = ", ".join(str(e) for e in errors) if isinstance(errors, list) else "?"
-            yield _Link(source, ids[catcher["Next"]], "catch", title)
-    if terminals and (kind in ("Succeed", "Fail") or state.get("End") is True):
+            yield _Link(source, catch_target, "catch", title)
+    if terminals and (state.type in ("Succeed", "Fail") or state.end):
         yield _Link(source, "end", "end")
 
 
@@ -346,15 +337,15 @@ def _rank(items: dict[str, _Item], links: list[_Link], roots: list[str]) -> None
         stack = [(root, iter(out[root]))]
         while stack:
             key, pending = stack[-1]
-            link = next(pending, None)
-            if link is None:
+            step = next(pending, None)
+            if step is None:
                 state[key] = 2
                 stack.pop()
-            elif state.get(link.target) == 1:
-                link.reversed = True
-            elif link.target not in state:
-                state[link.target] = 1
-                stack.append((link.target, iter(out[link.target])))
+            elif state.get(step.target) == 1:
+                step.reversed = True
+            elif step.target not in state:
+                state[step.target] = 1
+                stack.append((step.target, iter(out[step.target])))
     above: dict[str, list[str]] = {key: [] for key in items}
     below: dict[str, list[str]] = {key: [] for key in items}
     for link in links:
@@ -616,7 +607,7 @@ def _loop(item: _Item, link: _Link) -> Edge:
                 label_y=round(y, 1))
 
 
-def layout_json(definition: Any) -> dict[str, Any]:
+def layout_json(definition: str | bytes | JSON) -> dict[str, Any]:
     """layout_definition(definition).to_json()."""
     return layout_definition(definition).to_json()
 

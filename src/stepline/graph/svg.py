@@ -141,7 +141,7 @@ def _edge(edge: Edge) -> str:
 
 def render_png(svg: str, *, scale: float = 2.0) -> bytes:
     """The SVG as PNG through CairoSVG (the `png` extra); ImportError when it is not installed."""
-    import cairosvg  # optional: only `stepline graph -o out.png` needs it
+    import cairosvg  # type: ignore[import-untyped]  # optional: only `stepline graph -o out.png` needs it
 
     png: bytes = cairosvg.svg2png(bytestring=svg.encode(), scale=scale)
     return png

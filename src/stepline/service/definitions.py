@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from stepline.asl.parse import create_error_message as _create_error_message
 from stepline.asl.parse import parse_definition
-from stepline.engine.program import compile_definition
+from stepline.engine.program import compile_model
 from stepline.errors import DefinitionError, Diagnostic
 from stepline.jsonvalue import JSON
 
@@ -17,7 +17,7 @@ def diagnose(definition: str | JSON, machine_type: str = "STANDARD") -> list[Dia
     parsed, diagnostics = parse_definition(definition, machine_type=machine_type)
     if parsed is not None and not any(d.severity == "ERROR" for d in diagnostics):
         try:
-            compile_definition(parsed, machine_type)
+            compile_model(parsed, machine_type)
         except DefinitionError as error:
             diagnostics = [*diagnostics, *error.diagnostics]
     return diagnostics

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stepline.asl.model import map_states
+from stepline.asl.parse import parse_definition
 from stepline.jsonvalue import loads
 from stepline.service import errors
 from stepline.service.arns import execution_arn, parse_arn, parse_execution_arn
@@ -108,7 +110,7 @@ class MapRunActions:
         else:  # the execution ended (stopped, timed out, failed elsewhere) while the run was open
             status, stop = ("FAILED" if record["status"] == "FAILED" else "ABORTED"), record.get("stopDate")
         counts = _counts(status, length, group)
-        limits = _limits(loads(await self.store.get_definition(record["definitionDigest"]) or "{}"),
+        limits = _limits(await self.store.get_definition(record["definitionDigest"]) or "{}",
                          run_arn.split("/", 1)[1].rsplit(":", 1)[0], group)
         limits.update({k: v for k, v in (await self.store.get_resource("map_run", run_arn) or {}).items()
                        if k != "mapRunArn"})
@@ -171,39 +173,22 @@ def _counts(status: str, length: int, group: dict | None) -> dict:
     return counts
 
 
-def _limits(definition: Any, state_name: str, group: dict | None) -> dict[str, Any]:
+def _limits(definition: str, state_name: str, group: dict | None) -> dict[str, Any]:
     """maxConcurrency and the tolerated failures: from the open run, else from the definition's Map state."""
-    state = _find_state(definition, state_name) or {}
-    limits: dict[str, Any] = {"maxConcurrency": state.get("MaxConcurrency", 0),
-                              "toleratedFailurePercentage": float(state.get("ToleratedFailurePercentage", 0)),
-                              "toleratedFailureCount": state.get("ToleratedFailureCount", 0)}
+    model, _ = parse_definition(definition)
+    state = next((s for s in map_states(model) if s.name == state_name), None) if model is not None else None
+    limits: dict[str, Any] = {"maxConcurrency": 0, "toleratedFailurePercentage": 0.0, "toleratedFailureCount": 0}
+    if state is not None:  # a value set through a JSONata expression or a *Path reads as 0
+        limits = {"maxConcurrency": state.max_concurrency or 0,
+                  "toleratedFailurePercentage": state.tolerated_failure_percentage or 0.0,
+                  "toleratedFailureCount": state.tolerated_failure_count or 0}
     if group is not None:
         limits["maxConcurrency"] = group["max_concurrency"]
         if group["tolerated_count"] >= 0:
             limits["toleratedFailureCount"] = int(group["tolerated_count"])
         if group["tolerated_percentage"] >= 0:
             limits["toleratedFailurePercentage"] = float(group["tolerated_percentage"])
-    for key in ("maxConcurrency", "toleratedFailureCount"):
-        if not isinstance(limits[key], int):  # set through a JSONata expression or a *Path
-            limits[key] = 0
     return limits
-
-
-def _find_state(definition: Any, name: str) -> dict | None:
-    if not isinstance(definition, dict):
-        return None
-    states = definition.get("States")
-    if isinstance(states, dict):
-        if isinstance(states.get(name), dict) and states[name].get("Type") == "Map":
-            return states[name]
-        for state in states.values():
-            if not isinstance(state, dict):
-                continue
-            for machine in [*state.get("Branches", []), state.get("ItemProcessor"), state.get("Iterator")]:
-                found = _find_state(machine, name)
-                if found is not None:
-                    return found
-    return None
 
 
 __all__ = ["MapRunActions"]

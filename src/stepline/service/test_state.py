@@ -22,7 +22,7 @@ import botocore.loaders
 from stepline.asl.parse import parse_definition
 from stepline.engine.effects import InvokeTask
 from stepline.engine.resources import Resource, describe_resource
-from stepline.engine.test_state import Mock, StateConfiguration, StateNotFound, StateTest, compile_for_test, state_body
+from stepline.engine.test_state import Mock, StateConfiguration, StateNotFound, StateTest, compile_for_test
 from stepline.errors import DefinitionError, StatesError
 from stepline.jsonvalue import JSON, loads, too_deep
 from stepline.runtime.integrations.registry import Integration, TaskCall, resolve
@@ -53,7 +53,7 @@ async def test_state(request: Mapping[str, Any], *, settings: Settings, integrat
         raise errors.InvalidDefinition(create_error_message(error.diagnostics)) from None
     except StateNotFound:
         raise errors.ValidationException("State not found in definition") from None
-    body = state_body(program.definition, state)
+    body = state.definition.fields
     resource = describe_resource(state.resource, settings.region) if state.type == "Task" else None
     if mock is None:
         if state.type in ("Map", "Parallel"):
