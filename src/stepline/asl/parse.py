@@ -104,11 +104,12 @@ def _read_state(name: str, body: JSON, location: str, machine_language: str) -> 
         return State(name=name, type="", location=location, query_language=machine_language, fields={})
     kind = _string(body.get("Type")) or ""
     language = query_language_of(body, machine_language)
+    retry, catch = body.get("Retry"), body.get("Catch")
     common = _Common(name=name, type=kind, location=location, query_language=language, fields=body,
                      next=_string(body.get("Next")), end=body.get("End") is True,
-                     retry=tuple(_read_retrier(rule) for rule in _objects(body.get("Retry"))),
+                     retry=tuple(_read_retrier(rule) for rule in _objects(retry)) if retry else (),
                      catch=tuple(Catcher(error_equals=_error_names(rule), next=_string(rule.get("Next")), fields=rule)
-                                 for rule in _objects(body.get("Catch"))))
+                                 for rule in _objects(catch)) if catch else ())
     if kind == "Task":
         return TaskState(**common, resource=_string(body.get("Resource")))
     if kind == "Choice":

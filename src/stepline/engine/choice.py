@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from stepline.errors import DefinitionError, Diagnostic, StatesError
@@ -167,7 +167,7 @@ _ANYWHERE: Final = frozenset({"Comment"})
 # Public API
 
 
-def compile_choice_rule(rule: dict[str, Any], *, at: str) -> Rule:
+def compile_choice_rule(rule: Mapping[str, JSON], *, at: str) -> Rule:
     """Compile one top-level Choice Rule (its Next and Assign are ignored) into a predicate.
 
     `at` is the rule's JSON pointer ("/States/Check/Choices/0"); bad rules raise DefinitionError there.

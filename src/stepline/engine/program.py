@@ -257,7 +257,7 @@ def _choice(state: State, spec: model.ChoiceState, at: str) -> None:
             output = jsonata.compile_value(body["Output"], at=f"{rule_at}/Output", field="Output") \
                 if "Output" in body else None
         else:
-            condition = compile_choice_rule(dict(body), at=rule_at)
+            condition = compile_choice_rule(body, at=rule_at)
             assign = compile_template(body["Assign"], at=f"{rule_at}/Assign", field="Assign") \
                 if "Assign" in body else None
         state.choose.append((condition, rule.next, assign, output))

@@ -228,7 +228,7 @@ def _context(text: str) -> dict:
 
 # ---------------------------------------------------------------------------------------------- mocked results
 
-def _check_mock_result(result: JSON, state: Any, body: dict, resource: Resource | None, mode: str) -> None:
+def _check_mock_result(result: JSON, state: Any, body: Mapping[str, JSON], resource: Resource | None, mode: str) -> None:
     if state.type == "Parallel":
         if not isinstance(result, list):
             raise errors.ValidationException("Mocked result must be an array.")
