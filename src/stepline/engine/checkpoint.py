@@ -53,7 +53,7 @@ def _thread(t: Thread, retained: bool) -> dict[str, JSON]:
     record = {field: getattr(t, field) for field in _THREAD_FIELDS}
     record["key"] = t.key
     record["machine"] = t.machine.at
-    record["state"] = t.state.name if t.state is not None else None
+    record["state"] = t.state.name
     record["parent"] = t.parent.owner.key if t.parent is not None else None
     record["failed_events"] = list(t.failed_events)
     record["retained"] = retained
@@ -89,9 +89,10 @@ def restore(program: Program, document: JSON, **identity: object) -> Execution:
                    record["last_event"], record["recorded"])
         for field in _THREAD_FIELDS:
             setattr(t, field, record[field])
-        t.state = machine.states[record["state"]] if record["state"] is not None else None
+        # a thread that succeeded was written without a state before its last one was kept: it runs no more
+        t.state = machine.states[record["state"] if record["state"] is not None else machine.start_at]
         t.failed_events = tuple(record["failed_events"])
-        if t.state is not None and t.state.type == "Task":
+        if t.state.type == "Task":
             t.resource = describe_resource(t.state.resource, execution.region)
         threads[t.key] = t
     for record in records:

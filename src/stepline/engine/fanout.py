@@ -44,7 +44,6 @@ class FanOut:
 
     def _run_parallel(self, t: Thread) -> None:
         state = t.state
-        assert state is not None
         scope = self._scope(t)
         if state.language == JSONATA:
             branch_input = self._jsonata(state.arguments, self._bindings(t, scope)) if state.arguments is not None else t.input
@@ -58,7 +57,6 @@ class FanOut:
 
     def _run_map(self, t: Thread) -> None:
         state = t.state
-        assert state is not None
         scope = self._scope(t)
         jsonata_mode = state.language == JSONATA
         bindings = self._bindings(t, scope) if jsonata_mode else None
@@ -99,7 +97,6 @@ class FanOut:
     def _map_run_arn(self, t: Thread) -> str:
         machine_arn = self.machine_context["Id"].replace(":stateMachine:", ":mapRun:")
         execution_name = self.execution_context["Name"]
-        assert t.state is not None
         return f"{machine_arn}/{t.state.name}:{execution_name}-{t.entered_id}"
 
     def _map_number(self, state: State, value: Any, field: str, bindings: dict[str, JSON] | None, effective: JSON, scope: Scope,
@@ -140,7 +137,6 @@ class FanOut:
     def _start_children(self, group: Group) -> None:
         owner = group.owner
         state = owner.state
-        assert state is not None
         limit = group.max_concurrency or len(group.inputs)
         while group.next_index < len(group.inputs) and len(group.running) < limit:
             index = group.next_index
@@ -163,7 +159,6 @@ class FanOut:
 
     def _item_input(self, owner: Thread, index: int, item: JSON) -> JSON:
         state = owner.state
-        assert state is not None
         if state.item_selector is None:
             return item
         scope = self._scope(owner, Map={"Item": {"Index": index, "Value": item}})
@@ -179,7 +174,6 @@ class FanOut:
         self.threads.pop(child.key, None)
         group.done += 1
         state = owner.state
-        assert state is not None
         if group.kind == "Map" and not group.distributed:
             kind = "MapIterationFailed" if error else "MapIterationSucceeded"
             key = "mapIterationFailedEventDetails" if error else "mapIterationSucceededEventDetails"
@@ -228,7 +222,6 @@ class FanOut:
             self._abort_thread(child)
             group.unfinished[child.index] = child
             if group.kind == "Map" and not group.distributed:
-                assert owner.state is not None
                 self._record(owner, "MapIterationAborted", "mapIterationAbortedEventDetails",
                              {"index": child.index, "name": owner.state.name})
         group.running.clear()

@@ -119,7 +119,6 @@ class Execution(FanOut):
         except TypeError:
             return self.task_failed(thread, token, "States.Runtime", "The task result is not JSON", now)
         if _over_limit(output):  # a connector's output is limited like a state's
-            assert t.state is not None
             return self.task_failed(thread, token, "States.DataLimitExceeded", _too_big(t.state.name), now)
         self._clock(now)
         t.waiting = None
@@ -267,7 +266,7 @@ class Execution(FanOut):
         ready = self._ready
         while ready and self.status == RUNNING:
             t = ready.popleft()
-            while t.state is not None and t.waiting is None and not t.finished and self.status == RUNNING:
+            while t.waiting is None and not t.finished and self.status == RUNNING:
                 evaluation.tick()  # a step of a long run ends an inline budget too (expr/limits.py)
                 if self.event_count >= MAX_HISTORY_EVENTS - 100:  # room for the events of one more state
                     self._fail_history_full()
@@ -314,7 +313,6 @@ class Execution(FanOut):
 
     def _scope(self, t: Thread, **extra: Any) -> Scope:
         state = t.state
-        assert state is not None
         state_context: dict[str, Any] = {"EnteredTime": t.entered_time, "Name": state.name}
         if state.type == "Task":
             state_context["RetryCount"] = t.retry_count
@@ -332,7 +330,6 @@ class Execution(FanOut):
 
     def _enter(self, t: Thread) -> None:
         state = t.state
-        assert state is not None
         t.token += 1
         t.entered_time = self._now_text
         t.attempts = [0] * len(state.retriers)
@@ -349,7 +346,6 @@ class Execution(FanOut):
             self._bounded(step, *args)
         except StatesError as error:
             cause = error.cause
-            assert t.state is not None
             if error.error in EVALUATION_ERRORS:
                 cause = (f"An error occurred while executing the state '{t.state.name}' "
                          f"(entered at the event id #{t.entered_id}). {cause}")
@@ -371,19 +367,16 @@ class Execution(FanOut):
             evaluation.end(bound)
 
     def _run_state(self, t: Thread) -> None:
-        assert t.state is not None
         _RUNNERS[t.state.type](self, t)
 
     def _effective_input(self, t: Thread, scope: Scope) -> JSON:
         state = t.state
-        assert state is not None
         if state.input_path is not None:
             return state.input_path(t.input, scope)
         return t.input
 
     def _run_pass(self, t: Thread) -> None:
         state = t.state
-        assert state is not None
         if state.language == JSONATA:
             self._leave(t, t.input, t.input)
             return
@@ -399,7 +392,6 @@ class Execution(FanOut):
 
     def _run_succeed(self, t: Thread) -> None:
         state = t.state
-        assert state is not None
         if state.language == JSONATA:
             self._leave(t, t.input, t.input)
             return
@@ -409,7 +401,6 @@ class Execution(FanOut):
 
     def _run_fail(self, t: Thread) -> None:
         state = t.state
-        assert state is not None
         scope = self._scope(t)
         values = []
         for value in (state.error, state.cause):
@@ -421,7 +412,6 @@ class Execution(FanOut):
 
     def _run_choice(self, t: Thread) -> None:
         state = t.state
-        assert state is not None
         scope = self._scope(t)
         if state.language == JSONATA:
             bindings = self._bindings(t, scope)
@@ -451,7 +441,6 @@ class Execution(FanOut):
 
     def _run_wait(self, t: Thread) -> None:
         state = t.state
-        assert state is not None
         scope = self._scope(t)
         if state.language == JSONATA:
             bindings = self._bindings(t, scope)
@@ -514,7 +503,6 @@ class Execution(FanOut):
 
     def _run_task(self, t: Thread) -> None:
         state = t.state
-        assert state is not None
         resource = t.resource or describe_resource(state.resource, self.region)
         t.resource = resource
         task_token = None
@@ -586,7 +574,6 @@ class Execution(FanOut):
     def _complete(self, t: Thread, result: JSON) -> None:
         """A Task, Parallel or Map produced its raw result."""
         state = t.state
-        assert state is not None
         if state.language == JSONATA:
             scope = self._scope(t)
             bindings = self._bindings(t, scope, result=result)
@@ -601,7 +588,6 @@ class Execution(FanOut):
     def _leave(self, t: Thread, result: JSON, effective: JSON, scope: Scope | None = None) -> None:
         """Apply Assign, ResultPath and OutputPath (JSONPath) or Assign and Output (JSONata) and exit."""
         state = t.state
-        assert state is not None
         if scope is None:
             scope = self._scope(t)
         if state.language == JSONATA:
@@ -619,7 +605,6 @@ class Execution(FanOut):
 
     def _jsonata_outputs(self, t: Thread, bindings: dict[str, JSON], default: JSON) -> tuple[JSON, dict[str, JSON] | None]:
         state = t.state
-        assert state is not None
         output = self._jsonata(state.output, bindings) if state.output is not None else default
         assigned = self._jsonata(state.assign, bindings) if state.assign is not None else None
         return output, assigned
@@ -630,7 +615,6 @@ class Execution(FanOut):
 
     def _exit(self, t: Thread, output: JSON, assigned: dict[str, JSON] | None, next_state: str | None) -> None:
         state = t.state
-        assert state is not None
         text = dumps(output)
         if _over_limit(text):
             raise StatesError("States.DataLimitExceeded", _too_big(state.name))
@@ -671,7 +655,6 @@ class Execution(FanOut):
     def _handle_error(self, t: Thread, error: str | None, cause: str | None) -> None:
         """Retry, Catch, or fail the thread, as the state's Retry and Catch fields say."""
         state = t.state
-        assert state is not None
         failed_events, t.failed_events = t.failed_events, ()
         failed_group = t.failed_group
         t.failed_group = None  # a Retry or Catch moves on: only a failed execution keeps it for a redrive
@@ -696,7 +679,6 @@ class Execution(FanOut):
 
     def _catch(self, t: Thread, catcher: Catcher, error: str | None, cause: str | None) -> None:
         state = t.state
-        assert state is not None
         error_output = {"Error": error, "Cause": cause} if cause is not None else {"Error": error}
         try:
             if state.language == JSONATA:
@@ -724,7 +706,6 @@ class Execution(FanOut):
 
     def _finish_thread(self, t: Thread, output: JSON, text: str) -> None:
         t.finished = True
-        t.state = None
         if t.parent is None:
             self.output, self.output_text = output, text
             self._end(SUCCEEDED, "ExecutionSucceeded", "executionSucceededEventDetails",

@@ -307,7 +307,6 @@ class _TestExecution(Execution):
     def _open_group(self, t: Thread, group: Group) -> None:
         """A mocked Map or Parallel: its result is the mock's; its children do not run."""
         state = t.state
-        assert state is not None
         recorded = self.recorded
         if group.kind == "Map":
             recorded["maxConcurrency"] = group.max_concurrency

@@ -23,7 +23,7 @@ class Thread:
         self.parent = parent
         self.index = index
         self.variables = variables
-        self.state: State | None = machine.states[machine.start_at]
+        self.state: State = machine.states[machine.start_at]  # a finished thread keeps its last one
         self.input = input
         self.entered_id = 0
         self.entered_time = ""
