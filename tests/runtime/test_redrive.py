@@ -150,8 +150,8 @@ async def test_a_resume_never_redrives_an_execution_that_ended_in_memory(service
     arn = await _run(service, MAP, {"items": [1]})
     runtime = service.runtime
     copy = await runtime._load(arn, await service.store.load_executions([arn]))
-    assert copy is not None and copy.status == "FAILED" and arn in runtime._live
-    runtime._leases[arn] = Lease(arn, runtime.worker, 0, datetime.now(timezone.utc) + timedelta(seconds=30))
+    assert copy is not None and copy.status == "FAILED" and arn in runtime.memory
+    runtime.leases.hold(Lease(arn, runtime.worker, 0, datetime.now(timezone.utc) + timedelta(seconds=30)))
     before = await service.full_history(arn)
     runtime.submit(Signal("resume", arn))
     while not runtime._queue.empty() or runtime._busy:  # the signal loop takes it and commits

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,8 @@ from stepline.engine.resources import describe_resource
 from stepline.errors import StatesError
 from stepline.runtime.applying import STEPS
 from stepline.runtime.integrations.registry import Integration, TaskCall, TaskResult, resolve
+
+log = logging.getLogger(__name__)
 
 
 class ExecutionRunner:
@@ -146,3 +149,51 @@ class ExecutionRunner:
                 execution.task_submitted(effect.thread, effect.token, submitted, now)
             self._perform(await self._step(execution.task_failed, effect.thread, effect.token, value.error,
                                           value.cause, now))
+
+
+class ExpressRuns:
+    """A server's Express executions: each runs to its end in a task that is kept (awaited at close; a failure is
+    logged, never lost with the task), and is remembered for DescribeExecution: running ones as themselves, ended
+    ones by their summary only (an ended execution's state and history would hold megabytes per Map of 1000 items).
+    """
+
+    def __init__(self, summarize: Callable[[Execution], Any], remembered: int = 10_000) -> None:
+        self._summarize = summarize
+        self._remembered = remembered
+        self._executions: dict[str, Execution | Any] = {}  # ARN -> running Execution, or an ended one's summary
+        self._running: set[asyncio.Task[Execution]] = set()
+
+    def get(self, arn: str) -> Any:
+        """The summary of the execution (running or ended), or None if it is not remembered."""
+        execution = self._executions.get(arn)
+        return self._summarize(execution) if isinstance(execution, Execution) else execution
+
+    def start(self, runner: ExecutionRunner) -> None:
+        """Run it in the background (StartExecution)."""
+        task = asyncio.get_running_loop().create_task(self.run(runner))
+        self._running.add(task)
+        task.add_done_callback(self._ended)
+
+    async def run(self, runner: ExecutionRunner) -> Execution:
+        """Run it to its end (StartSyncExecution)."""
+        execution = runner.execution
+        arn = execution.execution_arn
+        self._executions[arn] = execution
+        while len(self._executions) > self._remembered:
+            self._executions.pop(next(iter(self._executions)))
+        try:
+            return await runner.run()
+        finally:
+            if arn in self._executions:
+                self._executions[arn] = self._summarize(execution)
+
+    def _ended(self, task: asyncio.Task[Execution]) -> None:
+        self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("an Express execution failed unexpectedly", exc_info=task.exception())
+
+    async def close(self) -> None:
+        """Stop the executions still running (Express executions do not outlive their server)."""
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)

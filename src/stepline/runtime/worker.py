@@ -10,9 +10,13 @@ not answered are dispatched again (at-least-once delivery, as AWS gives it).
 A waiting execution is a row: an execution that only waits on a timer or a callback is dropped from memory
 (beyond a bounded cache) and restored when its signal comes.
 
-Several runtimes (processes, hosts) may share one store and behave as one (runtime/fleet.py): each applies
-signals only to executions it holds a lease on, and commits under the lease's fence. On SQLite (one process)
-leases and notifications live in memory and cost nothing.
+The runtime is made of parts, each owning its state: `Leases` (the executions this worker holds), `Inbox`
+(signals posted through the store), the `Coordinator` (claims, renewals, polls, notifications: runtime/fleet.py),
+`Timers` (runtime/timers.py), `Tasks` (invocations in flight and activity long polls: runtime/dispatch.py),
+`Memory` (executions in memory) and the `Applier` (steps run in threads: runtime/applying.py). The runtime
+itself applies batches of signals and commits them. Several runtimes (processes, hosts) may share one store and
+behave as one: each applies signals only to executions it holds a lease on, and commits under the lease's
+fence. On SQLite (one process) leases and notifications live in memory and cost nothing.
 """
 
 from __future__ import annotations
@@ -21,26 +25,27 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from stepline.engine.checkpoint import checkpoint, restore
 from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
 from stepline.engine.interpreter import RUNNING, SUCCEEDED, Execution
 from stepline.engine.program import Program
+from stepline.engine.resources import describe_resource
 from stepline.expr import limits as evaluation
 from stepline.expr.limits import DEFAULT_LIMITS, Limits
-from stepline.engine.resources import describe_resource
 from stepline.jsonvalue import JSON, dumps, loads
 from stepline.runtime.applying import BATCH_SECONDS, INLINE_SECONDS, TURN_SECONDS, Applier, Group
-from stepline.runtime.dispatch import TaskDispatch
-from stepline.runtime.fleet import BATCH, Fleet, default_worker_name, wall
+from stepline.runtime.dispatch import Tasks
+from stepline.runtime.fleet import BATCH, Coordinator, Inbox, Leases, default_worker_name, wall
 from stepline.runtime.integrations.registry import Integration
-from stepline.runtime.signals import SIGNAL_OF_TIMER, TIMER_KIND, Signal
+from stepline.runtime.signals import TIMER_KIND, Signal
 from stepline.runtime.store.base import (
     ExecutionChange,
+    InboxSignal,
     Lease,
     LeaseLost,
     PendingTask,
@@ -49,58 +54,47 @@ from stepline.runtime.store.base import (
     StoreUnavailable,
     Timer,
 )
+from stepline.runtime.timers import Quiet, Timers
 
 log = logging.getLogger(__name__)
 
 CACHE = 2048  # executions kept in memory besides those with tasks in flight
 LEASE_SECONDS = 30.0  # a dead worker's executions are taken over after at most this long
 POLL_SECONDS = 1.0  # how often a worker looks for work that a lost notification did not announce
-CONSUMED = 10_000  # inbox signal ids remembered after they were applied (a late read of one is ignored)
 
 
-class Runtime(Fleet, TaskDispatch):
+class Runtime:
     """Runs the Standard executions of one store: one worker among those sharing it (runtime/fleet.py)."""
 
-    def __init__(self, store: Store, *, clock: Any, programs: Callable[[str, str], Any],
+    def __init__(self, store: Store, *, clock: Any, programs: Callable[[str, str], Awaitable[Program]],
                  integrations: Callable[[dict], Sequence[Integration]], worker: str | None = None,
                  lease_seconds: float = LEASE_SECONDS, poll_seconds: float = POLL_SECONDS,
                  limits: Limits = DEFAULT_LIMITS) -> None:
         self.store = store
         self.limits = limits  # of every evaluation of an expression
         self.worker = worker or default_worker_name()
-        self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.clock = clock
-        self._programs = programs  # (definition digest, machine type) -> awaitable Program
+        self._programs = programs  # (definition digest, machine type) -> Program
         self._integrations = integrations  # execution record -> its integrations
+        self.quiet = Quiet(lambda: self.idle)
+        self.leases = Leases(store, self.worker, lease_seconds)
+        self.inbox = Inbox()
+        self.memory = Memory(CACHE)
+        self.tasks = Tasks(store, integrations=self._integrations_of, submit=self.submit, post=self.post,
+                           settle=self.quiet.check, poll_seconds=poll_seconds)
+        self.timers = Timers(store, clock=clock, worker=self.worker, claim_seconds=lease_seconds,
+                             poll_seconds=poll_seconds, batch=BATCH, submit=self.submit, quiet=self.quiet)
+        self.coordinator = Coordinator(self)
+        self._applier: Applier[_Applied] = Applier(self._apply_group, self._late)
         self._queue: asyncio.Queue[Signal] = asyncio.Queue()
-        self._live: OrderedDict[str, Execution] = OrderedDict()
-        self._records: dict[str, dict] = {}
-        self._tasks: dict[tuple[str, str], asyncio.Task] = {}  # (execution, thread) -> dispatched invocation
-        self._firing: set[tuple[str, str, str]] = set()  # timers handed to the loop and not committed yet
-        self._next_due: datetime | None = None
-        self._timer_wake = asyncio.Event()
-        self._waiters: dict[str, list[asyncio.Future]] = {}
-        self._loops: list[asyncio.Task] = []
-        self._busy = False
-        self._settled = asyncio.Event()  # set whenever the runtime is idle (virtual time may then move)
-        self._committed = asyncio.Event()  # set after each batch of signals is committed
-        self._activity_waiters: dict[str, list[asyncio.Future]] = {}
-        # several workers
-        self._leases: dict[str, Lease] = {}  # the executions this worker holds
-        self._fences: dict[str, int] = {}  # the fence of the last claim, per execution held or cached in memory
-        self._touched: set[str] = set()  # executions with signals since the last renewal: keep their leases
-        self._inbox: set[int] = set()  # inbox signals queued or being applied
-        self._consumed: OrderedDict[int, None] = OrderedDict()  # inbox signals applied lately
-        self._wanted: set[str] = set()  # executions announced by a notification, for the coordinator
-        self._work = asyncio.Event()  # wakes the coordinator
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}  # wait(): the callers waiting for an end
+        self._loops: list[asyncio.Task[None]] = []
+        self._busy = False  # applying a batch
         self._lock = asyncio.Lock()  # a batch and a renewal never interleave
         self._posting = 0  # post() calls on their way to the store
-        self._coordinating = False
-        self._applier: Applier[_Applied] = Applier(self._apply_group, self._late)
         self._waiting_for_late: dict[str, list[Signal]] = {}  # signals of executions still being applied
-        self._late_commits: set[asyncio.Task] = set()
-        self._strays: set[int] = set()  # inbox signals no worker could take at the last poll
+        self._late_commits: set[asyncio.Task[None]] = set()
         self._joined = False  # started, and not closed
 
     # ------------------------------------------------------------------ life cycle
@@ -110,14 +104,14 @@ class Runtime(Fleet, TaskDispatch):
         held: every running one on SQLite), continuing each from its checkpoint; then run the loops."""
         self._joined = True
         await self.store.end_claims(self.worker)
-        await self.store.report_worker(self.worker, self._report_record(), now=wall())
-        while len(await self._pick_up(await self._claim(None))) >= BATCH:
+        await self.store.report_worker(self.worker, self.coordinator.report(), now=wall())
+        while len(await self.pick_up(await self.claim(None))) >= BATCH:
             pass
-        self._next_due = await self.store.next_timer_due()
+        await self.timers.start()
         self._loops = [asyncio.create_task(self._signal_loop(), name="stepline-signals"),
-                       asyncio.create_task(self._timer_loop(), name="stepline-timers"),
-                       asyncio.create_task(self._coordinate(), name="stepline-coordinator"),
-                       asyncio.create_task(self._listen(), name="stepline-notifications")]
+                       asyncio.create_task(self.timers.run(), name="stepline-timers"),
+                       asyncio.create_task(self.coordinator.run(), name="stepline-coordinator"),
+                       asyncio.create_task(self.coordinator.listen(), name="stepline-notifications")]
 
     async def close(self) -> None:
         """Stop: cancel the loops and the tasks in flight, and hand the leases back, so that other workers take
@@ -125,19 +119,14 @@ class Runtime(Fleet, TaskDispatch):
         if not self._joined:
             return
         self._joined = False
-        busy = {arn for arn, _ in self._tasks} | self._applier.late.keys()
+        busy = self.tasks.executions() | self._applier.late.keys()
         self._applier.close()
-        for task in [*self._loops, *self._tasks.values(), *self._late_commits]:
+        for task in [*self._loops, *self._late_commits]:
             task.cancel()
-        await asyncio.gather(*self._loops, *self._tasks.values(), *self._late_commits, return_exceptions=True)
+        await asyncio.gather(*self._loops, *self._late_commits, self.tasks.close(), return_exceptions=True)
         self._loops.clear()
-        self._tasks.clear()
-        handed = [lease for arn, lease in self._leases.items() if arn in busy or arn in self._touched]
-        parked = [lease for arn, lease in self._leases.items() if not (arn in busy or arn in self._touched)]
-        self._leases.clear()
         try:
-            await self.store.release_leases(handed)
-            await self.store.release_leases(parked, waiting=True)
+            await self.leases.hand_back(busy)
             await self.store.remove_worker(self.worker)
         except StoreError as error:  # the leases expire by themselves
             log.warning("could not hand back the leases: %s", error, extra={"worker": self.worker, "error": str(error)})
@@ -146,19 +135,17 @@ class Runtime(Fleet, TaskDispatch):
         """Store a new execution and start it (None); or return the record of the execution that has its ARN.
         The new execution is created held by this worker (fence 1), so no other worker's poll takes it first
         (and it costs no claim)."""
-        arn = record["executionArn"]
-        lease = Lease(arn, self.worker, 1, wall() + timedelta(seconds=self.lease_seconds))
+        lease = self.leases.first(record["executionArn"])
         existing = await self.store.create_execution(record, lease=lease)
         if existing is None:
-            self._leases[arn] = lease
-            self._fences[arn] = 1
-            self.submit(Signal("start", arn))
+            self.leases.hold(lease)
+            self.submit(Signal("start", lease.execution_arn))
         return existing
 
     def submit(self, signal: Signal) -> None:
         """Queue a signal for this worker (the execution is claimed before it is applied)."""
-        self._settled.clear()
-        self._touched.add(signal.execution_arn)
+        self.quiet.busy()
+        self.leases.touch(signal.execution_arn)
         self._queue.put_nowait(signal)
 
     async def post(self, signal: Signal) -> None:
@@ -166,19 +153,23 @@ class Runtime(Fleet, TaskDispatch):
         (durable once this returns), then to the worker holding the execution (this one, or another that the
         store's notification wakes; a lost notification only delays it by a polling interval)."""
         self._posting += 1
-        self._settled.clear()
+        self.quiet.busy()
         try:
             await self.store.post_signal(signal.execution_arn, signal.kind,
                                          {"thread": signal.thread, "token": signal.token, "payload": signal.payload})
-            self._wake(signal.execution_arn)
+            self.coordinator.wake(signal.execution_arn)
         finally:
             self._posting -= 1
+
+    async def next_activity_task(self, activity_arn: str, worker: str, timeout: float) -> PendingTask | None:
+        """GetActivityTask: the oldest unclaimed task of the activity, waiting up to `timeout` seconds for one."""
+        return await self.tasks.next_activity_task(activity_arn, worker, timeout)
 
     async def wait(self, arn: str, timeout: float | None = None) -> None:
         """Until the execution has ended (or the timeout passed, raising TimeoutError), on any worker."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        held = arn in self._leases  # running here: its end resolves the future (the first look needs no read)
+        held = arn in self.leases  # running here: its end resolves the future (the first look needs no read)
         while True:
             if not held:
                 record = await self.store.get_execution(arn)
@@ -188,7 +179,7 @@ class Runtime(Fleet, TaskDispatch):
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
                 raise asyncio.TimeoutError(f"{arn} still running")
-            future = loop.create_future()
+            future: asyncio.Future[None] = loop.create_future()
             waiters = self._waiters.setdefault(arn, [])
             waiters.append(future)
             try:  # ended here, or looked up again after a polling interval (another worker may run it)
@@ -203,8 +194,67 @@ class Runtime(Fleet, TaskDispatch):
 
     @property
     def idle(self) -> bool:
-        return (self._queue.empty() and not self._busy and not self._tasks and not self._posting
-                and not self._wanted and not self._coordinating and not self._applier.late and not self._late_commits)
+        return (self._queue.empty() and not self._busy and not self.tasks and not self._posting
+                and not self.coordinator and not self._applier.late and not self._late_commits)
+
+    # ------------------------------------------------------------------ claims
+
+    async def claim(self, arns: list[str] | None) -> list[Lease]:
+        """Claim these executions (or, with None, any that need a worker); the leases granted. What memory holds
+        of one that another worker held since is stale, and dropped."""
+        leases = await self.leases.claim(arns)
+        for lease in leases:
+            self.memory.claimed(lease)
+        return leases
+
+    async def pick_up(self, leases: list[Lease], *, resume: bool = True) -> list[Lease]:
+        """Take over executions just claimed: dispatch again the tasks that were committed and not answered
+        (at-least-once, as AWS delivers), have each continue from its checkpoint (start it, or apply an accepted
+        redrive), and read its inbox."""
+        arns = [lease.execution_arn for lease in leases]
+        if not arns:
+            return leases
+        try:
+            pending = await self.store.pending_tasks(among=arns)
+        except StoreError:  # held but not picked up: they must not be parked; their leases expire instead
+            self.forget(arns, cancel=False)
+            raise
+        for task in pending:
+            # not an activity's or a callback's (their answer comes through the API), nor one running here
+            if task.activity_arn is None and task.worker is None and not task.effect.get("submitted") \
+                    and not self.tasks.running(task.execution_arn, task.thread):
+                self.tasks.dispatch(task.execution_arn, task.effect)
+        if resume:
+            for arn in arns:
+                self.submit(Signal("resume", arn))
+        self.take(await self.store.signals(arns))  # if this fails, the poll reads them
+        return leases
+
+    def take(self, signals: Iterable[InboxSignal]) -> None:
+        """Queue inbox signals not queued yet (nor applied already)."""
+        for signal in self.inbox.new(signals):
+            self.submit(signal)
+
+    def forget(self, arns: Iterable[str], *, cancel: bool) -> None:
+        """Let executions go without telling the store (a lease lost, or a commit whose outcome is unknown):
+        what memory holds of them may be ahead of the store; with `cancel`, their tasks in flight are dropped
+        too (the worker that took them over dispatches them again)."""
+        arns = set(arns)
+        self.leases.drop(arns)
+        for arn in arns:
+            self.memory.drop(arn)
+        if cancel:
+            self.tasks.drop(arns)
+        if arns:
+            log.log(logging.WARNING if cancel else logging.DEBUG, "%d executions let go%s", len(arns),
+                    " (their leases were taken over)" if cancel else "",
+                    extra={"worker": self.worker, "executions": len(arns), "lease_lost": cancel})
+
+    async def renew(self) -> None:
+        """Keep the leases of executions with work in flight; park the ones that only wait."""
+        async with self._lock:
+            lost = await self.leases.renew(self.tasks.executions() | self._applier.late.keys())
+            self.forget(lost, cancel=True)
 
     # ------------------------------------------------------------------ applying signals
 
@@ -222,9 +272,8 @@ class Runtime(Fleet, TaskDispatch):
                 self._let_go(batch, error)
             finally:
                 self._busy = False
-                self._committed.set()
-                if self.idle:
-                    self._settled.set()
+                self.quiet.committed.set()
+                self.quiet.check()
 
     def _let_go(self, signals: list[Signal], error: Exception) -> None:
         """The store failed (or a bug): nothing is known of these executions beyond their last commit (this one's
@@ -238,14 +287,14 @@ class Runtime(Fleet, TaskDispatch):
                         extra={"signals": len(signals), "error": str(error)})
         else:
             log.exception("applying %d signals failed", len(signals), extra={"signals": len(signals)})
-        self._forget({signal.execution_arn for signal in signals}, cancel=False)
+        self.forget({signal.execution_arn for signal in signals}, cancel=False)
         self._release(signals)
 
     async def _apply_batch(self, batch: list[Signal]) -> None:
         """Apply the batch's signals to their executions (each on the event loop within a budget, else in a thread:
         runtime/applying.py) and commit what they did."""
         batch = self._hold_back(await self._lease(batch))
-        absent = list({signal.execution_arn for signal in batch if signal.execution_arn not in self._live})
+        absent = list({signal.execution_arn for signal in batch if signal.execution_arn not in self.memory})
         loaded: dict[str, tuple[dict, str | None] | None] = dict.fromkeys(absent)
         if absent:  # restored from their checkpoints, read at once
             loaded.update(await self.store.load_executions(absent))
@@ -253,7 +302,7 @@ class Runtime(Fleet, TaskDispatch):
         for signal in batch:
             arn = signal.execution_arn
             if arn not in groups:
-                groups[arn] = Group(arn, [], _Context(None, self._leases.get(arn), arn in absent))
+                groups[arn] = Group(arn, [], _Context(None, self.leases.get(arn), arn in absent))
             groups[arn].signals.append(signal)
         results: list[_Applied] = []
         began = turn = time.monotonic()
@@ -279,7 +328,7 @@ class Runtime(Fleet, TaskDispatch):
 
     async def _reload(self, arn: str) -> Execution | None:
         """The execution as its last commit left it (what memory held of it is dropped)."""
-        self._live.pop(arn, None)
+        self.memory.drop(arn)
         return await self._load(arn, {arn: (await self.store.load_executions([arn])).get(arn)})
 
     def _apply_inline(self, group: Group, seconds: float) -> _Applied | None:
@@ -304,7 +353,7 @@ class Runtime(Fleet, TaskDispatch):
                 kept.append(signal)
             elif signal.kind == "stop" and not any(s.kind in ("resume", "redrive") for s in late.signals):
                 self._applier.abandon(arn)
-                self._live.pop(arn, None)
+                self.memory.drop(arn)
                 self._release(late.signals)
                 kept += [signal, *self._waiting_for_late.pop(arn, [])]
             else:
@@ -313,9 +362,8 @@ class Runtime(Fleet, TaskDispatch):
 
     def _release(self, signals: list[Signal]) -> None:
         """Forget signals that will not be applied (their timers fire again; inbox signals are read again)."""
-        self._inbox.difference_update(signal.signal_id for signal in signals)
-        self._firing.difference_update((s.execution_arn, s.thread, TIMER_KIND[s.kind]) for s in signals
-                                       if s.kind in TIMER_KIND)
+        self.inbox.release(signals)
+        self.timers.settled(signals)
 
     def _late(self, group: Group, applied: _Applied) -> None:
         """A late execution's step is done: commit it, then apply the signals that waited for it."""
@@ -333,9 +381,8 @@ class Runtime(Fleet, TaskDispatch):
         finally:
             for signal in self._waiting_for_late.pop(group.execution_arn, []):
                 self.submit(signal)
-            self._committed.set()
-            if self.idle:
-                self._settled.set()
+            self.quiet.committed.set()
+            self.quiet.check()
 
     async def _commit(self, results: list[_Applied]) -> None:
         """Commit what the signals did, then perform it (tasks dispatched, timers armed). An execution whose
@@ -346,9 +393,9 @@ class Runtime(Fleet, TaskDispatch):
             await self.store.commit(changes)
         except LeaseLost as lost:  # another worker took these: drop them; the others go again from their checkpoints
             gone = set(lost.execution_arns)
-            self._forget(gone, cancel=True)
+            self.forget(gone, cancel=True)
             for change in changes:
-                self._live.pop(change.execution_arn, None)  # memory is ahead of the store
+                self.memory.drop(change.execution_arn)  # memory is ahead of the store
             self._release([s for applied in results for s in applied.signals if s.execution_arn in gone])
             rest = [s for applied in results for s in applied.signals if s.execution_arn not in gone]
             if rest:
@@ -371,23 +418,17 @@ class Runtime(Fleet, TaskDispatch):
             await self._commit([replace(results[0], failure=error)])
             return
         finally:
-            self._firing.difference_update(fired for applied in results for fired in applied.fired)
-        for change in changes:
-            for signal_id in change.consumed_signals:
-                self._inbox.discard(signal_id)
-                self._consumed[signal_id] = None
-        while len(self._consumed) > CONSUMED:
-            self._consumed.popitem(last=False)
+            for applied in results:
+                self.timers.settled(applied.signals)
+        self.inbox.consumed(signal_id for change in changes for signal_id in change.consumed_signals)
         for applied in results:
             for arn, thread in applied.cancels:
-                task = self._tasks.pop((arn, thread), None)
-                if task is not None:
-                    task.cancel()
+                self.tasks.cancel(arn, thread)
             for arn, effect in applied.dispatches:
-                self._dispatch(arn, effect)
+                self.tasks.dispatch(arn, effect)
         for change in changes:
             for timer in change.timers:
-                self._arm(timer.due)
+                self.timers.arm(timer.due)
             if change.status not in (RUNNING, None):
                 self._finished(change.execution_arn)
         for activity in {activity for applied in results for activity in applied.activities}:
@@ -402,15 +443,14 @@ class Runtime(Fleet, TaskDispatch):
         error = applied.failure
         log.warning("%s cannot go on and fails with States.Runtime: %r", arn, error,
                     extra={"execution": arn, "error": repr(error)})
-        result = _Applied(applied.signals, fired=[(s.execution_arn, s.thread, TIMER_KIND[s.kind])
-                                                  for s in applied.signals if s.kind in TIMER_KIND], poisoned=True)
+        result = _Applied(applied.signals, poisoned=True)
         try:
             execution = await self._reload(arn)
         except StoreUnavailable:
             raise
         except Exception:  # its checkpoint or definition cannot be read back: failed from its row alone
             execution = await self._bare(arn)
-        lease = self._leases.get(arn)
+        lease = self.leases.get(arn)
         if execution is None or lease is None:  # ended meanwhile, or no longer held here
             self._release(applied.signals)
             return result
@@ -450,8 +490,6 @@ class Runtime(Fleet, TaskDispatch):
         arn = signal.execution_arn
         execution, lease = context.execution, context.lease
         timer_kind = TIMER_KIND.get(signal.kind)
-        if timer_kind is not None:
-            applied.fired.append((arn, signal.thread, timer_kind))
         kind = signal.kind
         if kind == "resume" and execution is not None and lease is not None and not context.applied:
             # claimed, and as its checkpoint left it: start it, or apply the redrive its row says was accepted
@@ -481,31 +519,23 @@ class Runtime(Fleet, TaskDispatch):
         """The batch's signals whose executions this worker holds, claiming the others first. Signals of an
         execution another worker holds are dropped (that worker has them, or reads them from the inbox); those
         of an execution that ended are kept, to be removed."""
-        missing = {signal.execution_arn for signal in batch} - self._leases.keys()
+        missing = {signal.execution_arn for signal in batch if signal.execution_arn not in self.leases}
         if not missing:
             return batch
-        granted = await self._claim(list(missing))
+        granted = await self.claim(list(missing))
         # executions this worker took over (new ones are created held by their worker): what the previous
         # holder left is picked up
-        await self._pick_up(granted, resume=False)
+        await self.pick_up(granted, resume=False)
         ended = set()
         for arn in missing - {lease.execution_arn for lease in granted}:
-            if arn in self._leases:
+            if arn in self.leases:
                 continue  # claimed meanwhile by this worker's coordinator
             record = await self.store.get_execution(arn)
             if record is None or record["status"] != RUNNING:
                 ended.add(arn)
-        kept = []
-        for signal in batch:
-            arn = signal.execution_arn
-            if arn in self._leases or arn in ended:
-                kept.append(signal)
-                continue
-            if signal.signal_id is not None:
-                self._inbox.discard(signal.signal_id)
-            timer_kind = TIMER_KIND.get(signal.kind)
-            if timer_kind is not None:
-                self._firing.discard((arn, signal.thread, timer_kind))
+        kept = [signal for signal in batch if signal.execution_arn in self.leases or signal.execution_arn in ended]
+        self._release([signal for signal in batch if not (signal.execution_arn in self.leases
+                                                           or signal.execution_arn in ended)])
         return kept
 
     def _apply(self, execution: Execution, signal: Signal, applied: _Applied) -> ExecutionChange:
@@ -616,9 +646,8 @@ class Runtime(Fleet, TaskDispatch):
 
     async def _load(self, arn: str, loaded: dict[str, tuple[dict, str | None] | None]) -> Execution | None:
         """The execution in memory, or restored from its checkpoint (`loaded` has the rows read for the batch)."""
-        execution = self._live.get(arn)
+        execution = self.memory.get(arn)
         if execution is not None:
-            self._live.move_to_end(arn)
             return execution
         if arn in loaded:
             row = loaded.pop(arn)  # read before this batch changed anything: restored once
@@ -626,11 +655,11 @@ class Runtime(Fleet, TaskDispatch):
                 return None
             record, document = row
         else:  # left memory during this batch (the cache is full): read again
-            record = await self.store.get_execution(arn)
-            if record is None:
+            found = await self.store.get_execution(arn)
+            if found is None:
                 return None
-            document = await self.store.get_checkpoint(arn)
-        program: Program = await self._programs(record["definitionDigest"], record.get("type", "STANDARD"))
+            record, document = found, await self.store.get_checkpoint(arn)
+        program = await self._programs(record["definitionDigest"], record.get("type", "STANDARD"))
         identity = {**_identity(record), "limits": self.limits}
         if document is None:
             if record["status"] != RUNNING:
@@ -638,85 +667,61 @@ class Runtime(Fleet, TaskDispatch):
             execution = Execution(program, **identity)
         else:
             execution = restore(program, loads(document), **identity)
-        self._records[arn] = record
-        self._live[arn] = execution
-        while len(self._live) > CACHE:
-            old, _ = self._live.popitem(last=False)
-            self._records.pop(old, None)
-            if old not in self._leases:
-                self._fences.pop(old, None)
+        lease = self.leases.get(arn)
+        self.memory.keep(arn, execution, record, lease.fence if lease is not None else None)
         return execution
 
+    async def _integrations_of(self, arn: str) -> Sequence[Integration]:
+        record = self.memory.record(arn) or await self.store.get_execution(arn)
+        return self._integrations(record or {})
+
     def _finished(self, arn: str) -> None:
-        self._live.pop(arn, None)
-        self._records.pop(arn, None)
-        self._leases.pop(arn, None)
-        self._fences.pop(arn, None)
+        self.memory.drop(arn)
+        self.leases.drop([arn])
         for future in self._waiters.pop(arn, []):
             if not future.done():
                 future.set_result(None)
 
-    # ------------------------------------------------------------------ timers
 
-    def _arm(self, due: datetime) -> None:
-        if self._next_due is None or due < self._next_due:
-            self._next_due = due
-            self._timer_wake.set()
+class Memory:
+    """The executions kept in memory, with their records and the fence of the lease they were loaded under (a
+    claim whose fence does not follow it finds them stale: another worker held them since). Beyond `size`, the
+    least recently used are dropped: a waiting execution is a row."""
 
-    async def _timer_loop(self) -> None:
-        virtual = getattr(self.clock, "virtual", False)
-        while True:
-            self._timer_wake.clear()
-            due = self._next_due
-            if virtual:  # one process: virtual time moves only when nothing else can happen
-                if due is None:
-                    await self._timer_wake.wait()
-                    continue
-                if not self.idle:
-                    self._settled.clear()
-                    await self._settled.wait()
-                    continue
-                self.clock.advance_to(due)
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, tuple[Execution, dict, int | None]] = OrderedDict()
+
+    def __contains__(self, arn: str) -> bool:
+        return arn in self._entries
+
+    def get(self, arn: str) -> Execution | None:
+        entry = self._entries.get(arn)
+        if entry is None:
+            return None
+        self._entries.move_to_end(arn)
+        return entry[0]
+
+    def record(self, arn: str) -> dict | None:
+        entry = self._entries.get(arn)
+        return entry[1] if entry is not None else None
+
+    def keep(self, arn: str, execution: Execution, record: dict, fence: int | None) -> None:
+        self._entries[arn] = (execution, record, fence)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def claimed(self, lease: Lease) -> None:
+        entry = self._entries.get(lease.execution_arn)
+        if entry is not None:
+            fence = entry[2]
+            if fence is None or fence + 1 != lease.fence:
+                del self._entries[lease.execution_arn]
             else:
-                delay = self.poll_seconds if due is None else \
-                    (due - self.clock.now()).total_seconds() * (getattr(self.clock, "scale", 1) or 1)
-                if delay > 0:
-                    try:
-                        await asyncio.wait_for(self._timer_wake.wait(), min(delay, self.poll_seconds))
-                    except asyncio.TimeoutError:  # look again: other workers set timers too
-                        self._next_due = await self._next_timer_due()
-                    continue
-            claimed_at = self.clock.now()
-            try:
-                timers = await self.store.claim_due_timers(self.worker, claimed_at, BATCH, self.lease_seconds)
-            except StoreError as error:
-                log.log(logging.DEBUG if isinstance(error, StoreUnavailable) else logging.WARNING,
-                        "cannot claim due timers: %s", error, extra={"worker": self.worker, "error": str(error)})
-                timers = []
-            for timer in timers:
-                key = (timer.execution_arn, timer.thread, timer.kind)
-                if key in self._firing:
-                    continue
-                self._firing.add(key)
-                self.submit(Signal(SIGNAL_OF_TIMER[timer.kind], timer.execution_arn, timer.thread, timer.token))
-            self._next_due = await self._next_timer_due()
-            if self._next_due is not None and self._next_due <= self.clock.now():
-                if self._firing:  # the fired timers are being committed: look again once a batch is
-                    self._committed.clear()
-                    await self._committed.wait()
-                elif not timers and self._next_due <= claimed_at:
-                    # due when this claim ran, and not given: another worker's (or its execution's holder's). A
-                    # timer that came due since the claim is claimed at once, by the next turn
-                    try:
-                        await asyncio.wait_for(self._timer_wake.wait(), self.poll_seconds)
-                    except asyncio.TimeoutError:
-                        pass
+                self._entries[lease.execution_arn] = (entry[0], entry[1], lease.fence)
 
-    async def _next_timer_due(self) -> datetime | None:
-        try:
-            return await self.store.next_timer_due()
-        except StoreError:
-            return self.clock.now() + timedelta(seconds=self.poll_seconds)
+    def drop(self, arn: str) -> None:
+        self._entries.pop(arn, None)
 
 
 @dataclass(slots=True)
@@ -738,7 +743,6 @@ class _Applied:
     changes: list[ExecutionChange] = field(default_factory=list)
     dispatches: list[tuple[str, JSON]] = field(default_factory=list)  # tasks to send once committed
     cancels: list[tuple[str, str]] = field(default_factory=list)  # (execution, thread) of tasks abandoned
-    fired: list[tuple[str, str, str]] = field(default_factory=list)  # timers the signals came from
     activities: set[str] = field(default_factory=set)  # activities given a task
     failure: Exception | None = None  # the execution could not go on: it fails alone (Runtime._fail_alone)
     poisoned: bool = False  # this is that failure

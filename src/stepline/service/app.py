@@ -26,7 +26,7 @@ from stepline.runtime.integrations.lambda_local import LocalFunctions
 from stepline.runtime.integrations.lambda_remote import RemoteFunctions
 from stepline.runtime.integrations.mock_config import MockConfig, MockConfigError
 from stepline.runtime.integrations.registry import Integration
-from stepline.runtime.runner import ExecutionRunner
+from stepline.runtime.runner import ExecutionRunner, ExpressRuns
 from stepline.runtime.store.base import Store
 from stepline.runtime.store.sqlite import SqliteStore
 from stepline.runtime.signals import Signal
@@ -90,9 +90,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self.remote_functions = RemoteFunctions(settings.lambda_endpoint, account=settings.account,
                                                 region=settings.region) if settings.lambda_endpoint else None
         self._programs: dict[tuple[str, str], Program] = {}
-        # Express executions for DescribeExecution: running ones as themselves, finished ones as their record
-        # only (a finished execution's state and history would hold megabytes per Map of 1000 items)
-        self._express: dict[str, Execution | dict] = {}
+        self.express = ExpressRuns(_express_record)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
 
     async def start(self, *, worker: bool = True) -> None:
@@ -144,6 +142,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                 return events
 
     async def close(self) -> None:
+        await self.express.close()
         await self.runtime.close()
         await self.store.close()
 
@@ -194,9 +193,9 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         parse_execution_arn(arn)
         record = await self.store.get_execution(arn)
         if record is None:
-            express = self._express.get(arn)
+            express = self.express.get(arn)
             if express is not None:
-                return express if isinstance(express, dict) else _express_record(express)
+                return express
             raise errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
         return record
 
@@ -497,7 +496,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         if machine["type"] == "EXPRESS":
             arn = express_execution_arn(self.settings.region, self.settings.account, machine["name"], name,
                                         str(uuid.uuid4()))
-            asyncio.get_running_loop().create_task(self._run_express(machine, arn, name, text, test_case))
+            self.express.start(await self._express_runner(machine, arn, name, text, test_case))
             return {"executionArn": arn, "startDate": now}
         arn = execution_arn(self.settings.region, self.settings.account, machine["name"], name)
         record = {"executionArn": arn, "stateMachineArn": machine["stateMachineArn"], "name": name,
@@ -515,22 +514,16 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
             raise errors.ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
         return {"executionArn": arn, "startDate": now}
 
-    async def _run_express(self, machine: dict, arn: str, name: str, text: str, test_case: str | None) -> Execution:
+    async def _express_runner(self, machine: dict, arn: str, name: str, text: str,
+                              test_case: str | None) -> ExecutionRunner:
         program = await self._program(machine["definitionDigest"], "EXPRESS")
         execution = Execution(program, input=loads(text), execution_arn=arn, name=name,
                               state_machine_arn=machine["stateMachineArn"], state_machine_name=machine["name"],
                               role_arn=machine["roleArn"], start_time=_now(self.clock), seed=arn,
                               region=self.settings.region, redrive_count=None, limits=self.settings.limits)
-        self._express[arn] = execution
-        while len(self._express) > 10_000:
-            self._express.pop(next(iter(self._express)))
         record = {"stateMachineArn": machine["stateMachineArn"], "testCase": test_case}
-        runner = ExecutionRunner(execution, self._integrations_for(record), self.clock,
-                                 timeout_seconds=min(program.timeout_seconds or 300, 300), off_loop=True)
-        await runner.run()
-        if arn in self._express:
-            self._express[arn] = _express_record(execution)
-        return execution
+        return ExecutionRunner(execution, self._integrations_for(record), self.clock,
+                               timeout_seconds=min(program.timeout_seconds or 300, 300), off_loop=True)
 
     async def start_sync_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
                                    traceHeader: str | None = None, includedData: str | None = None) -> dict:
@@ -543,7 +536,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         check_name(name)
         arn = express_execution_arn(self.settings.region, self.settings.account, machine["name"], name,
                                     str(uuid.uuid4()))
-        execution = await self._run_express(machine, arn, name, text, test_case)
+        execution = await self.express.run(await self._express_runner(machine, arn, name, text, test_case))
         response = _express_record(execution)
         response["billingDetails"] = {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": max(
             100, int(((execution.stop_time or execution.start_time) - execution.start_time).total_seconds() * 1000))}
