@@ -1,4 +1,5 @@
-"""The durable store: one interface, with SQLite (default, one process) and PostgreSQL (several processes).
+"""The durable store's interface: SQLite (default, one process) or PostgreSQL (several processes), both the one
+SqlStore of core.py over a connector (sqlite.py, postgres.py).
 
 Records cross this boundary as plain dicts (AWS's member names, datetimes as aware `datetime`), except the
 runtime's own rows (Timer, PendingTask, ExecutionChange, Lease). Every write of one execution's progress is one
@@ -17,18 +18,14 @@ report themselves in `workers` (`report_worker`, `list_workers`).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from stepline.jsonvalue import JSON
 
 RESOURCE_KINDS = ("state_machine", "version", "alias", "activity")
-
-log = logging.getLogger("stepline.runtime.store")
-
 
 class StoreError(Exception):
     """The store cannot do what was asked (corrupt file, read-only or full disk, lost connection)."""
@@ -37,26 +34,6 @@ class StoreError(Exception):
 class StoreUnavailable(StoreError):
     """The store cannot be reached or written for now (a lost connection, a full or read-only disk): nothing was
     written; the same work succeeds once it is back."""
-
-
-class Outage:
-    """Says once that the store cannot be written, and why, and once that it can be again (not once a write)."""
-
-    def __init__(self, store: str) -> None:
-        self.store = store
-        self.reason: str | None = None
-
-    def failed(self, reason: str) -> StoreUnavailable:
-        if self.reason is None:
-            log.warning("%s cannot be written (%s): API calls that write answer ServiceUnavailable, and executions "
-                        "wait, until it can", self.store, reason)
-        self.reason = reason
-        return StoreUnavailable(f"The store cannot be written: {reason}")
-
-    def ended(self) -> None:
-        if self.reason is not None:
-            log.warning("%s can be written again", self.store)
-            self.reason = None
 
 
 class LeaseLost(StoreError):
@@ -102,8 +79,8 @@ class ExecutionChange:
     execution_arn: str
     status: str | None  # None: the execution row is left as it is (a stale timer is only removed)
     checkpoint: str | None  # JSON text of the interpreter's position; None once the execution ended
-    events: list[dict] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)  # output, error, cause, stopDate, redriveCount, ... when they change
+    events: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)  # output, error, cause, stopDate, ... when they change
     timers: list[Timer] = field(default_factory=list)  # set (replacing any of the same thread and kind)
     cancelled_timers: list[tuple[str, str]] = field(default_factory=list)  # (thread, kind)
     tasks: list[PendingTask] = field(default_factory=list)
@@ -157,10 +134,12 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     # resources
-    async def create_resource(self, kind: str, arn: str, record: dict, *, parent: str | None = None) -> bool: ...
-    async def put_resource(self, kind: str, arn: str, record: dict, *, parent: str | None = None) -> None: ...
-    async def get_resource(self, kind: str, arn: str) -> dict | None: ...
-    async def list_resources(self, kind: str, *, parent: str | None = None) -> list[dict]: ...
+    async def create_resource(self, kind: str, arn: str, record: dict[str, Any], *,
+                              parent: str | None = None) -> bool: ...
+    async def put_resource(self, kind: str, arn: str, record: dict[str, Any], *,
+                           parent: str | None = None) -> None: ...
+    async def get_resource(self, kind: str, arn: str) -> dict[str, Any] | None: ...
+    async def list_resources(self, kind: str, *, parent: str | None = None) -> list[dict[str, Any]]: ...
     async def delete_resource(self, kind: str, arn: str) -> bool: ...
     async def get_tags(self, arn: str) -> dict[str, str]: ...
     async def set_tags(self, arn: str, tags: dict[str, str]) -> None: ...
@@ -171,19 +150,20 @@ class Store(Protocol):
     async def get_definition(self, digest: str) -> str | None: ...
 
     # executions
-    async def create_execution(self, record: dict, *, lease: Lease | None = None) -> dict | None:
+    async def create_execution(self, record: dict[str, Any], *, lease: Lease | None = None) -> dict[str, Any] | None:
         """None when created; else the existing execution's record. With a lease (fence 1), the new execution
         is created held by its worker: no other worker's poll takes it before its creator starts it."""
-    async def get_execution(self, arn: str) -> dict | None: ...
+    async def get_execution(self, arn: str) -> dict[str, Any] | None: ...
     async def list_executions(self, *, state_machine_arn: str | None = None, status: str | None = None,
                               map_run_arn: str | None = None, name: str | None = None, after: str | None = None,
-                              limit: int | None = None) -> list[dict]:
+                              limit: int | None = None) -> list[dict[str, Any]]:
         """The matching executions, newest first: up to `limit`, those created before the execution `after`
         (an ARN: the last one of the previous page)."""
-    async def update_execution(self, arn: str, summary: dict, status: str | None = None) -> None: ...
-    async def get_events(self, arn: str, *, after: int = 0, limit: int = 1000, reverse: bool = False) -> list[dict]: ...
+    async def update_execution(self, arn: str, summary: dict[str, Any], status: str | None = None) -> None: ...
+    async def get_events(self, arn: str, *, after: int = 0, limit: int = 1000,
+                         reverse: bool = False) -> list[dict[str, Any]]: ...
     async def get_checkpoint(self, arn: str) -> str | None: ...
-    async def load_executions(self, arns: list[str]) -> dict[str, tuple[dict, str | None]]:
+    async def load_executions(self, arns: list[str]) -> dict[str, tuple[dict[str, Any], str | None]]:
         """The records and checkpoints of several executions at once (those that exist), to restore them."""
 
     # the runtime
@@ -243,10 +223,10 @@ class Store(Protocol):
         consumes them (`consumed_signals`); an execution that ends loses the ones left."""
 
     # workers
-    async def report_worker(self, name: str, record: dict, *, now: datetime) -> None:
+    async def report_worker(self, name: str, record: dict[str, Any], *, now: datetime) -> None:
         """Record that the worker `name` is alive at `now`, with what it says of itself (host, pid, leases)."""
 
-    async def list_workers(self) -> list[dict]:
+    async def list_workers(self) -> list[dict[str, Any]]:
         """Every worker's last report: its record plus "name" and "heartbeat", by name."""
 
     async def remove_worker(self, name: str) -> None:

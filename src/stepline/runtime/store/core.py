@@ -1,0 +1,522 @@
+"""The store, written once: what stepline keeps, in named queries, over a connector per database.
+
+SqlStore speaks in the store's terms (resources, executions and their histories, commits, the inbox, workers)
+through the queries of sql/queries.sql, plus the few each database writes its own way (sql/sqlite_queries.sql,
+sql/postgres_queries.sql). A connector (sqlite.py, postgres.py) runs them off the event loop and knows what only
+its database knows: placeholders, locks and leases, notifications, which errors mean "not now", the schema.
+
+Writes go through one writer with group commit: the writes queued while a transaction runs are committed
+together in the next one, and each caller's await returns once its write is committed. A group's commits are
+folded per execution into one write per table (`folded_writes`). When a group fails, its writes run again one
+per transaction, so that a write the database refuses fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from importlib.resources import files
+from typing import Any, Protocol, TypeVar
+
+from stepline.jsonvalue import JSON, dumps
+from stepline.runtime.store.base import (
+    ExecutionChange,
+    InboxSignal,
+    Lease,
+    LeaseLost,
+    Listener,
+    PendingTask,
+    StoreError,
+    StoreUnavailable,
+    Timer,
+)
+from stepline.runtime.store.codec import (
+    decode_record,
+    encode_events,
+    encode_record,
+    event_window,
+    events_between,
+    follow_one_another,
+    history_pages,
+    moment,
+    signal_from_row,
+    task_from_row,
+    timer_from_row,
+    worker_from_row,
+)
+
+log = logging.getLogger("stepline.runtime.store")
+
+Row = tuple[Any, ...]
+Params = Mapping[str, Any]
+T = TypeVar("T")
+NO_LIMIT = 2**62  # LIMIT of list_executions when none is asked (SQLite takes no NULL there)
+
+
+def sql_blocks(file: str, marker: str) -> dict[str, str]:
+    """The `-- MARKER: KEY` blocks of a file of sql/, keyed; their own comment lines left out."""
+    text = files(__package__).joinpath("sql", file).read_text(encoding="utf-8")
+    blocks: dict[str, str] = {}
+    for chunk in re.split(rf"^-- {marker}: ", text, flags=re.MULTILINE)[1:]:
+        key, _, body = chunk.partition("\n")
+        blocks[key.strip()] = "\n".join(line for line in body.splitlines() if not line.startswith("--")).strip()
+    return blocks
+
+
+def load_queries(dialect: str, placeholders: Callable[[str], str]) -> dict[str, str]:
+    """The named queries of a database: those of queries.sql and of <dialect>_queries.sql, with its placeholders."""
+    common, own = sql_blocks("queries.sql", "name"), sql_blocks(f"{dialect}_queries.sql", "name")
+    if common.keys() & own.keys():
+        raise AssertionError(f"{dialect}_queries.sql defines again {sorted(common.keys() & own.keys())}")
+    return {name: placeholders(query) for name, query in {**common, **own}.items()}
+
+
+class Transaction(Protocol):
+    """What a write does inside the writer's transaction. A write awaits nothing else: SQLite runs it to its end
+    in its writer thread, where these calls return at once."""
+
+    async def fetch(self, query: str, params: Params) -> list[Row]: ...
+    async def execute(self, query: str, params: Params) -> None: ...
+
+    async def execute_many(self, query: str, rows: list[dict[str, Any]]) -> None:
+        """One statement for many rows (PostgreSQL: their columns as arrays; SQLite: a statement per row)."""
+
+    async def fences(self, execution_arns: list[str]) -> dict[str, int]:
+        """The executions' current fences (0: never claimed), which no claim changes before this commits."""
+
+    async def hold(self, lease: Lease) -> None:
+        """The execution this transaction creates is held by the lease's worker."""
+
+    async def ended(self, execution_arns: list[str]) -> None:
+        """These executions end in this transaction: their leases mean nothing any more."""
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Wake the listeners of `channel` once this commits."""
+
+
+Write = Callable[[Transaction], Coroutine[Any, Any, Any]]
+
+
+class Connector(Protocol):
+    """One database under SqlStore: its queries, reads, the writer's transactions, leases and wake-ups."""
+
+    @property
+    def name(self) -> str:
+        """The store as log lines and errors name it: "The store build/stepline.db"."""
+
+    @property
+    def queries(self) -> Mapping[str, str]:
+        """The named queries, in this database's placeholders."""
+
+    def placeholders(self, query: str) -> str: ...
+    async def fetch(self, query: str, params: Params) -> list[Row]: ...
+
+    async def transact(self, work: Callable[[Transaction], Coroutine[Any, Any, T]]) -> T:
+        """Run `work` in one transaction and commit it; a database error is a StoreError (StoreUnavailable with the
+        reason alone when the database cannot be written for now)."""
+
+    async def close(self) -> None: ...
+    async def claim_runnable(self, worker: str, lease_seconds: float, limit: int, *, now: datetime,
+                             execution_arns: list[str] | None = None) -> list[Lease]: ...
+    async def renew_leases(self, leases: list[Lease], lease_seconds: float, *, now: datetime) -> list[Lease]: ...
+    async def release_leases(self, leases: list[Lease], *, waiting: bool = False) -> None: ...
+    async def claim_due_timers(self, worker: str, now: datetime, limit: int, claim_seconds: float) -> list[Timer]: ...
+    async def end_claims(self, worker: str) -> None: ...
+    async def notify(self, channel: str, payload: str = "") -> None: ...
+    def listen(self, channels: list[str]) -> Listener: ...
+
+
+class SqlStore:
+    """The Store (base.py) over a connector. `transactions` counts group commits."""
+
+    def __init__(self, connector: Connector) -> None:
+        self._connector = connector
+        self._sql = connector.queries
+        self._pending: list[tuple[Write | list[ExecutionChange], asyncio.Future[Any]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._outage = Outage(connector.name)
+        self.transactions = 0
+
+    async def close(self) -> None:
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+        await self._connector.close()
+
+    # ------------------------------------------------------------------ reads and the writer
+
+    async def _rows(self, name: str, /, **params: Any) -> list[Row]:
+        return await self._connector.fetch(self._sql[name], params)
+
+    async def _value(self, name: str, /, **params: Any) -> Any:
+        rows = await self._rows(name, **params)
+        return rows[0][0] if rows else None
+
+    def _statement(self, name: str, /, **params: Any) -> Write:
+        """A write of one statement that answers nothing."""
+        async def execute(tx: Transaction) -> None:
+            await tx.execute(self._sql[name], params)
+        return execute
+
+    def _write(self, write: Write | list[ExecutionChange]) -> asyncio.Future[Any]:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((write, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._drain(), name="stepline-store-writer")
+        return future
+
+    async def _drain(self) -> None:
+        """Group commit: what was queued while the last transaction ran goes in the next one."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[Write | list[ExecutionChange], asyncio.Future[Any]]]) -> None:
+        outcomes: list[Any]
+        try:
+            outcomes = await self._connector.transact(partial(self._group, [write for write, _ in batch]))
+            self.transactions += 1
+            self._outage.ended()
+        except Exception as error:  # a bug too: every caller hears of it rather than waiting forever
+            if len(batch) > 1:  # one bad write must not fail the others: each again in its own transaction
+                for item in batch:
+                    await self._commit([item])
+                return
+            if isinstance(error, StoreUnavailable):
+                self._outage.failed(error)
+            else:
+                log.warning("a store write failed", extra={"error": str(error)})
+            outcomes = [error]
+        for (_, future), outcome in zip(batch, outcomes):
+            if future.done():
+                continue
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+    async def _group(self, writes: list[Write | list[ExecutionChange]], tx: Transaction) -> list[Any]:
+        """A group's writes in one transaction: the other writes in order, then every commit folded into one.
+        A commit whose fences are stale is refused (LeaseLost) and writes nothing."""
+        outcomes: list[Any] = [None] * len(writes)
+        commits = [(i, changes) for i, changes in enumerate(writes) if isinstance(changes, list)]
+        fenced = sorted({c.execution_arn for _, changes in commits for c in changes if c.fence is not None})
+        if fenced:
+            fences = await tx.fences(fenced)
+            for i, changes in commits:
+                stale = [c.execution_arn for c in changes
+                         if c.fence is not None and c.fence != fences.get(c.execution_arn, 0)]
+                if stale:
+                    outcomes[i] = LeaseLost(stale)
+        for i, write in enumerate(writes):
+            if not isinstance(write, list):
+                outcomes[i] = await write(tx)
+        folded: dict[str, _Folded] = {}
+        for i, changes in commits:
+            if outcomes[i] is None:
+                for change in changes:
+                    folded.setdefault(change.execution_arn, _Folded()).add(change)
+        for name, rows in folded_writes(folded):
+            await tx.execute_many(self._sql[name], rows)
+        ended = [arn for arn, f in folded.items() if f.cleared]
+        if ended:
+            await tx.ended(ended)
+        return outcomes
+
+    # ------------------------------------------------------------------ resources
+
+    async def create_resource(self, kind: str, arn: str, record: dict[str, Any], *,
+                              parent: str | None = None) -> bool:
+        params = {"kind": kind, "arn": arn, "parent": parent, "record": encode_record(record)}
+
+        async def insert(tx: Transaction) -> bool:
+            return bool(await tx.fetch(self._sql["create_resource"], params))
+        return bool(await self._write(insert))
+
+    async def put_resource(self, kind: str, arn: str, record: dict[str, Any], *, parent: str | None = None) -> None:
+        await self._write(self._statement("put_resource", kind=kind, arn=arn, parent=parent,
+                                          record=encode_record(record)))
+
+    async def get_resource(self, kind: str, arn: str) -> dict[str, Any] | None:
+        text = await self._value("get_resource", kind=kind, arn=arn)
+        return decode_record(text) if text is not None else None
+
+    async def list_resources(self, kind: str, *, parent: str | None = None) -> list[dict[str, Any]]:
+        if parent is None:
+            rows = await self._rows("list_resources", kind=kind)
+        else:
+            rows = await self._rows("list_resources_of_parent", kind=kind, parent=parent)
+        return [decode_record(text) for (text,) in rows]
+
+    async def delete_resource(self, kind: str, arn: str) -> bool:
+        async def delete(tx: Transaction) -> bool:
+            await tx.execute(self._sql["delete_tags"], {"arn": arn})
+            return bool(await tx.fetch(self._sql["delete_resource"], {"kind": kind, "arn": arn}))
+        return bool(await self._write(delete))
+
+    async def get_tags(self, arn: str) -> dict[str, str]:
+        return dict(await self._rows("get_tags", arn=arn))
+
+    async def set_tags(self, arn: str, tags: dict[str, str]) -> None:
+        async def tag(tx: Transaction) -> None:
+            for key, value in tags.items():
+                await tx.execute(self._sql["set_tag"], {"arn": arn, "key": key, "value": value})
+        await self._write(tag)
+
+    async def remove_tags(self, arn: str, keys: list[str]) -> None:
+        async def untag(tx: Transaction) -> None:
+            for key in keys:
+                await tx.execute(self._sql["remove_tag"], {"arn": arn, "key": key})
+        await self._write(untag)
+
+    # ------------------------------------------------------------------ definitions
+
+    async def put_definition(self, digest: str, definition: str) -> None:
+        await self._write(self._statement("put_definition", digest=digest, definition=definition))
+
+    async def get_definition(self, digest: str) -> str | None:
+        definition: str | None = await self._value("get_definition", digest=digest)
+        return definition
+
+    # ------------------------------------------------------------------ executions
+
+    async def create_execution(self, record: dict[str, Any], *, lease: Lease | None = None) -> dict[str, Any] | None:
+        arn = record["executionArn"]
+        params = {"arn": arn, "state_machine_arn": record["stateMachineArn"], "name": record["name"],
+                  "status": record["status"], "start_date": record["startDate"],
+                  "map_run_arn": record.get("mapRunArn"), "record": encode_record(record)}
+
+        async def insert(tx: Transaction) -> dict[str, Any] | None:
+            if await tx.fetch(self._sql["create_execution"], params):
+                if lease is not None:
+                    await tx.hold(lease)
+                return None
+            [(existing,)] = await tx.fetch(self._sql["get_execution"], {"arn": arn})
+            return decode_record(existing)
+        created: dict[str, Any] | None = await self._write(insert)
+        return created
+
+    async def get_execution(self, arn: str) -> dict[str, Any] | None:
+        text = await self._value("get_execution", arn=arn)
+        return decode_record(text) if text is not None else None
+
+    async def list_executions(self, *, state_machine_arn: str | None = None, status: str | None = None,
+                              map_run_arn: str | None = None, name: str | None = None, after: str | None = None,
+                              limit: int | None = None) -> list[dict[str, Any]]:
+        filters = {"state_machine_arn": state_machine_arn, "status": status, "map_run_arn": map_run_arn,
+                   "name": name}
+        clauses = [f"{column} = :{column}" for column, value in filters.items() if value is not None]
+        if after is not None:
+            clauses.append("seq < (SELECT seq FROM executions WHERE arn = :after)")
+        where = self._connector.placeholders(f"WHERE {' AND '.join(clauses)}" if clauses else "")
+        rows = await self._connector.fetch(self._sql["list_executions"].replace("{where}", where),
+                                           {**filters, "after": after, "limit": NO_LIMIT if limit is None else limit})
+        return [decode_record(text) for (text,) in rows]
+
+    async def update_execution(self, arn: str, summary: dict[str, Any], status: str | None = None) -> None:
+        merged = {**summary, "status": status} if status is not None else summary
+        await self._write(self._statement("update_execution", arn=arn, summary=encode_record(merged), status=status))
+
+    async def get_events(self, arn: str, *, after: int = 0, limit: int = 1000,
+                         reverse: bool = False) -> list[dict[str, Any]]:
+        if reverse and not after:
+            after = (await self._value("event_count", arn=arn) or 0) + 1
+        first, last = event_window(after, limit, reverse)
+        pages = await self._rows("history_pages", arn=arn, first=first, last=last)
+        return events_between([page for (page,) in pages], first, last, reverse)
+
+    async def get_checkpoint(self, arn: str) -> str | None:
+        checkpoint: str | None = await self._value("get_checkpoint", arn=arn)
+        return checkpoint
+
+    async def load_executions(self, arns: list[str]) -> dict[str, tuple[dict[str, Any], str | None]]:
+        rows = await self._rows("load_executions", arns=list(arns)) if arns else []
+        return {arn: (decode_record(record), checkpoint) for arn, record, checkpoint in rows}
+
+    # ------------------------------------------------------------------ the runtime
+
+    async def commit(self, changes: list[ExecutionChange]) -> None:
+        if changes:
+            await self._write(list(changes))
+
+    async def running_executions(self) -> list[str]:
+        return [arn for (arn,) in await self._rows("running_executions")]
+
+    async def due_timers(self, now: datetime, limit: int) -> list[Timer]:
+        return [timer_from_row(row) for row in await self._rows("due_timers", now=now, limit=limit)]
+
+    async def next_timer_due(self) -> datetime | None:
+        due = await self._value("next_timer_due")
+        return moment(due) if due is not None else None
+
+    async def pending_tasks(self, arn: str | None = None, *, among: list[str] | None = None) -> list[PendingTask]:
+        if among is not None:
+            rows = await self._rows("pending_tasks_among", arns=list(among)) if among else []
+        elif arn:
+            rows = await self._rows("pending_tasks_of", arn=arn)
+        else:
+            rows = await self._rows("pending_tasks")
+        return [task_from_row(row) for row in rows]
+
+    async def find_task(self, task_token: str) -> PendingTask | None:
+        rows = await self._rows("find_task", task_token=task_token)
+        return task_from_row(rows[0]) if rows else None
+
+    async def claim_activity_task(self, activity_arn: str, worker: str) -> PendingTask | None:
+        async def claim(tx: Transaction) -> list[Row]:
+            return await tx.fetch(self._sql["claim_activity_task"], {"activity_arn": activity_arn, "worker": worker})
+        rows: list[Row] = await self._write(claim)
+        return task_from_row(rows[0]) if rows else None
+
+    # ------------------------------------------------------------------ leases and wake-ups: the connector's
+
+    async def claim_runnable(self, worker: str, lease_seconds: float, limit: int, *, now: datetime,
+                             execution_arns: list[str] | None = None) -> list[Lease]:
+        return await self._connector.claim_runnable(worker, lease_seconds, limit, now=now,
+                                                    execution_arns=execution_arns)
+
+    async def renew_leases(self, leases: list[Lease], lease_seconds: float, *, now: datetime) -> list[Lease]:
+        return await self._connector.renew_leases(leases, lease_seconds, now=now) if leases else []
+
+    async def release_leases(self, leases: list[Lease], *, waiting: bool = False) -> None:
+        if leases:
+            await self._connector.release_leases(leases, waiting=waiting)
+
+    async def claim_due_timers(self, worker: str, now: datetime, limit: int, claim_seconds: float) -> list[Timer]:
+        return await self._connector.claim_due_timers(worker, now, limit, claim_seconds)
+
+    async def end_claims(self, worker: str) -> None:
+        await self._connector.end_claims(worker)
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        await self._connector.notify(channel, payload)
+
+    def listen(self, channels: list[str]) -> Listener:
+        return self._connector.listen(channels)
+
+    # ------------------------------------------------------------------ the inbox and the workers
+
+    async def post_signal(self, execution_arn: str, kind: str, payload: JSON = None) -> int:
+        params = {"arn": execution_arn, "kind": kind, "payload": dumps(payload)}
+
+        async def post(tx: Transaction) -> int:
+            [(id,)] = await tx.fetch(self._sql["post_signal"], params)
+            await tx.notify("signals", execution_arn)
+            return int(id)
+        return int(await self._write(post))
+
+    async def signals(self, execution_arns: list[str] | None = None, *, limit: int = 1000) -> list[InboxSignal]:
+        if execution_arns is None:
+            rows = await self._rows("signals", limit=limit)
+        else:
+            rows = await self._rows("signals_of", arns=list(execution_arns), limit=limit) if execution_arns else []
+        return [signal_from_row(row) for row in rows]
+
+    async def report_worker(self, name: str, record: dict[str, Any], *, now: datetime) -> None:
+        await self._write(self._statement("report_worker", name=name, record=dumps(record), now=now))
+
+    async def list_workers(self) -> list[dict[str, Any]]:
+        return [worker_from_row(row) for row in await self._rows("list_workers")]
+
+    async def remove_worker(self, name: str) -> None:
+        await self._write(self._statement("remove_worker", name=name))
+
+
+@dataclass(slots=True)
+class _Folded:
+    """One execution's changes in a group commit, folded in order into what its rows must end as."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    status: str | None = None
+    checkpoint: str | None = None
+    summary: dict[str, Any] | None = None
+    cleared: bool = False  # the execution ended: its timers, tasks and signals go (before what follows is set)
+    timers: dict[tuple[str, str], Timer | None] = field(default_factory=dict)  # None: delete
+    tasks: dict[str, PendingTask | None] = field(default_factory=dict)
+    consumed: list[int] = field(default_factory=list)  # inbox signals applied
+
+    def add(self, change: ExecutionChange) -> None:
+        self.events += change.events
+        self.consumed += change.consumed_signals
+        if change.summary:
+            self.summary = {**(self.summary or {}), **change.summary}
+            if change.status is not None:
+                self.summary["status"] = change.status
+        if change.status is not None:
+            self.status, self.checkpoint = change.status, change.checkpoint
+        for key in change.cancelled_timers:
+            self.timers[key] = None
+        for timer in change.timers:
+            self.timers[(timer.thread, timer.kind)] = timer
+        for thread in change.finished_tasks:
+            self.tasks[thread] = None
+        for task in change.tasks:
+            self.tasks[task.thread] = task
+        if change.status not in ("RUNNING", None):
+            self.cleared = True
+            self.timers.clear()
+            self.tasks.clear()
+
+
+def folded_writes(folded: dict[str, _Folded]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The rows a group's folded changes write, per statement, in the order they run. Rows go in ARN order, so
+    two processes' groups lock shared rows in the same order (no deadlock)."""
+    executions = sorted(folded.items())
+    cleared = [{"arn": arn} for arn, f in executions if f.cleared]
+    timers = [(arn, key, timer) for arn, f in executions for key, timer in f.timers.items()]
+    tasks = [(arn, thread, task) for arn, f in executions for thread, task in f.tasks.items()]
+    writes: list[tuple[str, list[dict[str, Any]]]] = [
+        ("clear_timers", cleared), ("clear_tasks", cleared), ("clear_signals", cleared),
+        ("consume_signals", [{"id": id} for _, f in executions for id in f.consumed]),
+        ("delete_timers", [{"arn": arn, "thread": thread, "kind": kind}
+                           for arn, (thread, kind), timer in timers if timer is None]),
+        ("set_timers", [{"arn": arn, "thread": t.thread, "kind": t.kind, "token": t.token, "due": t.due}
+                        for arn, _, t in timers if t is not None]),
+        ("delete_tasks", [{"arn": arn, "thread": thread} for arn, thread, task in tasks if task is None]),
+        ("set_tasks", [{"arn": arn, "thread": t.thread, "token": t.token, "effect": dumps(t.effect),
+                        "task_token": t.task_token, "activity_arn": t.activity_arn}
+                       for arn, _, t in tasks if t is not None]),
+        ("insert_history", [{"arn": arn, "first_id": page[0]["id"], "last_id": page[-1]["id"],
+                             "bodies": encode_events(page)}
+                            for arn, f in executions for page in history_pages(f.events)]),
+        ("update_executions", [{"arn": arn, "status": f.status, "checkpoint": f.checkpoint,
+                                "summary": encode_record(f.summary) if f.summary else None,
+                                "first_event": _first_event(f.events),
+                                "last_event": f.events[-1]["id"] if f.events else None}
+                               for arn, f in executions if f.status is not None or f.summary or f.events])]
+    return [(name, rows) for name, rows in writes if rows]
+
+
+def _first_event(events: list[dict[str, Any]]) -> int | None:
+    """The first event's id; 0 (never an id) when the ids do not follow one another."""
+    if not events:
+        return None
+    first: int = events[0]["id"]
+    return first if follow_one_another(events) else 0
+
+
+def failure(name: str, doing: str, error: Exception, unavailable: bool) -> StoreError:
+    """A database error as the store says it: StoreUnavailable when it cannot be reached or written for now."""
+    return (StoreUnavailable if unavailable else StoreError)(f"{name} cannot be {doing}: {str(error).strip()}")
+
+
+class Outage:
+    """Says once that the store cannot be written, and why, and once that it can be again (not once a write)."""
+
+    def __init__(self, store: str) -> None:
+        self.store = store
+        self.down = False
+
+    def failed(self, error: StoreUnavailable) -> None:
+        if not self.down:
+            log.warning("%s; API calls that write answer ServiceUnavailable, and executions wait, until it can", error)
+        self.down = True
+
+    def ended(self) -> None:
+        if self.down:
+            log.warning("%s can be written again", self.store)
+            self.down = False

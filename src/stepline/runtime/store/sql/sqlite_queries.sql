@@ -1,0 +1,77 @@
+-- The SQLite store's own statements (queries.sql holds those both databases share). Lists of values come as
+-- JSON arrays (json_each); the writes of a commit are one statement per row (executemany: no round trips here).
+
+-- name: update_execution
+UPDATE executions SET record = merge_record(record, :summary), status = coalesce(:status, status) WHERE arn = :arn;
+
+-- name: history_pages
+-- The pages holding events first..last (ids are gap-free), in order.
+SELECT bodies FROM history
+WHERE execution = (SELECT seq FROM executions WHERE arn = :arn) AND first_id <= :last AND last_id >= :first
+ORDER BY first_id;
+
+-- name: load_executions
+SELECT arn, record, checkpoint FROM executions WHERE arn IN (SELECT value FROM json_each(:arns));
+
+-- name: pending_tasks_among
+SELECT execution_arn, thread, token, effect, task_token, activity_arn, worker FROM tasks
+WHERE execution_arn IN (SELECT value FROM json_each(:arns)) ORDER BY seq;
+
+-- name: signals_of
+SELECT id, execution_arn, kind, payload FROM signals WHERE execution_arn IN (SELECT value FROM json_each(:arns))
+ORDER BY id LIMIT :limit;
+
+-- name: claim_activity_task
+UPDATE tasks SET worker = :worker
+WHERE (execution_arn, thread) = (
+    SELECT execution_arn, thread FROM tasks WHERE activity_arn = :activity_arn AND worker IS NULL ORDER BY seq LIMIT 1)
+RETURNING execution_arn, thread, token, effect, task_token, activity_arn, worker;
+
+-- name: clear_timers
+DELETE FROM timers WHERE execution_arn = :arn;
+
+-- name: clear_tasks
+DELETE FROM tasks WHERE execution_arn = :arn;
+
+-- name: clear_signals
+DELETE FROM signals WHERE execution_arn = :arn;
+
+-- name: consume_signals
+DELETE FROM signals WHERE id = :id;
+
+-- name: delete_timers
+DELETE FROM timers WHERE execution_arn = :arn AND thread = :thread AND kind = :kind;
+
+-- name: set_timers
+INSERT INTO timers VALUES (:arn, :thread, :kind, :token, :due)
+ON CONFLICT (execution_arn, thread, kind) DO UPDATE SET token = excluded.token, due = excluded.due;
+
+-- name: delete_tasks
+DELETE FROM tasks WHERE execution_arn = :arn AND thread = :thread;
+
+-- name: set_tasks
+INSERT INTO tasks VALUES (:arn, :thread, :token, :effect, :task_token, :activity_arn, NULL, nextval('creation_order'))
+ON CONFLICT (execution_arn, thread) DO UPDATE
+SET token = excluded.token, effect = excluded.effect, task_token = excluded.task_token,
+    activity_arn = excluded.activity_arn, worker = NULL;
+
+-- name: insert_history
+INSERT INTO history SELECT seq, :first_id, :last_id, :bodies FROM executions WHERE arn = :arn;
+
+-- name: update_executions
+-- What a group's changes left of one execution (see postgres_queries.sql). Events that would not continue the
+-- history gap-free make the count NULL, which NOT NULL refuses: the transaction fails.
+UPDATE executions SET
+    status = coalesce(:status, status),
+    checkpoint = CASE WHEN :status IS NULL THEN checkpoint ELSE :checkpoint END,
+    record = CASE WHEN :summary IS NULL THEN record ELSE merge_record(record, :summary) END,
+    events = CASE WHEN :last_event IS NULL THEN events WHEN :first_event = events + 1 THEN :last_event END
+WHERE arn = :arn;
+
+-- name: running_among
+-- Leases live in memory (sqlite.py): the claims only read which executions run.
+SELECT arn, seq FROM executions WHERE status = 'RUNNING' AND arn IN (SELECT value FROM json_each(:arns));
+
+-- name: needing_worker
+SELECT arn, seq FROM executions
+WHERE status = 'RUNNING' AND (checkpoint IS NULL OR arn IN (SELECT execution_arn FROM signals));
