@@ -301,7 +301,9 @@ class _SqliteTransaction:
         self._db.execute(query, _adapt(params))
 
     async def execute_many(self, query: str, rows: list[dict[str, Any]]) -> None:
-        self._db.executemany(query, map(_adapt, rows))
+        if any(isinstance(value, (datetime, list)) for value in rows[0].values()):  # so do all rows of a statement
+            rows = [_adapt(row) for row in rows]
+        self._db.executemany(query, rows)
 
     async def fences(self, execution_arns: list[str]) -> dict[str, int]:
         return {arn: self._leases.fences.get(arn, 0) for arn in execution_arns}
