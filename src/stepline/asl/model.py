@@ -1,9 +1,10 @@
 """A definition as typed values: what `parse_definition` makes of the JSON, once, for every reader.
 
-Validation, the compiler (engine/program.py), the graph layout and the variable references all read this
-model. It is built from any JSON object, however broken: a field of the wrong type reads as absent here
-(None, (), False), and `fields` keeps each object as written, so that validation can report on the value
-and payload fields (paths, templates, JSONata) reach the compiler untouched. A `location` is a JSON
+The walk that validates a definition builds this model (asl/rules.py); the transition checks, the compiler
+(engine/program.py), the graph layout and the variable references read it. It is built from any JSON object,
+however broken: a field of the wrong type reads as absent here (None, (), False), and `fields` keeps each
+object as written, so that validation can report on the value and payload fields (paths, templates, JSONata)
+reach the compiler untouched. A `location` is a JSON
 pointer written as ValidateStateMachineDefinition writes it: `/States/Fan/Branches[0]/States/Charge`.
 """
 
@@ -33,6 +34,7 @@ class Catcher:
 
     error_equals: tuple[str, ...]
     next: str | None
+    location: str  # "/States/Charge/Catch[1]"
     fields: Mapping[str, JSON]
 
 
@@ -41,6 +43,7 @@ class ChoiceRule:
     """One of a Choice state's Choices; its condition (or comparison), Assign and Output are in `fields`."""
 
     next: str | None
+    location: str  # "/States/Check/Choices[2]"
     fields: Mapping[str, JSON]
 
 
@@ -56,7 +59,7 @@ class State:
     fields: Mapping[str, JSON]  # the state as written ({} when it is not an object)
     next: str | None = None
     end: bool = False
-    retry: tuple[Retrier, ...] = ()
+    retry: tuple[Retrier, ...] = ()  # Task, Parallel and Map states only
     catch: tuple[Catcher, ...] = ()
 
 

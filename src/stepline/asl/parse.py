@@ -13,20 +13,9 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
-from typing import Final, TypedDict
+from typing import Final
 
-from stepline.asl.model import (
-    Catcher,
-    ChoiceRule,
-    ChoiceState,
-    MapState,
-    ParallelState,
-    Retrier,
-    State,
-    StateMachine,
-    TaskState,
-)
+from stepline.asl.model import StateMachine
 from stepline.asl.rules import Checker, query_language_of
 from stepline.errors import Diagnostic
 from stepline.jsonvalue import JSON
@@ -81,110 +70,9 @@ def _parse_value(definition: str | bytes | JSON,
         return None, (Diagnostic("MISSING_DESCRIPTION", "Received a null or empty workflow input.", ""),)
     if not isinstance(value, dict):
         return None, (Diagnostic("SCHEMA_VALIDATION_FAILED", "Expected value of type [OBJECT]", "/"),)
-    checker = Checker(machine_type=machine_type, duplicates=duplicates)
-    checker.machine_language = query_language_of(value, "JSONPath")
-    checker.machine(value, "", "top")
-    return read_machine(value, "", "JSONPath"), tuple(checker.found)
-
-
-# -- the model -------------------------------------------------------------------------------------------
-def read_machine(value: Mapping[str, JSON], location: str, language: str) -> StateMachine:
-    """The model of a state machine object, whatever it holds; `language` is the one it inherits."""
-    language = query_language_of(value, language)
-    states = value.get("States")
-    return StateMachine(
-        location=location, start_at=_string(value.get("StartAt")), query_language=language, fields=value,
-        states={name: _read_state(name, body, f"{location}/States/{name}", language)
-                for name, body in (states.items() if isinstance(states, dict) else ())},
-        timeout_seconds=_integer(value.get("TimeoutSeconds")))
-
-
-def _read_state(name: str, body: JSON, location: str, machine_language: str) -> State:
-    if not isinstance(body, dict):
-        return State(name=name, type="", location=location, query_language=machine_language, fields={})
-    kind = _string(body.get("Type")) or ""
-    language = query_language_of(body, machine_language)
-    retry, catch = body.get("Retry"), body.get("Catch")
-    common = _Common(name=name, type=kind, location=location, query_language=language, fields=body,
-                     next=_string(body.get("Next")), end=body.get("End") is True,
-                     retry=tuple(_read_retrier(rule) for rule in _objects(retry)) if retry else (),
-                     catch=tuple(Catcher(error_equals=_error_names(rule), next=_string(rule.get("Next")), fields=rule)
-                                 for rule in _objects(catch)) if catch else ())
-    if kind == "Task":
-        return TaskState(**common, resource=_string(body.get("Resource")))
-    if kind == "Choice":
-        return ChoiceState(**common, default=_string(body.get("Default")),
-                           choices=tuple(ChoiceRule(next=_string(rule.get("Next")), fields=rule)
-                                         for rule in _objects(body.get("Choices"))))
-    if kind == "Parallel":
-        branches = body.get("Branches")
-        return ParallelState(**common, branches=tuple(
-            read_machine(branch, f"{location}/Branches[{index}]", language)
-            for index, branch in enumerate(branches if isinstance(branches, list) else ())
-            if isinstance(branch, dict)))
-    if kind == "Map":
-        return _read_map(body, common, location, language)
-    return State(**common)
-
-
-class _Common(TypedDict):
-    """The fields every type of state has."""
-
-    name: str
-    type: str
-    location: str
-    query_language: str
-    fields: Mapping[str, JSON]
-    next: str | None
-    end: bool
-    retry: tuple[Retrier, ...]
-    catch: tuple[Catcher, ...]
-
-
-def _read_map(body: Mapping[str, JSON], common: _Common, location: str, language: str) -> MapState:
-    field = "ItemProcessor" if isinstance(body.get("ItemProcessor"), dict) else "Iterator"
-    processor = body.get(field)
-    config = processor.get("ProcessorConfig") if isinstance(processor, dict) else None
-    percentage = _number(body.get("ToleratedFailurePercentage"))
-    return MapState(
-        **common, processor_field=field,
-        processor=read_machine(processor, f"{location}/{field}", language) if isinstance(processor, dict) else None,
-        distributed=isinstance(config, dict) and config.get("Mode") == "DISTRIBUTED",
-        label=_string(body.get("Label")), max_concurrency=_integer(body.get("MaxConcurrency")),
-        tolerated_failure_count=_integer(body.get("ToleratedFailureCount")),
-        tolerated_failure_percentage=None if percentage is None else float(percentage))
-
-
-def _read_retrier(rule: Mapping[str, JSON]) -> Retrier:
-    """A Retry rule; a field of the wrong type (reported by validation) reads as its default."""
-    attempts = _integer(rule.get("MaxAttempts"))
-    return Retrier(error_equals=_error_names(rule),
-                   interval_seconds=_number(rule.get("IntervalSeconds")) or 1,
-                   max_attempts=3 if attempts is None else attempts,
-                   backoff_rate=_number(rule.get("BackoffRate")) or 2.0,
-                   max_delay_seconds=_number(rule.get("MaxDelaySeconds")),
-                   jitter_strategy="FULL" if rule.get("JitterStrategy") == "FULL" else "NONE")
-
-
-def _error_names(rule: Mapping[str, JSON]) -> tuple[str, ...]:
-    names = rule.get("ErrorEquals")
-    return tuple(name for name in names if isinstance(name, str)) if isinstance(names, list) else ()
-
-
-def _objects(value: JSON) -> list[dict[str, JSON]]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _string(value: JSON) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _integer(value: JSON) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _number(value: JSON) -> float | None:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    checker = Checker(machine_type=machine_type, duplicates=duplicates,
+                      definition_language=query_language_of(value, "JSONPath"))
+    return checker.machine(value, "", "top", "JSONPath"), tuple(checker.found)
 
 
 def create_error_message(diagnostics: list[Diagnostic]) -> str:

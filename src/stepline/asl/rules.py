@@ -1,10 +1,12 @@
 """The checks CreateStateMachine and ValidateStateMachineDefinition apply to a parsed definition.
 
 One `Checker` walks the definition once, state machine by state machine (the top level, then each
-Parallel branch and Map processor where it meets them), and collects `Diagnostic`s in AWS's shape:
-field and type problems first (SCHEMA_VALIDATION_FAILED), then the machine's transitions
-(MISSING_TRANSITION_TARGET, MISSING_END_STATE). Locations are JSON pointers written as AWS writes them:
-state names verbatim, array members as `Branches[0]`, `Choices[2]`, `Catch[1]`.
+Parallel branch and Map processor where it meets them). It builds the definition's model (asl/model.py)
+as it goes and collects `Diagnostic`s in AWS's shape: field and type problems first
+(SCHEMA_VALIDATION_FAILED), found on the values as written, then the machine's transitions
+(MISSING_TRANSITION_TARGET, MISSING_END_STATE), read from the model of the machine. Locations are JSON
+pointers written as AWS writes them: state names verbatim, array members as `Branches[0]`, `Choices[2]`,
+`Catch[1]`.
 
 Path and intrinsic syntax and JSONata expressions are not checked here: the expression compiler does that.
 """
@@ -12,9 +14,20 @@ Path and intrinsic syntax and JSONata expressions are not checked here: the expr
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Final, Literal
+from typing import Final, Literal, TypedDict
 
 from stepline.asl import fields as f
+from stepline.asl.model import (
+    Catcher,
+    ChoiceRule,
+    ChoiceState,
+    MapState,
+    ParallelState,
+    Retrier,
+    State,
+    StateMachine,
+    TaskState,
+)
 from stepline.asl.resources import (
     ITEM_READER_RESOURCES,
     RESULT_WRITER_RESOURCES,
@@ -30,6 +43,7 @@ SCHEMA: Final = "SCHEMA_VALIDATION_FAILED"
 MAX_STATE_NAME_LENGTH: Final = 80
 MAX_NESTING: Final = 100  # machines inside machines; far beyond what any real definition uses
 Container = Literal["top", "branch", "processor"]
+HANDLES_ERRORS: Final = ("Task", "Parallel", "Map")  # the state types that take Retry and Catch
 
 
 def query_language_of(state: Mapping[str, JSON], machine_default: str) -> str:
@@ -48,14 +62,15 @@ def _join(names: Iterable[str]) -> str:
 
 
 class Checker:
-    """Collects the diagnostics of one definition."""
+    """Collects the diagnostics of one definition and builds its model."""
 
-    def __init__(self, *, machine_type: str, duplicates: Mapping[int, list[str]]) -> None:
+    def __init__(self, *, machine_type: str, duplicates: Mapping[int, list[str]], definition_language: str) -> None:
         self.machine_type = machine_type
         self.duplicates = duplicates  # id(States object) -> state names the JSON text repeats
         self.found: list[Diagnostic] = []
-        self.machine_language = f.JSONPATH
-        self.state_names: set[str] = set()
+        # A state's fields are checked against its own QueryLanguage, else the definition's (not its machine's,
+        # which the model reads)
+        self.definition_language = definition_language
 
     # -- reporting -------------------------------------------------------------------------------------
     def error(self, message: str, location: str, code: str = SCHEMA) -> None:
@@ -127,44 +142,57 @@ class Checker:
                            "letters, digits or '_', at most 80 characters, and not 'states'", f"{at}/{key}")
 
     # -- state machines --------------------------------------------------------------------------------
-    def machine(self, obj: Mapping[str, JSON], base: str, container: Container, depth: int = 0) -> None:
-        """A state machine: the definition itself, a Parallel branch or a Map's ItemProcessor/Iterator."""
+    def machine(self, obj: Mapping[str, JSON], base: str, container: Container, language: str,
+                depth: int = 0) -> StateMachine:
+        """A state machine: the definition itself, a Parallel branch or a Map's ItemProcessor/Iterator.
+        `language` is the one it inherits."""
         at = base or "/"
+        language = query_language_of(obj, language)
+        states: dict[str, State] = {}
+        listed = False  # States is an object: its transitions can be checked
         if depth > MAX_NESTING:
             self.error("The states are too deeply nested.", at, "TOO_DEEPLY_NESTED")
-            return
-        allowed = f.TOP_LEVEL_FIELDS if container == "top" else f.NESTED_FIELDS
-        for key in obj:
-            if key not in allowed or (key == "ProcessorConfig" and container != "processor"):
-                self.error(f"Field '{key}' is not supported", at)
-        if container == "top" and "QueryLanguage" in obj:
-            self.enum(obj["QueryLanguage"], (f.JSONPATH, f.JSONATA), "/QueryLanguage")
-        self.require(obj, ("StartAt", "States"), at)
-        self.strings(obj, ("StartAt", "Comment", "Version"), base)
-        if container == "top":
-            self.number(obj, "TimeoutSeconds", base, f.JSONPATH, low=1, high=99999999)
-        states = obj.get("States")
-        if "States" in obj and self.expect(states, ("OBJECT",), f"{base}/States") and isinstance(states, dict):
-            for name in self.duplicates.get(id(states), ()):
-                self.error(f"Duplicate State name: {name}", f"{base}/States/{name}", "DUPLICATE_STATE_NAME")
-            for name, state in states.items():
-                self.state(name, state, f"{base}/States/{name}", depth)
-            self.transitions(obj, states, base, top=container == "top")
+        else:
+            allowed = f.TOP_LEVEL_FIELDS if container == "top" else f.NESTED_FIELDS
+            for key in obj:
+                if key not in allowed or (key == "ProcessorConfig" and container != "processor"):
+                    self.error(f"Field '{key}' is not supported", at)
+            if container == "top" and "QueryLanguage" in obj:
+                self.enum(obj["QueryLanguage"], (f.JSONPATH, f.JSONATA), "/QueryLanguage")
+            self.require(obj, ("StartAt", "States"), at)
+            self.strings(obj, ("StartAt", "Comment", "Version"), base)
+            if container == "top":
+                self.number(obj, "TimeoutSeconds", base, f.JSONPATH, low=1, high=99999999)
+            written = obj.get("States")
+            if "States" in obj and self.expect(written, ("OBJECT",), f"{base}/States") and isinstance(written, dict):
+                listed = True
+                for name in self.duplicates.get(id(written), ()):
+                    self.error(f"Duplicate State name: {name}", f"{base}/States/{name}", "DUPLICATE_STATE_NAME")
+                states = {name: self.state(name, state, f"{base}/States/{name}", language, depth)
+                          for name, state in written.items()}
+        machine = StateMachine(location=base, start_at=_string(obj.get("StartAt")), states=states,
+                               query_language=language, fields=obj, timeout_seconds=_integer(obj.get("TimeoutSeconds")))
+        if listed:
+            self.transitions(machine, top=container == "top")
+        return machine
 
-    def state(self, name: str, state: JSON, at: str, depth: int) -> None:
+    def state(self, name: str, state: JSON, at: str, machine_language: str, depth: int) -> State:
         if len(name) > MAX_STATE_NAME_LENGTH:
             self.error(f"State name exceeds the maximum length of {MAX_STATE_NAME_LENGTH} characters: {name}",
                        at, "INVALID_STATE_NAME")
         if not self.expect(state, ("OBJECT",), at) or not isinstance(state, dict):
-            return
+            return State(name=name, type="", location=at, query_language=machine_language, fields={})
+        common = _Common(name=name, type=_string(state.get("Type")) or "", location=at,
+                         query_language=query_language_of(state, machine_language), fields=state,
+                         next=_string(state.get("Next")), end=state.get("End") is True, retry=(), catch=())
         if not self.require(state, ("Type",), at):
-            return
+            return State(**common)
         kind = state["Type"]
         if kind not in f.STATE_TYPES:
             self.error(f"The field 'Type' should have one of these values: [{_join(f.STATE_TYPES)}]", f"{at}/Type")
-            return
-        language = query_language_of(state, self.machine_language)
-        downgraded = self.machine_language == f.JSONATA and state.get("QueryLanguage") == f.JSONPATH
+            return State(**common)
+        language = query_language_of(state, self.definition_language)
+        downgraded = self.definition_language == f.JSONATA and state.get("QueryLanguage") == f.JSONPATH
         if downgraded:
             self.error("'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine", at)
         self.field_names(state, f.STATE_FIELDS[kind], at, language, check_language=not downgraded)
@@ -175,11 +203,12 @@ class Checker:
         self.objects(state, ("Parameters", "ResultSelector", "Assign", "Arguments"), at, language)
         if kind in ("Pass", "Task", "Wait", "Parallel", "Map"):
             self.next_or_end(state, at)
-        if "Retry" in state and kind in ("Task", "Parallel", "Map"):
-            self.retry(state["Retry"], f"{at}/Retry")
-        if "Catch" in state and kind in ("Task", "Parallel", "Map"):
-            self.catch(state["Catch"], f"{at}/Catch", language)
-        getattr(self, f"state_{kind.lower()}")(state, at, language, depth)
+        if "Retry" in state and kind in HANDLES_ERRORS:
+            common["retry"] = self.retry(state["Retry"], f"{at}/Retry")
+        if "Catch" in state and kind in HANDLES_ERRORS:
+            common["catch"] = self.catch(state["Catch"], f"{at}/Catch", language)
+        typed: State = getattr(self, f"state_{kind.lower()}")(state, at, language, depth, common)
+        return typed
 
     def field_names(self, obj: Mapping[str, JSON], allowed: Mapping[str, str], at: str, language: str,
                     *, check_language: bool = True) -> None:
@@ -205,13 +234,13 @@ class Checker:
             self.error("One of these fields is required: [Next, End]", at)
 
     # -- the state types -------------------------------------------------------------------------------
-    def state_pass(self, state: dict[str, JSON], at: str, language: str, depth: int) -> None:
-        pass  # Result, Output and Assign take any JSON value; the shared checks cover the rest
+    def state_pass(self, state: dict[str, JSON], at: str, language: str, depth: int, common: _Common) -> State:
+        return State(**common)  # Result, Output and Assign take any JSON value; the shared checks cover the rest
 
-    def state_succeed(self, state: dict[str, JSON], at: str, language: str, depth: int) -> None:
-        pass
+    def state_succeed(self, state: dict[str, JSON], at: str, language: str, depth: int, common: _Common) -> State:
+        return State(**common)
 
-    def state_task(self, state: dict[str, JSON], at: str, language: str, depth: int) -> None:
+    def state_task(self, state: dict[str, JSON], at: str, language: str, depth: int, common: _Common) -> TaskState:
         if self.require(state, ("Resource",), at) and self.expect(state["Resource"], ("STRING",), f"{at}/Resource"):
             resource = state["Resource"]
             problem = resource_problem(resource)
@@ -229,39 +258,44 @@ class Checker:
             self.error("HeartbeatSeconds must be smaller than TimeoutSeconds", f"{at}/HeartbeatSeconds")
         if "Credentials" in state:
             credentials, where = state["Credentials"], f"{at}/Credentials"
-            if language == f.JSONATA and f.is_jsonata(credentials):
-                return
-            if self.expect(credentials, ("OBJECT",), where) and not (
-                "RoleArn" in credentials or "RoleArn.$" in credentials
-            ):
+            if not (language == f.JSONATA and f.is_jsonata(credentials)) and self.expect(
+                credentials, ("OBJECT",), where
+            ) and not ("RoleArn" in credentials or "RoleArn.$" in credentials):
                 self.error("The field 'RoleArn' is required but was missing", where)
+        return TaskState(**common, resource=_string(state.get("Resource")))
 
-    def state_wait(self, state: dict[str, JSON], at: str, language: str, depth: int) -> None:
+    def state_wait(self, state: dict[str, JSON], at: str, language: str, depth: int, common: _Common) -> State:
         self.exactly_one(state, ("Seconds", "SecondsPath", "Timestamp", "TimestampPath"), at)
         self.number(state, "Seconds", at, language, low=0, high=99999999)
         self.strings(state, ("SecondsPath", "TimestampPath"), at)
         if "Timestamp" in state:
             value, where = state["Timestamp"], f"{at}/Timestamp"
-            if language == f.JSONATA and f.is_jsonata(value):
-                return
-            if self.expect(value, ("STRING",), where) and not f.is_timestamp(value):
-                self.error("String does not match RFC3339 timestamp", where)
+            if not (language == f.JSONATA and f.is_jsonata(value)):
+                if self.expect(value, ("STRING",), where) and not f.is_timestamp(value):
+                    self.error("String does not match RFC3339 timestamp", where)
+        return State(**common)
 
-    def state_fail(self, state: dict[str, JSON], at: str, language: str, depth: int) -> None:
+    def state_fail(self, state: dict[str, JSON], at: str, language: str, depth: int, common: _Common) -> State:
         self.strings(state, ("Error", "ErrorPath", "Cause", "CausePath"), at)
         self.at_most_one(state, ("Error", "ErrorPath"), at)
         self.at_most_one(state, ("Cause", "CausePath"), at)
+        return State(**common)
 
-    def state_choice(self, state: dict[str, JSON], at: str, language: str, depth: int) -> None:
+    def state_choice(self, state: dict[str, JSON], at: str, language: str, depth: int,
+                     common: _Common) -> ChoiceState:
         self.strings(state, ("Default",), at)
-        if not self.require(state, ("Choices",), at):
-            return
-        choices = state["Choices"]
-        if self.expect(choices, ("ARRAY",), f"{at}/Choices"):
-            if not choices:
-                self.error("Value cannot be empty", f"{at}/Choices")
-            for index, rule in enumerate(choices):
-                self.choice_rule(rule, f"{at}/Choices[{index}]", language, top=True)
+        rules: list[ChoiceRule] = []
+        if self.require(state, ("Choices",), at):
+            choices = state["Choices"]
+            if self.expect(choices, ("ARRAY",), f"{at}/Choices"):
+                if not choices:
+                    self.error("Value cannot be empty", f"{at}/Choices")
+                for index, rule in enumerate(choices):
+                    where = f"{at}/Choices[{index}]"
+                    self.choice_rule(rule, where, language, top=True)
+                    if isinstance(rule, dict):
+                        rules.append(ChoiceRule(next=_string(rule.get("Next")), location=where, fields=rule))
+        return ChoiceState(**common, choices=tuple(rules), default=_string(state.get("Default")))
 
     def choice_rule(self, rule: JSON, at: str, language: str, *, top: bool) -> None:
         if not self.expect(rule, ("OBJECT",), at) or not isinstance(rule, dict):
@@ -314,27 +348,30 @@ class Checker:
             if operator in f.TIMESTAMP_OPERATORS and not f.is_timestamp(value):
                 self.error("String does not match RFC3339 timestamp", at)
 
-    def state_parallel(self, state: dict[str, JSON], at: str, language: str, depth: int) -> None:
-        if not self.require(state, ("Branches",), at):
-            return
-        branches = state["Branches"]
-        if self.expect(branches, ("ARRAY",), f"{at}/Branches"):
-            if not branches:
-                self.error("Value cannot be empty", f"{at}/Branches")
-            for index, branch in enumerate(branches):
-                where = f"{at}/Branches[{index}]"
-                if self.expect(branch, ("OBJECT",), where):
-                    self.machine(branch, where, "branch", depth + 1)
+    def state_parallel(self, state: dict[str, JSON], at: str, language: str, depth: int,
+                       common: _Common) -> ParallelState:
+        machines: list[StateMachine] = []
+        if self.require(state, ("Branches",), at):
+            branches = state["Branches"]
+            if self.expect(branches, ("ARRAY",), f"{at}/Branches"):
+                if not branches:
+                    self.error("Value cannot be empty", f"{at}/Branches")
+                for index, branch in enumerate(branches):
+                    where = f"{at}/Branches[{index}]"
+                    if self.expect(branch, ("OBJECT",), where) and isinstance(branch, dict):
+                        machines.append(self.machine(branch, where, "branch", common["query_language"], depth + 1))
+        return ParallelState(**common, branches=tuple(machines))
 
-    def state_map(self, state: dict[str, JSON], at: str, language: str, depth: int) -> None:
+    def state_map(self, state: dict[str, JSON], at: str, language: str, depth: int, common: _Common) -> MapState:
         processors = [key for key in ("ItemProcessor", "Iterator") if key in state]
         if not processors:
             self.error("These fields are required: [ItemProcessor]", at)
         self.at_most_one(state, ("ItemProcessor", "Iterator"), at)
+        machines: dict[str, StateMachine] = {}
         for key in processors:
             processor, where = state[key], f"{at}/{key}"
-            if self.expect(processor, ("OBJECT",), where):
-                self.machine(processor, where, "processor", depth + 1)
+            if self.expect(processor, ("OBJECT",), where) and isinstance(processor, dict):
+                machines[key] = self.machine(processor, where, "processor", common["query_language"], depth + 1)
                 if "ProcessorConfig" in processor:
                     self.processor_config(processor["ProcessorConfig"], f"{where}/ProcessorConfig")
         self.strings(state, ("ItemsPath", "MaxConcurrencyPath", "ToleratedFailurePercentagePath",
@@ -359,6 +396,15 @@ class Checker:
             self.item_batcher(state["ItemBatcher"], f"{at}/ItemBatcher", language)
         if "ResultWriter" in state:
             self.result_writer(state["ResultWriter"], f"{at}/ResultWriter", language)
+        used = "ItemProcessor" if "ItemProcessor" in machines else "Iterator"  # both: ItemProcessor (and an error)
+        config = machines[used].fields.get("ProcessorConfig") if used in machines else None
+        percentage = _number(state.get("ToleratedFailurePercentage"))
+        return MapState(
+            **common, processor=machines.get(used), processor_field=used,
+            distributed=isinstance(config, dict) and config.get("Mode") == "DISTRIBUTED",
+            label=_string(state.get("Label")), max_concurrency=_integer(state.get("MaxConcurrency")),
+            tolerated_failure_count=_integer(state.get("ToleratedFailureCount")),
+            tolerated_failure_percentage=None if percentage is None else float(percentage))
 
     def processor_config(self, config: JSON, at: str) -> None:
         if not self.expect(config, ("OBJECT",), at):
@@ -429,26 +475,27 @@ class Checker:
                 self.enum(config["OutputType"], ("JSON", "JSONL"), f"{where}/OutputType")
 
     # -- Retry and Catch -------------------------------------------------------------------------------
-    def error_equals(self, holder: Mapping[str, JSON], at: str) -> list[str]:
+    def error_equals(self, holder: Mapping[str, JSON], at: str) -> tuple[str, ...]:
         if not self.require(holder, ("ErrorEquals",), at):
-            return []
+            return ()
         names, where = holder["ErrorEquals"], f"{at}/ErrorEquals"
-        if not self.expect(names, ("ARRAY",), where):
-            return []
+        if not self.expect(names, ("ARRAY",), where) or not isinstance(names, list):
+            return ()
         if not names:
             self.error("Value cannot be empty", where)
         for index, name in enumerate(names):
             self.expect(name, ("STRING",), f"{where}[{index}]")
         if "States.ALL" in names and len(names) > 1:
             self.error("The wildcard 'States.ALL' must be the only error name in ErrorEquals", where)
-        return [name for name in names if isinstance(name, str)]
+        return tuple(name for name in names if isinstance(name, str))
 
-    def retry(self, retriers: JSON, at: str) -> None:
-        if not self.expect(retriers, ("ARRAY",), at):
-            return
+    def retry(self, retriers: JSON, at: str) -> tuple[Retrier, ...]:
+        if not self.expect(retriers, ("ARRAY",), at) or not isinstance(retriers, list):
+            return ()
+        rules: list[Retrier] = []
         for index, retrier in enumerate(retriers):
             where = f"{at}[{index}]"
-            if not self.expect(retrier, ("OBJECT",), where):
+            if not self.expect(retrier, ("OBJECT",), where) or not isinstance(retrier, dict):
                 continue
             for key in retrier:
                 if key not in f.RETRIER_FIELDS:
@@ -463,13 +510,16 @@ class Checker:
             if "JitterStrategy" in retrier:
                 self.enum(retrier["JitterStrategy"], ("FULL", "NONE"), f"{where}/JitterStrategy")
             self.strings(retrier, ("Comment",), where)
+            rules.append(_retrier(retrier, names))
+        return tuple(rules)
 
-    def catch(self, catchers: JSON, at: str, language: str) -> None:
-        if not self.expect(catchers, ("ARRAY",), at):
-            return
+    def catch(self, catchers: JSON, at: str, language: str) -> tuple[Catcher, ...]:
+        if not self.expect(catchers, ("ARRAY",), at) or not isinstance(catchers, list):
+            return ()
+        rules: list[Catcher] = []
         for index, catcher in enumerate(catchers):
             where = f"{at}[{index}]"
-            if not self.expect(catcher, ("OBJECT",), where):
+            if not self.expect(catcher, ("OBJECT",), where) or not isinstance(catcher, dict):
                 continue
             self.field_names(catcher, f.CATCHER_FIELDS, where, language)
             names = self.error_equals(catcher, where)
@@ -479,17 +529,19 @@ class Checker:
             self.strings(catcher, ("Next", "Comment"), where)
             self.strings(catcher, ("ResultPath",), where, nullable=True)
             self.objects(catcher, ("Assign",), where, language)
+            rules.append(Catcher(error_equals=names, next=_string(catcher.get("Next")), location=where, fields=catcher))
+        return tuple(rules)
 
     # -- transitions -----------------------------------------------------------------------------------
-    def transitions(self, machine: Mapping[str, JSON], states: Mapping[str, JSON], base: str, *, top: bool) -> None:
+    def transitions(self, machine: StateMachine, *, top: bool) -> None:
         """Every target names a state; the top level can end; every state can be reached from StartAt."""
+        states, start = machine.states, machine.start_at
         edges: dict[str, list[str]] = {}
         terminal = False
-        start = machine.get("StartAt")
-        if isinstance(start, str) and start not in states:
-            self.error(f"Missing 'Next' target: {start}", f"{base}/StartAt", "MISSING_TRANSITION_TARGET")
+        if start is not None and start not in states:
+            self.error(f"Missing 'Next' target: {start}", f"{machine.location}/StartAt", "MISSING_TRANSITION_TARGET")
         for name, state in states.items():
-            targets = list(_targets(state, f"{base}/States/{name}"))
+            targets = _targets(state)
             for target, where in targets:
                 if target not in states:
                     self.error(f"Missing 'Next' target: {target}", where, "MISSING_TRANSITION_TARGET")
@@ -498,7 +550,7 @@ class Checker:
         if top and not terminal:
             self.error("Workflow has no terminal state", "", "MISSING_END_STATE")
             return
-        if not isinstance(start, str):
+        if start is None:
             return  # StartAt itself is reported missing or mistyped; there is nowhere to walk from
         reached: set[str] = set()
         pending = [start] if start in states else []
@@ -507,35 +559,62 @@ class Checker:
             if name not in reached:
                 reached.add(name)
                 pending.extend(target for target in edges[name] if target in states)
-        for name in states:
+        for name, state in states.items():
             if name not in reached:
-                self.error(f'State "{name}" is not reachable.', f"{base}/States/{name}", "MISSING_TRANSITION_TARGET")
+                self.error(f'State "{name}" is not reachable.', state.location, "MISSING_TRANSITION_TARGET")
 
 
-def _is_terminal(state: JSON) -> bool:
+def _is_terminal(state: State) -> bool:
     """Succeed, Fail, End: true, or a state too broken to say (its own diagnostic says why)."""
-    if not isinstance(state, dict) or state.get("Type") not in f.STATE_TYPES:
-        return True
-    return state["Type"] in ("Succeed", "Fail") or state.get("End") is True
+    return state.type in ("Succeed", "Fail") or state.end or state.type not in f.STATE_TYPES
 
 
-def _targets(state: JSON, at: str) -> Iterable[tuple[str, str]]:
+def _targets(state: State) -> list[tuple[str, str]]:
     """(target, location) for every transition a state declares: Next, Choices[i].Next, Default, Catch[i].Next."""
-    if not isinstance(state, dict) or state.get("Type") not in f.STATE_TYPES:
-        return
-    if state["Type"] == "Choice":
-        choices = state.get("Choices")
-        for index, rule in enumerate(choices if isinstance(choices, list) else ()):
-            if isinstance(rule, dict) and isinstance(rule.get("Next"), str):
-                yield rule["Next"], f"{at}/Choices[{index}]/Next"
-        if isinstance(state.get("Default"), str):
-            yield state["Default"], f"{at}/Default"
-        return
-    if state["Type"] in ("Succeed", "Fail"):
-        return
-    if isinstance(state.get("Next"), str):
-        yield state["Next"], f"{at}/Next"
-    catchers = state.get("Catch") if state["Type"] in ("Task", "Parallel", "Map") else None
-    for index, catcher in enumerate(catchers if isinstance(catchers, list) else ()):
-        if isinstance(catcher, dict) and isinstance(catcher.get("Next"), str):
-            yield catcher["Next"], f"{at}/Catch[{index}]/Next"
+    if isinstance(state, ChoiceState):
+        targets = [(rule.next, f"{rule.location}/Next") for rule in state.choices if rule.next is not None]
+        if state.default is not None:
+            targets.append((state.default, f"{state.location}/Default"))
+        return targets
+    if state.type in ("Succeed", "Fail") or state.type not in f.STATE_TYPES:
+        return []
+    targets = [(state.next, f"{state.location}/Next")] if state.next is not None else []
+    return targets + [(catcher.next, f"{catcher.location}/Next") for catcher in state.catch if catcher.next is not None]
+
+
+# -- the model ---------------------------------------------------------------------------------------------
+class _Common(TypedDict):
+    """The fields every type of state has."""
+
+    name: str
+    type: str
+    location: str
+    query_language: str
+    fields: Mapping[str, JSON]
+    next: str | None
+    end: bool
+    retry: tuple[Retrier, ...]
+    catch: tuple[Catcher, ...]
+
+
+def _retrier(rule: Mapping[str, JSON], error_equals: tuple[str, ...]) -> Retrier:
+    """A Retry rule; a field of the wrong type (reported by the checks) reads as its default."""
+    attempts = _integer(rule.get("MaxAttempts"))
+    return Retrier(error_equals=error_equals,
+                   interval_seconds=_number(rule.get("IntervalSeconds")) or 1,
+                   max_attempts=3 if attempts is None else attempts,
+                   backoff_rate=_number(rule.get("BackoffRate")) or 2.0,
+                   max_delay_seconds=_number(rule.get("MaxDelaySeconds")),
+                   jitter_strategy="FULL" if rule.get("JitterStrategy") == "FULL" else "NONE")
+
+
+def _string(value: JSON) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _integer(value: JSON) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(value: JSON) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
