@@ -90,7 +90,7 @@ class Transaction(Protocol):
         """The executions' current fences (0: never claimed), which no claim changes before this commits."""
 
     async def hold(self, lease: Lease) -> None:
-        """The execution this transaction creates is held by the lease's worker."""
+        """The execution this transaction creates is held by the lease's worker (PostgreSQL's insert writes it)."""
 
     async def ended(self, execution_arns: list[str]) -> None:
         """These executions end in this transaction: their leases mean nothing any more."""
@@ -117,8 +117,8 @@ class Connector(Protocol):
     async def fetch(self, query: str, params: Params) -> list[Row]: ...
 
     async def transact(self, work: Callable[[Transaction], Coroutine[Any, Any, T]]) -> T:
-        """Run `work` in one transaction and commit it; a database error is a StoreError (StoreUnavailable with the
-        reason alone when the database cannot be written for now)."""
+        """Run `work` in one transaction and commit it; a database error is a StoreError (StoreUnavailable when
+        the database cannot be reached or written for now: nothing was written)."""
 
     async def close(self) -> None: ...
     async def claim_runnable(self, worker: str, lease_seconds: float, limit: int, *, now: datetime,
@@ -288,7 +288,8 @@ class SqlStore:
         arn = record["executionArn"]
         params = {"arn": arn, "state_machine_arn": record["stateMachineArn"], "name": record["name"],
                   "status": record["status"], "start_date": record["startDate"],
-                  "map_run_arn": record.get("mapRunArn"), "record": encode_record(record)}
+                  "map_run_arn": record.get("mapRunArn"), "record": encode_record(record),
+                  "worker": lease and lease.worker, "expires": lease and lease.expires, "fence": lease and lease.fence}
 
         async def insert(tx: Transaction) -> dict[str, Any] | None:
             if await tx.fetch(self._sql["create_execution"], params):

@@ -297,8 +297,7 @@ class _PostgresTransaction:
         return dict(await self.fetch(QUERIES["current_fences"], {"arns": execution_arns}))
 
     async def hold(self, lease: Lease) -> None:
-        await self.execute(QUERIES["hold"], {"arn": lease.execution_arn, "worker": lease.worker,
-                                             "expires": lease.expires, "fence": lease.fence})
+        """Nothing to do: create_execution wrote the lease."""
 
     async def ended(self, execution_arns: list[str]) -> None:
         """Nothing to do: claims take only running executions."""

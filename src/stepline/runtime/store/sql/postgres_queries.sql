@@ -9,6 +9,14 @@ SELECT to_regclass('meta') IS NOT NULL;
 -- Two processes opening an empty schema at once: one creates it, the other then finds it.
 SELECT pg_advisory_xact_lock(hashtext('stepline schema ' || :schema));
 
+-- name: create_execution
+-- Held by the worker that creates it when it gives a lease (:worker, :expires and :fence are NULL otherwise).
+INSERT INTO executions (arn, state_machine_arn, name, status, start_date, map_run_arn, record, seq, lease_owner,
+                        lease_expires, fence)
+VALUES (:arn, :state_machine_arn, :name, :status, :start_date, :map_run_arn, :record, nextval('creation_order'),
+        :worker, coalesce(:expires::timestamptz, '-infinity'), coalesce(:fence::bigint, 0))
+ON CONFLICT (arn) DO NOTHING RETURNING arn;
+
 -- name: update_execution
 UPDATE executions SET record = record || :summary::jsonb, status = coalesce(:status, status) WHERE arn = :arn;
 
@@ -39,10 +47,6 @@ RETURNING execution_arn, thread, token, effect, task_token, activity_arn, worker
 -- name: current_fences
 -- Locks the rows: a claim cannot take them over between this check and the commit.
 SELECT arn, fence FROM executions WHERE arn = ANY(:arns::text[]) ORDER BY arn FOR UPDATE;
-
--- name: hold
--- A new execution, held by the worker that created it.
-UPDATE executions SET lease_owner = :worker, lease_expires = :expires, fence = :fence WHERE arn = :arn;
 
 -- name: notify
 SELECT pg_notify(:channel, :payload);
@@ -87,6 +91,14 @@ SET token = excluded.token, effect = excluded.effect, task_token = excluded.task
 -- name: insert_history
 INSERT INTO history
 SELECT * FROM unnest(:arn::text[], :first_id::integer[], :last_id::integer[], :bodies::text[]);
+
+-- name: create_execution
+-- Held by the worker that creates it when it gives a lease (:worker, :expires and :fence are NULL otherwise).
+INSERT INTO executions (arn, state_machine_arn, name, status, start_date, map_run_arn, record, seq, lease_owner,
+                        lease_expires, fence)
+VALUES (:arn, :state_machine_arn, :name, :status, :start_date, :map_run_arn, :record, nextval('creation_order'),
+        :worker, coalesce(:expires::timestamptz, '-infinity'), coalesce(:fence::bigint, 0))
+ON CONFLICT (arn) DO NOTHING RETURNING arn;
 
 -- name: update_executions
 -- One row per execution: the group's changes to it folded in order (the last status and its checkpoint;

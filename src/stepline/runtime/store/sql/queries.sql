@@ -49,11 +49,6 @@ INSERT INTO definitions VALUES (:digest, :definition) ON CONFLICT (digest) DO NO
 -- name: get_definition
 SELECT definition FROM definitions WHERE digest = :digest;
 
--- name: create_execution
-INSERT INTO executions (arn, state_machine_arn, name, status, start_date, map_run_arn, record, seq)
-VALUES (:arn, :state_machine_arn, :name, :status, :start_date, :map_run_arn, :record, nextval('creation_order'))
-ON CONFLICT (arn) DO NOTHING RETURNING arn;
-
 -- name: get_execution
 SELECT record FROM executions WHERE arn = :arn;
 

@@ -1,6 +1,12 @@
 -- The SQLite store's own statements (queries.sql holds those both databases share). Lists of values come as
 -- JSON arrays (json_each); the writes of a commit are one statement per row (executemany: no round trips here).
 
+-- name: create_execution
+-- Its lease, if any, is kept in memory (hold).
+INSERT INTO executions (arn, state_machine_arn, name, status, start_date, map_run_arn, record, seq)
+VALUES (:arn, :state_machine_arn, :name, :status, :start_date, :map_run_arn, :record, nextval('creation_order'))
+ON CONFLICT (arn) DO NOTHING RETURNING arn;
+
 -- name: update_execution
 UPDATE executions SET record = merge_record(record, :summary), status = coalesce(:status, status) WHERE arn = :arn;
 
@@ -57,6 +63,12 @@ SET token = excluded.token, effect = excluded.effect, task_token = excluded.task
 
 -- name: insert_history
 INSERT INTO history SELECT seq, :first_id, :last_id, :bodies FROM executions WHERE arn = :arn;
+
+-- name: create_execution
+-- Its lease, if any, is kept in memory (hold).
+INSERT INTO executions (arn, state_machine_arn, name, status, start_date, map_run_arn, record, seq)
+VALUES (:arn, :state_machine_arn, :name, :status, :start_date, :map_run_arn, :record, nextval('creation_order'))
+ON CONFLICT (arn) DO NOTHING RETURNING arn;
 
 -- name: update_executions
 -- What a group's changes left of one execution (see postgres_queries.sql). Events that would not continue the
