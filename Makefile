@@ -27,6 +27,7 @@ examples: install
 test: install
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n auto
 
 bench: install

@@ -395,7 +395,7 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     try:
         server.run()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, restored in previous.items():
+            signal.signal(sig, restored)
     if server.cannot_start is not None:
         raise server.cannot_start

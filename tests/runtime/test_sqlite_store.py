@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from stepline.runtime.store.base import ExecutionChange, Timer
+from stepline.runtime.store.records import ExecutionRecord
 from stepline.runtime.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
@@ -23,12 +24,12 @@ async def test_no_statement_runs_on_the_event_loop(tmp_path: Path) -> None:
     for connection in (store._connector._db, store._connector._read_db):
         connection.set_trace_callback(lambda statement: threads.add(threading.current_thread().name))
     try:
-        await store.create_execution({"executionArn": ARN, "stateMachineArn": "machine", "name": "one",
-                                      "status": "RUNNING", "startDate": T0})
+        await store.create_execution(ExecutionRecord(arn=ARN, state_machine_arn="machine", name="one",
+                                                     status="RUNNING", start_date=T0, input="{}"))
         [lease] = await store.claim_runnable("w1", 10, 10, now=T0)
         await store.commit([ExecutionChange(ARN, "RUNNING", "{}", timers=[Timer(ARN, "", "timer", 1, T0)],
                                             fence=lease.fence)])
-        assert (await store.get_execution(ARN))["name"] == "one"
+        assert (await store.get_execution(ARN)).name == "one"
         assert [timer.execution_arn for timer in await store.claim_due_timers("w1", T0, 10, 30)] == [ARN]
         assert await store.list_executions(status="RUNNING")
     finally:

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from stepline.engine.effects import InvokeTask
+from stepline.engine.resources import describe_resource
 from stepline.runtime.store.base import (
     ExecutionChange,
     InboxSignal,
@@ -23,7 +26,17 @@ from stepline.runtime.store.base import (
     Timer,
 )
 
+from stepline.jsonvalue import dumps
+from stepline.runtime.store.codec import task_from_row
 from stepline.runtime.store.postgres import SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION
+from stepline.runtime.store.records import (
+    ACTIVITIES,
+    STATE_MACHINES,
+    VERSIONS,
+    ActivityRecord,
+    ExecutionRecord,
+    StateMachineRecord,
+)
 from stepline.runtime.store.sqlite import SCHEMA_VERSION as SQLITE_SCHEMA_VERSION
 
 from .conftest import Backend
@@ -33,15 +46,22 @@ pytestmark = pytest.mark.anyio
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:Orders"
 ACTIVITY = "arn:aws:states:us-east-1:123456789012:activity:Approve"
+LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:f"
 
 
 def execution_arn(name: str, machine: str = "Orders") -> str:
     return f"arn:aws:states:us-east-1:123456789012:execution:{machine}:{name}"
 
 
-def execution(name: str, *, start: datetime = T0, machine: str = MACHINE, **extra: object) -> dict:
-    return {"executionArn": execution_arn(name, machine.split(":")[-1]), "stateMachineArn": machine, "name": name,
-            "status": "RUNNING", "startDate": start, "input": '{"order": 1}', "redriveCount": 0, **extra}
+def execution(name: str, *, start: datetime = T0, machine: str = MACHINE, **extra: Any) -> ExecutionRecord:
+    return ExecutionRecord(arn=execution_arn(name, machine.split(":")[-1]), state_machine_arn=machine, name=name,
+                           status="RUNNING", start_date=start, **{"input": '{"order": 1}', **extra})
+
+
+def machine(arn: str, **extra: Any) -> StateMachineRecord:
+    return StateMachineRecord(arn=arn, name="Orders", definition="{}", definition_digest="d", role_arn="r",
+                              type="STANDARD", creation_date=T0, logging_configuration={}, tracing_configuration={},
+                              encryption_configuration={}, **extra)
 
 
 def event(id: int, type: str = "PassStateEntered", at: datetime = T0) -> dict:
@@ -60,30 +80,32 @@ async def started(store: Store, name: str, *, events: int = 0, **extra: object) 
 
 def task(arn: str, thread: str, token: int = 1, *, activity: str | None = None) -> PendingTask:
     task_token = f"{arn}#{thread}#{token}"
-    return PendingTask(arn, thread, token, {"resource": "arn:aws:lambda:f", "thread": thread, "token": token},
-                       task_token, activity)
+    effect = InvokeTask(thread=thread, token=token, state_name="S", resource=describe_resource(activity or LAMBDA),
+                        parameters={"n": token}, invocation=0, timeout_seconds=None, heartbeat_seconds=None,
+                        task_token=None)
+    return PendingTask(arn, thread, token, effect, task_token, activity)
 
 
 # ---------------------------------------------------------------------------------------------- resources, tags
 
 
 async def test_resources_are_created_once_listed_in_creation_order_and_deleted(store: Store) -> None:
-    first = {"stateMachineArn": MACHINE, "name": "Orders", "creationDate": T0, "revisionId": "r1"}
-    assert await store.create_resource("state_machine", MACHINE, first) is True
-    assert await store.create_resource("state_machine", MACHINE, {**first, "revisionId": "r2"}) is False
-    assert await store.get_resource("state_machine", MACHINE) == first
-    await store.put_resource("state_machine", MACHINE, {**first, "revisionId": "r3"})
-    assert (await store.get_resource("state_machine", MACHINE))["revisionId"] == "r3"
+    first = machine(MACHINE, revision_id="r1")
+    assert await store.create_resource(STATE_MACHINES, first) is True
+    assert await store.create_resource(STATE_MACHINES, first.but(revision_id="r2")) is False
+    assert await store.get_resource(STATE_MACHINES, MACHINE) == first
+    await store.put_resource(STATE_MACHINES, first.but(revision_id="r3"))
+    assert (await store.get_resource(STATE_MACHINES, MACHINE)) == first.but(revision_id="r3")
     for number in (1, 2, 3):
-        await store.create_resource("version", f"{MACHINE}:{number}", {"n": number}, parent=MACHINE)
-    await store.create_resource("version", "arn:other:1", {"n": 0}, parent="arn:other")
-    assert [v["n"] for v in await store.list_resources("version", parent=MACHINE)] == [1, 2, 3]
-    assert [v["n"] for v in await store.list_resources("version")] == [1, 2, 3, 0]
-    assert await store.get_resource("version", MACHINE) is None  # kinds are separate
+        await store.create_resource(VERSIONS, machine(f"{MACHINE}:{number}", version_number=number), parent=MACHINE)
+    await store.create_resource(VERSIONS, machine("arn:other:1", version_number=0), parent="arn:other")
+    assert [v.version_number for v in await store.list_resources(VERSIONS, parent=MACHINE)] == [1, 2, 3]
+    assert [v.version_number for v in await store.list_resources(VERSIONS)] == [1, 2, 3, 0]
+    assert await store.get_resource(VERSIONS, MACHINE) is None  # kinds are separate
     await store.set_tags(MACHINE, {"team": "a"})
-    assert await store.delete_resource("state_machine", MACHINE) is True
-    assert await store.delete_resource("state_machine", MACHINE) is False
-    assert await store.get_resource("state_machine", MACHINE) is None
+    assert await store.delete_resource(STATE_MACHINES, MACHINE) is True
+    assert await store.delete_resource(STATE_MACHINES, MACHINE) is False
+    assert await store.get_resource(STATE_MACHINES, MACHINE) is None
     assert await store.get_tags(MACHINE) == {}  # deleting a resource deletes its tags
 
 
@@ -109,19 +131,19 @@ async def test_definitions_are_content_addressed(store: Store) -> None:
 async def test_creating_an_execution_twice_returns_the_existing_record(store: Store) -> None:
     record = execution("first")
     assert await store.create_execution(record) is None
-    again = await store.create_execution({**record, "input": '{"other": true}', "startDate": T0 + timedelta(hours=1)})
+    again = await store.create_execution(record.but(input='{"other": true}', start_date=T0 + timedelta(hours=1)))
     assert again == record
-    assert await store.get_execution(record["executionArn"]) == record
+    assert await store.get_execution(record.arn) == record
     assert await store.get_execution(execution_arn("missing")) is None
 
 
 async def test_concurrent_creations_of_one_execution_create_it_once(store: Store, backend: Backend) -> None:
     peer = await backend.peer(store)
-    outcomes = await asyncio.gather(*(s.create_execution(execution("same", attempt=i))
+    outcomes = await asyncio.gather(*(s.create_execution(execution("same", input=str(i)))
                                       for i, s in enumerate([store, peer] * 5)))
     assert outcomes.count(None) == 1
     winner = outcomes.index(None)
-    assert all(o["attempt"] == winner for o in outcomes if o is not None)
+    assert all(o.input == str(winner) for o in outcomes if o is not None)
 
 
 async def test_dates_round_trip_as_aware_utc(store: Store) -> None:
@@ -129,7 +151,7 @@ async def test_dates_round_trip_as_aware_utc(store: Store) -> None:
     start = datetime(2026, 3, 1, 13, 0, 0, 999999, tzinfo=paris)
     arn = await started(store, "dates", start=start)
     record = await store.get_execution(arn)
-    assert record["startDate"] == start and record["startDate"].utcoffset() == timedelta(0)
+    assert record.start_date == start and record.start_date.utcoffset() == timedelta(0)
     due = datetime(2027, 1, 1, 0, 0, 0, 1, tzinfo=paris)
     stamp = T0.astimezone(paris)
     await store.commit([ExecutionChange(arn, "RUNNING", "{}", events=[event(1, at=stamp)],
@@ -144,28 +166,28 @@ async def test_dates_round_trip_as_aware_utc(store: Store) -> None:
 async def test_list_executions_filters_and_puts_the_newest_first(store: Store) -> None:
     other = "arn:aws:states:us-east-1:123456789012:stateMachine:Other"
     await store.create_execution(execution("a"))
-    await store.create_execution(execution("b", mapRunArn="arn:map:1"))
+    await store.create_execution(execution("b", map_run_arn="arn:map:1"))
     await store.create_execution(execution("c", machine=other))
     await store.update_execution(execution_arn("a"), {"stopDate": T0, "output": "{}"}, status="SUCCEEDED")
-    assert [r["name"] for r in await store.list_executions()] == ["c", "b", "a"]
-    assert [r["name"] for r in await store.list_executions(state_machine_arn=MACHINE)] == ["b", "a"]
-    assert [r["name"] for r in await store.list_executions(status="RUNNING")] == ["c", "b"]
-    assert [r["name"] for r in await store.list_executions(state_machine_arn=MACHINE, status="SUCCEEDED")] == ["a"]
-    assert [r["name"] for r in await store.list_executions(map_run_arn="arn:map:1")] == ["b"]
+    assert [r.name for r in await store.list_executions()] == ["c", "b", "a"]
+    assert [r.name for r in await store.list_executions(state_machine_arn=MACHINE)] == ["b", "a"]
+    assert [r.name for r in await store.list_executions(status="RUNNING")] == ["c", "b"]
+    assert [r.name for r in await store.list_executions(state_machine_arn=MACHINE, status="SUCCEEDED")] == ["a"]
+    assert [r.name for r in await store.list_executions(map_run_arn="arn:map:1")] == ["b"]
     record = await store.get_execution(execution_arn("a"))
-    assert (record["status"], record["stopDate"], record["output"]) == ("SUCCEEDED", T0, "{}")
-    assert record["input"] == '{"order": 1}'  # the rest of the record is kept
+    assert (record.status, record.stop_date, record.output) == ("SUCCEEDED", T0, "{}")
+    assert record.input == '{"order": 1}'  # the rest of the record is kept
 
 
 async def test_list_executions_pages_by_the_last_execution_seen_and_finds_names(store: Store) -> None:
     for number in range(7):
         await started(store, f"run-{number}")
     first = await store.list_executions(state_machine_arn=MACHINE, limit=3)
-    assert [r["name"] for r in first] == ["run-6", "run-5", "run-4"]
-    rest = await store.list_executions(state_machine_arn=MACHINE, after=first[-1]["executionArn"], limit=10)
-    assert [r["name"] for r in rest] == ["run-3", "run-2", "run-1", "run-0"]
-    assert await store.list_executions(after=rest[-1]["executionArn"]) == []
-    assert [r["executionArn"] for r in await store.list_executions(name="run-2")] == [execution_arn("run-2")]
+    assert [r.name for r in first] == ["run-6", "run-5", "run-4"]
+    rest = await store.list_executions(state_machine_arn=MACHINE, after=first[-1].arn, limit=10)
+    assert [r.name for r in rest] == ["run-3", "run-2", "run-1", "run-0"]
+    assert await store.list_executions(after=rest[-1].arn) == []
+    assert [r.arn for r in await store.list_executions(name="run-2")] == [execution_arn("run-2")]
 
 
 async def test_events_page_forwards_and_backwards(store: Store) -> None:
@@ -232,7 +254,7 @@ async def test_a_commit_writes_checkpoint_timers_and_tasks_in_order(store: Store
     assert [t.thread for t in await store.pending_tasks(arn)] == ["b"]
     await store.commit([ExecutionChange(arn, None, None, events=[event(3)])])
     assert await store.get_checkpoint(arn) == '{"step": 3}'
-    assert (await store.get_execution(arn))["status"] == "RUNNING"
+    assert (await store.get_execution(arn)).status == "RUNNING"
 
 
 async def test_an_ended_execution_loses_its_timers_and_tasks_and_keeps_its_summary(store: Store) -> None:
@@ -245,8 +267,7 @@ async def test_an_ended_execution_loses_its_timers_and_tasks_and_keeps_its_summa
     await store.commit([ExecutionChange(arn, "FAILED", '{"failed": true}', events=[event(1, "ExecutionFailed")],
                                         summary={"stopDate": T0, "error": "Oops", "cause": "it broke"})])
     record = await store.get_execution(arn)
-    assert (record["status"], record["error"], record["cause"], record["stopDate"]) == ("FAILED", "Oops",
-                                                                                         "it broke", T0)
+    assert (record.status, record.error, record.cause, record.stop_date) == ("FAILED", "Oops", "it broke", T0)
     assert await store.get_checkpoint(arn) == '{"failed": true}'  # a failed execution keeps it for a redrive
     assert [t.execution_arn for t in await store.due_timers(T0, 10)] == [keep]
     assert [t.execution_arn for t in await store.pending_tasks()] == [keep]
@@ -575,7 +596,7 @@ async def test_a_failing_write_fails_only_its_own_caller_in_a_group(store: Store
     outcomes = await asyncio.gather(
         store.commit([ExecutionChange(one, "RUNNING", "{}", events=[event(1)])]),  # event 1 exists already
         store.commit([ExecutionChange(two, "RUNNING", "{}", events=[event(2)])]),
-        store.create_resource("activity", ACTIVITY, {"name": "Approve"}),
+        store.create_resource(ACTIVITIES, ActivityRecord(arn=ACTIVITY, name="Approve", creation_date=T0)),
         return_exceptions=True)
     assert isinstance(outcomes[0], StoreError) and outcomes[1:] == [None, True]
     assert [e["id"] for e in await store.get_events(two)] == [1, 2]
@@ -600,3 +621,12 @@ def test_a_bad_schema_name_is_refused() -> None:
 
     with pytest.raises(StoreError, match="not a plain identifier"):
         connection_settings("postgresql://u@h/db?schema=a;drop")
+
+
+def test_a_pending_task_written_before_invocations_carried_their_resource_reads_back_described() -> None:
+    arn = execution_arn("old")
+    legacy = dumps({"thread": "a", "token": 1, "state_name": "S", "resource": LAMBDA, "parameters": {},
+                    "invocation": 0, "timeout_seconds": None, "heartbeat_seconds": None, "task_token": None,
+                    "credentials": None, "submitted": True})
+    task = task_from_row((arn, "a", 1, legacy, None, None, None))
+    assert task.effect.resource == describe_resource(LAMBDA) and task.submitted

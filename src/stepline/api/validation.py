@@ -25,7 +25,7 @@ from typing import Any
 
 import botocore.loaders
 
-from stepline.service.errors import SerializationException, ValidationException
+from stepline.service.errors import ApiError, SerializationException, ValidationException
 
 # (value, path, violations) -> the value, typed; raises SerializationException, appends validation messages
 Check = Callable[[Any, str, list[str]], Any]
@@ -109,7 +109,7 @@ def _token(value: Any) -> str:
     return "STRING_VALUE"
 
 
-def _mismatch(value: Any, java_class: str) -> SerializationException:
+def _mismatch(value: Any, java_class: str) -> ApiError:
     if isinstance(value, dict):
         return SerializationException("Start of structure or map found where not expected")
     if isinstance(value, list):
@@ -117,7 +117,7 @@ def _mismatch(value: Any, java_class: str) -> SerializationException:
     return SerializationException(f"{_token(value)} cannot be converted to {java_class.rsplit('.', 1)[-1]}")
 
 
-def _not_a_container(value: Any, java_class: str) -> SerializationException:
+def _not_a_container(value: Any, java_class: str) -> ApiError:
     if isinstance(value, list):
         return SerializationException(f"Unrecognized collection type {java_class}")
     return SerializationException("Unexpected field type")

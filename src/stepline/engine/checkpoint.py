@@ -11,7 +11,6 @@ from datetime import datetime
 from stepline.engine.interpreter import Execution
 from stepline.engine.threads import Group, Thread
 from stepline.engine.program import Program
-from stepline.engine.resources import describe_resource
 from stepline.jsonvalue import JSON
 
 _THREAD_FIELDS = ("index", "variables", "input", "entered_id", "entered_time", "last_event", "attempts", "retry_count",
@@ -92,8 +91,6 @@ def restore(program: Program, document: JSON, **identity: object) -> Execution:
         # a thread that succeeded was written without a state before its last one was kept: it runs no more
         t.state = machine.states[record["state"] if record["state"] is not None else machine.start_at]
         t.failed_events = tuple(record["failed_events"])
-        if t.state.type == "Task":
-            t.resource = describe_resource(t.state.resource, execution.region)
         threads[t.key] = t
     for record in records:
         t = threads[record["key"]]

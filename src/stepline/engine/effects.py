@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from stepline.engine.resources import Resource
 from stepline.jsonvalue import JSON
 
 
@@ -15,7 +16,7 @@ class InvokeTask:
     thread: str
     token: int
     state_name: str
-    resource: str
+    resource: Resource
     parameters: JSON
     invocation: int  # 0-based count of invocations of this state in the execution (mock configs count them)
     timeout_seconds: float | None

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
 from stepline.engine.fanout import FanOut
 from stepline.engine.program import JSONATA, Catcher, Program, State
-from stepline.engine.resources import describe_resource
+from stepline.engine.resources import Resource, describe_resource
 from stepline.engine.retry import MAX_WAIT_SECONDS, first_match, retry_delay
 from stepline.engine.threads import Thread
 from stepline.engine.timestamps import format_timestamp, parse_timestamp
@@ -133,7 +133,7 @@ class Execution(FanOut):
         if t is None:
             return
         self._clock(now)
-        resource = t.resource
+        resource = self._resource(t)
         self._record(t, "TaskSubmitted", "taskSubmittedEventDetails",
                      {"resourceType": resource.resource_type, "resource": resource.name, "output": dumps(output),
                       "outputDetails": {"truncated": False}})
@@ -161,7 +161,7 @@ class Execution(FanOut):
 
     def _record_task_event(self, t: Thread, outcome: str, details: dict[str, JSON]) -> None:
         """TaskSucceeded/Failed/TimedOut, or their Lambda-function and activity forms, as the resource calls for."""
-        resource = t.resource
+        resource = self._resource(t)
         prefix = _EVENT_PREFIX.get(resource.kind)
         if prefix is None:
             details = {"resourceType": resource.resource_type, "resource": resource.name, **details}
@@ -289,6 +289,16 @@ class Execution(FanOut):
         self._now = now
         self._now_text = format_timestamp(now)
         self.rng.seed(f"{self.seed}:{self.event_count}")
+
+    def awaits_task(self, thread: str, token: int) -> bool:
+        """Whether the thread waits for this invocation of its task (an answer for another one is stale)."""
+        return self._waiting(thread, token, "task") is not None
+
+    def _resource(self, t: Thread) -> Resource:
+        """What the Task state of the thread names, described once per state entered."""
+        if t.resource is None:
+            t.resource = describe_resource(t.state.resource, self.region)
+        return t.resource
 
     def _waiting(self, key: str, token: int, what: str) -> Thread | None:
         t = self.threads.get(key)
@@ -503,8 +513,7 @@ class Execution(FanOut):
 
     def _run_task(self, t: Thread) -> None:
         state = t.state
-        resource = t.resource or describe_resource(state.resource, self.region)
-        t.resource = resource
+        resource = self._resource(t)
         task_token = None
         extra = {}
         if resource.pattern in ("callback", "sync"):
@@ -557,7 +566,7 @@ class Execution(FanOut):
         invocation = self.invocations[state.name]
         self.invocations[state.name] += 1
         t.waiting = "task"
-        self._effects.append(InvokeTask(thread=t.key, token=t.token, state_name=state.name, resource=state.resource,
+        self._effects.append(InvokeTask(thread=t.key, token=t.token, state_name=state.name, resource=resource,
                                         parameters=parameters, invocation=invocation, timeout_seconds=timeout,
                                         heartbeat_seconds=heartbeat, task_token=task_token, credentials=credentials))
 

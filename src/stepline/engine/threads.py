@@ -3,9 +3,8 @@ of children a running Parallel or Map state owns. Plain mutable records; checkpo
 
 from __future__ import annotations
 
-from typing import Any
-
 from stepline.engine.program import Machine, State
+from stepline.engine.resources import Resource
 from stepline.jsonvalue import JSON
 
 
@@ -37,7 +36,7 @@ class Thread:
         self.recorded = recorded  # distributed Map iterations are child executions: not in this history
         self.finished = False
         self.task_token: str | None = None
-        self.resource: Any = None
+        self.resource: Resource | None = None  # what the Task state names, once described
         self.failed_events: tuple[str, ...] = ()  # MapStateFailed etc., recorded unless a Retry restarts the state
         self.failed_group: Group | None = None  # the children of a Map/Parallel that failed, kept for a redrive
 

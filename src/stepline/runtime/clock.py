@@ -65,7 +65,10 @@ class VirtualClock:
         self.advance_to(due)
 
 
-def clock_for(time_scale: float | None) -> SystemClock | ScaledClock | VirtualClock:
+Clock = SystemClock | ScaledClock | VirtualClock
+
+
+def clock_for(time_scale: float | None) -> Clock:
     """--time-scale: None or 1 real time, 0 virtual time, otherwise scaled."""
     if time_scale is not None and not 0 <= time_scale < math.inf:  # also NaN: a clock that never reaches a Wait
         raise ValueError(f"time_scale must be a finite number of 0 or more, not {time_scale}")

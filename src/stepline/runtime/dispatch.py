@@ -7,9 +7,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from stepline.engine.resources import describe_resource
+from stepline.engine.effects import InvokeTask
 from stepline.errors import StatesError
-from stepline.jsonvalue import JSON
 from stepline.runtime.integrations.registry import Integration, TaskCall, resolve
 from stepline.runtime.signals import Signal
 from stepline.runtime.store.base import PendingTask, Store
@@ -45,9 +44,9 @@ class Tasks:
         """The executions with a task in flight (their leases are kept)."""
         return {arn for arn, _ in self._in_flight}
 
-    def dispatch(self, arn: str, effect: JSON) -> None:
-        self.cancel(arn, effect["thread"])
-        self._in_flight[(arn, effect["thread"])] = asyncio.create_task(self._invoke(arn, effect))
+    def dispatch(self, arn: str, effect: InvokeTask) -> None:
+        self.cancel(arn, effect.thread)
+        self._in_flight[(arn, effect.thread)] = asyncio.create_task(self._invoke(arn, effect))
 
     def cancel(self, arn: str, thread: str) -> None:
         task = self._in_flight.pop((arn, thread), None)
@@ -66,13 +65,10 @@ class Tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _invoke(self, arn: str, effect: JSON) -> None:
-        thread, token = effect["thread"], effect["token"]
+    async def _invoke(self, arn: str, effect: InvokeTask) -> None:
+        thread, token = effect.thread, effect.token
         try:
-            call = TaskCall(resource=describe_resource(effect["resource"], arn.split(":")[3]),
-                            parameters=effect["parameters"], state_name=effect["state_name"],
-                            invocation=effect["invocation"], execution_arn=arn, task_token=effect["task_token"],
-                            timeout_seconds=effect["timeout_seconds"])
+            call = TaskCall.of(effect, arn)
             integration = resolve(await self._integrations(arn), call)
             result = await integration.invoke(call)
         except StatesError as error:
@@ -110,7 +106,7 @@ class Tasks:
             task = await self._store.claim_activity_task(activity_arn, worker)
             if task is not None:
                 await self._post(Signal("activity_started", task.execution_arn, task.thread, task.token,
-                                        (worker, task.effect.get("heartbeat_seconds"))))
+                                        (worker, task.effect.heartbeat_seconds)))
                 return task
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -233,7 +233,7 @@ class Coordinator:
         self._strays = {signal.id for signal in strays}
         for arn in {signal.execution_arn for signal in again}:
             record = await self._store.get_execution(arn)
-            if record is None or record["status"] != RUNNING:
+            if record is None or record.status != RUNNING:
                 await self._store.commit([ExecutionChange(arn, None, None, consumed_signals=[
                     signal.id for signal in again if signal.execution_arn == arn])])
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
 from stepline.engine.interpreter import RUNNING, Execution
-from stepline.engine.resources import describe_resource
 from stepline.errors import StatesError
 from stepline.runtime.applying import STEPS
+from stepline.runtime.clock import Clock
 from stepline.runtime.integrations.registry import Integration, TaskCall, TaskResult, resolve
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 class ExecutionRunner:
     """Runs one execution to its end (or until stopped)."""
 
-    def __init__(self, execution: Execution, integrations: Sequence[Integration], clock: object,
+    def __init__(self, execution: Execution, integrations: Sequence[Integration], clock: Clock,
                  timeout_seconds: float | None = None, off_loop: bool = False) -> None:
         self.execution = execution
         self.off_loop = off_loop
@@ -72,10 +72,7 @@ class ExecutionRunner:
                     task.cancel()
 
     async def _invoke(self, effect: InvokeTask) -> None:
-        resource = describe_resource(effect.resource, self.execution.region)
-        call = TaskCall(resource=resource, parameters=effect.parameters, state_name=effect.state_name,
-                        invocation=effect.invocation, execution_arn=self.execution.execution_arn,
-                        task_token=effect.task_token, timeout_seconds=effect.timeout_seconds)
+        call = TaskCall.of(effect, self.execution.execution_arn)
         try:
             integration = resolve(self.integrations, call)
             if effect.timeout_seconds and not getattr(self.clock, "virtual", False):

@@ -26,7 +26,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -34,10 +34,9 @@ from stepline.engine.checkpoint import checkpoint, restore
 from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
 from stepline.engine.interpreter import RUNNING, SUCCEEDED, Execution
 from stepline.engine.program import Program
-from stepline.engine.resources import describe_resource
 from stepline.expr import limits as evaluation
 from stepline.expr.limits import DEFAULT_LIMITS, Limits
-from stepline.jsonvalue import JSON, dumps, loads
+from stepline.jsonvalue import dumps, loads
 from stepline.runtime.applying import BATCH_SECONDS, INLINE_SECONDS, TURN_SECONDS, Applier, Group
 from stepline.runtime.dispatch import Tasks
 from stepline.runtime.fleet import BATCH, Coordinator, Inbox, Leases, default_worker_name, wall
@@ -54,6 +53,7 @@ from stepline.runtime.store.base import (
     StoreUnavailable,
     Timer,
 )
+from stepline.runtime.store.records import ExecutionRecord
 from stepline.runtime.timers import Quiet, Timers
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Runtime:
     """Runs the Standard executions of one store: one worker among those sharing it (runtime/fleet.py)."""
 
     def __init__(self, store: Store, *, clock: Any, programs: Callable[[str, str], Awaitable[Program]],
-                 integrations: Callable[[dict], Sequence[Integration]], worker: str | None = None,
+                 integrations: Callable[[ExecutionRecord | None], Sequence[Integration]], worker: str | None = None,
                  lease_seconds: float = LEASE_SECONDS, poll_seconds: float = POLL_SECONDS,
                  limits: Limits = DEFAULT_LIMITS) -> None:
         self.store = store
@@ -131,11 +131,11 @@ class Runtime:
         except StoreError as error:  # the leases expire by themselves
             log.warning("could not hand back the leases: %s", error, extra={"worker": self.worker, "error": str(error)})
 
-    async def create(self, record: dict) -> dict | None:
+    async def create(self, record: ExecutionRecord) -> ExecutionRecord | None:
         """Store a new execution and start it (None); or return the record of the execution that has its ARN.
         The new execution is created held by this worker (fence 1), so no other worker's poll takes it first
         (and it costs no claim)."""
-        lease = self.leases.first(record["executionArn"])
+        lease = self.leases.first(record.arn)
         existing = await self.store.create_execution(record, lease=lease)
         if existing is None:
             self.leases.hold(lease)
@@ -173,7 +173,7 @@ class Runtime:
         while True:
             if not held:
                 record = await self.store.get_execution(arn)
-                if record is None or record["status"] != RUNNING:
+                if record is None or record.status != RUNNING:
                     return
             held = False
             remaining = None if deadline is None else deadline - loop.time()
@@ -221,7 +221,7 @@ class Runtime:
             raise
         for task in pending:
             # not an activity's or a callback's (their answer comes through the API), nor one running here
-            if task.activity_arn is None and task.worker is None and not task.effect.get("submitted") \
+            if task.activity_arn is None and task.worker is None and not task.submitted \
                     and not self.tasks.running(task.execution_arn, task.thread):
                 self.tasks.dispatch(task.execution_arn, task.effect)
         if resume:
@@ -295,7 +295,7 @@ class Runtime:
         runtime/applying.py) and commit what they did."""
         batch = self._hold_back(await self._lease(batch))
         absent = list({signal.execution_arn for signal in batch if signal.execution_arn not in self.memory})
-        loaded: dict[str, tuple[dict, str | None] | None] = dict.fromkeys(absent)
+        loaded: dict[str, tuple[ExecutionRecord, str | None] | None] = dict.fromkeys(absent)
         if absent:  # restored from their checkpoints, read at once
             loaded.update(await self.store.load_executions(absent))
         groups: dict[str, Group] = {}
@@ -497,8 +497,7 @@ class Runtime:
             redrive = execution.status != RUNNING and context.restored
             kind = "start" if not execution.event_count else "redrive" if redrive else ""
             signal = replace(signal, kind=kind)
-        ended = execution is None or (execution.status != RUNNING and kind != "redrive")
-        if ended or not kind or kind == "resume" or (kind == "start" and execution.event_count) or (
+        if execution is None or (execution.status != RUNNING and kind != "redrive") or not kind or kind == "resume" or (kind == "start" and execution.event_count) or (
                 kind == "redrive" and (execution.status == RUNNING or lease is None or context.redriven)):
             consumed = [signal.signal_id] if signal.signal_id is not None else []
             if timer_kind is not None or consumed:  # a timer or a signal nothing waits for: just remove it
@@ -509,7 +508,7 @@ class Runtime:
             return
         context.applied = True
         context.redriven = context.redriven or kind == "redrive"  # the accepted redrive: its inbox signal is spent
-        change = self._apply(execution, signal, applied)  # type: ignore[arg-type]
+        change = self._apply(execution, signal, applied)
         change.fence = lease.fence  # type: ignore[union-attr]  # held: _lease kept only those (and ended ones)
         if signal.signal_id is not None:
             change.consumed_signals.append(signal.signal_id)
@@ -531,7 +530,7 @@ class Runtime:
             if arn in self.leases:
                 continue  # claimed meanwhile by this worker's coordinator
             record = await self.store.get_execution(arn)
-            if record is None or record["status"] != RUNNING:
+            if record is None or record.status != RUNNING:
                 ended.add(arn)
         kept = [signal for signal in batch if signal.execution_arn in self.leases or signal.execution_arn in ended]
         self._release([signal for signal in batch if not (signal.execution_arn in self.leases
@@ -574,22 +573,19 @@ class Runtime:
             effects = execution.stop(error, cause, now)
         elif kind == "submitted":
             output, effect = signal.payload
-            t = execution.threads.get(signal.thread)
-            if t is not None and t.token == signal.token and t.waiting == "task":  # remember it: not sent again
-                change.tasks.append(PendingTask(arn, signal.thread, signal.token, {**effect, "submitted": True},
-                                                effect["task_token"], None))
+            if execution.awaits_task(signal.thread, signal.token):  # remember it: not sent again
+                change.tasks.append(PendingTask(arn, signal.thread, signal.token, effect, effect.task_token,
+                                                submitted=True))
             execution.task_submitted(signal.thread, signal.token, output, now)
         elif kind == "activity_started":
             worker, heartbeat = signal.payload
-            t = execution.threads.get(signal.thread)
-            if heartbeat and t is not None and t.token == signal.token and t.waiting == "task":
+            if heartbeat and execution.awaits_task(signal.thread, signal.token):
                 # an activity's heartbeat clock starts when a worker takes it (a queued task has no worker to beat)
                 change.timers.append(Timer(arn, signal.thread, "heartbeat", signal.token,
                                            now + timedelta(seconds=heartbeat)))
             execution.activity_started(signal.thread, signal.token, worker, now)
         elif kind == "heartbeat":
-            t = execution.threads.get(signal.thread)
-            if t is not None and t.token == signal.token and t.waiting == "task":
+            if execution.awaits_task(signal.thread, signal.token):
                 change.timers.append(Timer(arn, signal.thread, "heartbeat", signal.token,
                                            now + timedelta(seconds=signal.payload)))
         if kind in ("task_ok", "task_failed", "timeout", "heartbeat_timeout"):
@@ -621,12 +617,9 @@ class Runtime:
         if isinstance(effect, StartTimer):
             change.timers.append(Timer(arn, effect.thread, "timer", effect.token, effect.due))
         elif isinstance(effect, InvokeTask):
-            document = asdict(effect)
-            resource = describe_resource(effect.resource, execution.region)
-            activity = effect.resource if resource.kind == "activity" else None
+            activity = effect.resource.arn if effect.resource.kind == "activity" else None
             task_token = effect.task_token or (f"{arn}#{effect.thread}#{effect.token}" if activity else None)
-            document["task_token"] = task_token
-            change.tasks.append(PendingTask(arn, effect.thread, effect.token, document, task_token, activity))
+            change.tasks.append(PendingTask(arn, effect.thread, effect.token, effect, task_token, activity))
             if effect.timeout_seconds:
                 change.timers.append(Timer(arn, effect.thread, "task_timeout", effect.token,
                                            now + timedelta(seconds=effect.timeout_seconds)))
@@ -634,7 +627,7 @@ class Runtime:
                 change.timers.append(Timer(arn, effect.thread, "heartbeat", effect.token,
                                            now + timedelta(seconds=effect.heartbeat_seconds)))
             if activity is None:
-                applied.dispatches.append((arn, document))
+                applied.dispatches.append((arn, effect))
             else:
                 applied.activities.add(activity)
         elif isinstance(effect, CancelTask):
@@ -644,7 +637,7 @@ class Runtime:
 
     # ------------------------------------------------------------------ executions in memory
 
-    async def _load(self, arn: str, loaded: dict[str, tuple[dict, str | None] | None]) -> Execution | None:
+    async def _load(self, arn: str, loaded: dict[str, tuple[ExecutionRecord, str | None] | None]) -> Execution | None:
         """The execution in memory, or restored from its checkpoint (`loaded` has the rows read for the batch)."""
         execution = self.memory.get(arn)
         if execution is not None:
@@ -659,10 +652,10 @@ class Runtime:
             if found is None:
                 return None
             record, document = found, await self.store.get_checkpoint(arn)
-        program = await self._programs(record["definitionDigest"], record.get("type", "STANDARD"))
+        program = await self._programs(record.definition_digest, record.type)
         identity = {**_identity(record), "limits": self.limits}
         if document is None:
-            if record["status"] != RUNNING:
+            if record.status != RUNNING:
                 return None
             execution = Execution(program, **identity)
         else:
@@ -673,7 +666,7 @@ class Runtime:
 
     async def _integrations_of(self, arn: str) -> Sequence[Integration]:
         record = self.memory.record(arn) or await self.store.get_execution(arn)
-        return self._integrations(record or {})
+        return self._integrations(record)
 
     def _finished(self, arn: str) -> None:
         self.memory.drop(arn)
@@ -690,7 +683,7 @@ class Memory:
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._entries: OrderedDict[str, tuple[Execution, dict, int | None]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[Execution, ExecutionRecord, int | None]] = OrderedDict()
 
     def __contains__(self, arn: str) -> bool:
         return arn in self._entries
@@ -702,11 +695,11 @@ class Memory:
         self._entries.move_to_end(arn)
         return entry[0]
 
-    def record(self, arn: str) -> dict | None:
+    def record(self, arn: str) -> ExecutionRecord | None:
         entry = self._entries.get(arn)
         return entry[1] if entry is not None else None
 
-    def keep(self, arn: str, execution: Execution, record: dict, fence: int | None) -> None:
+    def keep(self, arn: str, execution: Execution, record: ExecutionRecord, fence: int | None) -> None:
         self._entries[arn] = (execution, record, fence)
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
@@ -741,26 +734,26 @@ class _Applied:
 
     signals: list[Signal]
     changes: list[ExecutionChange] = field(default_factory=list)
-    dispatches: list[tuple[str, JSON]] = field(default_factory=list)  # tasks to send once committed
+    dispatches: list[tuple[str, InvokeTask]] = field(default_factory=list)  # tasks to send once committed
     cancels: list[tuple[str, str]] = field(default_factory=list)  # (execution, thread) of tasks abandoned
     activities: set[str] = field(default_factory=set)  # activities given a task
     failure: Exception | None = None  # the execution could not go on: it fails alone (Runtime._fail_alone)
     poisoned: bool = False  # this is that failure
 
 
-def _identity(record: dict) -> dict:
+def _identity(record: ExecutionRecord) -> dict:
     """The Execution constructor's arguments for an execution record."""
     return {
-        "input": loads(record["input"]),
-        "execution_arn": record["executionArn"],
-        "name": record["name"],
-        "state_machine_arn": record.get("stateMachineVersionArn") or record["stateMachineArn"],
-        "state_machine_name": record["stateMachineArn"].split(":")[6],
-        "role_arn": record.get("roleArn", ""),
-        "start_time": record["startDate"],
-        "seed": record["executionArn"],
-        "region": record["executionArn"].split(":")[3],
-        "redrive_count": record.get("redriveCount", 0),
+        "input": loads(record.input),
+        "execution_arn": record.arn,
+        "name": record.name,
+        "state_machine_arn": record.version_arn or record.state_machine_arn,
+        "state_machine_name": record.state_machine_name,
+        "role_arn": record.role_arn,
+        "start_time": record.start_date,
+        "seed": record.arn,
+        "region": record.arn.split(":")[3],
+        "redrive_count": record.redrive_count,
     }
 
 

@@ -6,15 +6,25 @@ from __future__ import annotations
 from typing import Any
 
 from stepline.jsonvalue import dumps, loads, too_deep
+from stepline.runtime.clock import Clock
 from stepline.runtime.signals import Signal
-from stepline.service import errors
+from stepline.runtime.store.base import Store
+from stepline.runtime.worker import Runtime
+from stepline.runtime.store.records import ACTIVITIES, STATE_MACHINES, ActivityRecord
+from stepline.service import errors, shapes
 from stepline.service.arns import activity_arn, check_name, parse_activity_arn
 from stepline.service.paging import paginate
+from stepline.service.settings import Settings
 from stepline.service.shapes import ENCRYPTION_DEFAULT, TOO_DEEP, json_problem
 
 
 class ActivityActions:
     """The actions on activities, task tokens and tags."""
+
+    store: Store
+    settings: Settings
+    clock: Clock
+    runtime: Runtime
 
     # ------------------------------------------------------------------ tags
 
@@ -34,8 +44,9 @@ class ActivityActions:
         return {"tags": [{"key": k, "value": v} for k, v in tags.items()]}
 
     async def _tagged(self, arn: str) -> None:
-        kind = "activity" if ":activity:" in arn else "state_machine"
-        if await self.store.get_resource(kind, arn) is None:
+        found = await self.store.get_resource(ACTIVITIES, arn) if ":activity:" in arn else \
+            await self.store.get_resource(STATE_MACHINES, arn)
+        if found is None:
             raise errors.ResourceNotFound(f"Resource not found: '{arn}'")
 
     # ------------------------------------------------------------------ activities and task tokens
@@ -45,31 +56,34 @@ class ActivityActions:
         check_name(name)
         arn = activity_arn(self.settings.region, self.settings.account, name)
         now = self.clock.now()
-        record = {"activityArn": arn, "name": name, "creationDate": now,
-                  "encryptionConfiguration": encryptionConfiguration or ENCRYPTION_DEFAULT}
-        if not await self.store.create_resource("activity", arn, record):
-            record = await self.store.get_resource("activity", arn)
+        record = ActivityRecord(arn=arn, name=name, creation_date=now,
+                                encryption_configuration=encryptionConfiguration or ENCRYPTION_DEFAULT)
+        if not await self.store.create_resource(ACTIVITIES, record):
+            record = await self._activity(arn)
         if tags:
             await self.tag_resource(resourceArn=arn, tags=tags)
-        return {"activityArn": arn, "creationDate": record["creationDate"]}
+        return {"activityArn": arn, "creationDate": record.creation_date}
 
     async def describe_activity(self, *, activityArn: str) -> dict:
         parse_activity_arn(activityArn)
-        record = await self.store.get_resource("activity", activityArn)
-        if record is None:
-            raise errors.ActivityDoesNotExist(f"Activity Does Not Exist: '{activityArn}'")
+        return shapes.activity(await self._activity(activityArn))
+
+    async def _activity(self, arn: str) -> ActivityRecord:
+        record = await self.store.get_resource(ACTIVITIES, arn)
+        if not isinstance(record, ActivityRecord):
+            raise errors.ActivityDoesNotExist(f"Activity Does Not Exist: '{arn}'")
         return record
 
     async def delete_activity(self, *, activityArn: str) -> dict:
         parse_activity_arn(activityArn)
-        await self.store.delete_resource("activity", activityArn)
+        await self.store.delete_resource(ACTIVITIES, activityArn)
         return {}
 
     async def list_activities(self, *, maxResults: int = 0, nextToken: str | None = None) -> dict:
-        items = [{k: a[k] for k in ("activityArn", "name", "creationDate")}
-                 for a in await self.store.list_resources("activity")]
-        page, token = paginate(items, key=lambda a: a["activityArn"], max_results=maxResults, next_token=nextToken)
-        return {"activities": page, **({"nextToken": token} if token else {})}
+        page, token = paginate(await self.store.list_resources(ACTIVITIES), key=lambda a: a.arn,
+                               max_results=maxResults, next_token=nextToken)
+        return {"activities": [{"activityArn": a.arn, "name": a.name, "creationDate": a.creation_date} for a in page],
+                **({"nextToken": token} if token else {})}
 
     async def get_activity_task(self, *, activityArn: str, workerName: str | None = None) -> dict:
         await self.describe_activity(activityArn=activityArn)
@@ -77,7 +91,7 @@ class ActivityActions:
                                                      timeout=self.settings.activity_wait_seconds)
         if task is None:
             return {}
-        return {"taskToken": task.task_token, "input": dumps(task.effect["parameters"])}
+        return {"taskToken": task.task_token, "input": dumps(task.effect.parameters)}
 
     async def _task(self, token: str) -> Any:
         task = await self.store.find_task(token)
@@ -107,7 +121,7 @@ class ActivityActions:
 
     async def send_task_heartbeat(self, *, taskToken: str) -> dict:
         task = await self._task(taskToken)
-        heartbeat = task.effect.get("heartbeat_seconds")
+        heartbeat = task.effect.heartbeat_seconds
         if heartbeat:
             await self.runtime.post(Signal("heartbeat", task.execution_arn, task.thread, task.token, heartbeat))
         return {}

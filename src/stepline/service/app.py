@@ -18,7 +18,6 @@ from typing import Any
 
 from stepline.engine.interpreter import RUNNING, Execution
 from stepline.engine.program import Program, compile_definition
-from stepline.engine.references import variable_references
 from stepline.errors import DefinitionError
 from stepline.jsonvalue import JSON, dumps, loads, too_deep
 from stepline.runtime.clock import clock_for
@@ -28,10 +27,18 @@ from stepline.runtime.integrations.mock_config import MockConfig, MockConfigErro
 from stepline.runtime.integrations.registry import Integration
 from stepline.runtime.runner import ExecutionRunner, ExpressRuns
 from stepline.runtime.store.base import Store
+from stepline.runtime.store.records import (
+    ALIASES,
+    STATE_MACHINES,
+    VERSIONS,
+    AliasRecord,
+    ExecutionRecord,
+    StateMachineRecord,
+)
 from stepline.runtime.store.sqlite import SqliteStore
 from stepline.runtime.signals import Signal
 from stepline.runtime.worker import Runtime
-from stepline.service import errors
+from stepline.service import errors, shapes
 from stepline.service.arns import (
     check_name,
     execution_arn,
@@ -90,7 +97,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self.remote_functions = RemoteFunctions(settings.lambda_endpoint, account=settings.account,
                                                 region=settings.region) if settings.lambda_endpoint else None
         self._programs: dict[tuple[str, str], Program] = {}
-        self.express = ExpressRuns(_express_record)
+        self.express = ExpressRuns(express_record)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
 
     async def start(self, *, worker: bool = True) -> None:
@@ -114,7 +121,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         """Create the state machine `name` with this definition, or update it to this definition; its ARN."""
         arn = state_machine_arn(self.settings.region, self.settings.account, name)
         role = f"arn:aws:iam::{self.settings.account}:role/stepline"
-        if await self.store.get_resource("state_machine", arn) is None:
+        if await self.store.get_resource(STATE_MACHINES, arn) is None:
             await self.create_state_machine(name=name, definition=definition, roleArn=role)
         else:
             await self.update_state_machine(stateMachineArn=arn, definition=definition)
@@ -123,8 +130,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
     async def find_execution(self, reference: str) -> str:
         """An execution's ARN from its ARN or its name (ExecutionDoesNotExist when none or several match)."""
         if reference.startswith("arn:"):
-            return (await self._execution(reference))["executionArn"]
-        matches = [r["executionArn"] for r in await self.store.list_executions(name=reference)]
+            return (await self._execution(reference)).arn
+        matches = [r.arn for r in await self.store.list_executions(name=reference)]
         if len(matches) != 1:
             found = "no execution" if not matches else f"{len(matches)} executions ({', '.join(matches)})"
             raise errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{reference}': {found} with that name")
@@ -168,13 +175,11 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self._programs[(digest, machine_type)] = program
         return digest, program
 
-    def _integrations_for(self, record: dict | None) -> Sequence[Integration]:
+    def _integrations_for(self, record: ExecutionRecord | None) -> Sequence[Integration]:
         chain: list[Integration] = []
-        test_case = (record or {}).get("testCase")
-        if test_case and self.mock_config is not None:
-            machine_name = (record or {})["stateMachineArn"].split(":")[6]
+        if record is not None and record.test_case and self.mock_config is not None:
             try:
-                chain.append(self.mock_config.test_case(machine_name, test_case))
+                chain.append(self.mock_config.test_case(record.state_machine_name, record.test_case))
             except MockConfigError:
                 pass
         if self.remote_functions is not None:  # the endpoint serves every Lambda function
@@ -182,14 +187,14 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         chain.append(self.functions)
         return chain
 
-    async def _state_machine(self, arn: str) -> dict:
+    async def _state_machine(self, arn: str) -> StateMachineRecord:
         base = parse_state_machine_arn(arn.split("#")[0]).unqualified_arn
-        record = await self.store.get_resource("state_machine", base)
+        record = await self.store.get_resource(STATE_MACHINES, base)
         if record is None:
             raise errors.StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
         return record
 
-    async def _execution(self, arn: str) -> dict:
+    async def _execution(self, arn: str) -> ExecutionRecord:
         parse_execution_arn(arn)
         record = await self.store.get_execution(arn)
         if record is None:
@@ -213,21 +218,18 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         digest, _ = await self._compile(definition, type)
         arn = state_machine_arn(self.settings.region, self.settings.account, name)
         now = _now(self.clock)
-        record = {
-            "stateMachineArn": arn, "name": name, "status": "ACTIVE", "definition": definition,
-            "definitionDigest": digest, "roleArn": roleArn, "type": type, "creationDate": now,
-            "loggingConfiguration": loggingConfiguration or LOGGING_DEFAULT,
-            "tracingConfiguration": tracingConfiguration or TRACING_DEFAULT,
-            "revisionId": None, "versions": 0,
-        }
-        record["encryptionConfiguration"] = encryptionConfiguration or ENCRYPTION_DEFAULT
+        record = StateMachineRecord(
+            arn=arn, name=name, definition=definition, definition_digest=digest, role_arn=roleArn, type=type,
+            creation_date=now, logging_configuration=loggingConfiguration or LOGGING_DEFAULT,
+            tracing_configuration=tracingConfiguration or TRACING_DEFAULT,
+            encryption_configuration=encryptionConfiguration or ENCRYPTION_DEFAULT)
         await self.store.put_definition(digest, definition)
-        if not await self.store.create_resource("state_machine", arn, record):
-            existing = await self.store.get_resource("state_machine", arn)
-            same = existing and all(existing.get(k) == record[k] for k in ("definition", "roleArn", "type"))
-            if not same:
+        if not await self.store.create_resource(STATE_MACHINES, record):
+            existing = await self.store.get_resource(STATE_MACHINES, arn)
+            if not (isinstance(existing, StateMachineRecord) and (existing.definition, existing.role_arn,
+                                                                   existing.type) == (definition, roleArn, type)):
                 raise errors.StateMachineAlreadyExists(f"State Machine Already Exists: '{arn}'")
-            response = {"stateMachineArn": arn, "creationDate": existing["creationDate"]}
+            response = {"stateMachineArn": arn, "creationDate": existing.creation_date}
         else:
             response = {"stateMachineArn": arn, "creationDate": now}
         if tags:
@@ -240,16 +242,13 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
     async def describe_state_machine(self, *, stateMachineArn: str, includedData: str | None = None) -> dict:
         parsed = parse_state_machine_arn(stateMachineArn)
         if parsed.version is None and parsed.alias is None:
-            return _describe_machine(await self._state_machine(stateMachineArn))
+            return shapes.state_machine(await self._state_machine(stateMachineArn))
         return await self._describe_qualified(stateMachineArn, parsed)
 
     async def _describe_qualified(self, arn: str, parsed: Any) -> dict:
         if parsed.version is not None:
-            version = await self.store.get_resource("version", arn)
-            if version is None:
-                raise errors.StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
-            return _describe_machine(version)
-        alias = await self.store.get_resource("alias", arn)
+            return shapes.state_machine(await self._version(arn))
+        alias = await self.store.get_resource(ALIASES, arn)
         if alias is None:
             raise errors.ResourceNotFound(f"Resource not found: '{arn}'")
         return await self.describe_state_machine_alias(stateMachineAliasArn=arn)
@@ -269,46 +268,43 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
             raise errors.MissingRequiredParameter(
                 "Either the definition, the role ARN, the LoggingConfiguration, the EncryptionConfiguration or the "
                 "TracingConfiguration must be specified")
-        changed = False
-        if definition is not None and definition != record["definition"]:
-            digest, _ = await self._compile(definition, record["type"])
+        changes: dict[str, Any] = {}
+        if definition is not None and definition != record.definition:
+            digest, _ = await self._compile(definition, record.type)
             await self.store.put_definition(digest, definition)
-            record.update(definition=definition, definitionDigest=digest)
-            changed = True
-        for key, value in (("roleArn", roleArn), ("loggingConfiguration", loggingConfiguration),
-                           ("tracingConfiguration", tracingConfiguration),
-                           ("encryptionConfiguration", encryptionConfiguration)):
-            if value is not None and record.get(key) != value:
-                record[key] = value
-                changed = True
+            changes.update(definition=definition, definition_digest=digest)
+        for key, value in (("role_arn", roleArn), ("logging_configuration", loggingConfiguration),
+                           ("tracing_configuration", tracingConfiguration),
+                           ("encryption_configuration", encryptionConfiguration)):
+            if value is not None and getattr(record, key) != value:
+                changes[key] = value
         now = _now(self.clock)
-        if changed or record.get("revisionId") is None:
-            record["revisionId"] = str(uuid.uuid4())
-            record["updateDate"] = now
-        await self.store.put_resource("state_machine", record["stateMachineArn"], record)
-        response = {"updateDate": record.get("updateDate", now), "revisionId": record["revisionId"]}
+        if changes or record.revision_id is None:
+            changes.update(revision_id=str(uuid.uuid4()), update_date=now)
+        record = record.but(**changes)
+        await self.store.put_resource(STATE_MACHINES, record)
+        response = {"updateDate": record.update_date or now, "revisionId": record.revision_id}
         if publish:
-            version = await self.publish_state_machine_version(stateMachineArn=record["stateMachineArn"],
+            version = await self.publish_state_machine_version(stateMachineArn=record.arn,
                                                                description=versionDescription)
             response["stateMachineVersionArn"] = version["stateMachineVersionArn"]
         return response
 
     async def delete_state_machine(self, *, stateMachineArn: str) -> dict:
         parse_state_machine_arn(stateMachineArn, qualified=False)
-        await self.store.delete_resource("state_machine", stateMachineArn)
-        for version in await self.store.list_resources("version", parent=stateMachineArn):
-            await self.store.delete_resource("version", version["stateMachineArn"])
-        for alias in await self.store.list_resources("alias", parent=stateMachineArn):
-            await self.store.delete_resource("alias", alias["stateMachineAliasArn"])
+        await self.store.delete_resource(STATE_MACHINES, stateMachineArn)
+        for version in await self.store.list_resources(VERSIONS, parent=stateMachineArn):
+            await self.store.delete_resource(VERSIONS, version.arn)
+        for alias in await self.store.list_resources(ALIASES, parent=stateMachineArn):
+            await self.store.delete_resource(ALIASES, alias.arn)
         return {}
 
     async def list_state_machines(self, *, maxResults: int = 0, nextToken: str | None = None) -> dict:
-        machines = await self.store.list_resources("state_machine")
-        items = [{"stateMachineArn": m["stateMachineArn"], "name": m["name"], "type": m["type"],
-                  "creationDate": m["creationDate"]} for m in machines]
-        page, token = paginate(items, key=lambda m: m["stateMachineArn"], max_results=maxResults,
-                               next_token=nextToken)
-        return {"stateMachines": page, **({"nextToken": token} if token else {})}
+        page, token = paginate(await self.store.list_resources(STATE_MACHINES), key=lambda m: m.arn,
+                               max_results=maxResults, next_token=nextToken)
+        return {"stateMachines": [{"stateMachineArn": m.arn, "name": m.name, "type": m.type,
+                                   "creationDate": m.creation_date} for m in page],
+                **({"nextToken": token} if token else {})}
 
     async def validate_state_machine_definition(self, *, definition: str, type: str = "STANDARD",
                                                 severity: str = "ERROR", maxResults: int = 100) -> dict:
@@ -329,48 +325,42 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
     async def publish_state_machine_version(self, *, stateMachineArn: str, revisionId: str | None = None,
                                             description: str | None = None) -> dict:
         record = await self._state_machine(stateMachineArn)
-        current = record.get("revisionId")
+        current = record.revision_id
         if revisionId is not None and revisionId != current:
             raise errors.ConflictException(f"Failed to publish the State Machine version for revision {revisionId}. "
                                            f"The current State Machine revision is {current}.")
-        versions = await self.store.list_resources("version", parent=record["stateMachineArn"])
+        versions = await self.store.list_resources(VERSIONS, parent=record.arn)
         latest = versions[-1] if versions else None
-        if latest is not None and latest["definition"] == record["definition"] and \
-                latest["roleArn"] == record["roleArn"] and latest.get("description") == description:
-            return {"creationDate": latest["creationDate"], "stateMachineVersionArn": latest["stateMachineArn"]}
-        number = record.get("versions", 0) + 1
-        record["versions"] = number
-        if record.get("revisionId") is None:
-            record["revisionId"] = str(uuid.uuid4())
-        arn = f"{record['stateMachineArn']}:{number}"
-        version = {**record, "stateMachineArn": arn, "creationDate": _now(self.clock), "versionNumber": number,
-                   "revisionId": record["revisionId"]}
-        if description is not None:
-            version["description"] = description
-        await self.store.put_resource("state_machine", record["stateMachineArn"], record)
-        await self.store.create_resource("version", arn, version, parent=record["stateMachineArn"])
-        return {"creationDate": version["creationDate"], "stateMachineVersionArn": arn}
+        if latest is not None and (latest.definition, latest.role_arn, latest.description) == \
+                (record.definition, record.role_arn, description):
+            return {"creationDate": latest.creation_date, "stateMachineVersionArn": latest.arn}
+        number = record.versions + 1
+        record = record.but(versions=number, revision_id=record.revision_id or str(uuid.uuid4()))
+        version = record.but(arn=f"{record.arn}:{number}", creation_date=_now(self.clock), version_number=number,
+                             description=description)
+        await self.store.put_resource(STATE_MACHINES, record)
+        await self.store.create_resource(VERSIONS, version, parent=record.arn)
+        return {"creationDate": version.creation_date, "stateMachineVersionArn": version.arn}
 
     async def list_state_machine_versions(self, *, stateMachineArn: str, nextToken: str | None = None,
                                           maxResults: int = 0) -> dict:
         record = await self._state_machine(stateMachineArn)
-        versions = await self.store.list_resources("version", parent=record["stateMachineArn"])
-        items = [{"stateMachineVersionArn": v["stateMachineArn"], "creationDate": v["creationDate"]}
-                 for v in reversed(versions)]
-        page, token = paginate(items, key=lambda v: f"{v['stateMachineVersionArn'].rsplit(':', 1)[1]:>12}",
-                               max_results=maxResults, next_token=nextToken)
-        return {"stateMachineVersions": page, **({"nextToken": token} if token else {})}
+        versions = await self.store.list_resources(VERSIONS, parent=record.arn)
+        page, token = paginate(versions[::-1], key=lambda v: f"{v.version_number:>12}", max_results=maxResults,
+                               next_token=nextToken)
+        return {"stateMachineVersions": [{"stateMachineVersionArn": v.arn, "creationDate": v.creation_date}
+                                         for v in page], **({"nextToken": token} if token else {})}
 
     async def delete_state_machine_version(self, *, stateMachineVersionArn: str) -> dict:
         if parse_state_machine_arn(stateMachineVersionArn).version is None:
             raise errors.ValidationException(f"Invalid Arn: 'Invalid version ARN: {stateMachineVersionArn}'")
         base = stateMachineVersionArn.rsplit(":", 1)[0]
-        for alias in await self.store.list_resources("alias", parent=base):
-            if any(r["stateMachineVersionArn"] == stateMachineVersionArn for r in alias["routingConfiguration"]):
+        for alias in await self.store.list_resources(ALIASES, parent=base):
+            if any(r["stateMachineVersionArn"] == stateMachineVersionArn for r in alias.routing_configuration):
                 raise errors.ConflictException(
                     f"Version to be deleted must not be referenced by an alias. Current list of aliases referencing "
-                    f"this version: [{alias['stateMachineAliasArn']}]")
-        await self.store.delete_resource("version", stateMachineVersionArn)
+                    f"this version: [{alias.arn}]")
+        await self.store.delete_resource(VERSIONS, stateMachineVersionArn)
         return {}
 
     # ------------------------------------------------------------------ aliases
@@ -380,16 +370,14 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         base = await self._check_routing(routingConfiguration)
         arn = f"{base}:{name}"
         now = _now(self.clock)
-        record = {"stateMachineAliasArn": arn, "name": name, "routingConfiguration": routingConfiguration,
-                  "creationDate": now, "updateDate": now}
-        if description is not None:
-            record["description"] = description
-        if not await self.store.create_resource("alias", arn, record, parent=base):
-            existing = await self.store.get_resource("alias", arn)
-            if existing["routingConfiguration"] != routingConfiguration or existing.get("description") != description:
+        record = AliasRecord(arn=arn, name=name, routing_configuration=routingConfiguration, creation_date=now,
+                             update_date=now, description=description)
+        if not await self.store.create_resource(ALIASES, record, parent=base):
+            existing = await self._alias(arn)
+            if (existing.routing_configuration, existing.description) != (routingConfiguration, description):
                 raise errors.ConflictException("Failed to create alias because an alias with the same name and a "
                                                "different routing configuration already exists.")
-            return {"stateMachineAliasArn": arn, "creationDate": existing["creationDate"]}
+            return {"stateMachineAliasArn": arn, "creationDate": existing.creation_date}
         return {"stateMachineAliasArn": arn, "creationDate": now}
 
     async def _check_routing(self, routing: list) -> str:
@@ -400,7 +388,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                 raise errors.ValidationException("Routing configuration must contain state machine version ARNs. "
                                                  f"Received: [{', '.join(arns)}]")
             bases.add(arn.rsplit(":", 1)[0])
-            if await self.store.get_resource("version", arn) is None:
+            if await self.store.get_resource(VERSIONS, arn) is None:
                 raise errors.ResourceNotFound(f"Resource not found: '{arn}'")
         if len(bases) != 1:
             raise errors.ValidationException("Routing configuration must contain versions of the same state machine")
@@ -410,66 +398,70 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
 
     async def describe_state_machine_alias(self, *, stateMachineAliasArn: str) -> dict:
         parse_state_machine_arn(stateMachineAliasArn)
-        record = await self.store.get_resource("alias", stateMachineAliasArn)
-        if record is None:
+        return shapes.alias(await self._alias(stateMachineAliasArn))
+
+    async def _alias(self, arn: str) -> AliasRecord:
+        record = await self.store.get_resource(ALIASES, arn)
+        if not isinstance(record, AliasRecord):
             raise errors.ResourceNotFound("Request references a resource that does not exist.")
         return record
 
     async def update_state_machine_alias(self, *, stateMachineAliasArn: str, description: str | None = None,
                                          routingConfiguration: list | None = None) -> dict:
-        record = await self.describe_state_machine_alias(stateMachineAliasArn=stateMachineAliasArn)
+        parse_state_machine_arn(stateMachineAliasArn)
+        record = await self._alias(stateMachineAliasArn)
         if routingConfiguration is not None:
             await self._check_routing(routingConfiguration)
-            record["routingConfiguration"] = routingConfiguration
+            record = record.but(routing_configuration=routingConfiguration)
         if description is not None:
-            record["description"] = description
-        record["updateDate"] = _now(self.clock)
-        await self.store.put_resource("alias", stateMachineAliasArn, record,
-                                      parent=stateMachineAliasArn.rsplit(":", 1)[0])
-        return {"updateDate": record["updateDate"]}
+            record = record.but(description=description)
+        record = record.but(update_date=_now(self.clock))
+        await self.store.put_resource(ALIASES, record, parent=stateMachineAliasArn.rsplit(":", 1)[0])
+        return {"updateDate": record.update_date}
 
     async def delete_state_machine_alias(self, *, stateMachineAliasArn: str) -> dict:
         parse_state_machine_arn(stateMachineAliasArn)
-        await self.store.delete_resource("alias", stateMachineAliasArn)
+        await self.store.delete_resource(ALIASES, stateMachineAliasArn)
         return {}
 
     async def list_state_machine_aliases(self, *, stateMachineArn: str, nextToken: str | None = None,
                                          maxResults: int = 0) -> dict:
         record = await self._state_machine(stateMachineArn)
-        aliases = await self.store.list_resources("alias", parent=record["stateMachineArn"])
-        items = [{"stateMachineAliasArn": a["stateMachineAliasArn"], "creationDate": a["creationDate"]}
-                 for a in aliases]
-        page, token = paginate(items, key=lambda a: a["stateMachineAliasArn"], max_results=maxResults,
-                               next_token=nextToken)
-        return {"stateMachineAliases": page, **({"nextToken": token} if token else {})}
+        page, token = paginate(await self.store.list_resources(ALIASES, parent=record.arn), key=lambda a: a.arn,
+                               max_results=maxResults, next_token=nextToken)
+        return {"stateMachineAliases": [{"stateMachineAliasArn": a.arn, "creationDate": a.creation_date}
+                                        for a in page], **({"nextToken": token} if token else {})}
 
     # ------------------------------------------------------------------ executions
 
-    async def _resolve_target(self, arn: str) -> tuple[dict, dict]:
-        """The state machine record and the version or alias facts of a StartExecution target."""
-        parsed = parse_state_machine_arn(arn.split("#")[0])
+    async def _version(self, arn: str) -> StateMachineRecord:
+        version = await self.store.get_resource(VERSIONS, arn)
+        if not isinstance(version, StateMachineRecord):
+            raise errors.StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
+        return version
+
+    async def _resolve_target(self, arn: str) -> tuple[StateMachineRecord, str | None, str | None]:
+        """What a StartExecution target runs (the state machine, or a version of it, under the state machine's
+        ARN), and the version and alias it was started through."""
+        target = arn.split("#")[0]
+        parsed = parse_state_machine_arn(target)
         base = parsed.unqualified_arn
         record = await self._state_machine(base)
-        if parsed.version is None and parsed.alias is None:
-            return record, {}
         if parsed.version is not None:
-            version = await self.store.get_resource("version", arn.split("#")[0])
-            if version is None:
-                raise errors.StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
-            return version | {"stateMachineArn": base}, {"stateMachineVersionArn": version["stateMachineArn"]}
-        alias = await self.store.get_resource("alias", arn.split("#")[0])
-        if alias is None:
+            return (await self._version(target)).but(arn=base), target, None
+        if parsed.alias is None:
+            return record, None, None
+        alias = await self.store.get_resource(ALIASES, target)
+        if not isinstance(alias, AliasRecord):
             raise errors.StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
         pick, total = self.clock.now().microsecond % 100, 0
-        chosen = alias["routingConfiguration"][-1]["stateMachineVersionArn"]
-        for route in alias["routingConfiguration"]:
+        chosen = alias.routing_configuration[-1]["stateMachineVersionArn"]
+        for route in alias.routing_configuration:
             total += route["weight"]
             if pick < total:
                 chosen = route["stateMachineVersionArn"]
                 break
-        version = await self.store.get_resource("version", chosen)
-        return version | {"stateMachineArn": base}, {"stateMachineVersionArn": chosen,
-                                                      "stateMachineAliasArn": alias["stateMachineAliasArn"]}
+        return (await self._version(chosen)).but(arn=base), chosen, alias.arn
 
     @staticmethod
     def _input(text: str | None) -> tuple[str, JSON]:
@@ -487,92 +479,67 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
 
     async def start_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
                               traceHeader: str | None = None) -> dict:
-        machine, target = await self._resolve_target(stateMachineArn)
-        test_case = stateMachineArn.split("#", 1)[1] if "#" in stateMachineArn else None
+        machine, version_arn, alias_arn = await self._resolve_target(stateMachineArn)
         text, _ = self._input(input)
         name = name if name is not None else str(uuid.uuid4())
         check_name(name)
         now = _now(self.clock)
-        if machine["type"] == "EXPRESS":
-            arn = express_execution_arn(self.settings.region, self.settings.account, machine["name"], name,
-                                        str(uuid.uuid4()))
-            self.express.start(await self._express_runner(machine, arn, name, text, test_case))
+        express = machine.type == "EXPRESS"
+        arn = express_execution_arn(self.settings.region, self.settings.account, machine.name, name,
+                                    str(uuid.uuid4())) if express else \
+            execution_arn(self.settings.region, self.settings.account, machine.name, name)
+        record = ExecutionRecord(arn=arn, state_machine_arn=machine.arn, name=name, status=RUNNING, start_date=now,
+                                 input=text, role_arn=machine.role_arn, definition_digest=machine.definition_digest,
+                                 type=machine.type, version_arn=version_arn, alias_arn=alias_arn,
+                                 test_case=_test_case(stateMachineArn), trace_header=traceHeader)
+        if express:
+            self.express.start(await self._express_runner(record))
             return {"executionArn": arn, "startDate": now}
-        arn = execution_arn(self.settings.region, self.settings.account, machine["name"], name)
-        record = {"executionArn": arn, "stateMachineArn": machine["stateMachineArn"], "name": name,
-                  "status": RUNNING, "startDate": now, "input": text, "roleArn": machine["roleArn"],
-                  "definitionDigest": machine["definitionDigest"], "type": machine["type"], "redriveCount": 0,
-                  **target}
-        if test_case:
-            record["testCase"] = test_case
-        if traceHeader is not None:
-            record["traceHeader"] = traceHeader
         existing = await self.runtime.create(record)
         if existing is not None:
-            if existing["status"] == RUNNING and existing["input"] == text:
-                return {"executionArn": arn, "startDate": existing["startDate"]}
+            if existing.status == RUNNING and existing.input == text:
+                return {"executionArn": arn, "startDate": existing.start_date}
             raise errors.ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
         return {"executionArn": arn, "startDate": now}
 
-    async def _express_runner(self, machine: dict, arn: str, name: str, text: str,
-                              test_case: str | None) -> ExecutionRunner:
-        program = await self._program(machine["definitionDigest"], "EXPRESS")
-        execution = Execution(program, input=loads(text), execution_arn=arn, name=name,
-                              state_machine_arn=machine["stateMachineArn"], state_machine_name=machine["name"],
-                              role_arn=machine["roleArn"], start_time=_now(self.clock), seed=arn,
+    async def _express_runner(self, record: ExecutionRecord) -> ExecutionRunner:
+        program = await self._program(record.definition_digest, "EXPRESS")
+        execution = Execution(program, input=loads(record.input), execution_arn=record.arn, name=record.name,
+                              state_machine_arn=record.state_machine_arn, state_machine_name=record.state_machine_name,
+                              role_arn=record.role_arn, start_time=record.start_date, seed=record.arn,
                               region=self.settings.region, redrive_count=None, limits=self.settings.limits)
-        record = {"stateMachineArn": machine["stateMachineArn"], "testCase": test_case}
         return ExecutionRunner(execution, self._integrations_for(record), self.clock,
                                timeout_seconds=min(program.timeout_seconds or 300, 300), off_loop=True)
 
     async def start_sync_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
                                    traceHeader: str | None = None, includedData: str | None = None) -> dict:
-        machine, _ = await self._resolve_target(stateMachineArn)
-        if machine["type"] != "EXPRESS":
+        machine, _, _ = await self._resolve_target(stateMachineArn)
+        if machine.type != "EXPRESS":
             raise errors.StateMachineTypeNotSupported("This operation is not supported by this type of state machine")
-        test_case = stateMachineArn.split("#", 1)[1] if "#" in stateMachineArn else None
         text, _ = self._input(input)
         name = name if name is not None else str(uuid.uuid4())
         check_name(name)
-        arn = express_execution_arn(self.settings.region, self.settings.account, machine["name"], name,
+        arn = express_execution_arn(self.settings.region, self.settings.account, machine.name, name,
                                     str(uuid.uuid4()))
-        execution = await self.express.run(await self._express_runner(machine, arn, name, text, test_case))
-        response = _express_record(execution)
+        record = ExecutionRecord(arn=arn, state_machine_arn=machine.arn, name=name, status=RUNNING,
+                                 start_date=_now(self.clock), input=text, role_arn=machine.role_arn,
+                                 definition_digest=machine.definition_digest, type=machine.type,
+                                 test_case=_test_case(stateMachineArn), trace_header=traceHeader)
+        execution = await self.express.run(await self._express_runner(record))
+        response = shapes.execution(express_record(execution))
         response["billingDetails"] = {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": max(
             100, int(((execution.stop_time or execution.start_time) - execution.start_time).total_seconds() * 1000))}
-        response.pop("redriveCount", None)
         return response
 
     async def describe_execution(self, *, executionArn: str, includedData: str | None = None) -> dict:
-        record = await self._execution(executionArn)
-        response = {k: record[k] for k in ("executionArn", "stateMachineArn", "name", "status", "startDate", "input")}
-        response["inputDetails"] = {"included": True}
-        for key in ("stopDate", "output", "error", "cause", "stateMachineVersionArn", "stateMachineAliasArn",
-                    "traceHeader", "mapRunArn", "redriveDate"):
-            if record.get(key) is not None:
-                response[key] = record[key]
-        if "output" in response:
-            response["outputDetails"] = {"included": True}
-        if record.get("type", "STANDARD") == "STANDARD":
-            response["redriveCount"] = record.get("redriveCount", 0)
-            response.update(_redrive_status(record))
-        return response
+        return shapes.execution(await self._execution(executionArn))
 
     async def describe_state_machine_for_execution(self, *, executionArn: str, includedData: str | None = None) -> dict:
         record = await self._execution(executionArn)
-        definition = await self.store.get_definition(record["definitionDigest"]) if "definitionDigest" in record \
-            else record.get("definition")
-        machine = await self.store.get_resource("state_machine", record["stateMachineArn"]) or {}
-        response = {"stateMachineArn": record["stateMachineArn"], "name": record["stateMachineArn"].split(":")[6],
-                    "definition": definition, "roleArn": record.get("roleArn", ""),
-                    "updateDate": machine.get("updateDate") or machine.get("creationDate") or record["startDate"],
-                    "loggingConfiguration": machine.get("loggingConfiguration", LOGGING_DEFAULT),
-                    "tracingConfiguration": machine.get("tracingConfiguration", TRACING_DEFAULT),
-                    "encryptionConfiguration": machine.get("encryptionConfiguration", ENCRYPTION_DEFAULT)}
-        if machine.get("revisionId"):
-            response["revisionId"] = machine["revisionId"]
-        response.update(_references(definition))
-        return response
+        definition = await self.store.get_definition(record.definition_digest) or ""
+        machine = await self.store.get_resource(STATE_MACHINES, record.state_machine_arn)
+        return shapes.machine_of_execution(record, definition, machine
+                                           if isinstance(machine, StateMachineRecord) else None)
 
     async def list_executions(self, *, stateMachineArn: str | None = None, statusFilter: str | None = None,
                               maxResults: int = 0, nextToken: str | None = None, mapRunArn: str | None = None,
@@ -585,22 +552,22 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
             unqualified = parsed.unqualified_arn
             await self._state_machine(unqualified)
             if parsed.version is not None:
-                qualifier_key = "stateMachineVersionArn"
+                qualifier_key = "version_arn"
             elif parsed.alias is not None:
-                qualifier_key = "stateMachineAliasArn"
+                qualifier_key = "alias_arn"
         redriven = {"REDRIVEN": True, "NOT_REDRIVEN": False}.get(redriveFilter or "")
 
-        def wanted(record: dict) -> bool:
-            if qualifier_key is not None and record.get(qualifier_key) != stateMachineArn:
+        def wanted(record: ExecutionRecord) -> bool:
+            if qualifier_key is not None and getattr(record, qualifier_key) != stateMachineArn:
                 return False  # the executions of one version or alias
-            return redriven is None or (record.get("redriveCount", 0) > 0) == redriven
+            return redriven is None or (record.redrive_count > 0) == redriven
 
         page, token = await self.page_of_executions(
             {"state_machine_arn": unqualified, "status": statusFilter, "map_run_arn": mapRunArn}, wanted,
             max_results=maxResults, next_token=nextToken)
         return {"executions": page, **({"nextToken": token} if token else {})}
 
-    async def page_of_executions(self, filters: dict, wanted: Callable[[dict], bool], *, max_results: int,
+    async def page_of_executions(self, filters: dict, wanted: Callable[[ExecutionRecord], bool], *, max_results: int,
                                  next_token: str | None) -> tuple[list[dict], str | None]:
         """One page of ListExecutions items (newest first) among the store's executions that match `filters`
         and that `wanted` keeps, and the token of the next page. The store is read a page at a time (more only
@@ -615,10 +582,10 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                     continue
                 if len(page) == start.limit:
                     return page, encode_token(page[-1]["executionArn"])
-                page.append(_execution_item(record))
+                page.append(shapes.execution_item(record))
             if len(records) <= start.limit:
                 return page, None
-            after = records[-1]["executionArn"]
+            after = records[-1].arn
 
     async def get_execution_history(self, *, executionArn: str, maxResults: int = 0, reverseOrder: bool = False,
                                     nextToken: str | None = None, includeExecutionData: bool = True) -> dict:
@@ -640,29 +607,29 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
     async def stop_execution(self, *, executionArn: str, error: str | None = None, cause: str | None = None) -> dict:
         record = await self._execution(executionArn)
         now = _now(self.clock)
-        if record["status"] != RUNNING:
-            return {"stopDate": record.get("stopDate", now)}
+        if record.status != RUNNING:
+            return {"stopDate": record.stop_date or now}
         await self.runtime.post(Signal("stop", executionArn, payload=(error, cause)))
         try:  # the stop is durable: it applies whatever happens; the answer does not wait for a slow step
             await self.runtime.wait(executionArn, timeout=STOP_WAIT_SECONDS)
         except asyncio.TimeoutError:
             return {"stopDate": now}
-        record = await self.store.get_execution(executionArn)
-        return {"stopDate": record.get("stopDate") or now}
+        stopped = await self.store.get_execution(executionArn)
+        return {"stopDate": (stopped.stop_date if stopped is not None else None) or now}
 
     async def redrive_execution(self, *, executionArn: str, clientToken: str | None = None) -> dict:
         record = await self._execution(executionArn)
-        if record.get("type", "STANDARD") != "STANDARD" or ":express:" in executionArn:
+        if record.type != "STANDARD" or ":express:" in executionArn:
             raise errors.ExecutionNotRedrivable(f"Execution with arn {executionArn} is an EXPRESS execution and "
                                                 "cannot be redriven")
-        if record["status"] not in ("FAILED", "TIMED_OUT", "ABORTED"):
-            raise errors.ExecutionNotRedrivable(f"Execution is {record['status']} and cannot be redriven")
-        if (_now(self.clock) - record["startDate"]).days >= 14:
+        if record.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
+            raise errors.ExecutionNotRedrivable(f"Execution is {record.status} and cannot be redriven")
+        if (_now(self.clock) - record.start_date).days >= 14:
             raise errors.ExecutionNotRedrivable("Execution started more than 14 days ago and cannot be redriven")
-        if record.get("redriveCount", 0) >= 1000:
+        if record.redrive_count >= 1000:
             raise errors.ExecutionNotRedrivable("Execution has been redriven 1000 times and cannot be redriven again")
         now = _now(self.clock)
-        await self.store.update_execution(executionArn, {"redriveCount": record.get("redriveCount", 0) + 1,
+        await self.store.update_execution(executionArn, {"redriveCount": record.redrive_count + 1,
                                                          "redriveDate": now}, status=RUNNING)
         await self.runtime.post(Signal("redrive", executionArn))
         return {"redriveDate": now}
@@ -670,14 +637,18 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
 # ---------------------------------------------------------------------- helpers
 
 
-def _execution_item(record: dict) -> dict:
-    """A ListExecutions item."""
-    item = {k: record[k] for k in ("executionArn", "stateMachineArn", "name", "status", "startDate")}
-    for key in ("stopDate", "stateMachineVersionArn", "stateMachineAliasArn", "mapRunArn", "redriveDate"):
-        if record.get(key) is not None:
-            item[key] = record[key]
-    item["redriveCount"] = record.get("redriveCount", 0)
-    return item
+def express_record(execution: Execution) -> ExecutionRecord:
+    """What DescribeExecution shows of an Express execution, running or ended."""
+    return ExecutionRecord(arn=execution.execution_arn, state_machine_arn=execution.machine_context["Id"],
+                           name=execution.execution_context["Name"], status=execution.status,
+                           start_date=execution.start_time, input=dumps(execution.input), type="EXPRESS",
+                           stop_date=execution.stop_time, output=execution.output_text, error=execution.error,
+                           cause=execution.cause)
+
+
+def _test_case(target: str) -> str | None:
+    """The MockConfigFile test case of a StartExecution target `arn#TestCase`."""
+    return target.split("#", 1)[1] if "#" in target else None
 
 
 _ROLE_ARN = re.compile(r"arn:[a-z-]+:iam::\d+:role/\S+")
@@ -689,48 +660,6 @@ def _check_role(role_arn: str) -> None:
         raise errors.InvalidArn(f"Invalid Role Arn: '{role_arn}'")
 
 
-def _describe_machine(record: dict) -> dict:
-    response = {k: record[k] for k in ("stateMachineArn", "name", "status", "definition", "roleArn", "type",
-                                       "creationDate", "loggingConfiguration", "tracingConfiguration")
-                if k in record}
-    for key in ("revisionId", "description", "encryptionConfiguration"):
-        if record.get(key) is not None:
-            response[key] = record[key]
-    response.update(_references(record["definition"]))
-    return response
-
-
-def _references(definition: str) -> dict:
-    references = variable_references(loads(definition))
-    return {"variableReferences": references} if references else {}
-
-
-def _express_record(execution: Execution) -> dict:
-    record = {"executionArn": execution.execution_arn, "stateMachineArn": execution.machine_context["Id"],
-              "name": execution.execution_context["Name"], "status": execution.status,
-              "startDate": execution.start_time, "input": dumps(execution.input),
-              "inputDetails": {"included": True}}
-    if execution.stop_time is not None:
-        record["stopDate"] = execution.stop_time
-    if execution.output_text is not None:
-        record["output"] = execution.output_text
-        record["outputDetails"] = {"included": True}
-    if execution.error is not None:
-        record["error"] = execution.error
-    if execution.cause is not None:
-        record["cause"] = execution.cause
-    return record
-
-
-def _redrive_status(record: dict) -> dict:
-    status = record["status"]
-    if status in ("FAILED", "TIMED_OUT", "ABORTED"):
-        return {"redriveStatus": "REDRIVABLE"}
-    if status == RUNNING:
-        return {"redriveStatus": "NOT_REDRIVABLE", "redriveStatusReason": "Execution is RUNNING and cannot be redriven"}
-    return {"redriveStatus": "NOT_REDRIVABLE", "redriveStatusReason": "Execution is SUCCEEDED and cannot be redriven"}
-
-
 def _without_data(event: dict) -> dict:
     """GetExecutionHistory with includeExecutionData false: no input, output or parameters."""
     stripped = {}
@@ -739,3 +668,4 @@ def _without_data(event: dict) -> dict:
             value = {k: v for k, v in value.items() if k not in ("input", "output", "parameters")}
         stripped[key] = value
     return stripped
+

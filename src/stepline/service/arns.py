@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from stepline.service.errors import InvalidArn, InvalidName
+from stepline.service.errors import ApiError, InvalidArn, InvalidName
 
 PARTITION = "aws"
 SERVICE = "states"
@@ -136,7 +136,7 @@ def activity_arn(region: str, account: str, name: str) -> str:
 
 # -- parsing -------------------------------------------------------------------------------------------------
 
-def invalid_arn(detail: str) -> InvalidArn:
+def invalid_arn(detail: str) -> ApiError:
     """AWS's InvalidArn, whose message wraps a detail: "Invalid Arn: 'Invalid ARN prefix: x'"."""
     return InvalidArn(f"Invalid Arn: '{detail}'")
 

@@ -30,8 +30,8 @@ class ConsoleMethods:
         record = await self._execution(executionArn)  # type: ignore[attr-defined]
         events = await self.store.get_events(executionArn, after=after, limit=limit + 1)
         more = len(events) > limit
-        timers = await self.waiting_timers(executionArn=executionArn) if record["status"] == "RUNNING" else []
-        return {"events": events[:limit], "more": more, "status": record["status"], "timers": timers}
+        timers = await self.waiting_timers(executionArn=executionArn) if record.status == "RUNNING" else []
+        return {"events": events[:limit], "more": more, "status": record.status, "timers": timers}
 
     async def waiting_timers(self, *, executionArn: str) -> list[dict]:
         """The Wait states and Retry intervals the execution waits on: `[{"thread", "state", "kind"}]`."""
@@ -52,8 +52,8 @@ class ConsoleMethods:
         signal is applied, exactly as when it fires on time; a late duplicate is ignored by its token.
         """
         record = await self._execution(executionArn)  # type: ignore[attr-defined]
-        if record["status"] != "RUNNING":
-            raise errors.ValidationException(f"Execution is {record['status']}: it waits on no timer")
+        if record.status != "RUNNING":
+            raise errors.ValidationException(f"Execution is {record.status}: it waits on no timer")
         timers = [t for t in await self.waiting_timers(executionArn=executionArn)
                   if thread is None or t["thread"] == thread]
         if not timers:
@@ -69,5 +69,5 @@ class ConsoleMethods:
         wanted = name.casefold()
         page, token = await self.page_of_executions(  # type: ignore[attr-defined]
             {"state_machine_arn": stateMachineArn, "status": statusFilter},
-            lambda record: wanted in record["name"].casefold(), max_results=maxResults, next_token=nextToken)
+            lambda record: wanted in record.name.casefold(), max_results=maxResults, next_token=nextToken)
         return {"executions": page, **({"nextToken": token} if token else {})}

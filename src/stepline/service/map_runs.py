@@ -13,6 +13,7 @@ from typing import Any
 from stepline.asl.model import map_states
 from stepline.asl.parse import parse_definition
 from stepline.jsonvalue import loads
+from stepline.runtime.store.records import MAP_RUNS, ExecutionRecord, MapRunLimits
 from stepline.service import errors
 from stepline.service.arns import execution_arn, parse_arn, parse_execution_arn
 from stepline.service.paging import paginate
@@ -36,7 +37,7 @@ class MapRunActions:
             if started["type"] != "MapRunStarted":
                 continue
             run_arn = started["mapRunStartedEventDetails"]["mapRunArn"]
-            item = {"executionArn": record["executionArn"], "mapRunArn": run_arn,
+            item = {"executionArn": record.arn, "mapRunArn": run_arn,
                     "stateMachineArn": _run_state_machine_arn(run_arn), "startDate": started["timestamp"]}
             run = await self._map_run(run_arn)
             if run.get("stopDate") is not None:
@@ -60,18 +61,17 @@ class MapRunActions:
         if toleratedFailurePercentage is not None and not 0 <= toleratedFailurePercentage <= 100:
             raise errors.ValidationException("toleratedFailurePercentage must be between 0 and 100")
         await self._map_run(mapRunArn)
-        override = await self.store.get_resource("map_run", mapRunArn) or {"mapRunArn": mapRunArn}
-        for key, value in (("maxConcurrency", maxConcurrency), ("toleratedFailurePercentage",
-                                                                  toleratedFailurePercentage),
-                           ("toleratedFailureCount", toleratedFailureCount)):
-            if value is not None:
-                override[key] = value
-        await self.store.put_resource("map_run", mapRunArn, override)
+        limits = await self.store.get_resource(MAP_RUNS, mapRunArn) or MapRunLimits(arn=mapRunArn)
+        changes = {key: value for key, value in (("max_concurrency", maxConcurrency),
+                                                 ("tolerated_failure_percentage", toleratedFailurePercentage),
+                                                 ("tolerated_failure_count", toleratedFailureCount))
+                   if value is not None}
+        await self.store.put_resource(MAP_RUNS, limits.but(**changes))
         return {}
 
     # ------------------------------------------------------------------ reading a run from its execution
 
-    async def _map_run_execution(self, arn: str) -> dict:
+    async def _map_run_execution(self, arn: str) -> ExecutionRecord:
         parse_execution_arn(arn)
         record = await self.store.get_execution(arn)
         if record is None:
@@ -105,22 +105,23 @@ class MapRunActions:
         group = await self._open_group(execution, int(entered))
         if end is not None:
             status, stop = _ENDS[end["type"]], end["timestamp"]
-        elif record["status"] == "RUNNING":
+        elif record.status == "RUNNING":
             status, stop = "RUNNING", None
         else:  # the execution ended (stopped, timed out, failed elsewhere) while the run was open
-            status, stop = ("FAILED" if record["status"] == "FAILED" else "ABORTED"), record.get("stopDate")
+            status, stop = ("FAILED" if record.status == "FAILED" else "ABORTED"), record.stop_date
         counts = _counts(status, length, group)
-        limits = _limits(await self.store.get_definition(record["definitionDigest"]) or "{}",
+        limits = _limits(await self.store.get_definition(record.definition_digest) or "{}",
                          run_arn.split("/", 1)[1].rsplit(":", 1)[0], group)
-        limits.update({k: v for k, v in (await self.store.get_resource("map_run", run_arn) or {}).items()
-                       if k != "mapRunArn"})
+        updated = await self.store.get_resource(MAP_RUNS, run_arn)
+        if updated is not None:
+            limits.update({k: v for k, v in updated.to_json().items() if k != "mapRunArn"})
         response = {"mapRunArn": run_arn, "executionArn": execution, "status": status,
                     "startDate": started["timestamp"], **limits, "itemCounts": counts,
-                    "executionCounts": dict(counts), "redriveCount": record.get("redriveCount", 0)}
+                    "executionCounts": dict(counts), "redriveCount": record.redrive_count}
         if stop is not None:
             response["stopDate"] = stop
-        if record.get("redriveDate") is not None and record.get("redriveCount"):
-            response["redriveDate"] = record["redriveDate"]
+        if record.redrive_date is not None and record.redrive_count:
+            response["redriveDate"] = record.redrive_date
         return response
 
     async def _open_group(self, execution: str, entered: int) -> dict | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from stepline.expr.limits import DEFAULT_MEMORY_BYTES, DEFAULT_SECONDS, Limits
 
@@ -35,9 +36,9 @@ class Settings:
         return Limits(seconds=self.evaluation_seconds, memory_bytes=self.evaluation_memory)
 
     @classmethod
-    def from_environment(cls, **options: object) -> Settings:
+    def from_environment(cls, **options: Any) -> Settings:
         """Options given explicitly win over the environment (STEPLINE_DB and Step Functions Local's variables)."""
-        environment = {
+        environment: dict[str, str | float | int | None] = {
             "db": os.environ.get("STEPLINE_DB"),
             "account": os.environ.get("AWS_ACCOUNT_ID"),
             "region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"),

@@ -1,8 +1,11 @@
-"""What AWS answers by default, and its parser's wording: shared by the modules of the application layer."""
+"""What AWS answers: its defaults, its parser's wording, and the records of the store as AWS's responses (the one
+place a record becomes AWS's JSON shape)."""
 
 from __future__ import annotations
 
+from stepline.engine.references import variable_references
 from stepline.jsonvalue import MAX_DEPTH
+from stepline.runtime.store.records import ActivityRecord, AliasRecord, ExecutionRecord, StateMachineRecord
 
 LOGGING_DEFAULT = {"level": "OFF", "includeExecutionData": False}
 TRACING_DEFAULT = {"enabled": False}
@@ -22,3 +25,98 @@ def json_problem(text: str) -> str:
     if stripped.startswith("{'"):
         return "Unexpected character (''' (code 39)): was expecting double-quote to start field name"
     return "Invalid execution input."
+
+
+# ---------------------------------------------------------------------- records as AWS's responses
+
+
+def execution(record: ExecutionRecord) -> dict:
+    """DescribeExecution (and StartSyncExecution) of an execution record."""
+    response = {"executionArn": record.arn, "stateMachineArn": record.state_machine_arn, "name": record.name,
+                "status": record.status, "startDate": record.start_date, "input": record.input,
+                "inputDetails": {"included": True}}
+    for key, value in (("stopDate", record.stop_date), ("output", record.output), ("error", record.error),
+                       ("cause", record.cause), ("stateMachineVersionArn", record.version_arn),
+                       ("stateMachineAliasArn", record.alias_arn), ("traceHeader", record.trace_header),
+                       ("mapRunArn", record.map_run_arn), ("redriveDate", record.redrive_date)):
+        if value is not None:
+            response[key] = value
+    if record.output is not None:
+        response["outputDetails"] = {"included": True}
+    if record.type == "STANDARD":
+        response["redriveCount"] = record.redrive_count
+        response.update(_redrive_status(record.status))
+    return response
+
+
+def _redrive_status(status: str) -> dict:
+    if status in ("FAILED", "TIMED_OUT", "ABORTED"):
+        return {"redriveStatus": "REDRIVABLE"}
+    if status == "RUNNING":
+        return {"redriveStatus": "NOT_REDRIVABLE", "redriveStatusReason": "Execution is RUNNING and cannot be redriven"}
+    return {"redriveStatus": "NOT_REDRIVABLE", "redriveStatusReason": "Execution is SUCCEEDED and cannot be redriven"}
+
+
+def execution_item(record: ExecutionRecord) -> dict:
+    """A ListExecutions item."""
+    item = {"executionArn": record.arn, "stateMachineArn": record.state_machine_arn, "name": record.name,
+            "status": record.status, "startDate": record.start_date}
+    for key, value in (("stopDate", record.stop_date), ("stateMachineVersionArn", record.version_arn),
+                       ("stateMachineAliasArn", record.alias_arn), ("mapRunArn", record.map_run_arn),
+                       ("redriveDate", record.redrive_date)):
+        if value is not None:
+            item[key] = value
+    item["redriveCount"] = record.redrive_count
+    return item
+
+
+def state_machine(record: StateMachineRecord) -> dict:
+    """DescribeStateMachine of a state machine or of a version."""
+    response = {"stateMachineArn": record.arn, "name": record.name, "status": record.status,
+                "definition": record.definition, "roleArn": record.role_arn, "type": record.type,
+                "creationDate": record.creation_date, "loggingConfiguration": record.logging_configuration,
+                "tracingConfiguration": record.tracing_configuration}
+    for key, value in (("revisionId", record.revision_id), ("description", record.description),
+                       ("encryptionConfiguration", record.encryption_configuration)):
+        if value is not None:
+            response[key] = value
+    response.update(references(record.definition))
+    return response
+
+
+def machine_of_execution(record: ExecutionRecord, definition: str, machine: StateMachineRecord | None) -> dict:
+    """DescribeStateMachineForExecution: the definition the execution runs, with its state machine's settings."""
+    response = {"stateMachineArn": record.state_machine_arn, "name": record.state_machine_name,
+                "definition": definition, "roleArn": record.role_arn,
+                "updateDate": machine.update_date or machine.creation_date if machine else record.start_date,
+                "loggingConfiguration": machine.logging_configuration if machine else LOGGING_DEFAULT,
+                "tracingConfiguration": machine.tracing_configuration if machine else TRACING_DEFAULT,
+                "encryptionConfiguration": machine.encryption_configuration if machine else ENCRYPTION_DEFAULT}
+    if machine is not None and machine.revision_id:
+        response["revisionId"] = machine.revision_id
+    response.update(references(definition))
+    return response
+
+
+def references(definition: str) -> dict:
+    """The variableReferences member of a definition's description (absent when it uses no variables)."""
+    found = variable_references(definition)
+    return {"variableReferences": found} if found else {}
+
+
+def alias(record: AliasRecord) -> dict:
+    """DescribeStateMachineAlias."""
+    response = {"stateMachineAliasArn": record.arn, "name": record.name,
+                "routingConfiguration": record.routing_configuration, "creationDate": record.creation_date,
+                "updateDate": record.update_date}
+    if record.description is not None:
+        response["description"] = record.description
+    return response
+
+
+def activity(record: ActivityRecord) -> dict:
+    """DescribeActivity."""
+    response = {"activityArn": record.arn, "name": record.name, "creationDate": record.creation_date}
+    if record.encryption_configuration is not None:
+        response["encryptionConfiguration"] = record.encryption_configuration
+    return response

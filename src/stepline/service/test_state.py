@@ -75,7 +75,7 @@ async def test_state(request: Mapping[str, Any], *, settings: Settings, integrat
             raise errors.ValidationException("A Context object can only be specified when a mock is specified")
         context = _context(context)
     configuration = _configuration(request.get("stateConfiguration"))
-    if mock is not None and mock.error is None:
+    if mock_request is not None and mock is not None and mock.error is None:
         _check_mock_result(mock.result, state, body, resource, mock_request.get("fieldValidationMode") or "STRICT")
 
     machine_name, execution_name = str(uuid.uuid4()), str(uuid.uuid4())
@@ -89,9 +89,7 @@ async def test_state(request: Mapping[str, Any], *, settings: Settings, integrat
     # the state's expressions run off the event loop, which serves everything else meanwhile (expr/limits.py)
     call = await STEPS.run(test.start, now)
     while call is not None:  # an unmocked Task: stepline's integrations answer it
-        task = TaskCall(resource=describe_resource(call.resource, settings.region), parameters=call.parameters,
-                        state_name=call.state_name, invocation=0, execution_arn=test.execution.execution_arn,
-                        task_token=call.task_token, timeout_seconds=call.timeout_seconds)
+        task = TaskCall.of(call, test.execution.execution_arn)
         call = await _perform(test, task, integrations, min(call.timeout_seconds or TIMEOUT_SECONDS, TIMEOUT_SECONDS))
     return test.response()
 

@@ -54,7 +54,7 @@ class MockConfig:
                                           "range such as \"0\" or \"1-2\"")
                 entries.append((first_number, last_number, _checked_answer(answer, f"MockedResponses.{name}.{key}")))
             responses[name] = entries
-        machines = {}
+        machines: dict[str, dict[str, dict[str, str]]] = {}
         for machine, spec in _object(document.get("StateMachines", {}), "StateMachines").items():
             where = f"StateMachines.{machine}"
             cases = _object(_object(spec, where).get("TestCases", {}), f"{where}.TestCases")
@@ -121,7 +121,7 @@ class MockedTestCase:
 
 def _answer(call: TaskCall, answer: JSON) -> TaskResult:
     # a mocked .waitForTaskToken/.sync task stands for the whole exchange: its request was submitted
-    submitted = {} if call.resource.pattern in ("callback", "sync") else None
+    submitted: JSON = {} if call.resource.pattern in ("callback", "sync") else None
     if isinstance(answer, dict) and "Throw" in answer:
         thrown = answer["Throw"] or {}
         error, cause = thrown.get("Error", "States.TaskFailed"), thrown.get("Cause")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from stepline.engine.effects import InvokeTask
 from stepline.engine.resources import Resource
 from stepline.errors import StatesError
 from stepline.jsonvalue import JSON
@@ -22,6 +23,13 @@ class TaskCall:
     execution_arn: str
     task_token: str | None = None
     timeout_seconds: float | None = None
+
+    @classmethod
+    def of(cls, effect: InvokeTask, execution_arn: str) -> TaskCall:
+        """The call an execution's InvokeTask effect makes."""
+        return cls(resource=effect.resource, parameters=effect.parameters, state_name=effect.state_name,
+                   invocation=effect.invocation, execution_arn=execution_arn, task_token=effect.task_token,
+                   timeout_seconds=effect.timeout_seconds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """The durable store's interface: SQLite (default, one process) or PostgreSQL (several processes), both the one
 SqlStore of core.py over a connector (sqlite.py, postgres.py).
 
-Records cross this boundary as plain dicts (AWS's member names, datetimes as aware `datetime`), except the
-runtime's own rows (Timer, PendingTask, ExecutionChange, Lease). Every write of one execution's progress is one
+Records cross this boundary typed: executions and resources as the records of records.py, the runtime's own rows
+as the dataclasses below (Timer, PendingTask, ExecutionChange, Lease, InboxSignal). Every write of one execution's progress is one
 ExecutionChange, and a batch of them is one transaction (group commit).
 
 Several workers on one database coordinate through leases: a worker claims an execution (`claim_runnable`),
@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from stepline.engine.effects import InvokeTask
 from stepline.jsonvalue import JSON
+from stepline.runtime.store.records import ExecutionRecord, Kind, Stored
 
 RESOURCE_KINDS = ("state_machine", "version", "alias", "activity")
 
@@ -66,10 +68,11 @@ class PendingTask:
     execution_arn: str
     thread: str
     token: int
-    effect: JSON  # the InvokeTask effect as JSON
+    effect: InvokeTask
     task_token: str | None = None  # callbacks and activities are answered with it
     activity_arn: str | None = None
     worker: str | None = None  # the activity worker that took it (GetActivityTask)
+    submitted: bool = False  # it reached its service and waits for a callback: not sent again
 
 
 @dataclass(slots=True)
@@ -134,13 +137,11 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     # resources
-    async def create_resource(self, kind: str, arn: str, record: dict[str, Any], *,
-                              parent: str | None = None) -> bool: ...
-    async def put_resource(self, kind: str, arn: str, record: dict[str, Any], *,
-                           parent: str | None = None) -> None: ...
-    async def get_resource(self, kind: str, arn: str) -> dict[str, Any] | None: ...
-    async def list_resources(self, kind: str, *, parent: str | None = None) -> list[dict[str, Any]]: ...
-    async def delete_resource(self, kind: str, arn: str) -> bool: ...
+    async def create_resource(self, kind: Kind[Stored], record: Stored, *, parent: str | None = None) -> bool: ...
+    async def put_resource(self, kind: Kind[Stored], record: Stored, *, parent: str | None = None) -> None: ...
+    async def get_resource(self, kind: Kind[Stored], arn: str) -> Stored | None: ...
+    async def list_resources(self, kind: Kind[Stored], *, parent: str | None = None) -> list[Stored]: ...
+    async def delete_resource(self, kind: Kind[Any], arn: str) -> bool: ...
     async def get_tags(self, arn: str) -> dict[str, str]: ...
     async def set_tags(self, arn: str, tags: dict[str, str]) -> None: ...
     async def remove_tags(self, arn: str, keys: list[str]) -> None: ...
@@ -150,20 +151,21 @@ class Store(Protocol):
     async def get_definition(self, digest: str) -> str | None: ...
 
     # executions
-    async def create_execution(self, record: dict[str, Any], *, lease: Lease | None = None) -> dict[str, Any] | None:
+    async def create_execution(self, record: ExecutionRecord, *,
+                               lease: Lease | None = None) -> ExecutionRecord | None:
         """None when created; else the existing execution's record. With a lease (fence 1), the new execution
         is created held by its worker: no other worker's poll takes it before its creator starts it."""
-    async def get_execution(self, arn: str) -> dict[str, Any] | None: ...
+    async def get_execution(self, arn: str) -> ExecutionRecord | None: ...
     async def list_executions(self, *, state_machine_arn: str | None = None, status: str | None = None,
                               map_run_arn: str | None = None, name: str | None = None, after: str | None = None,
-                              limit: int | None = None) -> list[dict[str, Any]]:
+                              limit: int | None = None) -> list[ExecutionRecord]:
         """The matching executions, newest first: up to `limit`, those created before the execution `after`
         (an ARN: the last one of the previous page)."""
     async def update_execution(self, arn: str, summary: dict[str, Any], status: str | None = None) -> None: ...
     async def get_events(self, arn: str, *, after: int = 0, limit: int = 1000,
                          reverse: bool = False) -> list[dict[str, Any]]: ...
     async def get_checkpoint(self, arn: str) -> str | None: ...
-    async def load_executions(self, arns: list[str]) -> dict[str, tuple[dict[str, Any], str | None]]:
+    async def load_executions(self, arns: list[str]) -> dict[str, tuple[ExecutionRecord, str | None]]:
         """The records and checkpoints of several executions at once (those that exist), to restore them."""
 
     # the runtime

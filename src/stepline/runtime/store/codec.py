@@ -10,8 +10,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from stepline.engine.effects import InvokeTask
+from stepline.engine.resources import Resource, describe_resource
 from stepline.jsonvalue import dumps, loads
 from stepline.runtime.store.base import InboxSignal, PendingTask, Timer
+from stepline.runtime.store.records import ExecutionRecord, Kind, Stored
 
 HISTORY_PAGE = 500  # events per stored row at most: what reading one event may have to decode
 DATE_KEYS = frozenset({"creationDate", "updateDate", "startDate", "stopDate", "redriveDate"})
@@ -74,9 +77,30 @@ def timer_from_row(row: tuple[Any, ...]) -> Timer:
     return Timer(arn, thread, kind, token, moment(due))
 
 
+def encode_task(task: PendingTask) -> str:
+    """A pending task's invocation as JSON text."""
+    # orjson writes dataclasses (the effect and its resource) as objects of their fields, without copying them
+    return dumps({"effect": task.effect, "submitted": task.submitted})
+
+
 def task_from_row(row: tuple[Any, ...]) -> PendingTask:
-    arn, thread, token, effect, task_token, activity_arn, worker = row
-    return PendingTask(arn, thread, token, loads(effect), task_token, activity_arn, worker)
+    arn, thread, token, document, task_token, activity_arn, worker = row
+    fields = loads(document)
+    submitted = fields.pop("submitted", False)
+    fields = fields.get("effect", fields)  # a store written before stored the effect's fields beside "submitted"
+    resource = fields["resource"]
+    # ... and the resource's ARN only
+    fields["resource"] = Resource(**resource) if isinstance(resource, dict) else \
+        describe_resource(resource, arn.split(":")[3])
+    return PendingTask(arn, thread, token, InvokeTask(**fields), task_token, activity_arn, worker, submitted)
+
+
+def execution_from_text(text: str | bytes) -> ExecutionRecord:
+    return ExecutionRecord.from_json(decode_record(text))
+
+
+def resource_from_text(kind: Kind[Stored], text: str | bytes) -> Stored:
+    return kind.record.from_json(decode_record(text))
 
 
 def signal_from_row(row: tuple[Any, ...]) -> InboxSignal:

@@ -36,19 +36,22 @@ from stepline.runtime.store.base import (
     Timer,
 )
 from stepline.runtime.store.codec import (
-    decode_record,
     encode_events,
     encode_record,
+    encode_task,
+    execution_from_text,
     event_window,
     events_between,
     follow_one_another,
     history_pages,
     moment,
+    resource_from_text,
     signal_from_row,
     task_from_row,
     timer_from_row,
     worker_from_row,
 )
+from stepline.runtime.store.records import ExecutionRecord, Kind, Stored
 
 log = logging.getLogger("stepline.runtime.store")
 
@@ -229,33 +232,32 @@ class SqlStore:
 
     # ------------------------------------------------------------------ resources
 
-    async def create_resource(self, kind: str, arn: str, record: dict[str, Any], *,
-                              parent: str | None = None) -> bool:
-        params = {"kind": kind, "arn": arn, "parent": parent, "record": encode_record(record)}
+    async def create_resource(self, kind: Kind[Stored], record: Stored, *, parent: str | None = None) -> bool:
+        params = {"kind": kind.name, "arn": record.arn, "parent": parent, "record": encode_record(record.to_json())}
 
         async def insert(tx: Transaction) -> bool:
             return bool(await tx.fetch(self._sql["create_resource"], params))
         return bool(await self._write(insert))
 
-    async def put_resource(self, kind: str, arn: str, record: dict[str, Any], *, parent: str | None = None) -> None:
-        await self._write(self._statement("put_resource", kind=kind, arn=arn, parent=parent,
-                                          record=encode_record(record)))
+    async def put_resource(self, kind: Kind[Stored], record: Stored, *, parent: str | None = None) -> None:
+        await self._write(self._statement("put_resource", kind=kind.name, arn=record.arn, parent=parent,
+                                          record=encode_record(record.to_json())))
 
-    async def get_resource(self, kind: str, arn: str) -> dict[str, Any] | None:
-        text = await self._value("get_resource", kind=kind, arn=arn)
-        return decode_record(text) if text is not None else None
+    async def get_resource(self, kind: Kind[Stored], arn: str) -> Stored | None:
+        text = await self._value("get_resource", kind=kind.name, arn=arn)
+        return resource_from_text(kind, text) if text is not None else None
 
-    async def list_resources(self, kind: str, *, parent: str | None = None) -> list[dict[str, Any]]:
+    async def list_resources(self, kind: Kind[Stored], *, parent: str | None = None) -> list[Stored]:
         if parent is None:
-            rows = await self._rows("list_resources", kind=kind)
+            rows = await self._rows("list_resources", kind=kind.name)
         else:
-            rows = await self._rows("list_resources_of_parent", kind=kind, parent=parent)
-        return [decode_record(text) for (text,) in rows]
+            rows = await self._rows("list_resources_of_parent", kind=kind.name, parent=parent)
+        return [resource_from_text(kind, text) for (text,) in rows]
 
-    async def delete_resource(self, kind: str, arn: str) -> bool:
+    async def delete_resource(self, kind: Kind[Any], arn: str) -> bool:
         async def delete(tx: Transaction) -> bool:
             await tx.execute(self._sql["delete_tags"], {"arn": arn})
-            return bool(await tx.fetch(self._sql["delete_resource"], {"kind": kind, "arn": arn}))
+            return bool(await tx.fetch(self._sql["delete_resource"], {"kind": kind.name, "arn": arn}))
         return bool(await self._write(delete))
 
     async def get_tags(self, arn: str) -> dict[str, str]:
@@ -284,30 +286,31 @@ class SqlStore:
 
     # ------------------------------------------------------------------ executions
 
-    async def create_execution(self, record: dict[str, Any], *, lease: Lease | None = None) -> dict[str, Any] | None:
-        arn = record["executionArn"]
-        params = {"arn": arn, "state_machine_arn": record["stateMachineArn"], "name": record["name"],
-                  "status": record["status"], "start_date": record["startDate"],
-                  "map_run_arn": record.get("mapRunArn"), "record": encode_record(record),
+    async def create_execution(self, record: ExecutionRecord, *,
+                               lease: Lease | None = None) -> ExecutionRecord | None:
+        arn = record.arn
+        params = {"arn": arn, "state_machine_arn": record.state_machine_arn, "name": record.name,
+                  "status": record.status, "start_date": record.start_date, "map_run_arn": record.map_run_arn,
+                  "record": encode_record(record.to_json()),
                   "worker": lease and lease.worker, "expires": lease and lease.expires, "fence": lease and lease.fence}
 
-        async def insert(tx: Transaction) -> dict[str, Any] | None:
+        async def insert(tx: Transaction) -> ExecutionRecord | None:
             if await tx.fetch(self._sql["create_execution"], params):
                 if lease is not None:
                     await tx.hold(lease)
                 return None
             [(existing,)] = await tx.fetch(self._sql["get_execution"], {"arn": arn})
-            return decode_record(existing)
-        created: dict[str, Any] | None = await self._write(insert)
+            return execution_from_text(existing)
+        created: ExecutionRecord | None = await self._write(insert)
         return created
 
-    async def get_execution(self, arn: str) -> dict[str, Any] | None:
+    async def get_execution(self, arn: str) -> ExecutionRecord | None:
         text = await self._value("get_execution", arn=arn)
-        return decode_record(text) if text is not None else None
+        return execution_from_text(text) if text is not None else None
 
     async def list_executions(self, *, state_machine_arn: str | None = None, status: str | None = None,
                               map_run_arn: str | None = None, name: str | None = None, after: str | None = None,
-                              limit: int | None = None) -> list[dict[str, Any]]:
+                              limit: int | None = None) -> list[ExecutionRecord]:
         filters = {"state_machine_arn": state_machine_arn, "status": status, "map_run_arn": map_run_arn,
                    "name": name}
         clauses = [f"{column} = :{column}" for column, value in filters.items() if value is not None]
@@ -316,7 +319,7 @@ class SqlStore:
         where = self._connector.placeholders(f"WHERE {' AND '.join(clauses)}" if clauses else "")
         rows = await self._connector.fetch(self._sql["list_executions"].replace("{where}", where),
                                            {**filters, "after": after, "limit": NO_LIMIT if limit is None else limit})
-        return [decode_record(text) for (text,) in rows]
+        return [execution_from_text(text) for (text,) in rows]
 
     async def update_execution(self, arn: str, summary: dict[str, Any], status: str | None = None) -> None:
         merged = {**summary, "status": status} if status is not None else summary
@@ -334,9 +337,9 @@ class SqlStore:
         checkpoint: str | None = await self._value("get_checkpoint", arn=arn)
         return checkpoint
 
-    async def load_executions(self, arns: list[str]) -> dict[str, tuple[dict[str, Any], str | None]]:
+    async def load_executions(self, arns: list[str]) -> dict[str, tuple[ExecutionRecord, str | None]]:
         rows = await self._rows("load_executions", arns=list(arns)) if arns else []
-        return {arn: (decode_record(record), checkpoint) for arn, record, checkpoint in rows}
+        return {arn: (execution_from_text(record), checkpoint) for arn, record, checkpoint in rows}
 
     # ------------------------------------------------------------------ the runtime
 
@@ -478,7 +481,7 @@ def folded_writes(folded: dict[str, _Folded]) -> list[tuple[str, list[dict[str, 
         ("set_timers", [{"arn": arn, "thread": t.thread, "kind": t.kind, "token": t.token, "due": t.due}
                         for arn, _, t in timers if t is not None]),
         ("delete_tasks", [{"arn": arn, "thread": thread} for arn, thread, task in tasks if task is None]),
-        ("set_tasks", [{"arn": arn, "thread": t.thread, "token": t.token, "effect": dumps(t.effect),
+        ("set_tasks", [{"arn": arn, "thread": t.thread, "token": t.token, "effect": encode_task(t),
                         "task_token": t.task_token, "activity_arn": t.activity_arn}
                        for arn, _, t in tasks if t is not None]),
         ("insert_history", [{"arn": arn, "first_id": page[0]["id"], "last_id": page[-1]["id"],
