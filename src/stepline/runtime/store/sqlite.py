@@ -229,29 +229,32 @@ class SqliteConnector:
 
 
 class _Thread:
-    """A thread that runs work for the event loop, one job after another. The jobs queued while it worked run in
-    its next wake-up, and their results go back to the loop in one call: a hop between threads costs more than
-    most queries do."""
+    """A thread that runs work for the event loop, one job after another. The jobs of one turn of the loop are
+    handed over together at its end, and their results come back in one call: the threads wake once a turn, not
+    once a job, and the GIL changes hands as seldom (a hop between threads costs more than most queries do)."""
 
     def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]] | None]
-        self._jobs = queue.SimpleQueue()
+        self._turn: list[_Job] = []  # the jobs of this turn of the loop, handed over at its end
+        self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put((future, work, args))
+        if not self._turn:
+            future.get_loop().call_soon(self._hand_over)
+        self._turn.append((future, work, args))
         return await future
+
+    def _hand_over(self) -> None:
+        jobs, self._turn = self._turn, []
+        self._jobs.put(jobs)
 
     def stop(self) -> None:
         self._jobs.put(None)
 
     def _serve(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            jobs = [job]
-            while not self._jobs.empty() and (job := self._jobs.get()) is not None:
-                jobs.append(job)
+        while (jobs := self._jobs.get()) is not None:
             outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
             for future, work, args in jobs:
                 try:
@@ -259,8 +262,9 @@ class _Thread:
                 except BaseException as error:  # the caller's to handle, whatever it is
                     outcomes.append((future, None, error))
             jobs[0][0].get_loop().call_soon_threadsafe(_settle, outcomes)
-            if job is None:
-                return
+
+
+_Job = tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]]
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
