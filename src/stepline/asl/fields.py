@@ -8,7 +8,6 @@ measured on AWS by others); the remaining ones follow the same families ("These 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import date
 from typing import Final
 
@@ -52,8 +51,8 @@ STATE_FIELDS: Final[dict[str, dict[str, str]]] = {
 TOP_LEVEL_FIELDS: Final = ("Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage")
 NESTED_FIELDS: Final = ("Comment", "StartAt", "States", "ProcessorConfig")
 
-RETRIER_FIELDS: Final = ("ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds",
-                         "JitterStrategy", "Comment")
+RETRIER_FIELDS: Final = frozenset({"ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds",
+                                   "JitterStrategy", "Comment"})
 CATCHER_FIELDS: Final = {"ErrorEquals": BOTH, "Next": BOTH, "ResultPath": JSONPATH, "Output": JSONATA,
                          "Assign": BOTH, "Comment": BOTH}
 
@@ -77,8 +76,8 @@ def _operand_types() -> dict[str, str]:
 
 
 COMPARISON_OPERATORS: Final[dict[str, str]] = _operand_types()  # operator -> the JSON type of its operand
-CHOICE_RULE_FIELDS: Final = ("Variable", "And", "Or", "Not", "Next", "Condition", "Assign", "Output", "Comment",
-                             *COMPARISON_OPERATORS)
+CHOICE_RULE_FIELDS: Final = frozenset({"Variable", "And", "Or", "Not", "Next", "Condition", "Assign", "Output",
+                                       "Comment", *COMPARISON_OPERATORS})
 
 # Fields a JSONata state may give as a "{% ... %}" string instead of a literal value.
 JSONATA_VALUE_FIELDS: Final = frozenset({"TimeoutSeconds", "HeartbeatSeconds", "Seconds", "Timestamp", "Items",
@@ -87,26 +86,15 @@ JSONATA_VALUE_FIELDS: Final = frozenset({"TimeoutSeconds", "HeartbeatSeconds", "
                                          "MaxInputBytesPerBatch", "BatchInput", "Output", "Condition"})
 
 
+# The name AWS uses for each JSON type, by the exact Python type json.loads makes; bool first, as a bool is an int
+JSON_KINDS: Final[dict[type, str]] = {bool: "BOOLEAN", int: "INTEGER", float: "NUMBER", str: "STRING", dict: "OBJECT",
+                                      list: "ARRAY", type(None): "NULL"}
+
+
 def kind_of(value: JSON) -> str:
     """The name AWS uses for a JSON value's type: STRING, INTEGER, NUMBER, BOOLEAN, OBJECT, ARRAY or NULL."""
-    if isinstance(value, bool):
-        return "BOOLEAN"
-    if isinstance(value, int):
-        return "INTEGER"
-    if isinstance(value, float):
-        return "NUMBER"
-    if isinstance(value, str):
-        return "STRING"
-    if isinstance(value, dict):
-        return "OBJECT"
-    if isinstance(value, list):
-        return "ARRAY"
-    return "NULL"
-
-
-def has_kind(value: JSON, kinds: Iterable[str]) -> bool:
-    kind = kind_of(value)
-    return kind in kinds or (kind == "INTEGER" and "NUMBER" in kinds)
+    return JSON_KINDS.get(type(value)) or next(
+        (name for base, name in JSON_KINDS.items() if isinstance(value, base)), "NULL")  # a subclass: an OrderedDict
 
 
 def is_jsonata(value: JSON) -> bool:

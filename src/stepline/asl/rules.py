@@ -13,7 +13,8 @@ Path and intrinsic syntax and JSONata expressions are not checked here: the expr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Final, Literal, TypedDict
 
 from stepline.asl import fields as f
@@ -43,6 +44,7 @@ SCHEMA: Final = "SCHEMA_VALIDATION_FAILED"
 MAX_STATE_NAME_LENGTH: Final = 80
 MAX_NESTING: Final = 100  # machines inside machines; far beyond what any real definition uses
 Container = Literal["top", "branch", "processor"]
+MOVES_ON: Final = ("Pass", "Task", "Wait", "Parallel", "Map")  # the state types that take Next or End
 HANDLES_ERRORS: Final = ("Task", "Parallel", "Map")  # the state types that take Retry and Catch
 
 
@@ -83,7 +85,8 @@ class Checker:
         return not missing
 
     def expect(self, value: JSON, kinds: tuple[str, ...], at: str) -> bool:
-        if f.has_kind(value, kinds):
+        kind = f.JSON_KINDS.get(type(value)) or f.kind_of(value)  # kind_of for a subclass: this runs for every value
+        if kind in kinds or (kind == "INTEGER" and "NUMBER" in kinds):
             return True
         self.error(f"Expected value of type [{_join(kinds)}]", at)
         return False
@@ -117,6 +120,17 @@ class Checker:
         elif high is not None and value > high:
             self.error(f"Maximum value is {high:g}", where)
 
+    def items(self, obj: Mapping[str, JSON], key: str, at: str) -> list[JSON]:
+        """A field that must be a non-empty array: its items, or none when it is missing or not an array."""
+        if not self.require(obj, (key,), at):
+            return []
+        items = obj[key]
+        if not self.expect(items, ("ARRAY",), f"{at}/{key}") or not isinstance(items, list):
+            return []
+        if not items:
+            self.error("Value cannot be empty", f"{at}/{key}")
+        return items
+
     def strings(self, obj: Mapping[str, JSON], keys: Iterable[str], at: str, *, nullable: bool = False) -> None:
         for key in keys:
             if key in obj:
@@ -147,32 +161,29 @@ class Checker:
         """A state machine: the definition itself, a Parallel branch or a Map's ItemProcessor/Iterator.
         `language` is the one it inherits."""
         at = base or "/"
-        language = query_language_of(obj, language)
-        states: dict[str, State] = {}
-        listed = False  # States is an object: its transitions can be checked
+        machine = StateMachine(location=base, start_at=_string(obj.get("StartAt")), states={}, fields=obj,
+                               query_language=query_language_of(obj, language),
+                               timeout_seconds=_integer(obj.get("TimeoutSeconds")))
         if depth > MAX_NESTING:
             self.error("The states are too deeply nested.", at, "TOO_DEEPLY_NESTED")
-        else:
-            allowed = f.TOP_LEVEL_FIELDS if container == "top" else f.NESTED_FIELDS
-            for key in obj:
-                if key not in allowed or (key == "ProcessorConfig" and container != "processor"):
-                    self.error(f"Field '{key}' is not supported", at)
-            if container == "top" and "QueryLanguage" in obj:
-                self.enum(obj["QueryLanguage"], (f.JSONPATH, f.JSONATA), "/QueryLanguage")
-            self.require(obj, ("StartAt", "States"), at)
-            self.strings(obj, ("StartAt", "Comment", "Version"), base)
-            if container == "top":
-                self.number(obj, "TimeoutSeconds", base, f.JSONPATH, low=1, high=99999999)
-            written = obj.get("States")
-            if "States" in obj and self.expect(written, ("OBJECT",), f"{base}/States") and isinstance(written, dict):
-                listed = True
-                for name in self.duplicates.get(id(written), ()):
-                    self.error(f"Duplicate State name: {name}", f"{base}/States/{name}", "DUPLICATE_STATE_NAME")
-                states = {name: self.state(name, state, f"{base}/States/{name}", language, depth)
-                          for name, state in written.items()}
-        machine = StateMachine(location=base, start_at=_string(obj.get("StartAt")), states=states,
-                               query_language=language, fields=obj, timeout_seconds=_integer(obj.get("TimeoutSeconds")))
-        if listed:
+            return machine
+        allowed = f.TOP_LEVEL_FIELDS if container == "top" else f.NESTED_FIELDS
+        for key in obj:
+            if key not in allowed or (key == "ProcessorConfig" and container != "processor"):
+                self.error(f"Field '{key}' is not supported", at)
+        if container == "top" and "QueryLanguage" in obj:
+            self.enum(obj["QueryLanguage"], (f.JSONPATH, f.JSONATA), "/QueryLanguage")
+        self.require(obj, ("StartAt", "States"), at)
+        self.strings(obj, ("StartAt", "Comment", "Version"), base)
+        if container == "top":
+            self.number(obj, "TimeoutSeconds", base, f.JSONPATH, low=1, high=99999999)
+        states = obj.get("States")
+        if "States" in obj and self.expect(states, ("OBJECT",), f"{base}/States") and isinstance(states, dict):
+            for name in self.duplicates.get(id(states), ()):
+                self.error(f"Duplicate State name: {name}", f"{base}/States/{name}", "DUPLICATE_STATE_NAME")
+            machine = replace(machine, states={
+                name: self.state(name, state, f"{base}/States/{name}", machine.query_language, depth)
+                for name, state in states.items()})
             self.transitions(machine, top=container == "top")
         return machine
 
@@ -182,9 +193,9 @@ class Checker:
                        at, "INVALID_STATE_NAME")
         if not self.expect(state, ("OBJECT",), at) or not isinstance(state, dict):
             return State(name=name, type="", location=at, query_language=machine_language, fields={})
-        common = _Common(name=name, type=_string(state.get("Type")) or "", location=at,
-                         query_language=query_language_of(state, machine_language), fields=state,
-                         next=_string(state.get("Next")), end=state.get("End") is True, retry=(), catch=())
+        common: _Common = {"name": name, "type": _string(state.get("Type")) or "", "location": at,
+                           "query_language": query_language_of(state, machine_language), "fields": state,
+                           "next": _string(state.get("Next")), "end": state.get("End") is True, "retry": (), "catch": ()}
         if not self.require(state, ("Type",), at):
             return State(**common)
         kind = state["Type"]
@@ -201,22 +212,25 @@ class Checker:
         self.strings(state, ("Comment",), at)
         self.strings(state, ("InputPath", "OutputPath", "ResultPath"), at, nullable=True)
         self.objects(state, ("Parameters", "ResultSelector", "Assign", "Arguments"), at, language)
-        if kind in ("Pass", "Task", "Wait", "Parallel", "Map"):
+        if kind in MOVES_ON:
             self.next_or_end(state, at)
         if "Retry" in state and kind in HANDLES_ERRORS:
             common["retry"] = self.retry(state["Retry"], f"{at}/Retry")
         if "Catch" in state and kind in HANDLES_ERRORS:
             common["catch"] = self.catch(state["Catch"], f"{at}/Catch", language)
-        typed: State = getattr(self, f"state_{kind.lower()}")(state, at, language, depth, common)
-        return typed
+        return _TYPE_CHECKS[kind](self, state, at, language, depth, common)
 
     def field_names(self, obj: Mapping[str, JSON], allowed: Mapping[str, str], at: str, language: str,
                     *, check_language: bool = True) -> None:
-        """Fields the object may not have at all, and fields of the other query language."""
+        """Fields the object may not have at all, then fields of the other query language (in `allowed`'s order)."""
+        other_language = False
         for key in obj:
-            if key not in allowed:
+            belongs = allowed.get(key)
+            if belongs is None:
                 self.error(f"Field '{key}' is not supported", at)
-        if not check_language:
+            elif belongs != f.BOTH and belongs != language:
+                other_language = True
+        if not (other_language and check_language):
             return
         for key, belongs in allowed.items():
             if key in obj and belongs not in (f.BOTH, language):
@@ -224,7 +238,8 @@ class Checker:
                            f"for the '{belongs}' QueryLanguage", at)
 
     def next_or_end(self, state: Mapping[str, JSON], at: str) -> None:
-        self.strings(state, ("Next",), at)
+        if "Next" in state:
+            self.expect(state["Next"], ("STRING",), f"{at}/Next")
         if "End" in state:
             self.expect(state["End"], ("BOOLEAN",), f"{at}/End")
         ends = state.get("End") is True
@@ -253,8 +268,8 @@ class Checker:
         self.strings(state, ("TimeoutSecondsPath", "HeartbeatSecondsPath"), at)
         self.at_most_one(state, ("TimeoutSeconds", "TimeoutSecondsPath"), at)
         self.at_most_one(state, ("HeartbeatSeconds", "HeartbeatSecondsPath"), at)
-        timeout, heartbeat = state.get("TimeoutSeconds"), state.get("HeartbeatSeconds")
-        if f.kind_of(timeout) == f.kind_of(heartbeat) == "INTEGER" and heartbeat >= timeout:  # type: ignore[operator]
+        timeout, heartbeat = _integer(state.get("TimeoutSeconds")), _integer(state.get("HeartbeatSeconds"))
+        if timeout is not None and heartbeat is not None and heartbeat >= timeout:
             self.error("HeartbeatSeconds must be smaller than TimeoutSeconds", f"{at}/HeartbeatSeconds")
         if "Credentials" in state:
             credentials, where = state["Credentials"], f"{at}/Credentials"
@@ -285,16 +300,11 @@ class Checker:
                      common: _Common) -> ChoiceState:
         self.strings(state, ("Default",), at)
         rules: list[ChoiceRule] = []
-        if self.require(state, ("Choices",), at):
-            choices = state["Choices"]
-            if self.expect(choices, ("ARRAY",), f"{at}/Choices"):
-                if not choices:
-                    self.error("Value cannot be empty", f"{at}/Choices")
-                for index, rule in enumerate(choices):
-                    where = f"{at}/Choices[{index}]"
-                    self.choice_rule(rule, where, language, top=True)
-                    if isinstance(rule, dict):
-                        rules.append(ChoiceRule(next=_string(rule.get("Next")), location=where, fields=rule))
+        for index, rule in enumerate(self.items(state, "Choices", at)):
+            where = f"{at}/Choices[{index}]"
+            self.choice_rule(rule, where, language, top=True)
+            if isinstance(rule, dict):
+                rules.append(ChoiceRule(next=_string(rule.get("Next")), location=where, fields=rule))
         return ChoiceState(**common, choices=tuple(rules), default=_string(state.get("Default")))
 
     def choice_rule(self, rule: JSON, at: str, language: str, *, top: bool) -> None:
@@ -308,11 +318,11 @@ class Checker:
             self.strings(rule, ("Next",), at)
             self.objects(rule, ("Assign",), at, language)
         self.strings(rule, ("Comment",), at)
-        jsonpath_only = [key for key in rule if key in f.COMPARISON_OPERATORS or key in ("Variable", "And", "Or", "Not")]
         if language == f.JSONATA:
-            for key in jsonpath_only:
-                self.error(f"The QueryLanguage is set to 'JSONata', but field '{key}' is only supported for the "
-                           "'JSONPath' QueryLanguage", at)
+            for key in rule:
+                if key in f.COMPARISON_OPERATORS or key in ("Variable", "And", "Or", "Not"):
+                    self.error(f"The QueryLanguage is set to 'JSONata', but field '{key}' is only supported for the "
+                               "'JSONPath' QueryLanguage", at)
             if top and self.require(rule, ("Condition",), at):
                 self.expect(rule["Condition"], ("STRING", "BOOLEAN"), f"{at}/Condition")
             return
@@ -351,15 +361,10 @@ class Checker:
     def state_parallel(self, state: dict[str, JSON], at: str, language: str, depth: int,
                        common: _Common) -> ParallelState:
         machines: list[StateMachine] = []
-        if self.require(state, ("Branches",), at):
-            branches = state["Branches"]
-            if self.expect(branches, ("ARRAY",), f"{at}/Branches"):
-                if not branches:
-                    self.error("Value cannot be empty", f"{at}/Branches")
-                for index, branch in enumerate(branches):
-                    where = f"{at}/Branches[{index}]"
-                    if self.expect(branch, ("OBJECT",), where) and isinstance(branch, dict):
-                        machines.append(self.machine(branch, where, "branch", common["query_language"], depth + 1))
+        for index, branch in enumerate(self.items(state, "Branches", at)):
+            where = f"{at}/Branches[{index}]"
+            if self.expect(branch, ("OBJECT",), where) and isinstance(branch, dict):
+                machines.append(self.machine(branch, where, "branch", common["query_language"], depth + 1))
         return ParallelState(**common, branches=tuple(machines))
 
     def state_map(self, state: dict[str, JSON], at: str, language: str, depth: int, common: _Common) -> MapState:
@@ -396,7 +401,7 @@ class Checker:
             self.item_batcher(state["ItemBatcher"], f"{at}/ItemBatcher", language)
         if "ResultWriter" in state:
             self.result_writer(state["ResultWriter"], f"{at}/ResultWriter", language)
-        used = "ItemProcessor" if "ItemProcessor" in machines else "Iterator"  # both: ItemProcessor (and an error)
+        used = "ItemProcessor" if "ItemProcessor" in machines else "Iterator"  # the one that is an object, ItemProcessor first
         config = machines[used].fields.get("ProcessorConfig") if used in machines else None
         percentage = _number(state.get("ToleratedFailurePercentage"))
         return MapState(
@@ -476,13 +481,7 @@ class Checker:
 
     # -- Retry and Catch -------------------------------------------------------------------------------
     def error_equals(self, holder: Mapping[str, JSON], at: str) -> tuple[str, ...]:
-        if not self.require(holder, ("ErrorEquals",), at):
-            return ()
-        names, where = holder["ErrorEquals"], f"{at}/ErrorEquals"
-        if not self.expect(names, ("ARRAY",), where) or not isinstance(names, list):
-            return ()
-        if not names:
-            self.error("Value cannot be empty", where)
+        names, where = self.items(holder, "ErrorEquals", at), f"{at}/ErrorEquals"
         for index, name in enumerate(names):
             self.expect(name, ("STRING",), f"{where}[{index}]")
         if "States.ALL" in names and len(names) > 1:
@@ -536,16 +535,17 @@ class Checker:
     def transitions(self, machine: StateMachine, *, top: bool) -> None:
         """Every target names a state; the top level can end; every state can be reached from StartAt."""
         states, start = machine.states, machine.start_at
-        edges: dict[str, list[str]] = {}
-        terminal = False
         if start is not None and start not in states:
             self.error(f"Missing 'Next' target: {start}", f"{machine.location}/StartAt", "MISSING_TRANSITION_TARGET")
+        edges: dict[str, list[str]] = {}
+        terminal = False
         for name, state in states.items():
-            targets = _targets(state)
-            for target, where in targets:
-                if target not in states:
-                    self.error(f"Missing 'Next' target: {target}", where, "MISSING_TRANSITION_TARGET")
-            edges[name] = [target for target, _ in targets]
+            edges[name] = targets = []
+            for target, holder, field in _transitions(state):
+                if target in states:
+                    targets.append(target)
+                else:
+                    self.error(f"Missing 'Next' target: {target}", f"{holder}/{field}", "MISSING_TRANSITION_TARGET")
             terminal = terminal or _is_terminal(state)
         if top and not terminal:
             self.error("Workflow has no terminal state", "", "MISSING_END_STATE")
@@ -558,10 +558,17 @@ class Checker:
             name = pending.pop()
             if name not in reached:
                 reached.add(name)
-                pending.extend(target for target in edges[name] if target in states)
+                pending.extend(edges[name])
         for name, state in states.items():
             if name not in reached:
                 self.error(f'State "{name}" is not reachable.', state.location, "MISSING_TRANSITION_TARGET")
+
+
+# The checks of each state type, which return its model
+_TYPE_CHECKS: Final[dict[str, Callable[[Checker, dict[str, JSON], str, str, int, _Common], State]]] = {
+    "Pass": Checker.state_pass, "Task": Checker.state_task, "Choice": Checker.state_choice, "Wait": Checker.state_wait,
+    "Succeed": Checker.state_succeed, "Fail": Checker.state_fail, "Parallel": Checker.state_parallel,
+    "Map": Checker.state_map}
 
 
 def _is_terminal(state: State) -> bool:
@@ -569,17 +576,16 @@ def _is_terminal(state: State) -> bool:
     return state.type in ("Succeed", "Fail") or state.end or state.type not in f.STATE_TYPES
 
 
-def _targets(state: State) -> list[tuple[str, str]]:
-    """(target, location) for every transition a state declares: Next, Choices[i].Next, Default, Catch[i].Next."""
+def _transitions(state: State) -> list[tuple[str, str, str]]:
+    """(target, where, field) for every transition a state declares: Next, Choices[i].Next, Default, Catch[i].Next.
+    `where` locates the object holding the field: a location is written out only for a target that is missing."""
     if isinstance(state, ChoiceState):
-        targets = [(rule.next, f"{rule.location}/Next") for rule in state.choices if rule.next is not None]
+        found = [(rule.next, rule.location, "Next") for rule in state.choices if rule.next is not None]
         if state.default is not None:
-            targets.append((state.default, f"{state.location}/Default"))
-        return targets
-    if state.type in ("Succeed", "Fail") or state.type not in f.STATE_TYPES:
-        return []
-    targets = [(state.next, f"{state.location}/Next")] if state.next is not None else []
-    return targets + [(catcher.next, f"{catcher.location}/Next") for catcher in state.catch if catcher.next is not None]
+            found.append((state.default, state.location, "Default"))
+        return found
+    found = [(state.next, state.location, "Next")] if state.next is not None and state.type in MOVES_ON else []
+    return found + [(catcher.next, catcher.location, "Next") for catcher in state.catch if catcher.next is not None]
 
 
 # -- the model ---------------------------------------------------------------------------------------------

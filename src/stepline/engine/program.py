@@ -147,7 +147,8 @@ def _state(spec: model.State, *, at: str) -> State:
         _jsonata_flow(state, body, at)
     else:
         _jsonpath_flow(state, body, at)
-    state.catchers = [_catcher(c, at=f"{at}/Catch/{i}", language=state.language) for i, c in enumerate(spec.catch)]
+    if spec.catch:
+        state.catchers = [_catcher(c, at=f"{at}/Catch/{i}", language=state.language) for i, c in enumerate(spec.catch)]
     if isinstance(spec, model.TaskState):
         _task(state, spec, at)
     elif isinstance(spec, model.ChoiceState):
