@@ -261,7 +261,10 @@ class _Thread:
                     outcomes.append((future, work(*args), None))
                 except BaseException as error:  # the caller's to handle, whatever it is
                     outcomes.append((future, None, error))
-            jobs[0][0].get_loop().call_soon_threadsafe(_settle, outcomes)
+            try:
+                jobs[0][0].get_loop().call_soon_threadsafe(_settle, outcomes)
+            except RuntimeError:  # the loop is closed (the process is exiting): nobody waits any more
+                pass
 
 
 _Job = tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]]
