@@ -14,7 +14,6 @@ Path and intrinsic syntax and JSONata expressions are not checked here: the expr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from typing import Final, Literal, TypedDict
 
 from stepline.asl import fields as f
@@ -161,31 +160,31 @@ class Checker:
         """A state machine: the definition itself, a Parallel branch or a Map's ItemProcessor/Iterator.
         `language` is the one it inherits."""
         at = base or "/"
-        machine = StateMachine(location=base, start_at=_string(obj.get("StartAt")), states={}, fields=obj,
-                               query_language=query_language_of(obj, language),
-                               timeout_seconds=_integer(obj.get("TimeoutSeconds")))
+        language = query_language_of(obj, language)
+        start_at = _string(obj.get("StartAt"))
+        states: dict[str, State] = {}
         if depth > MAX_NESTING:
             self.error("The states are too deeply nested.", at, "TOO_DEEPLY_NESTED")
-            return machine
-        allowed = f.TOP_LEVEL_FIELDS if container == "top" else f.NESTED_FIELDS
-        for key in obj:
-            if key not in allowed or (key == "ProcessorConfig" and container != "processor"):
-                self.error(f"Field '{key}' is not supported", at)
-        if container == "top" and "QueryLanguage" in obj:
-            self.enum(obj["QueryLanguage"], (f.JSONPATH, f.JSONATA), "/QueryLanguage")
-        self.require(obj, ("StartAt", "States"), at)
-        self.strings(obj, ("StartAt", "Comment", "Version"), base)
-        if container == "top":
-            self.number(obj, "TimeoutSeconds", base, f.JSONPATH, low=1, high=99999999)
-        states = obj.get("States")
-        if "States" in obj and self.expect(states, ("OBJECT",), f"{base}/States") and isinstance(states, dict):
-            for name in self.duplicates.get(id(states), ()):
-                self.error(f"Duplicate State name: {name}", f"{base}/States/{name}", "DUPLICATE_STATE_NAME")
-            machine = replace(machine, states={
-                name: self.state(name, state, f"{base}/States/{name}", machine.query_language, depth)
-                for name, state in states.items()})
-            self.transitions(machine, top=container == "top")
-        return machine
+        else:
+            allowed = f.TOP_LEVEL_FIELDS if container == "top" else f.NESTED_FIELDS
+            for key in obj:
+                if key not in allowed or (key == "ProcessorConfig" and container != "processor"):
+                    self.error(f"Field '{key}' is not supported", at)
+            if container == "top" and "QueryLanguage" in obj:
+                self.enum(obj["QueryLanguage"], (f.JSONPATH, f.JSONATA), "/QueryLanguage")
+            self.require(obj, ("StartAt", "States"), at)
+            self.strings(obj, ("StartAt", "Comment", "Version"), base)
+            if container == "top":
+                self.number(obj, "TimeoutSeconds", base, f.JSONPATH, low=1, high=99999999)
+            written = obj.get("States")
+            if "States" in obj and self.expect(written, ("OBJECT",), f"{base}/States") and isinstance(written, dict):
+                for name in self.duplicates.get(id(written), ()):
+                    self.error(f"Duplicate State name: {name}", f"{base}/States/{name}", "DUPLICATE_STATE_NAME")
+                states = {name: self.state(name, state, f"{base}/States/{name}", language, depth)
+                          for name, state in written.items()}
+                self.transitions(states, start_at, base, top=container == "top")
+        return StateMachine(location=base, start_at=start_at, states=states, query_language=language, fields=obj,
+                            timeout_seconds=_integer(obj.get("TimeoutSeconds")))
 
     def state(self, name: str, state: JSON, at: str, machine_language: str, depth: int) -> State:
         if len(name) > MAX_STATE_NAME_LENGTH:
@@ -532,11 +531,10 @@ class Checker:
         return tuple(rules)
 
     # -- transitions -----------------------------------------------------------------------------------
-    def transitions(self, machine: StateMachine, *, top: bool) -> None:
+    def transitions(self, states: Mapping[str, State], start: str | None, base: str, *, top: bool) -> None:
         """Every target names a state; the top level can end; every state can be reached from StartAt."""
-        states, start = machine.states, machine.start_at
         if start is not None and start not in states:
-            self.error(f"Missing 'Next' target: {start}", f"{machine.location}/StartAt", "MISSING_TRANSITION_TARGET")
+            self.error(f"Missing 'Next' target: {start}", f"{base}/StartAt", "MISSING_TRANSITION_TARGET")
         edges: dict[str, list[str]] = {}
         terminal = False
         for name, state in states.items():
