@@ -65,8 +65,7 @@ class Leases:
 
     def first(self, arn: str) -> Lease:
         """The lease a new execution is created under (fence 1): no other worker's poll takes it first."""
-        lease = Lease(arn, self.worker, 1, wall() + timedelta(seconds=self.lease_seconds))
-        return lease
+        return Lease(arn, self.worker, 1, wall() + timedelta(seconds=self.lease_seconds))
 
     def hold(self, lease: Lease) -> None:
         self._held[lease.execution_arn] = lease
