@@ -28,9 +28,11 @@ class ConsoleMethods:
         "more": bool}`, events in GetExecutionHistory's shape.
         """
         record = await self._execution(executionArn)  # type: ignore[attr-defined]
+        # the timers before the events: the commit that set a timer wrote its events too, so the events read next
+        # include them (read the other way round, a commit in between gives a timer without its events)
+        timers = await self.waiting_timers(executionArn=executionArn) if record.status == "RUNNING" else []
         events = await self.store.get_events(executionArn, after=after, limit=limit + 1)
         more = len(events) > limit
-        timers = await self.waiting_timers(executionArn=executionArn) if record.status == "RUNNING" else []
         return {"events": events[:limit], "more": more, "status": record.status, "timers": timers}
 
     async def waiting_timers(self, *, executionArn: str) -> list[dict]:
