@@ -86,10 +86,8 @@ class Leases:
     async def renew(self, busy: set[str]) -> set[str]:
         """Keep the leases of executions with work in flight (`busy`, or touched since the last renewal); park the
         others. The executions whose leases were lost."""
-        busy = busy | self._touched
+        keep, park = self._split(busy)
         self._touched = set()
-        keep = [lease for arn, lease in self._held.items() if arn in busy]
-        park = [lease for arn, lease in self._held.items() if arn not in busy]
         lost: set[str] = set()
         if keep:
             renewed = await self._store.renew_leases(keep, self.lease_seconds, now=wall())
@@ -105,12 +103,16 @@ class Leases:
 
     async def hand_back(self, busy: set[str]) -> None:
         """A stopping worker: executions with work in flight go to any worker at once; the others are parked."""
-        busy = busy | self._touched
-        handed = [lease for arn, lease in self._held.items() if arn in busy]
-        parked = [lease for arn, lease in self._held.items() if arn not in busy]
+        handed, parked = self._split(busy)
         self._held.clear()
         await self._store.release_leases(handed)
         await self._store.release_leases(parked, waiting=True)
+
+    def _split(self, busy: set[str]) -> tuple[list[Lease], list[Lease]]:
+        """The leases of executions with work in flight (`busy`, or touched since the last renewal), and the others'."""
+        busy = busy | self._touched
+        return ([lease for arn, lease in self._held.items() if arn in busy],
+                [lease for arn, lease in self._held.items() if arn not in busy])
 
 
 class Inbox:

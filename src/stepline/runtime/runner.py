@@ -3,8 +3,9 @@
 Task calls run concurrently as asyncio tasks (a Map with MaxConcurrency 10 has up to 10 in flight);
 timers sit in a heap. In a server (`off_loop`), the interpreter's steps run in a worker thread, never on the event
 loop, which serves everything else while a step evaluates its expressions (up to their limits: expr/limits.py);
-alone in its process (`stepline run`, a test), an execution saves the thread hops. With a VirtualClock, time jumps to the next timer as soon as no task is in flight,
-so a year-long Wait takes no real time and the history still shows the year.
+alone in its process (`stepline run`, a test), an execution saves the thread hops. With a VirtualClock, time jumps
+to the next timer as soon as no task is in flight, so a year-long Wait takes no real time and the history still
+shows the year.
 """
 
 from __future__ import annotations

@@ -497,8 +497,9 @@ class Runtime:
             redrive = execution.status != RUNNING and context.restored
             kind = "start" if not execution.event_count else "redrive" if redrive else ""
             signal = replace(signal, kind=kind)
-        if execution is None or (execution.status != RUNNING and kind != "redrive") or not kind or kind == "resume" or (kind == "start" and execution.event_count) or (
-                kind == "redrive" and (execution.status == RUNNING or lease is None or context.redriven)):
+        if execution is None or (execution.status != RUNNING and kind != "redrive") or not kind or kind == "resume" \
+                or (kind == "start" and execution.event_count) \
+                or (kind == "redrive" and (execution.status == RUNNING or lease is None or context.redriven)):
             consumed = [signal.signal_id] if signal.signal_id is not None else []
             if timer_kind is not None or consumed:  # a timer or a signal nothing waits for: just remove it
                 applied.changes.append(ExecutionChange(

@@ -2,8 +2,8 @@
 SqlStore of core.py over a connector (sqlite.py, postgres.py).
 
 Records cross this boundary typed: executions and resources as the records of records.py, the runtime's own rows
-as the dataclasses below (Timer, PendingTask, ExecutionChange, Lease, InboxSignal). Every write of one execution's progress is one
-ExecutionChange, and a batch of them is one transaction (group commit).
+as the dataclasses below (Timer, PendingTask, ExecutionChange, Lease, InboxSignal). Every write of one execution's
+progress is one ExecutionChange, and a batch of them is one transaction (group commit).
 
 Several workers on one database coordinate through leases: a worker claims an execution (`claim_runnable`),
 gets a Lease whose `fence` grows with every claim, and commits that execution's changes with the fence; a
@@ -27,7 +27,6 @@ from stepline.engine.effects import InvokeTask
 from stepline.jsonvalue import JSON
 from stepline.runtime.store.records import ExecutionRecord, Kind, Stored
 
-RESOURCE_KINDS = ("state_machine", "version", "alias", "activity")
 
 class StoreError(Exception):
     """The store cannot do what was asked (corrupt file, read-only or full disk, lost connection)."""

@@ -7,7 +7,7 @@ records into AWS's responses (service/shapes.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -129,7 +129,7 @@ class ActivityRecord(_Stored):
     arn: str
     name: str
     creation_date: datetime
-    encryption_configuration: JSON = field(default=None)
+    encryption_configuration: JSON = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,7 +144,6 @@ class MapRunLimits(_Stored):
     tolerated_failure_count: int | None = None
 
 
-ResourceRecord = StateMachineRecord | AliasRecord | ActivityRecord | MapRunLimits
 Stored = TypeVar("Stored", bound=_Stored)
 
 
