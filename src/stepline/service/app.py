@@ -480,27 +480,34 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
     async def start_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
                               traceHeader: str | None = None) -> dict:
         machine, version_arn, alias_arn = await self._resolve_target(stateMachineArn)
+        record = self._new_execution(machine, stateMachineArn, name, input, traceHeader, version_arn, alias_arn)
+        started = {"executionArn": record.arn, "startDate": record.start_date}
+        if record.type == "EXPRESS":
+            self.express.start(await self._express_runner(record))
+            return started
+        existing = await self.runtime.create(record)
+        if existing is not None:
+            if existing.status == RUNNING and existing.input == record.input:
+                return {"executionArn": record.arn, "startDate": existing.start_date}
+            raise errors.ExecutionAlreadyExists(f"Execution Already Exists: '{record.arn}'")
+        return started
+
+    def _new_execution(self, machine: StateMachineRecord, target: str, name: str | None, input: str | None,
+                       trace_header: str | None, version_arn: str | None = None,
+                       alias_arn: str | None = None) -> ExecutionRecord:
+        """The record of an execution that StartExecution or StartSyncExecution starts now (its name and input
+        checked; an Express one's ARN made unique)."""
         text, _ = self._input(input)
         name = name if name is not None else str(uuid.uuid4())
         check_name(name)
-        now = _now(self.clock)
-        express = machine.type == "EXPRESS"
         arn = express_execution_arn(self.settings.region, self.settings.account, machine.name, name,
-                                    str(uuid.uuid4())) if express else \
+                                    str(uuid.uuid4())) if machine.type == "EXPRESS" else \
             execution_arn(self.settings.region, self.settings.account, machine.name, name)
-        record = ExecutionRecord(arn=arn, state_machine_arn=machine.arn, name=name, status=RUNNING, start_date=now,
-                                 input=text, role_arn=machine.role_arn, definition_digest=machine.definition_digest,
-                                 type=machine.type, version_arn=version_arn, alias_arn=alias_arn,
-                                 test_case=_test_case(stateMachineArn), trace_header=traceHeader)
-        if express:
-            self.express.start(await self._express_runner(record))
-            return {"executionArn": arn, "startDate": now}
-        existing = await self.runtime.create(record)
-        if existing is not None:
-            if existing.status == RUNNING and existing.input == text:
-                return {"executionArn": arn, "startDate": existing.start_date}
-            raise errors.ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
-        return {"executionArn": arn, "startDate": now}
+        return ExecutionRecord(arn=arn, state_machine_arn=machine.arn, name=name, status=RUNNING,
+                               start_date=_now(self.clock), input=text, role_arn=machine.role_arn,
+                               definition_digest=machine.definition_digest, type=machine.type,
+                               version_arn=version_arn, alias_arn=alias_arn, test_case=_test_case(target),
+                               trace_header=trace_header)
 
     async def _express_runner(self, record: ExecutionRecord) -> ExecutionRunner:
         program = await self._program(record.definition_digest, "EXPRESS")
@@ -516,15 +523,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         machine, _, _ = await self._resolve_target(stateMachineArn)
         if machine.type != "EXPRESS":
             raise errors.StateMachineTypeNotSupported("This operation is not supported by this type of state machine")
-        text, _ = self._input(input)
-        name = name if name is not None else str(uuid.uuid4())
-        check_name(name)
-        arn = express_execution_arn(self.settings.region, self.settings.account, machine.name, name,
-                                    str(uuid.uuid4()))
-        record = ExecutionRecord(arn=arn, state_machine_arn=machine.arn, name=name, status=RUNNING,
-                                 start_date=_now(self.clock), input=text, role_arn=machine.role_arn,
-                                 definition_digest=machine.definition_digest, type=machine.type,
-                                 test_case=_test_case(stateMachineArn), trace_header=traceHeader)
+        record = self._new_execution(machine, stateMachineArn, name, input, traceHeader)
         execution = await self.express.run(await self._express_runner(record))
         response = shapes.execution(express_record(execution))
         response["billingDetails"] = {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": max(
