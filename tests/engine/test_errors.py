@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from support import details, events_of, lambda_arn, machine, run
 
+from stepline.runtime.integrations.registry import Integration
 from stepline.service.workflow import Workflow
 
 
@@ -478,7 +479,7 @@ def test_unusable_task_result_from_any_integration_fails_the_task(result: Any, e
     assert [e["type"] for e in execution.events][-2:] == ["TaskFailed", "ExecutionFailed"]
 
 
-class Crashing:
+class Crashing(Integration):
     """An integration with a bug: it raises something other than StatesError."""
 
     name = "crashing"
@@ -491,8 +492,8 @@ class Crashing:
 
 
 @pytest.mark.parametrize(("integrations", "state", "error", "fragment"), [
-    pytest.param([Crashing()], {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage"}, "States.Runtime",
-                 "IndexError: list index out of range", id="integration-raises"),
+    pytest.param([Crashing()], {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage"},
+                 "States.TaskFailed", "IndexError: list index out of range", id="integration-raises"),
     pytest.param([], {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
                       "Parameters": {"FunctionName": "arn:aws:lambda:us-east-1"}},
                  "Lambda.ResourceNotFoundException", "Function not found", id="malformed-function-arn"),

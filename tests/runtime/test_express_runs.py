@@ -10,6 +10,7 @@ import pytest
 from stepline.engine.interpreter import Execution
 from stepline.engine.program import compile_definition
 from stepline.runtime.clock import SystemClock
+from stepline.runtime.integrations.registry import Integrations
 from stepline.runtime.runner import ExecutionRunner, ExpressRuns
 
 pytestmark = pytest.mark.anyio
@@ -22,7 +23,7 @@ def _runner(definition: str) -> ExecutionRunner:
                           state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:m",
                           state_machine_name="m", role_arn="", start_time=SystemClock().now(), seed=ARN,
                           region="us-east-1", redrive_count=None)
-    return ExecutionRunner(execution, [], SystemClock())
+    return ExecutionRunner(execution, Integrations([]), SystemClock())
 
 
 def _summary(execution: Execution) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from stepline.runtime.integrations.lambda_local import LocalFunctions
+from stepline.runtime.integrations.registry import Integrations
 from stepline.service import errors
 from stepline.service.settings import Settings
 from stepline.service.test_state import test_state as run_test_state
@@ -27,7 +28,7 @@ MAP = {"Type": "Map", "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type":
 def call(definition: Any, **request: Any) -> dict:
     functions = LocalFunctions({"double": lambda event, context: event["n"] * 2})
     body = {"definition": json.dumps(definition) if not isinstance(definition, str) else definition, **request}
-    return asyncio.run(run_test_state(body, settings=Settings(), integrations=[functions], now=NOW))
+    return asyncio.run(run_test_state(body, settings=Settings(), integrations=Integrations([functions]), now=NOW))
 
 
 def rejected(definition: Any, **request: Any) -> errors.ApiError:

@@ -5,30 +5,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 from stepline.engine.effects import InvokeTask
-from stepline.errors import StatesError
-from stepline.runtime.integrations.registry import Integration, TaskCall, resolve
+from stepline.jsonvalue import JSON
+from stepline.runtime.integrations.registry import (AwaitCallback, Failed, Integrations, Submitted, Succeeded,
+                                                    TaskCall)
 from stepline.runtime.signals import Signal
 from stepline.runtime.store.base import PendingTask, Store
 
 log = logging.getLogger("stepline.runtime.worker")
 
+Key = tuple[str, str]  # (execution, thread)
+
 
 class Tasks:
-    """The task invocations in flight in this worker, one per (execution, thread), each answered by a signal."""
+    """The task invocations in flight in this worker, one per (execution, thread), each answered by a signal. A
+    `.sync` job's handle is committed (the "submitted" signal) before it is waited for, so a restart resumes the
+    wait instead of submitting the job again."""
 
-    def __init__(self, store: Store, *, integrations: Callable[[str], Awaitable[Sequence[Integration]]],
+    def __init__(self, store: Store, *, calls: Callable[[str], Awaitable[tuple[Integrations, str | None]]],
                  submit: Callable[[Signal], None], post: Callable[[Signal], Awaitable[None]],
                  settle: Callable[[], None], poll_seconds: float) -> None:
         self._store = store
-        self._integrations = integrations  # execution ARN -> the integrations its tasks may use
+        self._calls = calls  # execution ARN -> the integrations its tasks may use, and its role
         self._submit = submit
         self._post = post
         self._settle = settle  # called when an invocation ends (the runtime may have become idle)
         self._poll_seconds = poll_seconds
-        self._in_flight: dict[tuple[str, str], asyncio.Task[None]] = {}  # (execution, thread) -> its invocation
+        self._in_flight: dict[Key, asyncio.Task[None]] = {}
+        self._jobs: dict[Key, tuple[Integrations, TaskCall, JSON]] = {}  # submitted jobs being waited for
+        self._cancelling: set[asyncio.Task[None]] = set()
         self._activity_waiters: dict[str, list[asyncio.Future[None]]] = {}
 
     def __bool__(self) -> bool:
@@ -44,51 +51,72 @@ class Tasks:
         """The executions with a task in flight (their leases are kept)."""
         return {arn for arn, _ in self._in_flight}
 
-    def dispatch(self, arn: str, effect: InvokeTask) -> None:
-        self.cancel(arn, effect.thread)
-        self._in_flight[(arn, effect.thread)] = asyncio.create_task(self._invoke(arn, effect))
+    def dispatch(self, arn: str, effect: InvokeTask, handle: JSON = None) -> None:
+        """Perform the task; with the handle of its submitted job, wait for that job instead."""
+        self._stop((arn, effect.thread))
+        self._in_flight[(arn, effect.thread)] = asyncio.create_task(self._perform(arn, effect, handle))
 
     def cancel(self, arn: str, thread: str) -> None:
-        task = self._in_flight.pop((arn, thread), None)
-        if task is not None:
-            task.cancel()
+        """The task is abandoned (answered, timed out, its branch or execution ended): its job, if any, is
+        stopped."""
+        job = self._stop((arn, thread))
+        if job is not None:
+            integrations, call, handle = job
+            task = asyncio.create_task(integrations.cancel(call, handle))
+            self._cancelling.add(task)
+            task.add_done_callback(self._cancelling.discard)
 
     def drop(self, arns: set[str]) -> None:
-        """Cancel the tasks of these executions (another worker took them over and dispatches them again)."""
-        for arn, thread in [key for key in self._in_flight if key[0] in arns]:
-            self.cancel(arn, thread)
+        """Stop waiting for the tasks of these executions (another worker took them over and performs them
+        again); their jobs go on."""
+        for key in [key for key in self._in_flight if key[0] in arns]:
+            self._stop(key)
+
+    def _stop(self, key: Key) -> tuple[Integrations, TaskCall, JSON] | None:
+        task = self._in_flight.pop(key, None)
+        if task is not None:
+            task.cancel()
+        return self._jobs.pop(key, None)
 
     async def close(self) -> None:
-        tasks = list(self._in_flight.values())
+        tasks = [*self._in_flight.values(), *self._cancelling]
         self._in_flight.clear()
+        self._jobs.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _invoke(self, arn: str, effect: InvokeTask) -> None:
-        thread, token = effect.thread, effect.token
+    async def _perform(self, arn: str, effect: InvokeTask, handle: JSON) -> None:
+        key, thread, token = (arn, effect.thread), effect.thread, effect.token
         try:
-            call = TaskCall.of(effect, arn)
-            integration = resolve(await self._integrations(arn), call)
-            result = await integration.invoke(call)
-        except StatesError as error:
-            submitted = getattr(error, "submitted", None)
-            if submitted is not None:
-                self._submit(Signal("submitted", arn, thread, token, (submitted, effect)))
-            self._submit(Signal("task_failed", arn, thread, token, (error.error, error.cause)))
+            integrations, role_arn = await self._calls(arn)
+            call = TaskCall.of(effect, arn, role_arn)
+            if handle is None:
+                outcome = await integrations.invoke(call)
+                if isinstance(outcome, Submitted):
+                    handle = outcome.handle
+                    self._submit(Signal("submitted", arn, thread, token, (outcome.response, effect, handle)))
+            if handle is not None:
+                self._jobs[key] = (integrations, call, handle)
+                outcome = await integrations.wait(call, handle)
+            if isinstance(outcome, AwaitCallback):
+                self._submit(Signal("submitted", arn, thread, token, (outcome.response, effect, None)))
+            elif isinstance(outcome, (Succeeded, Failed)):
+                if outcome.submitted is not None:
+                    self._submit(Signal("submitted", arn, thread, token, (outcome.submitted, effect, None)))
+                if isinstance(outcome, Succeeded):
+                    self._submit(Signal("task_ok", arn, thread, token, outcome.output))
+                else:
+                    self._submit(Signal("task_failed", arn, thread, token, (outcome.error, outcome.cause)))
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # an integration's bug must not lose the execution: the task fails
-            log.exception("the task integration of %s failed", arn, extra={"execution": arn, "thread": thread})
+        except Exception as error:  # the store could not say what the execution may use: the task fails
+            log.warning("the task of %s could not be performed: %s", arn, error, extra={"execution": arn})
             self._submit(Signal("task_failed", arn, thread, token, ("States.TaskFailed", str(error))))
-        else:
-            if result.submitted is not None:
-                self._submit(Signal("submitted", arn, thread, token, (result.submitted, effect)))
-            if not result.awaiting_callback:
-                self._submit(Signal("task_ok", arn, thread, token, result.output))
         finally:
-            if self._in_flight.get((arn, thread)) is asyncio.current_task():
-                del self._in_flight[(arn, thread)]
+            if self._in_flight.get(key) is asyncio.current_task():
+                del self._in_flight[key]
+                self._jobs.pop(key, None)
             self._settle()
 
     # ------------------------------------------------------------------ activities

@@ -13,16 +13,17 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
 from stepline.engine.interpreter import RUNNING, Execution
-from stepline.errors import StatesError
+from stepline.jsonvalue import JSON
 from stepline.runtime.applying import STEPS
 from stepline.runtime.clock import Clock
-from stepline.runtime.integrations.registry import Integration, TaskCall, TaskResult, resolve
+from stepline.runtime.integrations.registry import (AwaitCallback, Failed, Integrations, Outcome, Submitted,
+                                                    Succeeded, TaskCall)
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 class ExecutionRunner:
     """Runs one execution to its end (or until stopped)."""
 
-    def __init__(self, execution: Execution, integrations: Sequence[Integration], clock: Clock,
+    def __init__(self, execution: Execution, integrations: Integrations, clock: Clock,
                  timeout_seconds: float | None = None, off_loop: bool = False) -> None:
         self.execution = execution
         self.off_loop = off_loop
@@ -47,7 +48,7 @@ class ExecutionRunner:
     async def run(self) -> Execution:
         execution = self.execution
         try:
-            self._perform(await self._step(execution.start, self.clock.now()))
+            self._perform_effects(await self._step(execution.start, self.clock.now()))
             while execution.status == RUNNING:
                 await self._next_signal()
         finally:
@@ -59,7 +60,7 @@ class ExecutionRunner:
         """Run an interpreter step (in a worker thread when `off_loop`)."""
         return await STEPS.run(step, *args) if self.off_loop else step(*args)
 
-    def _perform(self, effects: list[Effect]) -> None:
+    def _perform_effects(self, effects: list[Effect]) -> None:
         for effect in effects:
             if isinstance(effect, InvokeTask):
                 key = (effect.thread, effect.token)
@@ -73,22 +74,32 @@ class ExecutionRunner:
                     task.cancel()
 
     async def _invoke(self, effect: InvokeTask) -> None:
-        call = TaskCall.of(effect, self.execution.execution_arn)
+        execution = self.execution
+        call = TaskCall.of(effect, execution.execution_arn, execution.execution_context.get("RoleArn"))
+        submitted: list[JSON] = []  # the handle of a job this call submitted
         try:
-            integration = resolve(self.integrations, call)
             if effect.timeout_seconds and not getattr(self.clock, "virtual", False):
-                result = await asyncio.wait_for(integration.invoke(call), effect.timeout_seconds)
+                outcome: Outcome | None = await asyncio.wait_for(self._perform(call, effect, submitted),
+                                                                 effect.timeout_seconds)
             else:
-                result = await integration.invoke(call)
-            outcome: tuple = ("ok", result)
+                outcome = await self._perform(call, effect, submitted)
         except asyncio.TimeoutError:
-            outcome = ("timeout", None)
-        except StatesError as error:
-            outcome = ("error", error)
-        except Exception as error:  # a broken integration fails the execution; it must not leave it waiting forever
-            outcome = ("error", StatesError("States.Runtime", f"The task of state '{effect.state_name}' failed "
-                                                              f"unexpectedly: {type(error).__name__}: {error}"))
+            outcome = None
+            if submitted:
+                await self.integrations.cancel(call, submitted[0])
+        except asyncio.CancelledError:
+            if submitted:
+                await self.integrations.cancel(call, submitted[0])
+            raise
         await self._results.put((effect, outcome))
+
+    async def _perform(self, call: TaskCall, effect: InvokeTask, submitted: list[JSON]) -> Outcome:
+        outcome = await self.integrations.invoke(call)
+        if isinstance(outcome, Submitted):
+            submitted.append(outcome.handle)
+            await self._results.put((effect, outcome))
+            return await self.integrations.wait(call, outcome.handle)
+        return outcome
 
     async def _next_signal(self) -> None:
         execution = self.execution
@@ -124,29 +135,31 @@ class ExecutionRunner:
             return
         if is_deadline:
             self._deadline = None
-            self._perform(await self._step(execution.time_out, now))
+            self._perform_effects(await self._step(execution.time_out, now))
             return
         _, _, thread, token, _ = heapq.heappop(self._timers)
-        self._perform(await self._step(execution.timer_fired, thread, token, now))
+        self._perform_effects(await self._step(execution.timer_fired, thread, token, now))
 
-    async def _deliver(self, effect: InvokeTask, outcome: tuple) -> None:
-        self._tasks.pop((effect.thread, effect.token), None)
+    async def _deliver(self, effect: InvokeTask, outcome: Outcome | None) -> None:
+        """A task's outcome (None: it timed out) goes to the execution."""
         execution = self.execution
         now = self.clock.now()
-        kind, value = outcome
-        if kind == "ok":
-            result: TaskResult = value
-            if result.submitted is not None:
-                execution.task_submitted(effect.thread, effect.token, result.submitted, now)
-            self._perform(await self._step(execution.task_succeeded, effect.thread, effect.token, result.output, now))
-        elif kind == "timeout":
-            self._perform(await self._step(execution.task_timed_out, effect.thread, effect.token, now))
+        thread, token = effect.thread, effect.token
+        if isinstance(outcome, (Submitted, AwaitCallback)):  # the result comes later
+            execution.task_submitted(thread, token, outcome.response, now)
+            return
+        self._tasks.pop((thread, token), None)
+        if outcome is None:
+            self._perform_effects(await self._step(execution.task_timed_out, thread, token, now))
+            return
+        if outcome.submitted is not None:
+            execution.task_submitted(thread, token, outcome.submitted, now)
+        if isinstance(outcome, Succeeded):
+            self._perform_effects(await self._step(execution.task_succeeded, thread, token, outcome.output, now))
         else:
-            submitted = getattr(value, "submitted", None)
-            if submitted is not None:
-                execution.task_submitted(effect.thread, effect.token, submitted, now)
-            self._perform(await self._step(execution.task_failed, effect.thread, effect.token, value.error,
-                                          value.cause, now))
+            assert isinstance(outcome, Failed)
+            self._perform_effects(await self._step(execution.task_failed, thread, token, outcome.error,
+                                                   outcome.cause, now))
 
 
 class ExpressRuns:

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -40,7 +40,7 @@ from stepline.jsonvalue import dumps, loads
 from stepline.runtime.applying import BATCH_SECONDS, INLINE_SECONDS, TURN_SECONDS, Applier, Group
 from stepline.runtime.dispatch import Tasks
 from stepline.runtime.fleet import BATCH, Coordinator, Inbox, Leases, default_worker_name, wall
-from stepline.runtime.integrations.registry import Integration
+from stepline.runtime.integrations.registry import Integrations
 from stepline.runtime.signals import TIMER_KIND, Signal
 from stepline.runtime.store.base import (
     ExecutionChange,
@@ -67,7 +67,7 @@ class Runtime:
     """Runs the Standard executions of one store: one worker among those sharing it (runtime/fleet.py)."""
 
     def __init__(self, store: Store, *, clock: Any, programs: Callable[[str, str], Awaitable[Program]],
-                 integrations: Callable[[ExecutionRecord | None], Sequence[Integration]], worker: str | None = None,
+                 integrations: Callable[[ExecutionRecord | None], Integrations], worker: str | None = None,
                  lease_seconds: float = LEASE_SECONDS, poll_seconds: float = POLL_SECONDS,
                  limits: Limits = DEFAULT_LIMITS) -> None:
         self.store = store
@@ -81,7 +81,7 @@ class Runtime:
         self.leases = Leases(store, self.worker, lease_seconds)
         self.inbox = Inbox()
         self.memory = Memory(CACHE)
-        self.tasks = Tasks(store, integrations=self._integrations_of, submit=self.submit, post=self.post,
+        self.tasks = Tasks(store, calls=self._calls_of, submit=self.submit, post=self.post,
                            settle=self.quiet.check, poll_seconds=poll_seconds)
         self.timers = Timers(store, clock=clock, worker=self.worker, claim_seconds=lease_seconds,
                              poll_seconds=poll_seconds, batch=BATCH, submit=self.submit, quiet=self.quiet)
@@ -220,10 +220,11 @@ class Runtime:
             self.forget(arns, cancel=False)
             raise
         for task in pending:
-            # not an activity's or a callback's (their answer comes through the API), nor one running here
-            if task.activity_arn is None and task.worker is None and not task.submitted \
+            # not an activity's or a callback's (their answer comes through the API), nor one running here; a
+            # submitted job is waited for again
+            if task.activity_arn is None and task.worker is None and (not task.submitted or task.handle is not None) \
                     and not self.tasks.running(task.execution_arn, task.thread):
-                self.tasks.dispatch(task.execution_arn, task.effect)
+                self.tasks.dispatch(task.execution_arn, task.effect, task.handle)
         if resume:
             for arn in arns:
                 self.submit(Signal("resume", arn))
@@ -573,10 +574,10 @@ class Runtime:
                 execution.begin(now)
             effects = execution.stop(error, cause, now)
         elif kind == "submitted":
-            output, effect = signal.payload
+            output, effect, handle = signal.payload
             if execution.awaits_task(signal.thread, signal.token):  # remember it: not sent again
                 change.tasks.append(PendingTask(arn, signal.thread, signal.token, effect, effect.task_token,
-                                                submitted=True))
+                                                submitted=True, handle=handle))
             execution.task_submitted(signal.thread, signal.token, output, now)
         elif kind == "activity_started":
             worker, heartbeat = signal.payload
@@ -665,9 +666,10 @@ class Runtime:
         self.memory.keep(arn, execution, record, lease.fence if lease is not None else None)
         return execution
 
-    async def _integrations_of(self, arn: str) -> Sequence[Integration]:
+    async def _calls_of(self, arn: str) -> tuple[Integrations, str | None]:
+        """The integrations an execution's tasks may use, and its role."""
         record = self.memory.record(arn) or await self.store.get_execution(arn)
-        return self._integrations(record)
+        return self._integrations(record), record.role_arn if record is not None else None
 
     def _finished(self, arn: str) -> None:
         self.memory.drop(arn)

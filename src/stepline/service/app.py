@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from stepline.runtime.clock import clock_for
 from stepline.runtime.integrations.lambda_local import LocalFunctions
 from stepline.runtime.integrations.lambda_remote import RemoteFunctions
 from stepline.runtime.integrations.mock_config import MockConfig, MockConfigError
-from stepline.runtime.integrations.registry import Integration
+from stepline.runtime.integrations.registry import Integration, Integrations
 from stepline.runtime.runner import ExecutionRunner, ExpressRuns
 from stepline.runtime.store.base import Store
 from stepline.runtime.store.records import (
@@ -175,7 +175,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self._programs[(digest, machine_type)] = program
         return digest, program
 
-    def _integrations_for(self, record: ExecutionRecord | None) -> Sequence[Integration]:
+    def _integrations_for(self, record: ExecutionRecord | None) -> Integrations:
         chain: list[Integration] = []
         if record is not None and record.test_case and self.mock_config is not None:
             try:
@@ -185,7 +185,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         if self.remote_functions is not None:  # the endpoint serves every Lambda function
             chain.append(self.remote_functions)
         chain.append(self.functions)
-        return chain
+        return Integrations(chain)
 
     async def _state_machine(self, arn: str) -> StateMachineRecord:
         base = parse_state_machine_arn(arn.split("#")[0]).unqualified_arn

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -23,9 +23,10 @@ from stepline.asl.parse import parse_definition
 from stepline.engine.effects import InvokeTask
 from stepline.engine.resources import Resource, describe_resource
 from stepline.engine.test_state import Mock, StateConfiguration, StateNotFound, StateTest, compile_for_test
-from stepline.errors import DefinitionError, StatesError
+from stepline.errors import DefinitionError
 from stepline.jsonvalue import JSON, loads, too_deep
-from stepline.runtime.integrations.registry import Integration, TaskCall, resolve
+from stepline.runtime.integrations.registry import (AwaitCallback, Failed, Integrations, Submitted, Succeeded,
+                                                    TaskCall)
 from stepline.runtime.applying import STEPS
 from stepline.service import errors
 from stepline.service.definitions import create_error_message
@@ -38,7 +39,7 @@ MOCKABLE = frozenset({"Task", "Map", "Parallel"})
 SUPPORTED_WITHOUT_MOCK = "[Task, Wait, Pass, Succeed, Fail, Choice]"
 
 
-async def test_state(request: Mapping[str, Any], *, settings: Settings, integrations: Sequence[Integration],
+async def test_state(request: Mapping[str, Any], *, settings: Settings, integrations: Integrations,
                      now: datetime) -> dict:
     """TestState: the response members, or an ApiError as AWS reports it."""
     mock_request = request.get("mock")
@@ -94,23 +95,25 @@ async def test_state(request: Mapping[str, Any], *, settings: Settings, integrat
     return test.response()
 
 
-async def _perform(test: StateTest, task: TaskCall, integrations: Sequence[Integration],
+async def _perform(test: StateTest, task: TaskCall, integrations: Integrations,
                    timeout: float) -> InvokeTask | None:
     """Call the Task's resource through the first integration that handles it; its answer goes to the test."""
-    if not any(integration.handles(task) for integration in integrations):
+    if not integrations.handles(task):
         return await STEPS.run(
             test.task_failed, "States.Runtime", f"stepline has no integration for the resource '{task.resource.arn}': "
                                                 "register a local function (--functions) or give the request a mock")
     try:
-        result = await asyncio.wait_for(resolve(integrations, task).invoke(task), timeout)
+        outcome = await asyncio.wait_for(_outcome(task, integrations), timeout)
     except asyncio.TimeoutError:
         return await STEPS.run(test.task_failed, "States.Timeout", None)
-    except StatesError as failure:
-        return await STEPS.run(test.task_failed, failure.error, failure.cause)
-    except Exception as error:  # a broken integration fails the state, as in an execution
-        return await STEPS.run(test.task_failed, "States.Runtime",
-                                       f"The task failed unexpectedly: {type(error).__name__}: {error}")
-    return await STEPS.run(test.task_succeeded, result.output)
+    if isinstance(outcome, Failed):
+        return await STEPS.run(test.task_failed, outcome.error, outcome.cause)
+    return await STEPS.run(test.task_succeeded, None if isinstance(outcome, AwaitCallback) else outcome.output)
+
+
+async def _outcome(task: TaskCall, integrations: Integrations) -> Succeeded | Failed | AwaitCallback:
+    outcome = await integrations.invoke(task)
+    return await integrations.wait(task, outcome.handle) if isinstance(outcome, Submitted) else outcome
 
 
 # ---------------------------------------------------------------------------------------------- the request

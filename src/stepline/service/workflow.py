@@ -23,7 +23,7 @@ from stepline.jsonvalue import JSON
 from stepline.runtime.clock import clock_for
 from stepline.runtime.integrations.lambda_local import Handler, LocalFunctions
 from stepline.runtime.integrations.mock_config import MockConfig
-from stepline.runtime.integrations.registry import Integration
+from stepline.runtime.integrations.registry import Integration, Integrations
 from stepline.runtime.runner import ExecutionRunner
 
 DEFAULT_ACCOUNT = "123456789012"
@@ -127,7 +127,7 @@ class Workflow:
                 raise ValueError("a test case needs a mock config")
             chain.insert(0, self.mock_config.test_case(self.name, test_case))
         chain.append(self.functions)
-        runner = ExecutionRunner(execution, chain, clock, timeout_seconds=self.program.timeout_seconds)
+        runner = ExecutionRunner(execution, Integrations(chain), clock, timeout_seconds=self.program.timeout_seconds)
         await runner.run()
         return Result(execution_arn=execution.execution_arn, status=execution.status, output=execution.output,
                       output_text=execution.output_text, error=execution.error, cause=execution.cause,

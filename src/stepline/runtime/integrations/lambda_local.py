@@ -15,7 +15,7 @@ from typing import Any
 
 from stepline.errors import StatesError
 from stepline.jsonvalue import JSON, dumps, loads
-from stepline.runtime.integrations.registry import TaskCall, TaskResult
+from stepline.runtime.integrations.registry import AwaitCallback, Integration, Outcome, Succeeded, TaskCall
 
 Handler = Callable[[JSON, Any], Any]
 
@@ -50,7 +50,7 @@ class FunctionNotFound(LookupError):
     pass
 
 
-class LambdaIntegration:
+class LambdaIntegration(Integration):
     """What every way of running Lambda functions shares: the resources it answers and the result shapes.
 
     A function ARN's result is the function's payload; `arn:aws:states:::lambda:invoke` gives Lambda's Invoke
@@ -61,10 +61,10 @@ class LambdaIntegration:
         resource = call.resource
         return resource.kind == "lambda" or (resource.resource_type == "lambda" and resource.name.startswith("invoke"))
 
-    async def invoke(self, call: TaskCall) -> TaskResult:
+    async def invoke(self, call: TaskCall) -> Outcome:
         resource = call.resource
         if resource.kind == "lambda":
-            return TaskResult(await self._call(resource.name, call.parameters, call))
+            return Succeeded(await self._call(resource.name, call.parameters, call))
         parameters = call.parameters if isinstance(call.parameters, dict) else {}
         function = parameters.get("FunctionName")
         if not isinstance(function, str):
@@ -77,8 +77,8 @@ class LambdaIntegration:
                 pass
         response = invoke_response(await self._call(function_name(function), payload, call))
         if resource.pattern == "callback":  # the function got $$.Task.Token; SendTask* answers later
-            return TaskResult(None, submitted=response, awaiting_callback=True)
-        return TaskResult(response)
+            return AwaitCallback(response)
+        return Succeeded(response)
 
     async def _call(self, name: str, event: JSON, call: TaskCall) -> JSON:
         """Run the function `name` with `event`; its payload, or StatesError as Lambda names the failure."""

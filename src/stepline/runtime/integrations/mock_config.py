@@ -13,7 +13,7 @@ from pathlib import Path
 
 from stepline.errors import StatesError
 from stepline.jsonvalue import JSON, dumps, loads
-from stepline.runtime.integrations.registry import TaskCall, TaskFailure, TaskResult
+from stepline.runtime.integrations.registry import Failed, Integration, Outcome, Succeeded, TaskCall
 
 
 _INVOCATIONS = re.compile(r"(\d+)(?:-(\d+))?")
@@ -95,7 +95,7 @@ def _checked_answer(answer: JSON, where: str) -> JSON:
     return answer
 
 
-class MockedTestCase:
+class MockedTestCase(Integration):
     """The integration that answers the states a test case mocks; other states fall through."""
 
     name = "mock-config"
@@ -107,7 +107,7 @@ class MockedTestCase:
     def handles(self, call: TaskCall) -> bool:
         return call.state_name in self.states
 
-    async def invoke(self, call: TaskCall) -> TaskResult:
+    async def invoke(self, call: TaskCall) -> Outcome:
         response_name = self.states[call.state_name]
         entries = self.config.responses.get(response_name)
         if entries is None:
@@ -119,16 +119,14 @@ class MockedTestCase:
                                             f"{call.invocation} of state '{call.state_name}'")
 
 
-def _answer(call: TaskCall, answer: JSON) -> TaskResult:
+def _answer(call: TaskCall, answer: JSON) -> Outcome:
     # a mocked .waitForTaskToken/.sync task stands for the whole exchange: its request was submitted
     submitted: JSON = {} if call.resource.pattern in ("callback", "sync") else None
     if isinstance(answer, dict) and "Throw" in answer:
         thrown = answer["Throw"] or {}
         error, cause = thrown.get("Error", "States.TaskFailed"), thrown.get("Cause")
-        if submitted is not None:
-            raise TaskFailure(error, cause, submitted)
-        raise StatesError(error, cause)
+        return Failed(error, cause, submitted)
     value = answer.get("Return") if isinstance(answer, dict) else None
     if call.resource.kind == "lambda" and isinstance(value, dict) and "Payload" in value:
         value = value["Payload"]  # a function ARN's result is the Invoke response's Payload
-    return TaskResult(value, submitted)
+    return Succeeded(value, submitted)

@@ -71,7 +71,8 @@ class PendingTask:
     task_token: str | None = None  # callbacks and activities are answered with it
     activity_arn: str | None = None
     worker: str | None = None  # the activity worker that took it (GetActivityTask)
-    submitted: bool = False  # it reached its service and waits for a callback: not sent again
+    submitted: bool = False  # it reached its service: not sent again
+    handle: JSON = None  # a submitted .sync job's, to wait for it again after a restart
 
 
 @dataclass(slots=True)

@@ -80,19 +80,21 @@ def timer_from_row(row: tuple[Any, ...]) -> Timer:
 def encode_task(task: PendingTask) -> str:
     """A pending task's invocation as JSON text."""
     # orjson writes dataclasses (the effect and its resource) as objects of their fields, without copying them
-    return dumps({"effect": task.effect, "submitted": task.submitted})
+    return dumps({"effect": task.effect, "submitted": task.submitted, "handle": task.handle})
 
 
 def task_from_row(row: tuple[Any, ...]) -> PendingTask:
     arn, thread, token, document, task_token, activity_arn, worker = row
     fields = loads(document)
     submitted = fields.pop("submitted", False)
+    handle = fields.pop("handle", None)
     fields = fields.get("effect", fields)  # a store written before stored the effect's fields beside "submitted"
     resource = fields["resource"]
     # ... and the resource's ARN only
     fields["resource"] = Resource(**resource) if isinstance(resource, dict) else \
         describe_resource(resource, arn.split(":")[3])
-    return PendingTask(arn, thread, token, InvokeTask(**fields), task_token, activity_arn, worker, submitted)
+    return PendingTask(arn, thread, token, InvokeTask(**fields), task_token, activity_arn, worker, submitted,
+                       handle)
 
 
 def execution_from_text(text: str | bytes) -> ExecutionRecord:
