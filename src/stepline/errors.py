@@ -3,6 +3,7 @@
 Diagnostic          one finding about a definition, as ValidateStateMachineDefinition reports it
 DefinitionError     a definition that cannot be used; carries its diagnostics
 StatesError         a runtime failure that Retry and Catch match by name ("States.Timeout", "OrderRejected")
+ApiError            an error of the Step Functions API, as AWS names it (service/errors.py has them all)
 """
 
 from __future__ import annotations
@@ -39,3 +40,15 @@ class StatesError(Exception):
         super().__init__(f"{error}: {cause}" if cause else error)
         self.error = error
         self.cause = cause
+
+
+class ApiError(Exception):
+    """An error AWS's service model names; `code` is the `__type` the API returns."""
+
+    code = "InternalFailure"
+    status = 400
+    message_key = "message"      # AWS's framework errors (SerializationException) spell it "Message"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message

@@ -38,8 +38,10 @@ class Tasks:
         self._cancelling: set[asyncio.Task[None]] = set()
         self._activity_waiters: dict[str, list[asyncio.Future[None]]] = {}
 
-    def __bool__(self) -> bool:
-        return bool(self._in_flight)
+    def performing(self) -> bool:
+        """Whether a call is under way (waiting for a submitted job is not: under virtual time, the clock moves on
+        meanwhile, as the job may be a nested execution that waits for its timers)."""
+        return len(self._in_flight) > len(self._jobs)
 
     def __len__(self) -> int:
         return len(self._in_flight)

@@ -172,7 +172,7 @@ class ExpressRuns:
         self._summarize = summarize
         self._remembered = remembered
         self._executions: dict[str, Execution | Any] = {}  # ARN -> running Execution, or an ended one's summary
-        self._running: set[asyncio.Task[Execution]] = set()
+        self._running: dict[str, asyncio.Task[Execution]] = {}  # ARN -> the task running it
 
     def get(self, arn: str) -> Any:
         """The summary of the execution (running or ended), or None if it is not remembered."""
@@ -181,9 +181,10 @@ class ExpressRuns:
 
     def start(self, runner: ExecutionRunner) -> None:
         """Run it in the background (StartExecution)."""
+        arn = runner.execution.execution_arn
         task = asyncio.get_running_loop().create_task(self.run(runner))
-        self._running.add(task)
-        task.add_done_callback(self._ended)
+        self._running[arn] = task
+        task.add_done_callback(lambda _: self._ended(arn, task))
 
     async def run(self, runner: ExecutionRunner) -> Execution:
         """Run it to its end (StartSyncExecution)."""
@@ -198,13 +199,22 @@ class ExpressRuns:
             if arn in self._executions:
                 self._executions[arn] = self._summarize(execution)
 
-    def _ended(self, task: asyncio.Task[Execution]) -> None:
-        self._running.discard(task)
+    async def wait(self, arn: str) -> bool:
+        """Until this Express execution, started here, has ended; False if it is not one."""
+        task = self._running.get(arn)
+        if task is None:
+            return arn in self._executions
+        await asyncio.wait([task])
+        return True
+
+    def _ended(self, arn: str, task: asyncio.Task[Execution]) -> None:
+        self._running.pop(arn, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("an Express execution failed unexpectedly", exc_info=task.exception())
 
     async def close(self) -> None:
         """Stop the executions still running (Express executions do not outlive their server)."""
-        for task in self._running:
+        tasks = list(self._running.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -194,7 +194,7 @@ class Runtime:
 
     @property
     def idle(self) -> bool:
-        return (self._queue.empty() and not self._busy and not self.tasks and not self._posting
+        return (self._queue.empty() and not self._busy and not self.tasks.performing() and not self._posting
                 and not self.coordinator and not self._applier.late and not self._late_commits)
 
     # ------------------------------------------------------------------ claims

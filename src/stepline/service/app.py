@@ -25,6 +25,7 @@ from stepline.runtime.integrations.lambda_local import LocalFunctions
 from stepline.runtime.integrations.lambda_remote import RemoteFunctions
 from stepline.runtime.integrations.mock_config import MockConfig, MockConfigError
 from stepline.runtime.integrations.registry import Integration, Integrations
+from stepline.runtime.integrations.states import NestedExecutions, RemoteExecutions
 from stepline.runtime.runner import ExecutionRunner, ExpressRuns
 from stepline.runtime.store.base import Store
 from stepline.runtime.store.records import (
@@ -96,6 +97,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self.mock_config = MockConfig.load(settings.mock_config) if settings.mock_config else None
         self.remote_functions = RemoteFunctions(settings.lambda_endpoint, account=settings.account,
                                                 region=settings.region) if settings.lambda_endpoint else None
+        endpoint = settings.step_functions_endpoint
+        self.nested = NestedExecutions(RemoteExecutions(endpoint, settings.region) if endpoint else self)
         self._programs: dict[tuple[str, str], Program] = {}
         self.express = ExpressRuns(express_record)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
@@ -184,7 +187,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                 pass
         if self.remote_functions is not None:  # the endpoint serves every Lambda function
             chain.append(self.remote_functions)
-        chain.append(self.functions)
+        chain += [self.functions, self.nested]
         return Integrations(chain)
 
     async def _state_machine(self, arn: str) -> StateMachineRecord:
@@ -532,6 +535,11 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
 
     async def describe_execution(self, *, executionArn: str, includedData: str | None = None) -> dict:
         return shapes.execution(await self._execution(executionArn))
+
+    async def wait_for_execution(self, arn: str) -> None:
+        """Until the execution has ended (a nested execution's parent waits so)."""
+        if not await self.express.wait(arn):
+            await self.runtime.wait(arn)
 
     async def describe_state_machine_for_execution(self, *, executionArn: str, includedData: str | None = None) -> dict:
         record = await self._execution(executionArn)

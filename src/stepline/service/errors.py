@@ -6,22 +6,12 @@ as text.
 
 from __future__ import annotations
 
+from stepline.errors import ApiError
+
 # what the store raises, for the surfaces: StoreUnavailable is answered as ServiceUnavailable by every one
 from stepline.runtime.store.base import StoreError, StoreUnavailable
 
-__all__ = ["StoreError", "StoreUnavailable"]  # besides the errors below
-
-
-class ApiError(Exception):
-    """An error AWS's service model names; `code` is the `__type` the API returns."""
-
-    code = "InternalFailure"
-    status = 400
-    message_key = "message"      # AWS's framework errors (SerializationException) spell it "Message"
-
-    def __init__(self, message: str = "") -> None:
-        super().__init__(message)
-        self.message = message
+__all__ = ["ApiError", "StoreError", "StoreUnavailable"]  # besides the errors below
 
 
 def _error(code: str, status: int = 400, message_key: str = "message") -> type[ApiError]:

@@ -19,6 +19,9 @@ class Settings:
     mock_config: str | None = None  # SFN_MOCK_CONFIG: an AWS Step Functions Local MockConfigFile
     functions: tuple[str, ...] = ()  # Python modules whose functions serve Lambda functions by name
     lambda_endpoint: str | None = None  # LAMBDA_ENDPOINT: invoke Lambda through this endpoint's Invoke API
+    # STEP_FUNCTIONS_ENDPOINT or AWS_ENDPOINT_URL_SFN: nested executions (states:startExecution) start there
+    # instead of on this stepline
+    step_functions_endpoint: str | None = None
     time_scale: float | None = None  # WAIT_TIME_SCALE: 0 virtual time, 0.01 waits a hundred times shorter
     register: str | None = None  # a folder whose *.asl.json definitions are registered at start (by file name)
     activity_wait_seconds: float = 60.0  # STEPLINE_ACTIVITY_WAIT_SECONDS: GetActivityTask's long poll (AWS: 60 s)
@@ -44,6 +47,7 @@ class Settings:
             "region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"),
             "mock_config": os.environ.get("SFN_MOCK_CONFIG"),
             "lambda_endpoint": os.environ.get("LAMBDA_ENDPOINT"),
+            "step_functions_endpoint": os.environ.get("AWS_ENDPOINT_URL_SFN") or os.environ.get("STEP_FUNCTIONS_ENDPOINT"),
             "time_scale": float(os.environ["WAIT_TIME_SCALE"]) if os.environ.get("WAIT_TIME_SCALE") else None,
             "activity_wait_seconds": float(os.environ["STEPLINE_ACTIVITY_WAIT_SECONDS"])
             if os.environ.get("STEPLINE_ACTIVITY_WAIT_SECONDS") else None,

@@ -1,0 +1,214 @@
+"""Nested workflows on this stepline: `arn:aws:states:::states:startExecution` (request-response, `.sync`, `.sync:2`,
+`.waitForTaskToken`) and `arn:aws:states:::aws-sdk:sfn:startExecution` start the child here, as an execution of
+its own (its own ARN and history), through the application layer's StartExecution.
+
+- The child's name, when the Task gives none, is the invocation's idempotency key: a task dispatched again after a
+  crash finds the child it started instead of starting a second one.
+- `.sync` submits a job whose handle is the child's ARN, committed with the parent's pending task: the parent
+  waits for the child's end, also after a restart and on another worker. `.sync` gives the child's description
+  with its input and output as JSON text, `.sync:2` as JSON; a child that did not succeed fails the task with
+  States.TaskFailed, its description as the cause.
+- A `.sync` task that is abandoned (its execution stopped, the task timed out, its branch failed) stops the child.
+- The child is linked to its parent by the input field AWS reads for that, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.
+
+The calls go elsewhere (the aws-sdk integration's endpoint) when AWS_ENDPOINT_URL_SFN or STEP_FUNCTIONS_ENDPOINT
+names another endpoint: the service then does not register this integration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from typing import Any, Protocol
+
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stepline.errors import ApiError, StatesError
+from stepline.jsonvalue import JSON, dumps, loads
+from stepline.runtime.integrations.registry import (AwaitCallback, Ended, Failed, Integration, Outcome, Submitted,
+                                                    Succeeded, TaskCall)
+
+PARAMETERS = ("StateMachineArn", "Input", "Name", "TraceHeader")
+ENDED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+class Executions(Protocol):
+    """What the application layer gives: its StartExecution, DescribeExecution and StopExecution (raising ApiError
+    as the API does), and a wait for an execution's end."""
+
+    async def start_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
+                              traceHeader: str | None = None) -> dict[str, Any]: ...
+
+    async def describe_execution(self, *, executionArn: str) -> dict[str, Any]: ...
+
+    async def stop_execution(self, *, executionArn: str, error: str | None = None,
+                             cause: str | None = None) -> dict[str, Any]: ...
+
+    async def wait_for_execution(self, arn: str) -> None: ...
+
+
+class NestedExecutions(Integration):
+    name = "nested-executions"
+
+    def __init__(self, executions: Executions) -> None:
+        self._executions = executions
+
+    def handles(self, call: TaskCall) -> bool:
+        resource = call.resource
+        return resource.resource_type in ("states", "aws-sdk:sfn") and resource.name.split(".")[0] == "startExecution"
+
+    async def invoke(self, call: TaskCall) -> Outcome:
+        parameters = call.parameters
+        if not isinstance(parameters, dict):
+            raise StatesError("States.Runtime", "The parameters of startExecution must be an object")
+        unknown = sorted(set(parameters) - set(PARAMETERS))
+        if unknown:
+            raise StatesError("States.Runtime", f"startExecution does not take the parameters {', '.join(unknown)} "
+                                                f"(it takes {', '.join(PARAMETERS)})")
+        machine = parameters.get("StateMachineArn")
+        if not isinstance(machine, str):
+            raise StatesError("States.Runtime", "startExecution needs a StateMachineArn string")
+        given = parameters.get("Name")
+        name = given if isinstance(given, str) else call.idempotency_key
+        text = _input(parameters.get("Input"))
+        try:
+            started = await self._executions.start_execution(
+                stateMachineArn=machine, name=name, input=text, traceHeader=parameters.get("TraceHeader"))
+        except ApiError as error:
+            if error.code != "ExecutionAlreadyExists" or given is not None:
+                raise self._failure(call, error) from None
+            started = await self._started_before(call, machine, name)  # dispatched again after a crash
+        response = {"ExecutionArn": started["executionArn"],
+                    "StartDate": _timestamp(started["startDate"], call)}
+        if call.resource.pattern == "sync":
+            return Submitted(response, {"ExecutionArn": started["executionArn"]})
+        if call.resource.pattern == "callback":
+            return AwaitCallback(response)
+        return Succeeded(response)
+
+    async def wait(self, call: TaskCall, handle: JSON) -> Ended:
+        arn = handle["ExecutionArn"] if isinstance(handle, dict) else None
+        if not isinstance(arn, str):
+            return Failed("States.Runtime", f"The job handle of a nested execution is not one: {dumps(handle)}")
+        try:
+            await self._executions.wait_for_execution(arn)
+            described = await self._executions.describe_execution(executionArn=arn)
+        except ApiError as error:
+            return self._failure(call, error).outcome()
+        result = _description(described, call)
+        if described["status"] == "SUCCEEDED":
+            return Succeeded(result)
+        return Failed("States.TaskFailed", dumps(result))
+
+    async def cancel(self, call: TaskCall, handle: JSON) -> None:
+        if isinstance(handle, dict) and isinstance(handle.get("ExecutionArn"), str):
+            await self._executions.stop_execution(executionArn=handle["ExecutionArn"])
+
+    async def _started_before(self, call: TaskCall, machine: str, name: str) -> dict[str, Any]:
+        """The child this invocation started before a crash (its name is the invocation's idempotency key)."""
+        arn = machine.replace(":stateMachine:", ":execution:", 1).split("#")[0]
+        arn = ":".join(arn.split(":")[:7]) + f":{name}"
+        try:
+            return await self._executions.describe_execution(executionArn=arn)
+        except ApiError as error:
+            raise self._failure(call, error) from None
+
+    @staticmethod
+    def _failure(call: TaskCall, error: ApiError) -> _Failure:
+        code = error.code if error.code.endswith("Exception") else f"{error.code}Exception"
+        request = uuid.uuid4()
+        if call.resource.resource_type == "aws-sdk:sfn":
+            return _Failure(f"Sfn.{code}", f"{error.message} (Service: Sfn, Status Code: {error.status}, Request ID: "
+                                           f"{request}) (SDK Attempt Count: 1)")
+        return _Failure(f"StepFunctions.{code}", f"{error.message} (Service: AWSStepFunctions; Status Code: "
+                                                 f"{error.status}; Error Code: {error.code}; Request ID: {request}; "
+                                                 "Proxy: null)")
+
+
+class _Failure(StatesError):
+    def outcome(self) -> Failed:
+        return Failed(self.error, self.cause)
+
+
+def _input(value: JSON) -> str:
+    """The child's input: a string is JSON text already (AWS passes it as given); anything else is written."""
+    if value is None:
+        return "{}"
+    return value if isinstance(value, str) else dumps(value)
+
+
+def _timestamp(value: datetime, call: TaskCall) -> JSON:
+    """A date as Step Functions shows it: the optimized integration as epoch milliseconds, the SDK one as ISO text."""
+    if call.resource.resource_type == "aws-sdk:sfn":
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return int(value.timestamp() * 1000)
+
+
+def _description(described: dict[str, Any], call: TaskCall) -> dict[str, JSON]:
+    """DescribeExecution as the .sync task's result: PascalCase members; `.sync:2` has the input and output as
+    JSON, `.sync` as JSON text."""
+    as_json = call.resource.name.endswith(":2")
+    result: dict[str, JSON] = {}
+    for key, value in described.items():
+        if key in ("input", "output") and as_json and isinstance(value, str):
+            value = loads(value)
+        elif isinstance(value, datetime):
+            value = _timestamp(value, call)
+        elif isinstance(value, dict):
+            value = {k[0].upper() + k[1:]: v for k, v in value.items()}
+        result[key[0].upper() + key[1:]] = value
+    return result
+
+
+class RemoteExecutions:
+    """The Executions of another Step Functions endpoint (AWS_ENDPOINT_URL_SFN, STEP_FUNCTIONS_ENDPOINT), called
+    with botocore in a thread, credentials from the standard chain; a wait polls DescribeExecution."""
+
+    def __init__(self, endpoint: str, region: str, *, poll_seconds: float = 1.0) -> None:
+        self.endpoint = endpoint
+        self._region = region
+        self._poll_seconds = poll_seconds
+        self._client: Any = None
+
+    async def start_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
+                              traceHeader: str | None = None) -> dict[str, Any]:
+        request = {"stateMachineArn": stateMachineArn, "name": name, "input": input, "traceHeader": traceHeader}
+        return await self._call("start_execution", {k: v for k, v in request.items() if v is not None})
+
+    async def describe_execution(self, *, executionArn: str) -> dict[str, Any]:
+        return await self._call("describe_execution", {"executionArn": executionArn})
+
+    async def stop_execution(self, *, executionArn: str, error: str | None = None,
+                             cause: str | None = None) -> dict[str, Any]:
+        request = {"executionArn": executionArn, "error": error, "cause": cause}
+        return await self._call("stop_execution", {k: v for k, v in request.items() if v is not None})
+
+    async def wait_for_execution(self, arn: str) -> None:
+        while (await self.describe_execution(executionArn=arn))["status"] not in ENDED:
+            await asyncio.sleep(self._poll_seconds)
+
+    async def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(self._call_blocking, operation, request)
+
+    def _call_blocking(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        if self._client is None:
+            self._client = botocore.session.get_session().create_client(
+                "stepfunctions", region_name=self._region, endpoint_url=self.endpoint,
+                config=Config(retries={"total_max_attempts": 2}, connect_timeout=5))
+        try:
+            response: dict[str, Any] = getattr(self._client, operation)(**request)
+        except ClientError as failure:
+            details = failure.response.get("Error", {})
+            error = ApiError(details.get("Message") or str(failure))
+            error.code = details.get("Code") or "ServiceException"
+            error.status = failure.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+            raise error from None
+        except BotoCoreError as failure:  # the endpoint cannot be reached
+            error = ApiError(f"Unable to execute HTTP request: {failure}")
+            error.code = "SdkClientException"
+            raise error from None
+        response.pop("ResponseMetadata", None)
+        return response
