@@ -25,6 +25,7 @@ from stepline.cli import render
 from stepline.engine.interpreter import MAX_PAYLOAD_BYTES, Execution
 from stepline.errors import DefinitionError
 from stepline.jsonvalue import dumps, loads
+from stepline.runtime.integrations.aws.clients import SFN_LOCAL_ENDPOINTS
 from stepline.runtime.integrations.mock_config import MockConfigError
 from stepline.service.definitions import MAX_DEFINITION_BYTES, diagnose, validate_definition
 from stepline.runtime.store.base import StoreError
@@ -119,7 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the AWS Step Functions API (and the console) on the durable store",
                                 description="Serve the AWS Step Functions API, as boto3, the AWS CLI and SAM call it. "
                                             "Environment: STEPLINE_DB, SFN_MOCK_CONFIG, AWS_ACCOUNT_ID, "
-                                            "AWS_DEFAULT_REGION, LAMBDA_ENDPOINT, WAIT_TIME_SCALE.")
+                                            "AWS_DEFAULT_REGION, LAMBDA_ENDPOINT, WAIT_TIME_SCALE, STEPLINE_ASSUME_ROLE; the AWS "
+                                            "SDKs' configuration (AWS_ENDPOINT_URL..., profiles, credentials) "
+                                            "and Step Functions Local's DYNAMODB_ENDPOINT, SQS_ENDPOINT... for "
+                                            "the services Tasks call.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8083,
                        help="port (default 8083, as AWS Step Functions Local; 0 picks a free one)")
@@ -130,6 +134,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="a Python module whose functions serve Lambda functions of the same name (repeatable)")
     serve.add_argument("--lambda-endpoint", type=_url,
                        help="invoke Lambda functions through this endpoint (or LAMBDA_ENDPOINT)")
+    serve.add_argument("--assume-role", action="store_true", default=None,
+                       help="AWS service calls assume the state machine's role through STS, as AWS does (or "
+                            "STEPLINE_ASSUME_ROLE=true); without it they use the AWS credentials of this process, "
+                            "and only a Task's Credentials.RoleArn is assumed")
     serve.add_argument("--time-scale", type=_time_scale, default=None,
                        help="scale waits: 0 virtual time, 0.01 a hundred times faster (or WAIT_TIME_SCALE)")
     serve.add_argument("--register", metavar="DIR", help="register every DIR/*.asl.json as a state machine at start")
@@ -261,12 +269,20 @@ def _worker_name(text: str) -> str:
 
 
 # What `serve` reads from the environment, checked as the options that stand for it are
+def _boolean(value: str) -> bool:
+    if value.strip().lower() not in ("1", "true", "0", "false"):
+        raise argparse.ArgumentTypeError(f"must be true or false, not {value!r}")
+    return value.strip().lower() in ("1", "true")
+
+
 _ENVIRONMENT_CHECKS: dict[str, Callable[[str], object]] = {
     "WAIT_TIME_SCALE": _time_scale, "STEPLINE_LEASE_SECONDS": _positive, "STEPLINE_POLL_SECONDS": _positive,
     "STEPLINE_ACTIVITY_WAIT_SECONDS": _positive, "STEPLINE_POOL_SIZE": _count, "LAMBDA_ENDPOINT": _url,
     "STEPLINE_WORKER_NAME": _worker_name, "STEPLINE_EVALUATION_SECONDS": _positive,
-    "STEPLINE_EVALUATION_MEMORY": _count,
+    "STEPLINE_EVALUATION_MEMORY": _count, "STEPLINE_ASSUME_ROLE": _boolean,
+    **{variable: _url for variable in SFN_LOCAL_ENDPOINTS.values()},
 }
+
 
 
 def _check_environment() -> None:
@@ -572,7 +588,7 @@ def _serve(args: argparse.Namespace) -> int:
         _check_register_folder(args.register)
     settings = Settings.from_environment(db=args.db, mock_config=args.mock_config, functions=tuple(args.functions),
                                          lambda_endpoint=args.lambda_endpoint, time_scale=args.time_scale,
-                                         register=args.register, worker_name=args.worker_name,
+                                         assume_role=args.assume_role, register=args.register, worker_name=args.worker_name,
                                          lease_seconds=args.lease_seconds, poll_seconds=args.poll_seconds,
                                          pool_size=args.pool_size, evaluation_seconds=args.evaluation_seconds,
                                          evaluation_memory=args.evaluation_memory)

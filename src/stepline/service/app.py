@@ -21,6 +21,9 @@ from stepline.engine.program import Program, compile_definition
 from stepline.errors import DefinitionError
 from stepline.jsonvalue import JSON, dumps, loads, too_deep
 from stepline.runtime.clock import clock_for
+from stepline.runtime.integrations.aws.clients import AwsClients
+from stepline.runtime.integrations.aws.optimized import OptimizedIntegrations
+from stepline.runtime.integrations.aws.sdk import AwsSdk
 from stepline.runtime.integrations.lambda_local import LocalFunctions
 from stepline.runtime.integrations.lambda_remote import RemoteFunctions
 from stepline.runtime.integrations.mock_config import MockConfig, MockConfigError
@@ -91,7 +94,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self.store: Store = store  # type: ignore[assignment]  # opened by start() when not given
         self.settings = settings
         self.clock = clock_for(settings.time_scale)
-        self.functions = LocalFunctions(account=settings.account, region=settings.region)
+        # a Lambda function that no local function serves is called on AWS Lambda (or its configured endpoint)
+        self.functions = LocalFunctions(account=settings.account, region=settings.region, only_registered=True)
         for module in settings.functions:
             self.functions.load_module(module)
         self.mock_config = MockConfig.load(settings.mock_config) if settings.mock_config else None
@@ -99,6 +103,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                                                 region=settings.region) if settings.lambda_endpoint else None
         endpoint = settings.step_functions_endpoint
         self.nested = NestedExecutions(RemoteExecutions(endpoint, settings.region) if endpoint else self)
+        self.aws_clients = AwsClients(assume_role=settings.assume_role, region=settings.region)
+        self.aws: tuple[Integration, ...] = (OptimizedIntegrations(self.aws_clients), AwsSdk(self.aws_clients))
         self._programs: dict[tuple[str, str], Program] = {}
         self.express = ExpressRuns(express_record)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
@@ -155,6 +161,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         await self.express.close()
         await self.runtime.close()
         await self.store.close()
+        await self.aws_clients.close()
 
     # ------------------------------------------------------------------ shared helpers
 
@@ -188,6 +195,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         if self.remote_functions is not None:  # the endpoint serves every Lambda function
             chain.append(self.remote_functions)
         chain += [self.functions, self.nested]
+        chain.extend(self.aws)  # AWS's services (or their configured endpoints) for what nothing local answers
         return Integrations(chain)
 
     async def _state_machine(self, arn: str) -> StateMachineRecord:

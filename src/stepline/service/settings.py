@@ -22,6 +22,7 @@ class Settings:
     # STEP_FUNCTIONS_ENDPOINT or AWS_ENDPOINT_URL_SFN: nested executions (states:startExecution) start there
     # instead of on this stepline
     step_functions_endpoint: str | None = None
+    assume_role: bool = False  # STEPLINE_ASSUME_ROLE: AWS calls assume the state machine's role through STS
     time_scale: float | None = None  # WAIT_TIME_SCALE: 0 virtual time, 0.01 waits a hundred times shorter
     register: str | None = None  # a folder whose *.asl.json definitions are registered at start (by file name)
     activity_wait_seconds: float = 60.0  # STEPLINE_ACTIVITY_WAIT_SECONDS: GetActivityTask's long poll (AWS: 60 s)
@@ -48,6 +49,7 @@ class Settings:
             "mock_config": os.environ.get("SFN_MOCK_CONFIG"),
             "lambda_endpoint": os.environ.get("LAMBDA_ENDPOINT"),
             "step_functions_endpoint": os.environ.get("AWS_ENDPOINT_URL_SFN") or os.environ.get("STEP_FUNCTIONS_ENDPOINT"),
+            "assume_role": _flag("STEPLINE_ASSUME_ROLE"),
             "time_scale": float(os.environ["WAIT_TIME_SCALE"]) if os.environ.get("WAIT_TIME_SCALE") else None,
             "activity_wait_seconds": float(os.environ["STEPLINE_ACTIVITY_WAIT_SECONDS"])
             if os.environ.get("STEPLINE_ACTIVITY_WAIT_SECONDS") else None,
@@ -64,3 +66,13 @@ class Settings:
         values = {k: v for k, v in environment.items() if v is not None}
         values.update({k: v for k, v in options.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _flag(variable: str) -> bool | None:
+    """A true/false environment variable (1/0 too), or None when unset; anything else is refused."""
+    value = os.environ.get(variable, "").strip().lower()
+    if not value:
+        return None
+    if value not in ("1", "true", "0", "false"):
+        raise ValueError(f"{variable} must be true or false, not {os.environ[variable]!r}")
+    return value in ("1", "true")

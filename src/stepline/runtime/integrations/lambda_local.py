@@ -91,11 +91,24 @@ class LocalFunctions(LambdaIntegration):
     name = "local-functions"
 
     def __init__(self, functions: dict[str, Handler] | None = None, *, account: str = "123456789012",
-                 region: str = "us-east-1") -> None:
+                 region: str = "us-east-1", only_registered: bool = False) -> None:
         self.functions: dict[str, Handler] = dict(functions or {})
+        # only_registered: a function it does not have is left to the next integration (AWS Lambda) instead of
+        # failing with Lambda.ResourceNotFoundException
+        self.only_registered = only_registered
         self.account = account
         self.region = region
         self._threads: ThreadPoolExecutor | None = None
+
+    def handles(self, call: TaskCall) -> bool:
+        if not super().handles(call):
+            return False
+        if not self.only_registered:
+            return True
+        if call.resource.kind == "lambda":
+            return call.resource.name in self.functions
+        function = call.parameters.get("FunctionName") if isinstance(call.parameters, dict) else None
+        return isinstance(function, str) and function_name(function) in self.functions
 
     def register(self, name: str, handler: Handler) -> None:
         self.functions[name] = handler

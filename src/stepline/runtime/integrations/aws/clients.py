@@ -84,7 +84,7 @@ class AwsClients:
         self._config = Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
                               max_pool_connections=threads, retries={"mode": "standard"},
                               parameter_validation=False)  # the service validates, as it does for Step Functions
-        self._session = botocore.session.Session()
+        self.session = botocore.session.Session()  # the one every client and role session derives from
         self._clients: dict[tuple[str, str, str | None, str | None], BaseClient] = {}
         self._roles: dict[str, tuple[botocore.session.Session, DeferredRefreshableCredentials]] = {}
         self._lock = threading.RLock()  # making clients and sessions is not thread-safe; using them is
@@ -121,7 +121,7 @@ class AwsClients:
         variable = SFN_LOCAL_ENDPOINTS.get(service)
         if variable is None or not self.environment.get(variable):
             return None
-        service_id = self._session.get_service_model(service).service_id
+        service_id = self.session.get_service_model(service).service_id
         if self.environment.get("AWS_ENDPOINT_URL_" + str(service_id).replace(" ", "_").upper()):
             return None
         return self.environment[variable]
@@ -154,7 +154,7 @@ class AwsClients:
             with self._lock:
                 client = self._clients.get(key)
                 if client is None:
-                    session = self._session if role_arn is None else self._role(role_arn)[0]
+                    session = self.session if role_arn is None else self._role(role_arn)[0]
                     client = session.create_client(service, region_name=region, endpoint_url=endpoint,
                                                    config=self._config)
                     client.meta.events.register("after-call", _keep_headers)
@@ -172,10 +172,10 @@ class AwsClients:
         role = self._roles.get(role_arn)
         if role is None:
             with self._lock:
-                source = self._session.get_credentials()
+                source = self.session.get_credentials()
                 if source is None:
                     raise RoleError(role_arn, NoCredentialsError())
-                fetcher = AssumeRoleCredentialFetcher(client_creator=self._session.create_client,
+                fetcher = AssumeRoleCredentialFetcher(client_creator=self.session.create_client,
                                                       source_credentials=source, role_arn=role_arn,
                                                       extra_args={"RoleSessionName": ROLE_SESSION_NAME})
                 credentials = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials,
