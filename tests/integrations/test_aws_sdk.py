@@ -3,6 +3,7 @@ them (checked against the recordings in ../shared/conformance: cases/services/aw
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Callable
@@ -10,6 +11,10 @@ from collections.abc import Callable
 import pytest
 from aws_services import aws_client
 
+from stepline.engine.resources import describe_resource
+from stepline.runtime.integrations.aws.clients import AwsClients
+from stepline.runtime.integrations.aws.sdk import AwsSdk
+from stepline.runtime.integrations.registry import Succeeded, TaskCall
 from stepline.service.workflow import Result
 
 RunTask = Callable[..., Result]
@@ -136,3 +141,16 @@ def test_service_names_are_the_java_sdk_clients(task: RunTask) -> None:
     assert "EventBuses" in task(SDK + "eventbridge:listEventBuses", {}).output
     assert "LogGroups" in task(SDK + "cloudwatchlogs:describeLogGroups", {}).output
     assert task(SDK + "stepfunctions:listStateMachines", {}).error == "States.Runtime"
+
+
+def test_an_idempotency_token_left_out_is_the_invocations_key(aws: object) -> None:
+    key = str(uuid.uuid4())
+    call = TaskCall(resource=describe_resource(SDK + "secretsmanager:createSecret"), state_name="T", invocation=0,
+                    parameters={"Name": unique("secret"), "SecretString": "s"}, execution_arn="arn", idempotency_key=key)
+    clients = AwsClients()
+    outcome = asyncio.run(AwsSdk(clients).invoke(call))
+    assert isinstance(outcome, Succeeded) and outcome.output["VersionId"] == key  # Secrets Manager's version is it
+    given = TaskCall(**{**{field: getattr(call, field) for field in ("resource", "state_name", "invocation",
+                                                                      "execution_arn", "idempotency_key")},
+                        "parameters": {"Name": unique("secret"), "SecretString": "s", "ClientRequestToken": "t" * 32}})
+    assert asyncio.run(AwsSdk(clients).invoke(given)).output["VersionId"] == "t" * 32  # type: ignore[union-attr]

@@ -127,7 +127,9 @@ class OptimizedIntegrations(Integration):
             parameters = api.json_text[operation](parameters, call)
         model = await self.clients.run(_model, api.service)
         operation_model = model.operation_model(operation)
-        request = shapes.request(operation_model.input_shape, parameters)
+        request = shapes.with_idempotency_token(operation_model.input_shape,
+                                                shapes.request(operation_model.input_shape, parameters),
+                                                call.idempotency_key)
         try:
             response = await self.clients.call(call, api.service, operation, request)
         except (ClientError, BotoCoreError, RoleError) as error:

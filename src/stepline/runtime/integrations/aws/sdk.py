@@ -45,7 +45,9 @@ class AwsSdk(Integration):
             raise StatesError("States.Runtime", f"The AWS SDK integration {sdk_name} has no action '{action}' "
                                                 f"(resource '{call.resource.arn}')")
         operation_model = model.operation_model(operation)
-        parameters = shapes.request(operation_model.input_shape, call.parameters)
+        parameters = shapes.with_idempotency_token(operation_model.input_shape,
+                                                   shapes.request(operation_model.input_shape, call.parameters),
+                                                   call.idempotency_key)
         try:
             result = await self.clients.call(call, service, operation, parameters)
         except (ClientError, BotoCoreError, RoleError) as error:

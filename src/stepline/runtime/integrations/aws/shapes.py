@@ -50,6 +50,15 @@ def request(shape: StructureShape | None, parameters: JSON) -> dict[str, Any]:
     return value
 
 
+def with_idempotency_token(shape: StructureShape | None, request: dict[str, Any], key: str) -> dict[str, Any]:
+    """The request with the invocation's key in the member the model marks as an idempotency token, when the Task
+    left it out (the SDKs fill it with a random one; this one is the same when the call is sent again)."""
+    for name, member in (shape.members.items() if shape is not None else ()):
+        if member.metadata.get("idempotencyToken") and name not in request:
+            return {**request, name: key}
+    return request
+
+
 def response(shape: StructureShape | None, value: Mapping[str, Any]) -> JSON:
     """A Task's result from botocore's parsed response."""
     if shape is None:
