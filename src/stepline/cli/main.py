@@ -27,6 +27,7 @@ from stepline.errors import DefinitionError
 from stepline.jsonvalue import dumps, loads
 from stepline.runtime.integrations.aws.clients import SFN_LOCAL_ENDPOINTS
 from stepline.runtime.integrations.mock_config import MockConfigError
+from stepline.runtime.integrations.routes import RoutesError
 from stepline.service.definitions import MAX_DEFINITION_BYTES, diagnose, validate_definition
 from stepline.runtime.store.base import StoreError
 from stepline.service import errors
@@ -138,6 +139,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="AWS service calls assume the state machine's role through STS, as AWS does (or "
                             "STEPLINE_ASSUME_ROLE=true); without it they use the AWS credentials of this process, "
                             "and only a Task's Credentials.RoleArn is assumed")
+    serve.add_argument("--routes", metavar="FILE",
+                       help="send chosen Tasks to a mock, a local function, an endpoint or AWS (or STEPLINE_ROUTES)")
     serve.add_argument("--time-scale", type=_time_scale, default=None,
                        help="scale waits: 0 virtual time, 0.01 a hundred times faster (or WAIT_TIME_SCALE)")
     serve.add_argument("--register", metavar="DIR", help="register every DIR/*.asl.json as a state machine at start")
@@ -445,7 +448,7 @@ def _service(settings: Settings, *, store_must_exist: bool) -> Any:
 
     try:
         return StepFunctionsService(settings)
-    except MockConfigError as error:
+    except (MockConfigError, RoutesError) as error:
         raise UsageError(str(error)) from None
 
 
@@ -588,7 +591,8 @@ def _serve(args: argparse.Namespace) -> int:
         _check_register_folder(args.register)
     settings = Settings.from_environment(db=args.db, mock_config=args.mock_config, functions=tuple(args.functions),
                                          lambda_endpoint=args.lambda_endpoint, time_scale=args.time_scale,
-                                         assume_role=args.assume_role, register=args.register, worker_name=args.worker_name,
+                                         assume_role=args.assume_role, register=args.register,
+                                         worker_name=args.worker_name, routes=args.routes,
                                          lease_seconds=args.lease_seconds, poll_seconds=args.poll_seconds,
                                          pool_size=args.pool_size, evaluation_seconds=args.evaluation_seconds,
                                          evaluation_memory=args.evaluation_memory)

@@ -28,6 +28,7 @@ from stepline.runtime.integrations.lambda_local import LocalFunctions
 from stepline.runtime.integrations.lambda_remote import RemoteFunctions
 from stepline.runtime.integrations.mock_config import MockConfig, MockConfigError
 from stepline.runtime.integrations.registry import Integration, Integrations
+from stepline.runtime.integrations.routes import Routes, load_routes
 from stepline.runtime.integrations.states import NestedExecutions, RemoteExecutions
 from stepline.runtime.runner import ExecutionRunner, ExpressRuns
 from stepline.runtime.store.base import Store
@@ -101,6 +102,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self.mock_config = MockConfig.load(settings.mock_config) if settings.mock_config else None
         self.remote_functions = RemoteFunctions(settings.lambda_endpoint, account=settings.account,
                                                 region=settings.region) if settings.lambda_endpoint else None
+        self.routes = load_routes(settings.routes) if settings.routes else []
         endpoint = settings.step_functions_endpoint
         self.nested = NestedExecutions(RemoteExecutions(endpoint, settings.region) if endpoint else self)
         self.aws_clients = AwsClients(assume_role=settings.assume_role, region=settings.region)
@@ -192,6 +194,13 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                 chain.append(self.mock_config.test_case(record.state_machine_name, record.test_case))
             except MockConfigError:
                 pass
+        if self.routes:
+            chain.append(Routes(self.routes, self.functions, self._served()))
+        return Integrations([*chain, *self._served()])
+
+    def _served(self) -> Integrations:
+        """The integrations that serve Tasks no mock or route decides, in order."""
+        chain: list[Integration] = []
         if self.remote_functions is not None:  # the endpoint serves every Lambda function
             chain.append(self.remote_functions)
         chain += [self.functions, self.nested]

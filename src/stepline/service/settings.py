@@ -23,6 +23,7 @@ class Settings:
     # instead of on this stepline
     step_functions_endpoint: str | None = None
     assume_role: bool = False  # STEPLINE_ASSUME_ROLE: AWS calls assume the state machine's role through STS
+    routes: str | None = None  # STEPLINE_ROUTES: a routes file (runtime/integrations/routes.py)
     time_scale: float | None = None  # WAIT_TIME_SCALE: 0 virtual time, 0.01 waits a hundred times shorter
     register: str | None = None  # a folder whose *.asl.json definitions are registered at start (by file name)
     activity_wait_seconds: float = 60.0  # STEPLINE_ACTIVITY_WAIT_SECONDS: GetActivityTask's long poll (AWS: 60 s)
@@ -48,6 +49,7 @@ class Settings:
             "region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"),
             "mock_config": os.environ.get("SFN_MOCK_CONFIG"),
             "lambda_endpoint": os.environ.get("LAMBDA_ENDPOINT"),
+            "routes": os.environ.get("STEPLINE_ROUTES"),
             "step_functions_endpoint": os.environ.get("AWS_ENDPOINT_URL_SFN") or os.environ.get("STEP_FUNCTIONS_ENDPOINT"),
             "assume_role": _flag("STEPLINE_ASSUME_ROLE"),
             "time_scale": float(os.environ["WAIT_TIME_SCALE"]) if os.environ.get("WAIT_TIME_SCALE") else None,

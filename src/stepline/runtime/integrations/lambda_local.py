@@ -64,7 +64,7 @@ class LambdaIntegration(Integration):
     async def invoke(self, call: TaskCall) -> Outcome:
         resource = call.resource
         if resource.kind == "lambda":
-            return Succeeded(await self._call(resource.name, call.parameters, call))
+            return Succeeded(await self.run(resource.name, call.parameters, call))
         parameters = call.parameters if isinstance(call.parameters, dict) else {}
         function = parameters.get("FunctionName")
         if not isinstance(function, str):
@@ -75,12 +75,12 @@ class LambdaIntegration(Integration):
                 payload = loads(payload)
             except ValueError:
                 pass
-        response = invoke_response(await self._call(function_name(function), payload, call))
+        response = invoke_response(await self.run(function_name(function), payload, call))
         if resource.pattern == "callback":  # the function got $$.Task.Token; SendTask* answers later
             return AwaitCallback(response)
         return Succeeded(response)
 
-    async def _call(self, name: str, event: JSON, call: TaskCall) -> JSON:
+    async def run(self, name: str, event: JSON, call: TaskCall) -> JSON:
         """Run the function `name` with `event`; its payload, or StatesError as Lambda names the failure."""
         raise NotImplementedError
 
@@ -124,7 +124,7 @@ class LocalFunctions(LambdaIntegration):
             if inspect.isfunction(value) and value.__module__ == module.__name__ and not name.startswith("_"):
                 self.functions[name] = value
 
-    async def _call(self, name: str, event: JSON, call: TaskCall) -> JSON:
+    async def run(self, name: str, event: JSON, call: TaskCall) -> JSON:
         handler = self.functions.get(name)
         arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
         if handler is None:

@@ -40,7 +40,7 @@ class RemoteFunctions(LambdaIntegration):
         self._lock = threading.Lock()
         self._threads = function_threads()
 
-    async def _call(self, name: str, event: JSON, call: TaskCall) -> JSON:
+    async def run(self, name: str, event: JSON, call: TaskCall) -> JSON:
         """Invoke one function (the blocking HTTP call runs in a thread) and return its decoded payload."""
         return await asyncio.get_running_loop().run_in_executor(self._threads, self._invoke_blocking, name,
                                                                 dumps(event).encode())

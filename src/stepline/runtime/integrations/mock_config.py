@@ -52,7 +52,7 @@ class MockConfig:
                 if first_number < 0 or last_number < first_number:
                     raise MockConfigError(f"MockedResponses.{name}: '{key}' is not an invocation number or "
                                           "range such as \"0\" or \"1-2\"")
-                entries.append((first_number, last_number, _checked_answer(answer, f"MockedResponses.{name}.{key}")))
+                entries.append((first_number, last_number, checked_answer(answer, f"MockedResponses.{name}.{key}")))
             responses[name] = entries
         machines: dict[str, dict[str, dict[str, str]]] = {}
         for machine, spec in _object(document.get("StateMachines", {}), "StateMachines").items():
@@ -82,7 +82,7 @@ def _object(value: JSON, where: str, what: str = "an object") -> dict:
     return value
 
 
-def _checked_answer(answer: JSON, where: str) -> JSON:
+def checked_answer(answer: JSON, where: str) -> JSON:
     """A mocked response: exactly one of Return (any JSON) or Throw ({"Error": string, "Cause": string})."""
     if not isinstance(answer, dict) or len(answer.keys() & {"Return", "Throw"}) != 1 or len(answer) != 1:
         raise MockConfigError(f"{where} must be an object with exactly one field, Return or Throw")
@@ -114,12 +114,12 @@ class MockedTestCase(Integration):
             raise StatesError("States.Runtime", f"The mock config has no MockedResponses entry '{response_name}'")
         for first, last, answer in entries:
             if first <= call.invocation <= last:
-                return _answer(call, answer)
+                return mocked_answer(call, answer)
         raise StatesError("States.Runtime", f"The mocked response '{response_name}' has no answer for invocation "
                                             f"{call.invocation} of state '{call.state_name}'")
 
 
-def _answer(call: TaskCall, answer: JSON) -> Outcome:
+def mocked_answer(call: TaskCall, answer: JSON) -> Outcome:
     # a mocked .waitForTaskToken/.sync task stands for the whole exchange: its request was submitted
     submitted: JSON = {} if call.resource.pattern in ("callback", "sync") else None
     if isinstance(answer, dict) and "Throw" in answer:

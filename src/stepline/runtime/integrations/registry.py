@@ -28,6 +28,7 @@ from stepline.jsonvalue import JSON
 
 log = logging.getLogger("stepline.runtime.integrations")
 
+AWS = "aws"  # a route's endpoint that means AWS itself (runtime/integrations/routes.py)
 _KEYS = uuid.UUID("6f1c5b1e-3c55-4f3a-9a55-2b1d6f0c7e21")
 
 
@@ -45,6 +46,7 @@ class TaskCall:
     credentials: JSON = None  # the Task's Credentials field, evaluated: {"RoleArn": ...}
     task_token: str | None = None
     timeout_seconds: float | None = None
+    endpoint: str | None = None  # a route's (--routes): the endpoint URL its AWS calls go to, or AWS itself
 
     @classmethod
     def of(cls, effect: InvokeTask, execution_arn: str, role_arn: str | None = None) -> TaskCall:

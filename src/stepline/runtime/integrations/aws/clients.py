@@ -47,7 +47,7 @@ from botocore.exceptions import NoCredentialsError
 from botocore.response import StreamingBody
 
 from stepline.errors import StatesError
-from stepline.runtime.integrations.registry import TaskCall
+from stepline.runtime.integrations.registry import AWS, TaskCall
 
 T = TypeVar("T")
 
@@ -84,8 +84,10 @@ class AwsClients:
         self._config = Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
                               max_pool_connections=threads, retries={"mode": "standard"},
                               parameter_validation=False)  # the service validates, as it does for Step Functions
+        # a route to AWS itself: endpoints that the environment or profiles configure are ignored
+        self._aws_itself = self._config.merge(Config(ignore_configured_endpoint_urls=True))  # type: ignore[call-arg]
         self.session = botocore.session.Session()  # the one every client and role session derives from
-        self._clients: dict[tuple[str, str, str | None, str | None], BaseClient] = {}
+        self._clients: dict[tuple[str, str, str | None, str | None, bool], BaseClient] = {}
         self._roles: dict[str, tuple[botocore.session.Session, DeferredRefreshableCredentials]] = {}
         self._lock = threading.RLock()  # making clients and sessions is not thread-safe; using them is
 
@@ -94,11 +96,12 @@ class AwsClients:
     async def call(self, task: TaskCall, service: str, operation: str, parameters: Mapping[str, Any]) -> dict:
         """One operation (by its API name, "GetItem") of a service (botocore's name, "dynamodb") for a task."""
         return await self.run(self._call_blocking, self.role_for(task), task.resource.region or self.region,
-                              service, operation, dict(parameters))
+                              service, operation, dict(parameters), task.endpoint)
 
     async def client(self, task: TaskCall, service: str) -> BaseClient:
         """The client a task's calls to `service` use (made on first use, in the thread pool)."""
-        return await self.run(self._client, service, task.resource.region or self.region, self.role_for(task))
+        return await self.run(self._client, service, task.resource.region or self.region, self.role_for(task),
+                              task.endpoint)
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """Blocking work (a botocore call) in the thread pool."""
@@ -136,8 +139,8 @@ class AwsClients:
     # ---------------------------------------------------------------- in the threads
 
     def _call_blocking(self, role_arn: str | None, region: str, service: str, operation: str,
-                       parameters: dict) -> dict:
-        client = self._client(service, region, role_arn)
+                       parameters: dict, route: str | None = None) -> dict:
+        client = self._client(service, region, role_arn, route)
         if operation not in client.meta.service_model.operation_names:
             raise ValueError(f"{service} has no operation {operation}")
         response: dict = getattr(client, xform_name(operation))(**parameters)
@@ -146,17 +149,20 @@ class AwsClients:
                 response[key] = value.read()
         return response
 
-    def _client(self, service: str, region: str, role_arn: str | None) -> BaseClient:
-        endpoint = self.endpoint(service)
-        key = (service, region, endpoint, role_arn)
+    def _client(self, service: str, region: str, role_arn: str | None, route: str | None = None) -> BaseClient:
+        """`route`: a route's endpoint (runtime/integrations/routes.py): a URL, or AWS for AWS itself whatever
+        endpoints the environment configures."""
+        endpoint = self.endpoint(service) if route is None else None if route == AWS else route
+        key = (service, region, endpoint, role_arn, route == AWS)
         client = self._clients.get(key)
         if client is None:
             with self._lock:
                 client = self._clients.get(key)
                 if client is None:
                     session = self.session if role_arn is None else self._role(role_arn)[0]
+                    config = self._aws_itself if route == AWS else self._config
                     client = session.create_client(service, region_name=region, endpoint_url=endpoint,
-                                                   config=self._config)
+                                                   config=config)
                     client.meta.events.register("after-call", _keep_headers)
                     self._clients[key] = client
         if role_arn is not None:  # assumed (or refreshed) now, to tell a role's failure from the service's
