@@ -25,7 +25,8 @@ FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:{}"
 @pytest.fixture
 async def routed(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[StepFunctionsService]:
     routes = tmp_path / "routes.json"
-    routes.write_text(json.dumps({"Routes": request.param}))
+    routes.write_text(json.dumps({"Routes": request.param}).replace("{moto}", moto() if "{moto}" in
+                                                                    json.dumps(request.param) else ""))
     service = StepFunctionsService(Settings(db=str(tmp_path / "store.db"), time_scale=0, routes=str(routes)))
     service.functions.register("price", lambda event, context: {"priced": event})
     service.functions.register("real_name", lambda event, context: {"real": True})
@@ -106,3 +107,38 @@ def test_serve_refuses_a_malformed_routes_file_in_one_line(tmp_path: Path) -> No
                           timeout=60)
     assert done.returncode != 0
     assert len(done.stderr.strip().splitlines()) == 1 and "exactly one of Mock, Function, Endpoint" in done.stderr
+
+
+@pytest.fixture
+def moto_queue(monkeypatch: pytest.MonkeyPatch) -> str:
+    from aws_services import aws_client
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    return aws_client("sqs").create_queue(QueueName="routed")["QueueUrl"]
+
+
+def moto() -> str:
+    from aws_services import moto_endpoint
+
+    return moto_endpoint()
+
+
+@pytest.mark.parametrize("routed", [[{"State": "ToMoto", "Endpoint": "{moto}"},
+                                     {"State": "ToAws", "Endpoint": "aws"}]], indirect=True)
+async def test_endpoint_routes_send_a_state_to_an_endpoint_or_to_aws_itself(routed: StepFunctionsService,
+                                                                           moto_queue: str,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from aws_services import aws_client
+
+    send = task("arn:aws:states:::sqs:sendMessage", Parameters={"QueueUrl": moto_queue, "MessageBody": "routed"})
+    described = await run(routed, {"ToMoto": send})
+    assert described["status"] == "SUCCEEDED" and "MessageId" in json.loads(described["output"])
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto())  # configured, yet the route sends the call to AWS itself
+    described = await run(routed, {"ToAws": {**send, "TimeoutSeconds": 20}}, name="aws")
+    assert described["status"] == "FAILED", described
+    messages = aws_client("sqs").receive_message(QueueUrl=moto_queue, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in messages] == ["routed"]  # the first only
+    assert described["error"] == "SQS.SdkClientException", described["cause"]
