@@ -22,6 +22,7 @@ from stepline.errors import DefinitionError
 from stepline.jsonvalue import JSON, dumps, loads, too_deep
 from stepline.runtime.clock import clock_for
 from stepline.runtime.integrations.aws.clients import AwsClients
+from stepline.runtime.integrations.aws.jobs import JobIntegrations
 from stepline.runtime.integrations.aws.optimized import OptimizedIntegrations
 from stepline.runtime.integrations.aws.sdk import AwsSdk
 from stepline.runtime.integrations.lambda_local import LocalFunctions
@@ -106,7 +107,9 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         endpoint = settings.step_functions_endpoint
         self.nested = NestedExecutions(RemoteExecutions(endpoint, settings.region) if endpoint else self)
         self.aws_clients = AwsClients(assume_role=settings.assume_role, region=settings.region)
-        self.aws: tuple[Integration, ...] = (OptimizedIntegrations(self.aws_clients), AwsSdk(self.aws_clients))
+        self.jobs = JobIntegrations(self.aws_clients, poll_seconds=settings.job_poll_seconds)
+        self.aws: tuple[Integration, ...] = (OptimizedIntegrations(self.aws_clients), self.jobs,
+                                             AwsSdk(self.aws_clients))
         self._programs: dict[tuple[str, str], Program] = {}
         self.express = ExpressRuns(express_record)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()

@@ -26,6 +26,7 @@ class Settings:
     routes: str | None = None  # STEPLINE_ROUTES: a routes file (runtime/integrations/routes.py)
     time_scale: float | None = None  # WAIT_TIME_SCALE: 0 virtual time, 0.01 waits a hundred times shorter
     register: str | None = None  # a folder whose *.asl.json definitions are registered at start (by file name)
+    job_poll_seconds: float = 1.0  # STEPLINE_JOB_POLL_SECONDS: a .sync job's first poll (doubling up to 30 s)
     activity_wait_seconds: float = 60.0  # STEPLINE_ACTIVITY_WAIT_SECONDS: GetActivityTask's long poll (AWS: 60 s)
     # several workers on one store (docs/postgres.md)
     worker_name: str | None = None  # STEPLINE_WORKER_NAME: this process's name among the workers (host:pid-xxxx)
@@ -53,6 +54,8 @@ class Settings:
             "step_functions_endpoint": os.environ.get("AWS_ENDPOINT_URL_SFN") or os.environ.get("STEP_FUNCTIONS_ENDPOINT"),
             "assume_role": _flag("STEPLINE_ASSUME_ROLE"),
             "time_scale": float(os.environ["WAIT_TIME_SCALE"]) if os.environ.get("WAIT_TIME_SCALE") else None,
+            "job_poll_seconds": float(os.environ["STEPLINE_JOB_POLL_SECONDS"])
+            if os.environ.get("STEPLINE_JOB_POLL_SECONDS") else None,
             "activity_wait_seconds": float(os.environ["STEPLINE_ACTIVITY_WAIT_SECONDS"])
             if os.environ.get("STEPLINE_ACTIVITY_WAIT_SECONDS") else None,
             "worker_name": os.environ.get("STEPLINE_WORKER_NAME") or None,
