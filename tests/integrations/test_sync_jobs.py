@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +22,8 @@ from typing import Any
 
 import pytest
 from aws_services import aws_client, aws_environment, moto_endpoint
+from serving import StepLine, finished, history, types
+from support import fresh_schema
 
 from stepline.runtime.integrations.aws.jobs import STOP_REASON
 from stepline.service.app import StepFunctionsService
@@ -321,3 +324,70 @@ async def test_stopping_the_execution_cancels_an_emr_on_eks_job_run(service: Ste
     await service.stop_execution(executionArn=arn)
     await eventually(lambda: emr.describe_job_run(id=job, virtualClusterId=cluster)["jobRun"]["state"],
                      lambda state: state == "CANCELLED")
+
+
+# ---------------------------------------------------------------- across a crash
+
+
+def run_ecs_task_across(kill: Any, first: StepLine, survivor: Any) -> None:
+    """Start a runTask.sync execution on `first`, `kill` a server once its task was submitted, end the task, and
+    check on `survivor()` that the execution succeeded with that task, which was started once."""
+    ecs = aws_client("ecs")
+    cluster, family = ecs_task_definition()
+    sfn = first.client()
+    machine = sfn.create_state_machine(name="run", roleArn=ROLE, definition=json.dumps({"StartAt": "Run", "States": {
+        "Run": {"Type": "Task", "Resource": ARN + "ecs:runTask.sync", "End": True,
+                "Parameters": {"Cluster": cluster, "TaskDefinition": family, "LaunchType": "FARGATE"}}}}))
+    arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
+    deadline = time.monotonic() + 20
+    while "TaskSubmitted" not in types(history(sfn, arn)):
+        assert time.monotonic() < deadline, "the task was not submitted"
+        time.sleep(0.05)
+    kill()
+    sfn = survivor().client()
+    time.sleep(1)  # the execution is resumed meanwhile: its task is waited for, not run again
+    [task] = ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]
+    ecs.stop_task(cluster=cluster, task=task, reason="done")  # the task ends (moto runs no container)
+    done = finished(sfn, arn, timeout=30)
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"])["TaskArn"] == task
+    assert ecs.list_tasks(cluster=cluster, desiredStatus="STOPPED")["taskArns"] == [task]
+    assert not ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]
+    assert types(history(sfn, arn)).count("TaskSubmitted") == 1
+
+
+def server_environment() -> dict[str, str]:
+    return {**aws_environment(), "STEPLINE_JOB_POLL_SECONDS": "0.05"}
+
+
+def test_a_sync_job_survives_a_sigkill_of_its_server(tmp_path: Path) -> None:
+    servers = [StepLine.start(tmp_path / "store.db", environment=server_environment())]
+
+    def kill() -> None:
+        servers[0].kill()
+        servers.append(servers[0].restart())
+    try:
+        with held("ecs::task"):
+            run_ecs_task_across(kill, servers[0], lambda: servers[-1])
+    finally:
+        servers[-1].stop()
+
+
+@pytest.fixture
+def database(postgres_url: str) -> Iterator[str]:
+    with fresh_schema(postgres_url, "jobs") as (location, _):
+        yield location
+
+
+def test_a_sync_job_survives_the_kill_of_its_worker_on_postgres(database: str, tmp_path: Path) -> None:
+    options = ["--lease-seconds", "2", "--poll-seconds", "0.5"]
+    first = StepLine.start(database, options=[*options, "--worker-name", "first"], log=tmp_path / "first.log",
+                           environment=server_environment())
+    second = StepLine.start(database, options=[*options, "--worker-name", "second"], log=tmp_path / "second.log",
+                            environment=server_environment())
+    try:
+        with held("ecs::task"):  # the execution starts on the first worker; the second takes it over
+            run_ecs_task_across(first.kill, first, lambda: second)
+    finally:
+        first.stop()
+        second.stop()
