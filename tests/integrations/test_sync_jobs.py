@@ -25,7 +25,9 @@ from aws_services import aws_client, aws_environment, moto_endpoint
 from serving import StepLine, finished, history, types
 from support import fresh_schema
 
+from stepline.engine.resources import describe_resource
 from stepline.runtime.integrations.aws.jobs import STOP_REASON
+from stepline.runtime.integrations.registry import Submitted, TaskCall
 from stepline.service.app import StepFunctionsService
 from stepline.service.settings import Settings
 
@@ -391,3 +393,30 @@ def test_a_sync_job_survives_the_kill_of_its_worker_on_postgres(database: str, t
     finally:
         first.stop()
         second.stop()
+
+
+async def test_the_idempotency_key_is_the_submission_token_and_a_stop_stops_the_job(
+        service: StepFunctionsService) -> None:
+    bedrock = aws_client("bedrock")
+    parameters = {"JobName": unique("job"), "CustomModelName": unique("model"), "RoleArn": ROLE,
+                  "BaseModelIdentifier": "amazon.titan-text-express-v1",
+                  "TrainingDataConfig": {"S3Uri": "s3://data/train.jsonl"},
+                  "OutputDataConfig": {"S3Uri": "s3://data/out/"}, "HyperParameters": {"epochCount": "1"}}
+    call = TaskCall(resource=describe_resource(ARN + "bedrock:createModelCustomizationJob.sync"),
+                    parameters=parameters, state_name="Job", invocation=0, execution_arn="arn:execution",
+                    idempotency_key=str(uuid.uuid4()))
+    outcome = await service.jobs.invoke(call)
+    assert isinstance(outcome, Submitted)
+    job = bedrock.get_model_customization_job(jobIdentifier=outcome.handle["jobIdentifier"])
+    assert job["clientRequestToken"] == call.idempotency_key and job["status"] == "InProgress"
+    await service.jobs.cancel(call, outcome.handle)
+    assert bedrock.get_model_customization_job(jobIdentifier=parameters["JobName"])["status"] == "Stopped"
+
+    given = {**parameters, "JobName": unique("job"), "CustomModelName": unique("model"), "ClientRequestToken": "mine"}
+    arn = await start(service, "bedrock:createModelCustomizationJob.sync", given)
+    assert (await until_submitted(service, arn))["JobArn"].endswith(given["JobName"])
+    name = given["JobName"]
+    assert bedrock.get_model_customization_job(jobIdentifier=name)["clientRequestToken"] == "mine"
+    await service.stop_execution(executionArn=arn)
+    await eventually(lambda: bedrock.get_model_customization_job(jobIdentifier=name)["status"],
+                     lambda status: status == "Stopped")

@@ -185,7 +185,7 @@ JOBS: dict[tuple[str, str], Job] = {
     ("bedrock", "createModelCustomizationJob"): Job(
         service="bedrock", naming=Naming("Bedrock", "AmazonBedrock", "AmazonBedrockException"),
         token="clientRequestToken", submit="CreateModelCustomizationJob",
-        handle=lambda request, response: {"jobIdentifier": response["jobArn"]},
+        handle=lambda request, response: {"jobIdentifier": request["jobName"]},  # the user's: AWS takes it too
         describe="GetModelCustomizationJob", job=(), status=("status",),
         succeeded=frozenset({"Completed"}), failed=frozenset({"Failed", "Stopped"}),
         stop="StopModelCustomizationJob", stop_request=lambda handle: handle),
