@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,21 +40,14 @@ from botocore.model import ListShape, MapShape, ServiceModel, Shape, StructureSh
 
 from stepline.errors import StatesError
 from stepline.jsonvalue import JSON, dumps
+from stepline.runtime.integrations.aws import shapes
 from stepline.runtime.integrations.aws.clients import AwsClients, RoleError
+from stepline.runtime.integrations.aws.errors import Naming, states_error
+from stepline.runtime.integrations.aws.optimized import sdk_metadata
 from stepline.runtime.integrations.registry import Ended, Failed, Integration, Outcome, Submitted, Succeeded, TaskCall
 
 Request = dict[str, Any]
 STOP_REASON = "Task abandoned by its Step Functions execution"
-
-
-@dataclass(frozen=True, slots=True)
-class Naming:
-    """How Step Functions names a service's failures: `<prefix>.<Exception>`, the service as the cause names it,
-    and its base exception."""
-
-    prefix: str
-    service: str
-    base_exception: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,10 +72,15 @@ class Job:
     refused: str | None = None  # a submit response member that lists failures (ECS's `failures`)
 
 
+def _v1(prefix: str, service: str, base_exception: str) -> Naming:
+    """The naming of an optimized integration's failures (the AWS SDK for Java v1's)."""
+    return Naming(prefix=prefix, base_exception=base_exception, service=service, sdk_v1=True)
+
+
 def _sagemaker(kind: str) -> Job:
     """SageMaker's Create<kind>Job: its name (given by the user) is the handle."""
     name = f"{kind}JobName"
-    return Job(service="sagemaker", naming=Naming("SageMaker", "AmazonSageMaker", "AmazonSageMakerException"),
+    return Job(service="sagemaker", naming=_v1("SageMaker", "AmazonSageMaker", "AmazonSageMakerException"),
                submit=f"Create{kind}Job", handle=lambda request, response: {name: request[name]},
                describe=f"Describe{kind}Job", job=(), status=(f"{kind}JobStatus",),
                succeeded=frozenset({"Completed"}), failed=frozenset({"Failed", "Stopped"}),
@@ -105,13 +102,13 @@ _BUILD_ENDED = frozenset({"FAILED", "FAULT", "TIMED_OUT", "STOPPED"})
 
 JOBS: dict[tuple[str, str], Job] = {
     ("batch", "submitJob"): Job(
-        service="batch", naming=Naming("Batch", "AWSBatch", "AWSBatchException"),
+        service="batch", naming=_v1("Batch", "AWSBatch", "AWSBatchException"),
         submit="SubmitJob", handle=lambda request, response: {"jobs": [response["jobId"]]},
         describe="DescribeJobs", job=("jobs", 0), status=("status",),
         succeeded=frozenset({"SUCCEEDED"}), failed=frozenset({"FAILED"}),
         stop="TerminateJob", stop_request=lambda handle: {"jobId": handle["jobs"][0], "reason": STOP_REASON}),
     ("ecs", "runTask"): Job(
-        service="ecs", naming=Naming("ECS", "AmazonECS", "AmazonECSException"), token="clientToken",
+        service="ecs", naming=_v1("ECS", "AmazonECS", "AmazonECSException"), token="clientToken",
         submit="RunTask", refused="failures",
         handle=lambda request, response: {"cluster": response["tasks"][0]["clusterArn"],
                                           "tasks": [response["tasks"][0]["taskArn"]]},
@@ -120,7 +117,7 @@ JOBS: dict[tuple[str, str], Job] = {
         stop="StopTask", stop_request=lambda handle: {"cluster": handle["cluster"], "task": handle["tasks"][0],
                                                       "reason": STOP_REASON}),
     ("glue", "startJobRun"): Job(
-        service="glue", naming=Naming("Glue", "AWSGlue", "AWSGlueException"),
+        service="glue", naming=_v1("Glue", "AWSGlue", "AWSGlueException"),
         submit="StartJobRun", handle=lambda request, response: {"JobName": request["JobName"],
                                                                 "RunId": response["JobRunId"]},
         describe="GetJobRun", job=("JobRun",), status=("JobRunState",),
@@ -128,21 +125,21 @@ JOBS: dict[tuple[str, str], Job] = {
         stop="BatchStopJobRun", stop_request=lambda handle: {"JobName": handle["JobName"],
                                                              "JobRunIds": [handle["RunId"]]}),
     ("athena", "startQueryExecution"): Job(
-        service="athena", naming=Naming("Athena", "AmazonAthena", "AmazonAthenaException"), token="ClientRequestToken",
+        service="athena", naming=_v1("Athena", "AmazonAthena", "AmazonAthenaException"), token="ClientRequestToken",
         submit="StartQueryExecution",
         handle=lambda request, response: {"QueryExecutionId": response["QueryExecutionId"]},
         describe="GetQueryExecution", job=(), status=("QueryExecution", "Status", "State"),
         succeeded=frozenset({"SUCCEEDED"}), failed=frozenset({"FAILED", "CANCELLED"}),
         stop="StopQueryExecution", stop_request=lambda handle: handle),
     ("codebuild", "startBuild"): Job(
-        service="codebuild", naming=Naming("CodeBuild", "AWSCodeBuild", "AWSCodeBuildException"),
+        service="codebuild", naming=_v1("CodeBuild", "AWSCodeBuild", "AWSCodeBuildException"),
         token="idempotencyToken", submit="StartBuild", wrap="Build",
         handle=lambda request, response: {"ids": [response["build"]["id"]]},
         describe="BatchGetBuilds", job=("builds", 0), status=("buildStatus",),
         succeeded=frozenset({"SUCCEEDED"}), failed=_BUILD_ENDED,
         stop="StopBuild", stop_request=lambda handle: {"id": handle["ids"][0]}),
     ("codebuild", "startBuildBatch"): Job(
-        service="codebuild", naming=Naming("CodeBuild", "AWSCodeBuild", "AWSCodeBuildException"),
+        service="codebuild", naming=_v1("CodeBuild", "AWSCodeBuild", "AWSCodeBuildException"),
         token="idempotencyToken", submit="StartBuildBatch", wrap="BuildBatch",
         handle=lambda request, response: {"ids": [response["buildBatch"]["id"]]},
         describe="BatchGetBuildBatches", job=("buildBatches", 0), status=("buildBatchStatus",),
@@ -154,13 +151,13 @@ JOBS: dict[tuple[str, str], Job] = {
     ("sagemaker", "createLabelingJob"): _sagemaker("Labeling"),
     ("sagemaker", "createHyperParameterTuningJob"): _sagemaker("HyperParameterTuning"),
     ("databrew", "startJobRun"): Job(
-        service="databrew", naming=Naming("DataBrew", "AWSGlueDataBrew", "AWSGlueDataBrewException"),
+        service="databrew", naming=_v1("DataBrew", "AWSGlueDataBrew", "AWSGlueDataBrewException"),
         submit="StartJobRun", handle=lambda request, response: {"Name": request["Name"], "RunId": response["RunId"]},
         describe="DescribeJobRun", job=(), status=("State",),
         succeeded=frozenset({"SUCCEEDED"}), failed=frozenset({"FAILED", "TIMEOUT", "STOPPED"}),
         stop="StopJobRun", stop_request=lambda handle: handle),
     ("emr-serverless", "startJobRun"): Job(
-        service="emr-serverless", naming=Naming("EMRServerless", "AWSEMRServerless", "AWSEMRServerlessException"),
+        service="emr-serverless", naming=_v1("EMRServerless", "AWSEMRServerless", "AWSEMRServerlessException"),
         token="clientToken", submit="StartJobRun",
         handle=lambda request, response: {"applicationId": response["applicationId"],
                                           "jobRunId": response["jobRunId"]},
@@ -168,14 +165,14 @@ JOBS: dict[tuple[str, str], Job] = {
         succeeded=frozenset({"SUCCESS"}), failed=frozenset({"FAILED", "CANCELLED"}),
         stop="CancelJobRun", stop_request=lambda handle: handle),
     ("emr-containers", "startJobRun"): Job(
-        service="emr-containers", naming=Naming("EMRContainers", "AmazonEMRContainers", "AmazonEMRContainersException"),
+        service="emr-containers", naming=_v1("EMRContainers", "AmazonEMRContainers", "AmazonEMRContainersException"),
         token="clientToken", submit="StartJobRun",
         handle=lambda request, response: {"virtualClusterId": response["virtualClusterId"], "id": response["id"]},
         describe="DescribeJobRun", job=(), status=("jobRun", "state"),
         succeeded=frozenset({"COMPLETED"}), failed=frozenset({"FAILED", "CANCELLED"}),
         stop="CancelJobRun", stop_request=lambda handle: handle),
     ("elasticmapreduce", "addStep"): Job(
-        service="emr", naming=Naming("EMR", "AmazonElasticMapReduce", "AmazonElasticMapReduceException"),
+        service="emr", naming=_v1("EMR", "AmazonElasticMapReduce", "AmazonElasticMapReduceException"),
         submit="AddJobFlowSteps", request=_emr_step,
         handle=lambda request, response: {"ClusterId": request["JobFlowId"], "StepId": response["StepIds"][0]},
         describe="DescribeStep", job=(), status=("Step", "Status", "State"),
@@ -183,7 +180,7 @@ JOBS: dict[tuple[str, str], Job] = {
         stop="CancelSteps", stop_request=lambda handle: {"ClusterId": handle["ClusterId"],
                                                          "StepIds": [handle["StepId"]]}),
     ("bedrock", "createModelCustomizationJob"): Job(
-        service="bedrock", naming=Naming("Bedrock", "AmazonBedrock", "AmazonBedrockException"),
+        service="bedrock", naming=_v1("Bedrock", "AmazonBedrock", "AmazonBedrockException"),
         token="clientRequestToken", submit="CreateModelCustomizationJob",
         handle=lambda request, response: {"jobIdentifier": request["jobName"]},  # the user's: AWS takes it too
         describe="GetModelCustomizationJob", job=(), status=("status",),
@@ -212,13 +209,13 @@ class JobIntegrations(Integration):
         parameters = call.parameters if call.parameters is not None else {}
         if not isinstance(parameters, dict):
             raise StatesError("States.Runtime", f"The parameters of {call.resource.name} must be an object")
-        request = _request(operation.input_shape, job.request(parameters), parameters)
+        request = shapes.request(operation.input_shape, job.request(parameters))
         if job.token is not None and job.token not in request:
             request[job.token] = call.idempotency_key
         response = await self._call(call, job, model, job.submit, request)
         output = _result(operation.output_shape, response)
         assert isinstance(output, dict)
-        output.update(_sdk_metadata(response))
+        output.update(sdk_metadata(response))
         if job.refused is not None and response.get(job.refused):
             return Failed(f"{job.naming.service}.Unknown", dumps(output))
         return Submitted(output, job.handle(request, response))
@@ -256,7 +253,7 @@ class JobIntegrations(Integration):
         try:
             return await self.clients.call(call, job.service, operation, request)
         except (ClientError, BotoCoreError, RoleError) as error:
-            raise _failure(error, job.naming, model) from None
+            raise states_error(error, job.naming, model) from None
 
 
 def _job(call: TaskCall) -> Job | None:
@@ -277,50 +274,11 @@ def _model(service: str) -> ServiceModel:
     return botocore.session.get_session().get_service_model(service)
 
 
-def _pascal(member: str) -> str:
-    return member[:1].upper() + member[1:]
-
-
-def _request(shape: StructureShape | None, value: JSON, parameters: JSON) -> Request:
-    """The operation's request from the Task's parameters: members in PascalCase, any field the operation does not
-    have refused (States.Runtime, as Step Functions refuses it); values are checked by the service."""
-    if shape is None:
-        return {}
-    request = _convert(shape, value, "Parameters", parameters)
-    assert isinstance(request, dict)
-    return request
-
-
-def _convert(shape: Shape, value: Any, where: str, parameters: JSON) -> Any:
-    if isinstance(shape, StructureShape):
-        if not isinstance(value, dict):
-            raise _cannot_start(parameters, f"The value of the field '{where}' has an invalid format")
-        members = {_pascal(name): name for name in shape.members}
-        converted = {}
-        for key, item in value.items():
-            name = members.get(key)
-            if name is None:
-                raise _cannot_start(parameters, f"The field \"{key}\" is not supported by Step Functions")
-            if item is not None:
-                converted[name] = _convert(shape.members[name], item, key, parameters)
-        return converted
-    if isinstance(shape, ListShape) and isinstance(value, list):
-        return [_convert(shape.member, item, where, parameters) for item in value]
-    if isinstance(shape, MapShape) and isinstance(value, dict):
-        return {key: _convert(shape.value, item, where, parameters) for key, item in value.items()}
-    return value
-
-
-def _cannot_start(parameters: JSON, problem: str) -> StatesError:
-    return StatesError("States.Runtime", f"The Parameters '{dumps(parameters)}' could not be used to start the "
-                                         f"Task: [{problem}]")
-
-
 def _result(shape: Shape | None, value: Any) -> Any:
     """A response as Step Functions' SDK (Java v1) gives it: members in PascalCase (map keys as they are),
     timestamps as epoch milliseconds, blobs as base64 text."""
     if isinstance(shape, StructureShape) and isinstance(value, Mapping):
-        return {_pascal(name): _result(member, value[name]) for name, member in shape.members.items()
+        return {shapes.step_functions_name(name): _result(member, value[name]) for name, member in shape.members.items()
                 if name in value}
     if isinstance(shape, ListShape) and isinstance(value, list):
         return [_result(shape.member, item) for item in value]
@@ -346,43 +304,3 @@ def _at(value: Any, shape: Shape | None, path: tuple[str | int, ...]) -> tuple[A
             value = value.get(step)
             shape = shape.members.get(step) if isinstance(shape, StructureShape) else None
     return value, shape
-
-
-def _sdk_metadata(response: dict) -> dict[str, JSON]:
-    """The response metadata Step Functions' SDK adds to a submitted job's response (TaskSubmitted)."""
-    metadata = response.get("ResponseMetadata", {})
-    headers = metadata.get("Headers") or metadata.get("HTTPHeaders") or {}
-    return {"SdkHttpMetadata": {"AllHttpHeaders": {name: [value] for name, value in headers.items()},
-                                "HttpHeaders": dict(headers), "HttpStatusCode": metadata.get("HTTPStatusCode", 200)},
-            "SdkResponseMetadata": {"RequestId": metadata.get("RequestId", "")}}
-
-
-def _failure(error: Exception, naming: Naming, model: ServiceModel) -> StatesError:
-    """A failed call as Step Functions names it for the optimized integrations."""
-    if isinstance(error, RoleError):
-        return StatesError("States.TaskFailed", f"Unable to assume the role '{error.role_arn}': {error.reason}")
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        code = str(details.get("Code") or "")
-        metadata = error.response.get("ResponseMetadata", {})
-        exception = _exceptions(model).get(code, naming.base_exception)
-        return StatesError(f"{naming.prefix}.{exception}",
-                           f"{details.get('Message') or code} (Service: {naming.service}; Status Code: "
-                           f"{metadata.get('HTTPStatusCode', 400)}; Error Code: {code}; Request ID: "
-                           f"{metadata.get('RequestId') or uuid.uuid4()}; Proxy: null)")
-    return StatesError(f"{naming.prefix}.SdkClientException", f"Unable to execute HTTP request: {error}")
-
-
-@functools.cache
-def _exceptions(model: ServiceModel) -> dict[str, str]:
-    """The error codes a service's model declares -> the SDK's exception names."""
-    names: dict[str, str] = {}
-    for shape_name in model.shape_names:
-        shape = model.shape_for(shape_name)
-        if shape.metadata.get("exception"):
-            exception = shape_name if shape_name.endswith("Exception") else f"{shape_name}Exception"
-            names[shape_name] = exception
-            code = shape.metadata.get("error", {}).get("code")
-            if code:
-                names.setdefault(code, exception)
-    return names
