@@ -6,7 +6,7 @@ moto's jobs: Batch jobs end at once (SUCCEEDED with its "simple" mode, FAILED wi
 without Docker); ECS tasks, Athena queries and Glue job runs move on as moto's state manager says (here: held in
 their running state until stopped, where a test needs a job that runs); CodeBuild builds, SageMaker training jobs and
 EMR Serverless job runs end as soon as they are described; EMR on EKS job runs and Bedrock customization jobs run
-until they are cancelled."""
+until they are cancelled; EMR steps never end (nor cancel)."""
 
 from __future__ import annotations
 
@@ -420,3 +420,20 @@ async def test_the_idempotency_key_is_the_submission_token_and_a_stop_stops_the_
     await service.stop_execution(executionArn=arn)
     await eventually(lambda: bedrock.get_model_customization_job(jobIdentifier=name)["status"],
                      lambda status: status == "Stopped")
+
+
+async def test_an_emr_step_is_added_to_its_cluster_and_waited_for(service: StepFunctionsService) -> None:
+    emr = aws_client("emr")
+    cluster = emr.run_job_flow(Name=unique("cluster"), ReleaseLabel="emr-6.10.0", JobFlowRole="EMR_EC2_DefaultRole",
+                               ServiceRole="EMR_DefaultRole", Instances={
+                                   "MasterInstanceType": "m5.xlarge", "InstanceCount": 1,
+                                   "KeepJobFlowAliveWhenNoSteps": True})["JobFlowId"]
+    arn = await start(service, "elasticmapreduce:addStep.sync", {"ClusterId": cluster, "Step": {
+        "Name": "count", "ActionOnFailure": "CONTINUE",
+        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", "s3://code/count.py"]}}})
+    [step_id] = (await until_submitted(service, arn))["StepIds"]
+    step = emr.describe_step(ClusterId=cluster, StepId=step_id)["Step"]
+    assert step["Name"] == "count" and step["Config"]["Args"] == ["spark-submit", "s3://code/count.py"]
+    await asyncio.sleep(0.2)  # moto's steps never end: the task waits
+    assert (await service.describe_execution(executionArn=arn))["status"] == "RUNNING"
+    await service.stop_execution(executionArn=arn)
