@@ -228,8 +228,10 @@ async def test_a_task_that_times_out_stops_its_job(service: StepFunctionsService
         arn = await start(service, "ecs:runTask.sync", {"Cluster": cluster, "TaskDefinition": family,
                                                         "LaunchType": "FARGATE"}, TimeoutSeconds=1)
         await asyncio.wait_for(service.wait_for_execution(arn), 20)
-        [task] = ecs.describe_tasks(cluster=cluster, tasks=ecs.list_tasks(cluster=cluster)["taskArns"])["tasks"]
-        assert task["lastStatus"] == "STOPPED" and task["stoppedReason"] == STOP_REASON
+        [task] = await eventually(  # stopped after the execution ended (its commit does not wait for the stop)
+            lambda: ecs.describe_tasks(cluster=cluster, tasks=ecs.list_tasks(cluster=cluster)["taskArns"])["tasks"],
+            lambda found: found[0]["lastStatus"] == "STOPPED")
+        assert task["stoppedReason"] == STOP_REASON
     assert (await service.describe_execution(executionArn=arn))["error"] == "States.Timeout"
 
 
