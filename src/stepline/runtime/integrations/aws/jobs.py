@@ -13,10 +13,11 @@ One table (JOBS) says, for each `<service>:<action>.sync`, how its job is submit
   gives it); any other end fails the task with States.TaskFailed, that description as JSON text as the cause;
 - `cancel` (the task was abandoned: its execution stopped, the task timed out, its branch failed) calls the
   service's stop operation for the job.
-Where the submit operation takes an idempotency token (Athena, CodeBuild, ECS, EMR on EKS, EMR Serverless,
-Bedrock) and the Task gives none, it is the invocation's idempotency key: a submission dispatched again after a
-crash (before its handle was committed) is then recognised by the service instead of starting a second job. Batch,
-Glue, Glue DataBrew, SageMaker and EMR's AddJobFlowSteps take no such token (SageMaker's job names are the user's).
+Where the submit operation takes an idempotency token (Athena, ECS, EMR on EKS, EMR Serverless and Bedrock, whose
+models mark it, as for every AWS call: shapes.with_idempotency_token; and CodeBuild's, which its model does not
+mark) and the Task gives none, it is the invocation's idempotency key: a submission dispatched again after a crash
+(before its handle was committed) is then recognised by the service instead of starting a second job. Batch, Glue,
+Glue DataBrew, SageMaker and EMR's AddJobFlowSteps take no such token (SageMaker's job names are the user's).
 
 A failed call is named as Step Functions names the optimized integrations' errors (the AWS SDK for Java v1):
 `<Prefix>.<Exception>` (`Batch.ClientException`, `Glue.EntityNotFoundException`), the service's base exception
@@ -65,7 +66,7 @@ class Job:
     failed: frozenset[str]
     stop: str
     stop_request: Callable[[Request], Request]  # the handle -> the stop request
-    token: str | None = None  # the submit request's idempotency token
+    token: str | None = None  # an idempotency token the model does not mark as one (CodeBuild's)
     wrap: str | None = None  # the result is {wrap: job} (CodeBuild's `Build`)
     request: Callable[[dict], dict] = field(default=lambda parameters: parameters)  # the Task's parameters -> the API's
     clean: Callable[[dict], bool] = field(default=lambda job: True)  # whether a job in a succeeded status succeeded
@@ -108,7 +109,7 @@ JOBS: dict[tuple[str, str], Job] = {
         succeeded=frozenset({"SUCCEEDED"}), failed=frozenset({"FAILED"}),
         stop="TerminateJob", stop_request=lambda handle: {"jobId": handle["jobs"][0], "reason": STOP_REASON}),
     ("ecs", "runTask"): Job(
-        service="ecs", naming=_v1("ECS", "AmazonECS", "AmazonECSException"), token="clientToken",
+        service="ecs", naming=_v1("ECS", "AmazonECS", "AmazonECSException"),
         submit="RunTask", refused="failures",
         handle=lambda request, response: {"cluster": response["tasks"][0]["clusterArn"],
                                           "tasks": [response["tasks"][0]["taskArn"]]},
@@ -125,7 +126,7 @@ JOBS: dict[tuple[str, str], Job] = {
         stop="BatchStopJobRun", stop_request=lambda handle: {"JobName": handle["JobName"],
                                                              "JobRunIds": [handle["RunId"]]}),
     ("athena", "startQueryExecution"): Job(
-        service="athena", naming=_v1("Athena", "AmazonAthena", "AmazonAthenaException"), token="ClientRequestToken",
+        service="athena", naming=_v1("Athena", "AmazonAthena", "AmazonAthenaException"), 
         submit="StartQueryExecution",
         handle=lambda request, response: {"QueryExecutionId": response["QueryExecutionId"]},
         describe="GetQueryExecution", job=(), status=("QueryExecution", "Status", "State"),
@@ -158,7 +159,7 @@ JOBS: dict[tuple[str, str], Job] = {
         stop="StopJobRun", stop_request=lambda handle: handle),
     ("emr-serverless", "startJobRun"): Job(
         service="emr-serverless", naming=_v1("EMRServerless", "AWSEMRServerless", "AWSEMRServerlessException"),
-        token="clientToken", submit="StartJobRun",
+        submit="StartJobRun",
         handle=lambda request, response: {"applicationId": response["applicationId"],
                                           "jobRunId": response["jobRunId"]},
         describe="GetJobRun", job=(), status=("jobRun", "state"),
@@ -166,7 +167,7 @@ JOBS: dict[tuple[str, str], Job] = {
         stop="CancelJobRun", stop_request=lambda handle: handle),
     ("emr-containers", "startJobRun"): Job(
         service="emr-containers", naming=_v1("EMRContainers", "AmazonEMRContainers", "AmazonEMRContainersException"),
-        token="clientToken", submit="StartJobRun",
+        submit="StartJobRun",
         handle=lambda request, response: {"virtualClusterId": response["virtualClusterId"], "id": response["id"]},
         describe="DescribeJobRun", job=(), status=("jobRun", "state"),
         succeeded=frozenset({"COMPLETED"}), failed=frozenset({"FAILED", "CANCELLED"}),
@@ -181,7 +182,7 @@ JOBS: dict[tuple[str, str], Job] = {
                                                          "StepIds": [handle["StepId"]]}),
     ("bedrock", "createModelCustomizationJob"): Job(
         service="bedrock", naming=_v1("Bedrock", "AmazonBedrock", "AmazonBedrockException"),
-        token="clientRequestToken", submit="CreateModelCustomizationJob",
+        submit="CreateModelCustomizationJob",
         handle=lambda request, response: {"jobIdentifier": request["jobName"]},  # the user's: AWS takes it too
         describe="GetModelCustomizationJob", job=(), status=("status",),
         succeeded=frozenset({"Completed"}), failed=frozenset({"Failed", "Stopped"}),
@@ -209,7 +210,9 @@ class JobIntegrations(Integration):
         parameters = call.parameters if call.parameters is not None else {}
         if not isinstance(parameters, dict):
             raise StatesError("States.Runtime", f"The parameters of {call.resource.name} must be an object")
-        request = shapes.request(operation.input_shape, job.request(parameters))
+        request = shapes.with_idempotency_token(operation.input_shape,
+                                                shapes.request(operation.input_shape, job.request(parameters)),
+                                                call.idempotency_key)
         if job.token is not None and job.token not in request:
             request[job.token] = call.idempotency_key
         response = await self._call(call, job, model, job.submit, request)
