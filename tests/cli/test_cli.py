@@ -89,6 +89,22 @@ def test_validate_ok_and_json(files: Path) -> None:
     assert {"MISSING_TRANSITION_TARGET", "SCHEMA_VALIDATION_FAILED"} <= {d["code"] for d in response["diagnostics"]}
 
 
+def test_validate_warns_of_tasks_that_no_integration_of_the_configuration_serves(files: Path) -> None:
+    definition = {"StartAt": "Shout", "States": {
+        "Shout": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:shout", "Next": "Odd"},
+        "Odd": {"Type": "Task", "Resource": "arn:aws:states:::nosuch:thing", "End": True}}}
+    (files / "tasks.asl.json").write_text(json.dumps(definition))
+    done = stepline("validate", "tasks.asl.json", "--functions", "shouting", cwd=files)
+    assert done.returncode == 0
+    assert done.stdout.splitlines() == [
+        "WARNING NO_INTEGRATION at /States/Odd/Resource: No integration of this stepline serves the resource "
+        "'arn:aws:states:::nosuch:thing': register a local function (--functions), mock it, route it (--routes) "
+        "or configure its endpoint"]
+    (files / "routes.json").write_text(json.dumps({"Routes": [{"State": "Odd", "Function": "shout"}]}))
+    done = stepline("validate", "tasks.asl.json", "--routes", "routes.json", "--json", cwd=files)
+    assert json.loads(done.stdout)["diagnostics"] == []
+
+
 def test_validate_prints_diagnostics_with_code_and_location(files: Path) -> None:
     done = stepline("validate", "invalid.asl.json", cwd=files)
     assert done.returncode == 1

@@ -131,6 +131,10 @@ def test_design_mode_keeps_the_form_the_graph_and_the_code_in_sync(server: Any, 
     page.wait_for_function("JSON.parse(document.querySelector('#code').value).States.Pause.End === true")
     page.wait_for_selector('#diagnostics :text("not reachable")')  # Done is unreachable now, says the API
     page.wait_for_selector(f'{node("Done")}.sl-invalid')
+    definition = json.loads(page.input_value("#code"))  # a Task that no integration of this server serves
+    definition["States"]["Pause"] = {"Type": "Task", "Resource": "arn:aws:states:::nosuch:thing", "Next": "Done"}
+    page.fill("#code", json.dumps(definition, indent=2))
+    page.wait_for_selector('#diagnostics :text("No integration of this stepline serves")')
 
     definition = json.loads(page.input_value("#code"))  # and the reverse: the code drives the form and graph
     definition["States"]["Pause"] = {"Type": "Wait", "Seconds": 7, "Next": "Done"}

@@ -84,6 +84,16 @@ def test_graph_route_lays_out_a_definition(running: StepLine) -> None:
     assert {node["id"] for node in answer["layout"]["nodes"]} == {"start", "end", "/States/Nap", "/States/Up"}
 
 
+def test_unserved_route_warns_of_tasks_no_integration_serves(running: StepLine) -> None:
+    definition = {"StartAt": "Odd", "States": {
+        "Odd": {"Type": "Task", "Resource": "arn:aws:states:::nosuch:thing", "Next": "Queue"},
+        "Queue": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "End": True}}}
+    status, answer = post(f"{running.url}/console/api/unserved", {"definition": json.dumps(definition)})
+    assert status == 200
+    assert [(d["severity"], d["code"], d["location"]) for d in answer["diagnostics"]] == [
+        ("WARNING", "NO_INTEGRATION", "/States/Odd/Resource")]  # SQS is served (AWS's, or its endpoint)
+
+
 def test_event_stream_follows_an_execution_and_a_timer_fires_now(running: StepLine) -> None:
     client = running.client()
     machine = client.create_state_machine(name="napper", definition=json.dumps(WAIT), roleArn=ROLE)

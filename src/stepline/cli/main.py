@@ -113,9 +113,16 @@ def _parser() -> argparse.ArgumentParser:
     execution.set_defaults(handler=_execution)
 
     validate = commands.add_parser("validate", help="check a definition as ValidateStateMachineDefinition does",
-                                   description="Print the definition's diagnostics; exit 1 when there are errors.")
+                                   description="Print the definition's diagnostics, and a warning for each Task "
+                                               "resource that no integration of this configuration (the options "
+                                               "below, the environment's endpoints) serves; exit 1 when there are "
+                                               "errors.")
     validate.add_argument("file", help="the definition (ASL JSON)")
     validate.add_argument("--json", action="store_true", help="print the ValidateStateMachineDefinition response")
+    validate.add_argument("--functions", action="append", default=[], metavar="MODULE",
+                          help="as serve's: the Lambda functions served locally (repeatable)")
+    validate.add_argument("--routes", metavar="FILE", help="as serve's (or STEPLINE_ROUTES)")
+    validate.add_argument("--lambda-endpoint", type=_url, help="as serve's (or LAMBDA_ENDPOINT)")
     validate.set_defaults(handler=_validate)
 
     serve = commands.add_parser("serve", help="serve the AWS Step Functions API (and the console) on the durable store",
@@ -651,8 +658,16 @@ def _validate(args: argparse.Namespace) -> int:
     text = _read(args.file, "definition")
     found = diagnose(text)
     errors = [d for d in found if d.severity == "ERROR"]
+    unserved = []
+    if not errors:
+        settings = Settings.from_environment(functions=tuple(args.functions), routes=args.routes,
+                                             lambda_endpoint=args.lambda_endpoint)
+        unserved = _service(settings, store_must_exist=False).unserved_tasks(text)
+        found += unserved
     if args.json:
-        sys.stdout.write(dumps(validate_definition(text, severity="WARNING")) + "\n")
+        response = validate_definition(text, severity="WARNING")
+        response["diagnostics"] += [d.to_json() for d in unserved]
+        sys.stdout.write(dumps(response) + "\n")
     elif found:
         render.diagnostics(found, sys.stdout)
     else:

@@ -6,6 +6,7 @@ routes the pages need beside the Step Functions API (which the pages call at `PO
     GET  /executions/<executionArn>          an execution: live graph, state details, events, timeline
     GET  /design[/<stateMachineArn>]         the visual editor
     GET  /console/static/<file>              JS and CSS, shipped in the package
+    POST /console/api/unserved               warnings for the Tasks no integration of this server serves
     POST /console/api/graph                  {"definition"} -> {"svg", "layout"} (graph/: the CLI's drawing)
     GET  /console/api/events?executionArn=&after=   text/event-stream of new history events
     GET  /console/api/executions?stateMachineArn=&name=&statusFilter=&nextToken=   executions by name
@@ -139,6 +140,16 @@ def _drawing(definition: str | dict) -> dict:
     return {"svg": render_svg(layout, standalone=False), "layout": layout.to_json()}
 
 
+async def unserved(request: Request) -> Response:
+    """Warnings for the Tasks of a definition that no integration of this server serves (the design view)."""
+    document = await _json_object(request)
+    definition = document.get("definition")
+    if not isinstance(definition, (str, dict)):
+        raise ValidationException("'definition' must be JSON text or an object")
+    warnings = await asyncio.to_thread(request.app.state.service.unserved_tasks, definition)
+    return _json({"diagnostics": [d.to_json() for d in warnings]})
+
+
 async def events(request: Request) -> Response:
     """Server-sent events: `events` (a list of history events), `status` (status and timers), then `end`."""
     service = request.app.state.service
@@ -206,6 +217,7 @@ routes: list[BaseRoute] = [
     Route("/design", page, methods=["GET", "HEAD"]),
     Route("/design/{arn:path}", page, methods=["GET", "HEAD"]),
     Route("/console/api/graph", graph, methods=["POST"]),
+    Route("/console/api/unserved", unserved, methods=["POST"]),
     Route("/console/api/events", events, methods=["GET"]),
     Route("/console/api/executions", find_executions, methods=["GET"]),
     Route("/console/api/fire-timer", fire_timer, methods=["POST"]),

@@ -18,7 +18,8 @@ from typing import Any
 
 from stepline.engine.interpreter import RUNNING, Execution
 from stepline.engine.program import Program, compile_definition
-from stepline.errors import DefinitionError
+from stepline.engine.resources import describe_resource
+from stepline.errors import DefinitionError, Diagnostic
 from stepline.jsonvalue import JSON, dumps, loads, too_deep
 from stepline.runtime.clock import clock_for
 from stepline.runtime.integrations.aws.clients import AwsClients
@@ -28,7 +29,7 @@ from stepline.runtime.integrations.aws.sdk import AwsSdk
 from stepline.runtime.integrations.lambda_local import LocalFunctions
 from stepline.runtime.integrations.lambda_remote import RemoteFunctions
 from stepline.runtime.integrations.mock_config import MockConfig, MockConfigError
-from stepline.runtime.integrations.registry import Integration, Integrations
+from stepline.runtime.integrations.registry import Integration, Integrations, TaskCall
 from stepline.runtime.integrations.routes import Routes, load_routes
 from stepline.runtime.integrations.states import NestedExecutions, RemoteExecutions
 from stepline.runtime.runner import ExecutionRunner, ExpressRuns
@@ -55,7 +56,7 @@ from stepline.service.arns import (
 )
 from stepline.service.activities import ActivityActions
 from stepline.service.console import ConsoleMethods
-from stepline.service.definitions import create_error_message, validate_definition
+from stepline.service.definitions import create_error_message, task_resources, validate_definition
 from stepline.service.map_runs import MapRunActions
 from stepline.service.paging import cursor, encode_token, paginate
 from stepline.service.settings import Settings
@@ -209,6 +210,21 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         chain += [self.functions, self.nested]
         chain.extend(self.aws)  # AWS's services (or their configured endpoints) for what nothing local answers
         return Integrations(chain)
+
+    def unserved_tasks(self, definition: str | dict) -> list[Diagnostic]:
+        """A warning for each Task whose resource no integration of this configuration serves (mocks aside)."""
+        integrations = self._integrations_for(None)
+        warnings = []
+        for location, arn, parameters in task_resources(definition):
+            call = TaskCall(resource=describe_resource(arn, self.settings.region), parameters=parameters,
+                            state_name=location.split("/")[-2], invocation=0, idempotency_key="",
+                            execution_arn=execution_arn(self.settings.region, self.settings.account, "design", "x"))
+            if not integrations.handles(call):
+                warnings.append(Diagnostic("NO_INTEGRATION", f"No integration of this stepline serves the resource "
+                                                             f"'{arn}': register a local function (--functions), "
+                                                             "mock it, route it (--routes) or configure its endpoint",
+                                           location, "WARNING"))
+        return warnings
 
     async def _state_machine(self, arn: str) -> StateMachineRecord:
         base = parse_state_machine_arn(arn.split("#")[0]).unqualified_arn

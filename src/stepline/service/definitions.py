@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from stepline.asl.parse import create_error_message as _create_error_message
+from stepline.asl.model import TaskState, all_states
 from stepline.asl.parse import parse_definition
 from stepline.engine.program import compile_model
 from stepline.errors import DefinitionError, Diagnostic
@@ -36,3 +37,17 @@ def validate_definition(definition: str | JSON, *, machine_type: str = "STANDARD
 def create_error_message(diagnostics: list[Diagnostic]) -> str:
     """The message of CreateStateMachine's InvalidDefinition error."""
     return _create_error_message(diagnostics)
+
+
+def task_resources(definition: str | JSON) -> list[tuple[str, str, JSON]]:
+    """Each Task state's (location of its Resource, Resource ARN, constant Parameters or Arguments) of a definition
+    that parses; nested states included."""
+    parsed, _ = parse_definition(definition)
+    if parsed is None:
+        return []
+    found = []
+    for state in all_states(parsed):
+        if isinstance(state, TaskState) and state.resource is not None:
+            parameters = state.fields.get("Arguments", state.fields.get("Parameters"))
+            found.append((f"{state.location}/Resource", state.resource, parameters))
+    return found

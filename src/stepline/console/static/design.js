@@ -1,7 +1,8 @@
 // Design mode: edit a definition as states in a form, on the graph, or as ASL JSON; the three stay in sync.
-// Diagnostics come from ValidateStateMachineDefinition (the API's own checks) and are shown on their states.
+// Diagnostics come from ValidateStateMachineDefinition (the API's own checks), with a warning for each Task that
+// no integration of this server serves, and are shown on their states.
 
-import { aws } from "./api.js";
+import { aws, consolePost } from "./api.js";
 import { navigate } from "./app.js";
 import { GraphView } from "./graph.js";
 import { clear, debounce, h, href, toast } from "./ui.js";
@@ -107,8 +108,12 @@ export async function renderDesign(main, arn) {
 
   const validate = debounce(async () => {
     try {
-      const result = await aws("ValidateStateMachineDefinition", { definition: JSON.stringify(definition), severity: "WARNING" });
-      diagnostics = result.diagnostics;
+      const text = JSON.stringify(definition);
+      const [result, unserved] = await Promise.all([
+        aws("ValidateStateMachineDefinition", { definition: text, severity: "WARNING" }),
+        consolePost("unserved", { definition: text }),
+      ]);
+      diagnostics = [...result.diagnostics, ...(result.result === "OK" ? unserved.diagnostics : [])];
       verdict.textContent = result.result === "OK" ? "Valid" : `${diagnostics.filter((d) => d.severity === "ERROR").length} errors`;
       verdict.className = `badge badge--${result.result === "OK" ? "succeeded" : "failed"}`;
       const onStates = graph.setDiagnostics(diagnostics);
