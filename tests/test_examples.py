@@ -52,7 +52,7 @@ def test_example_in_process(name: str) -> None:
 
 
 def test_examples_cover_every_definition() -> None:
-    used = {spec.get("definition", name) for name, spec in SPECS.items()}
+    used = {spec.get("definition", name) for name, spec in SPECS.items()} | {"transfer_data_records_aws"}
     assert used == {path.name.removesuffix(".asl.json") for path in EXAMPLES.glob("*.asl.json")}
 
 
@@ -62,3 +62,31 @@ def test_run_all_script() -> None:
     assert "!!" not in done.stdout and "Traceback" not in done.stdout
     assert done.stdout.count("Status: SUCCEEDED") == sum(spec.get("expect", "SUCCEEDED") == "SUCCEEDED"
                                                          for spec in SPECS.values())
+
+
+def test_transfer_data_records_against_dynamodb_and_sqs() -> None:
+    """The sample for real (README: "Transfer data records, for real"), on moto's DynamoDB and SQS."""
+    import os
+    import uuid
+
+    from aws_services import aws_client, aws_environment
+
+    table, queue = f"records-{uuid.uuid4().hex[:8]}", f"records-{uuid.uuid4().hex[:8]}"
+    aws_client("dynamodb").create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                                        BillingMode="PAY_PER_REQUEST")
+    queue_url = aws_client("sqs").create_queue(QueueName=queue)["QueueUrl"]
+    document = {"table": table, "queue": queue_url, "seed": ["1", "2", "3", "4", "5"],
+                "page": {"LastEvaluatedKey": None}}
+    done = subprocess.run([str(Path(sys.executable).with_name("stepline")), "run",
+                           "transfer_data_records_aws.asl.json", "--input", json.dumps(document), "--json"],
+                          cwd=EXAMPLES, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **aws_environment()})
+    assert done.returncode == 0, done.stdout + done.stderr
+    bodies = []
+    while True:
+        received = aws_client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+        if not received.get("Messages"):
+            break
+        bodies += [message["Body"] for message in received["Messages"]]
+    assert sorted(bodies) == [f"Hello from record {n}" for n in range(1, 6)]

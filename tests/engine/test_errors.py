@@ -497,7 +497,7 @@ class Crashing(Integration):
     pytest.param([], {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
                       "Parameters": {"FunctionName": "arn:aws:lambda:us-east-1"}},
                  "Lambda.ResourceNotFoundException", "Function not found", id="malformed-function-arn"),
-    pytest.param([], {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage"}, "States.Runtime",
+    pytest.param([], {"Type": "Task", "Resource": "arn:aws:states:::nosuch:thing"}, "States.Runtime",
                  "No integration handles", id="no-integration"),
 ])
 def test_broken_tasks_fail_the_execution_instead_of_hanging(integrations: list, state: dict, error: str,

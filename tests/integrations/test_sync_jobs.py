@@ -27,7 +27,7 @@ from support import fresh_schema
 
 from stepline.engine.resources import describe_resource
 from stepline.runtime.integrations.aws.jobs import STOP_REASON
-from stepline.runtime.integrations.registry import Submitted, TaskCall
+from stepline.runtime.integrations.registry import Integrations, Submitted, TaskCall
 from stepline.service.app import StepFunctionsService
 from stepline.service.settings import Settings
 
@@ -407,11 +407,12 @@ async def test_the_idempotency_key_is_the_submission_token_and_a_stop_stops_the_
     call = TaskCall(resource=describe_resource(ARN + "bedrock:createModelCustomizationJob.sync"),
                     parameters=parameters, state_name="Job", invocation=0, execution_arn="arn:execution",
                     idempotency_key=str(uuid.uuid4()))
-    outcome = await service.jobs.invoke(call)
+    jobs = Integrations(service.aws)
+    outcome = await jobs.invoke(call)
     assert isinstance(outcome, Submitted)
     job = bedrock.get_model_customization_job(jobIdentifier=outcome.handle["jobIdentifier"])
     assert job["clientRequestToken"] == call.idempotency_key and job["status"] == "InProgress"
-    await service.jobs.cancel(call, outcome.handle)
+    await jobs.cancel(call, outcome.handle)
     assert bedrock.get_model_customization_job(jobIdentifier=parameters["JobName"])["status"] == "Stopped"
 
     given = {**parameters, "JobName": unique("job"), "CustomModelName": unique("model"), "ClientRequestToken": "mine"}

@@ -22,10 +22,7 @@ from stepline.engine.resources import describe_resource
 from stepline.errors import DefinitionError, Diagnostic
 from stepline.jsonvalue import JSON, dumps, loads, too_deep
 from stepline.runtime.clock import clock_for
-from stepline.runtime.integrations.aws.clients import AwsClients
-from stepline.runtime.integrations.aws.jobs import JobIntegrations
-from stepline.runtime.integrations.aws.optimized import OptimizedIntegrations
-from stepline.runtime.integrations.aws.sdk import AwsSdk
+from stepline.runtime.integrations.aws import AwsClients, aws_integrations
 from stepline.runtime.integrations.lambda_local import LocalFunctions
 from stepline.runtime.integrations.lambda_remote import RemoteFunctions
 from stepline.runtime.integrations.mock_config import MockConfig, MockConfigError
@@ -108,9 +105,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         endpoint = settings.step_functions_endpoint
         self.nested = NestedExecutions(RemoteExecutions(endpoint, settings.region) if endpoint else self)
         self.aws_clients = AwsClients(assume_role=settings.assume_role, region=settings.region)
-        self.jobs = JobIntegrations(self.aws_clients, poll_seconds=settings.job_poll_seconds)
-        self.aws: tuple[Integration, ...] = (OptimizedIntegrations(self.aws_clients), self.jobs,
-                                             AwsSdk(self.aws_clients))
+        self.aws = aws_integrations(self.aws_clients, job_poll_seconds=settings.job_poll_seconds)
         self._programs: dict[tuple[str, str], Program] = {}
         self.express = ExpressRuns(express_record)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()

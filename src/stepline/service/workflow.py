@@ -21,6 +21,7 @@ from stepline.errors import DefinitionError, Diagnostic
 from stepline.expr.limits import DEFAULT_LIMITS, Limits
 from stepline.jsonvalue import JSON
 from stepline.runtime.clock import clock_for
+from stepline.runtime.integrations.aws import AwsClients, aws_integrations
 from stepline.runtime.integrations.lambda_local import Handler, LocalFunctions
 from stepline.runtime.integrations.mock_config import MockConfig
 from stepline.runtime.integrations.registry import Integration, Integrations
@@ -127,8 +128,13 @@ class Workflow:
                 raise ValueError("a test case needs a mock config")
             chain.insert(0, self.mock_config.test_case(self.name, test_case))
         chain.append(self.functions)
+        clients = AwsClients(region=self.region)  # Tasks no local function answers call AWS (or its endpoints)
+        chain += aws_integrations(clients)
         runner = ExecutionRunner(execution, Integrations(chain), clock, timeout_seconds=self.program.timeout_seconds)
-        await runner.run()
+        try:
+            await runner.run()
+        finally:
+            await clients.close()
         return Result(execution_arn=execution.execution_arn, status=execution.status, output=execution.output,
                       output_text=execution.output_text, error=execution.error, cause=execution.cause,
                       start_date=execution.start_time, stop_date=execution.stop_time, history=execution.events)
