@@ -28,6 +28,7 @@ from stepline.asl.model import (
     StateMachine,
     TaskState,
 )
+from stepline.asl import http_task
 from stepline.asl.resources import (
     ITEM_READER_RESOURCES,
     RESULT_WRITER_RESOURCES,
@@ -262,6 +263,8 @@ class Checker:
                 problem = express_problem(resource)
             if problem is not None:
                 self.error(problem, f"{at}/Resource")
+            elif http_task.is_http_task(resource):
+                self.http_task(state, at, language)
         self.number(state, "TimeoutSeconds", at, language, low=1, high=99999999)
         self.number(state, "HeartbeatSeconds", at, language, low=1, high=99999999)
         self.strings(state, ("TimeoutSecondsPath", "HeartbeatSecondsPath"), at)
@@ -277,6 +280,14 @@ class Checker:
             ) and not ("RoleArn" in credentials or "RoleArn.$" in credentials):
                 self.error("The field 'RoleArn' is required but was missing", where)
         return TaskState(**common, resource=_string(state.get("Resource")))
+
+    def http_task(self, state: dict[str, JSON], at: str, language: str) -> None:
+        field = "Arguments" if language == f.JSONATA else "Parameters"
+        if field not in state:
+            self.error(f"The field '{field}' is required but was missing", at)
+            return
+        for problem in http_task.definition_problems(state[field], language):
+            self.error(problem, f"{at}/{field}")
 
     def state_wait(self, state: dict[str, JSON], at: str, language: str, depth: int, common: _Common) -> State:
         self.exactly_one(state, ("Seconds", "SecondsPath", "Timestamp", "TimestampPath"), at)
