@@ -10,7 +10,8 @@ An integration answers a `TaskCall` with an `Outcome`:
 - `AwaitCallback(response)`: the request reached its service (`.waitForTaskToken`); the result comes through
   SendTaskSuccess/SendTaskFailure.
 `Succeeded` and `Failed` may carry `submitted`: the service's response to a request that was submitted first (a
-mocked `.sync` task stands for the whole exchange), shown in the history as TaskSubmitted.
+mocked `.sync` task stands for the whole exchange), shown in the history as TaskSubmitted, and `inspection`:
+what TestState's TRACE level reports of the call (the HTTP Task's request and response).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class TaskCall:
 class Succeeded:
     output: JSON
     submitted: JSON = None
+    inspection: JSON = None  # what TestState's TRACE level shows of the exchange (the HTTP Task's request, response)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,7 @@ class Failed:
     error: str
     cause: str | None
     submitted: JSON = None
+    inspection: JSON = None
 
 
 @dataclass(frozen=True, slots=True)
