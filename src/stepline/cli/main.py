@@ -26,6 +26,7 @@ from stepline.engine.interpreter import MAX_PAYLOAD_BYTES, Execution
 from stepline.errors import DefinitionError
 from stepline.jsonvalue import dumps, loads
 from stepline.runtime.integrations.aws.clients import SFN_LOCAL_ENDPOINTS
+from stepline.runtime.integrations.connections import ConnectionsError
 from stepline.runtime.integrations.mock_config import MockConfigError
 from stepline.runtime.integrations.routes import RoutesError
 from stepline.service.definitions import MAX_DEFINITION_BYTES, diagnose, validate_definition
@@ -150,6 +151,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="send chosen Tasks to a mock, a local function, an endpoint or AWS (or STEPLINE_ROUTES)")
     serve.add_argument("--time-scale", type=_time_scale, default=None,
                        help="scale waits: 0 virtual time, 0.01 a hundred times faster (or WAIT_TIME_SCALE)")
+    serve.add_argument("--connections", metavar="FILE",
+                       help="the HTTP Task's EventBridge connections from this JSON file (connection ARN: "
+                            "CreateConnection's AuthorizationType and AuthParameters) instead of EventBridge and "
+                            "Secrets Manager (or STEPLINE_CONNECTIONS)")
     serve.add_argument("--register", metavar="DIR", help="register every DIR/*.asl.json as a state machine at start")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--allowed-hosts", action="append", metavar="HOST",
@@ -455,7 +460,7 @@ def _service(settings: Settings, *, store_must_exist: bool) -> Any:
 
     try:
         return StepFunctionsService(settings)
-    except (MockConfigError, RoutesError) as error:
+    except (MockConfigError, RoutesError, ConnectionsError) as error:
         raise UsageError(str(error)) from None
 
 
@@ -598,7 +603,7 @@ def _serve(args: argparse.Namespace) -> int:
         _check_register_folder(args.register)
     settings = Settings.from_environment(db=args.db, mock_config=args.mock_config, functions=tuple(args.functions),
                                          lambda_endpoint=args.lambda_endpoint, time_scale=args.time_scale,
-                                         assume_role=args.assume_role, register=args.register,
+                                         assume_role=args.assume_role, connections=args.connections, register=args.register,
                                          worker_name=args.worker_name, routes=args.routes,
                                          lease_seconds=args.lease_seconds, poll_seconds=args.poll_seconds,
                                          pool_size=args.pool_size, evaluation_seconds=args.evaluation_seconds,

@@ -23,6 +23,8 @@ from stepline.errors import DefinitionError, Diagnostic
 from stepline.jsonvalue import JSON, dumps, loads, too_deep
 from stepline.runtime.clock import clock_for
 from stepline.runtime.integrations.aws import AwsClients, aws_integrations
+from stepline.runtime.integrations.connections import ConnectionsFile, EventBridgeConnections
+from stepline.runtime.integrations.http import HttpTask
 from stepline.runtime.integrations.lambda_local import LocalFunctions
 from stepline.runtime.integrations.lambda_remote import RemoteFunctions
 from stepline.runtime.integrations.mock_config import MockConfig, MockConfigError
@@ -106,6 +108,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self.nested = NestedExecutions(RemoteExecutions(endpoint, settings.region) if endpoint else self)
         self.aws_clients = AwsClients(assume_role=settings.assume_role, region=settings.region)
         self.aws = aws_integrations(self.aws_clients, job_poll_seconds=settings.job_poll_seconds)
+        self.http = HttpTask(ConnectionsFile.load(settings.connections) if settings.connections
+                             else EventBridgeConnections())
         self._programs: dict[tuple[str, str], Program] = {}
         self.express = ExpressRuns(express_record)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
@@ -115,6 +119,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         workflows of `settings.register`."""
         if self.store is None:
             self.store = await open_store(self.settings.db, pool_size=self.settings.pool_size)
+        await self.http.open()
         self.runtime = Runtime(self.store, clock=self.clock, programs=self._program,
                                integrations=self._integrations_for, worker=self.settings.worker_name,
                                lease_seconds=self.settings.lease_seconds, poll_seconds=self.settings.poll_seconds,
@@ -163,6 +168,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         await self.runtime.close()
         await self.store.close()
         await self.aws_clients.close()
+        await self.http.close()
 
     # ------------------------------------------------------------------ shared helpers
 
@@ -202,7 +208,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         chain: list[Integration] = []
         if self.remote_functions is not None:  # the endpoint serves every Lambda function
             chain.append(self.remote_functions)
-        chain += [self.functions, self.nested]
+        chain += [self.functions, self.nested, self.http]
         chain.extend(self.aws)  # AWS's services (or their configured endpoints) for what nothing local answers
         return Integrations(chain)
 

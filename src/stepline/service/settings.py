@@ -24,6 +24,7 @@ class Settings:
     step_functions_endpoint: str | None = None
     assume_role: bool = False  # STEPLINE_ASSUME_ROLE: AWS calls assume the state machine's role through STS
     routes: str | None = None  # STEPLINE_ROUTES: a routes file (runtime/integrations/routes.py)
+    connections: str | None = None  # STEPLINE_CONNECTIONS: the HTTP Task's connections from a file, not EventBridge
     time_scale: float | None = None  # WAIT_TIME_SCALE: 0 virtual time, 0.01 waits a hundred times shorter
     register: str | None = None  # a folder whose *.asl.json definitions are registered at start (by file name)
     job_poll_seconds: float = 1.0  # STEPLINE_JOB_POLL_SECONDS: a .sync job's first poll (doubling up to 30 s)
@@ -53,6 +54,7 @@ class Settings:
             "routes": os.environ.get("STEPLINE_ROUTES"),
             "step_functions_endpoint": os.environ.get("AWS_ENDPOINT_URL_SFN") or os.environ.get("STEP_FUNCTIONS_ENDPOINT"),
             "assume_role": _flag("STEPLINE_ASSUME_ROLE"),
+            "connections": os.environ.get("STEPLINE_CONNECTIONS") or None,
             "time_scale": float(os.environ["WAIT_TIME_SCALE"]) if os.environ.get("WAIT_TIME_SCALE") else None,
             "job_poll_seconds": float(os.environ["STEPLINE_JOB_POLL_SECONDS"])
             if os.environ.get("STEPLINE_JOB_POLL_SECONDS") else None,

@@ -89,14 +89,28 @@ async def test_state(request: Mapping[str, Any], *, settings: Settings, integrat
                      item_reader=state.type == "Map" and "ItemReader" in body, limits=settings.limits)
     # the state's expressions run off the event loop, which serves everything else meanwhile (expr/limits.py)
     call = await STEPS.run(test.start, now)
+    exchanges: list[JSON] = []
     while call is not None:  # an unmocked Task: stepline's integrations answer it
         task = TaskCall.of(call, test.execution.execution_arn)
-        call = await _perform(test, task, integrations, min(call.timeout_seconds or TIMEOUT_SECONDS, TIMEOUT_SECONDS))
-    return test.response()
+        call = await _perform(test, task, integrations, min(call.timeout_seconds or TIMEOUT_SECONDS, TIMEOUT_SECONDS),
+                              exchanges)
+    response = test.response()
+    if exchanges and test.inspection_level == "TRACE":
+        _show_exchange(response["inspectionData"], exchanges[-1], reveal=bool(request.get("revealSecrets")))
+    return response
+
+
+def _show_exchange(data: dict, exchange: JSON, *, reveal: bool) -> None:
+    """TRACE: the HTTP Task's request and response; what the connection added to the request (its secrets) only
+    when revealSecrets is true ("Step Functions omits all secrets in the HTTP request and response data")."""
+    assert isinstance(exchange, dict)
+    data["request"] = exchange["request"] if reveal else exchange["requestWithoutSecrets"]
+    if "response" in exchange:
+        data["response"] = exchange["response"]
 
 
 async def _perform(test: StateTest, task: TaskCall, integrations: Integrations,
-                   timeout: float) -> InvokeTask | None:
+                   timeout: float, exchanges: list[JSON]) -> InvokeTask | None:
     """Call the Task's resource through the first integration that handles it; its answer goes to the test."""
     if not integrations.handles(task):
         return await STEPS.run(
@@ -106,6 +120,8 @@ async def _perform(test: StateTest, task: TaskCall, integrations: Integrations,
         outcome = await asyncio.wait_for(_outcome(task, integrations), timeout)
     except asyncio.TimeoutError:
         return await STEPS.run(test.task_failed, "States.Timeout", None)
+    if not isinstance(outcome, AwaitCallback) and outcome.inspection is not None:
+        exchanges.append(outcome.inspection)
     if isinstance(outcome, Failed):
         return await STEPS.run(test.task_failed, outcome.error, outcome.cause)
     return await STEPS.run(test.task_succeeded, None if isinstance(outcome, AwaitCallback) else outcome.output)
