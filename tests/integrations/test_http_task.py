@@ -21,11 +21,13 @@ import pytest
 from aws_services import aws_client, aws_environment
 from serving import ROLE, StepLine, finished
 
-from stepline.errors import DefinitionError
+from stepline.engine.resources import describe_resource
+from stepline.errors import DefinitionError, StatesError
+from stepline.runtime.integrations.aws.clients import AwsClients
 from stepline.runtime.integrations.connections import (ConnectionsError, ConnectionsFile, EventBridgeConnections,
                                                        parse_connection)
 from stepline.runtime.integrations.http import HttpTask, form_encode
-from stepline.runtime.integrations.registry import Integrations
+from stepline.runtime.integrations.registry import Integrations, TaskCall
 from stepline.service.settings import Settings
 from stepline.service.test_state import test_state as run_test_state
 from stepline.service.workflow import Workflow
@@ -332,7 +334,7 @@ def test_dynamic_fields_are_checked_on_each_call_only() -> None:
 def test_a_connections_file_is_read_and_a_malformed_one_is_refused_in_one_line(tmp_path: Path) -> None:
     good = tmp_path / "good.json"
     good.write_text(json.dumps({ARN: API_KEY}))
-    assert ConnectionsFile.load(str(good)).get(ARN).api_key == ("x-api-key", "s3cret")
+    assert ConnectionsFile.load(str(good)).connections[ARN].api_key == ("x-api-key", "s3cret")
     for content, words in [("{", "is not JSON"), ("[]", "must be a JSON object"),
                            (json.dumps({"nope": API_KEY}), "is not an EventBridge connection ARN"),
                            (json.dumps({ARN: {"AuthorizationType": "API_KEY", "AuthParameters": {}}}),
@@ -359,25 +361,28 @@ def test_connections_from_eventbridge_and_secrets_manager(server: Server, monkey
                            "OAuthHttpParameters": {"BodyParameters": [{"Key": "scope", "Value": "s"}]}}})]:
         name = f"http-task-{kind.lower().replace('_', '-')}-{id(server)}"
         arns[kind] = events.create_connection(Name=name, AuthorizationType=kind, AuthParameters=auth)["ConnectionArn"]
-    found = EventBridgeConnections()
-    assert found.get(arns["API_KEY"]).api_key == ("x-api-key", "s3cret")
-    basic = found.get(arns["BASIC"])
-    assert basic.basic == ("u", "p") and basic.headers == (("H", "h"),)
-    oauth = found.get(arns["OAUTH_CLIENT_CREDENTIALS"]).oauth
-    assert oauth is not None and (oauth.client_secret, oauth.body) == ("sec", (("scope", "s"),))
     missing = arns["API_KEY"].rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
-    with pytest.raises(Exception) as raised:
-        found.get(missing)
-    assert getattr(raised.value, "error", "") == "Events.ConnectionResource.ResourceNotFound"
-
-    http = HttpTask(found)
 
     async def go() -> Any:
+        clients = AwsClients()
+        found = EventBridgeConnections(clients)
+        http = HttpTask(found)
         try:
+            probe = TaskCall(resource=describe_resource(HTTP), parameters={}, state_name="Call", invocation=0,
+                             execution_arn="arn", idempotency_key="k")
+            assert (await found.get(arns["API_KEY"], probe)).api_key == ("x-api-key", "s3cret")
+            basic = await found.get(arns["BASIC"], probe)
+            assert basic.basic == ("u", "p") and basic.headers == (("H", "h"),)
+            oauth = (await found.get(arns["OAUTH_CLIENT_CREDENTIALS"], probe)).oauth
+            assert oauth is not None and (oauth.client_secret, oauth.body) == ("sec", (("scope", "s"),))
+            with pytest.raises(StatesError) as raised:
+                await found.get(missing, probe)
+            assert raised.value.error == "Events.ConnectionResource.ResourceNotFound"
             return await Workflow(task({**call(server), "Authentication": {"ConnectionArn": arns["BASIC"]}})).run_async(
                 integrations=[http], time_scale=0)
         finally:
             await http.close()
+            await clients.close()
 
     assert asyncio.run(go()).status == "SUCCEEDED"
     assert server.received[-1].header("Authorization") == "Basic " + base64.b64encode(b"u:p").decode()

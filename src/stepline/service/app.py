@@ -109,7 +109,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self.aws_clients = AwsClients(assume_role=settings.assume_role, region=settings.region)
         self.aws = aws_integrations(self.aws_clients, job_poll_seconds=settings.job_poll_seconds)
         self.http = HttpTask(ConnectionsFile.load(settings.connections) if settings.connections
-                             else EventBridgeConnections())
+                             else EventBridgeConnections(self.aws_clients))
         self._programs: dict[tuple[str, str], Program] = {}
         self.express = ExpressRuns(express_record)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
@@ -167,8 +167,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         await self.express.close()
         await self.runtime.close()
         await self.store.close()
-        await self.aws_clients.close()
         await self.http.close()
+        await self.aws_clients.close()
 
     # ------------------------------------------------------------------ shared helpers
 

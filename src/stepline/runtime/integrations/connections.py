@@ -14,8 +14,8 @@ Two sources, one shape:
 - `ConnectionsFile`: a JSON object mapping connection ARNs to that shape (`stepline serve --connections FILE`,
   STEPLINE_CONNECTIONS), for offline use; a malformed file is a ConnectionsError when it is loaded.
 - `EventBridgeConnections`: as AWS does, DescribeConnection at EventBridge and the connection's secret
-  (`SecretArn`) from Secrets Manager, at the endpoints botocore's configuration names (AWS_ENDPOINT_URL,
-  AWS_ENDPOINT_URL_EVENTS, AWS_ENDPOINT_URL_SECRETS_MANAGER, profiles) in the connection's region. EventBridge
+  (`SecretArn`) from Secrets Manager, through the integrations' AWS clients (aws/clients.py: the endpoints and
+  credentials botocore's configuration names, or the Task's role) in the connection's region. EventBridge
   stores the secret's fields in snake case ({"api_key_name", "api_key_value", "invocation_http_parameters"...});
   they are renamed to the request's shape.
 
@@ -27,18 +27,18 @@ ConnectivityParameters) are not reachable from stepline and are refused with a c
 
 from __future__ import annotations
 
-import threading
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import botocore.session
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stepline.asl.http_task import CONNECTION_ARN
 from stepline.errors import StatesError
 from stepline.jsonvalue import JSON, loads
+from stepline.runtime.integrations.aws.clients import AwsClients, RoleError
+from stepline.runtime.integrations.registry import TaskCall
 
 AUTHORIZATION_TYPES = {"API_KEY": "ApiKeyAuthParameters", "BASIC": "BasicAuthParameters",
                        "OAUTH_CLIENT_CREDENTIALS": "OAuthParameters"}
@@ -183,7 +183,7 @@ class ConnectionsFile:
                 raise ConnectionsError(f"the connections file {path}: {error}") from None
         return cls(connections)
 
-    def get(self, arn: str) -> Connection:
+    async def get(self, arn: str, call: TaskCall) -> Connection:
         connection = self.connections.get(arn)
         if connection is None:
             raise not_found(arn)
@@ -224,18 +224,18 @@ def from_secret(arn: str, authorization_type: str, secret: JSON) -> Connection:
 
 
 class EventBridgeConnections:
-    """Connections read from EventBridge (DescribeConnection) and Secrets Manager (GetSecretValue), as AWS reads
-    them for each call. Blocking: called from the HTTP Task's threads."""
+    """Connections read from EventBridge (DescribeConnection) and Secrets Manager (GetSecretValue) for each call, as
+    AWS reads them, with the task's credentials."""
 
-    def __init__(self) -> None:
-        self._clients: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
+    def __init__(self, clients: AwsClients) -> None:
+        self.clients = clients
 
-    def get(self, arn: str) -> Connection:
+    async def get(self, arn: str, call: TaskCall) -> Connection:
         parts = arn.split(":")
-        region, name = parts[3], parts[5].split("/")[1]
+        task = dataclasses.replace(call, resource=dataclasses.replace(call.resource, region=parts[3]))
         try:
-            described = self._client("events", region).describe_connection(Name=name)
+            described = await self.clients.call(task, "events", "DescribeConnection",
+                                                {"Name": parts[5].split("/")[1]})
             if described.get("ConnectionArn") != arn:  # deleted and made again under the same name
                 raise not_found(arn)
             if described.get("InvocationConnectivityParameters"):
@@ -243,7 +243,8 @@ class EventBridgeConnections:
             if described.get("ConnectionState") != "AUTHORIZED":
                 raise StatesError("Events.ConnectionResource.InvalidConnectionState",
                                   f"Connection '{arn}' is in state {described.get('ConnectionState')}, not AUTHORIZED.")
-            secret = self._client("secretsmanager", region).get_secret_value(SecretId=described["SecretArn"])
+            secret = await self.clients.call(task, "secretsmanager", "GetSecretValue",
+                                             {"SecretId": described["SecretArn"]})
             return from_secret(arn, described.get("AuthorizationType", ""), loads(secret["SecretString"]))
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
@@ -253,19 +254,12 @@ class EventBridgeConnections:
             if code in ("AccessDeniedException", "AccessDenied"):
                 raise StatesError("Events.ConnectionResource.AccessDenied", message) from None
             raise StatesError("Events.ConnectionResource.InternalError", f"{code}: {message}") from None
+        except RoleError as error:
+            raise StatesError("Events.ConnectionResource.AccessDenied",
+                              f"Cannot read the connection {arn} as the role {error}") from None
         except (BotoCoreError, KeyError, ValueError, ConnectionsError) as error:
             raise StatesError("Events.ConnectionResource.InternalError",
                               f"Cannot read the connection {arn}: {error}") from None
-
-    def _client(self, service: str, region: str) -> Any:
-        with self._lock:  # botocore clients are thread-safe once made; making one is not
-            client = self._clients.get((service, region))
-            if client is None:
-                client = botocore.session.get_session().create_client(
-                    service, region_name=region,
-                    config=Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard"}))
-                self._clients[(service, region)] = client
-            return client
 
 
 Connections = ConnectionsFile | EventBridgeConnections

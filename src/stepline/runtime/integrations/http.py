@@ -312,14 +312,15 @@ class HttpTask(Integration):
     async def invoke(self, call: TaskCall) -> Outcome:
         await self.open()
         assert self._threads is not None
-        return await asyncio.get_running_loop().run_in_executor(self._threads, self._exchange, call)
-
-    def _exchange(self, call: TaskCall) -> Outcome:
-        """One call, blocking (in one of the threads)."""
         request = read_request(call.parameters)
+        connection = await self.connections.get(request.connection_arn, call)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._exchange, call, request,
+                                                                connection)
+
+    def _exchange(self, call: TaskCall, request: Request, connection: Connection) -> Outcome:
+        """The exchange with the API, blocking (in one of the threads)."""
         region = call.resource.region
         public = compose(request, None, None, region)
-        connection = self.connections.get(request.connection_arn)
         outgoing = compose(request, connection, self._authorization(connection), region)
         inspection: dict[str, JSON] = {"request": outgoing.inspection(), "requestWithoutSecrets": public.inspection()}
         try:
