@@ -116,8 +116,10 @@ def test_request_errors(definition: Any, request_members: dict, code: str, messa
     pytest.param({**LAMBDA_TASK, "Resource": "arn:aws:states:::events:putEvents"},
                  {"Entries": [{"EventId": "a"}, {"EventId": 1}]}, "PRESENT", "Field 'EventId' must be a string",
                  id="list-items"),
-    pytest.param({**LAMBDA_TASK, "Resource": "arn:aws:states:::http:invoke"}, {"anything": 1}, "STRICT", None,
-                 id="no-model-no-check"),
+    pytest.param({"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": True, "Parameters": {
+        "ApiEndpoint": "https://example.com", "Method": "GET", "Authentication": {
+            "ConnectionArn": "arn:aws:events:us-east-1:123456789012:connection/c/00000000-0000-0000-0000-000000000000"}}},
+                 {"anything": 1}, "STRICT", None, id="no-model-no-check"),
 ])
 def test_mock_field_validation(definition: dict, result: Any, mode: str, problem: str | None) -> None:
     mock = {"result": json.dumps(result), "fieldValidationMode": mode}
