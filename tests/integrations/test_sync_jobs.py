@@ -348,8 +348,7 @@ def run_ecs_task_across(kill: Any, first: StepLine, survivor: Any) -> None:
         assert time.monotonic() < deadline, "the task was not submitted"
         time.sleep(0.05)
     kill()
-    sfn = survivor().client()
-    time.sleep(1)  # the execution is resumed meanwhile: its task is waited for, not run again
+    sfn = survivor().client()  # it resumes the execution: the task is waited for, not run again
     [task] = ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]
     ecs.stop_task(cluster=cluster, task=task, reason="done")  # the task ends (moto runs no container)
     done = finished(sfn, arn, timeout=30)
