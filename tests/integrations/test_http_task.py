@@ -8,6 +8,8 @@ import asyncio
 import base64
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -477,3 +479,15 @@ def test_a_malformed_connections_file_stops_the_server_in_one_line(tmp_path: Pat
     log = (tmp_path / "stepline.log").read_text().strip()
     assert "exited with 2" in str(raised.value)
     assert log.count("\n") == 0 and "is not an EventBridge connection ARN" in log
+
+
+def test_stepline_run_calls_an_http_task_with_a_connections_file(server: Server, tmp_path: Path) -> None:
+    (tmp_path / "connections.json").write_text(json.dumps({ARN: API_KEY}))
+    (tmp_path / "call.asl.json").write_text(json.dumps(task(call(server, "/from-cli"))))
+    done = subprocess.run([sys.executable, "-m", "stepline.cli.main", "run", "call.asl.json", "--json",
+                           "--connections", "connections.json"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["output"]["ResponseBody"] == {"ok": True}
+    [received] = server.requests("/from-cli")
+    assert received.header("x-api-key") == "s3cret"

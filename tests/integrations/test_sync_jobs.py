@@ -27,7 +27,7 @@ from support import fresh_schema
 
 from stepline.engine.resources import describe_resource
 from stepline.runtime.integrations.aws.jobs import STOP_REASON
-from stepline.runtime.integrations.registry import Integrations, Submitted, TaskCall
+from stepline.runtime.integrations.registry import Submitted, TaskCall
 from stepline.service.app import StepFunctionsService
 from stepline.service.settings import Settings
 
@@ -406,7 +406,7 @@ async def test_the_idempotency_key_is_the_submission_token_and_a_stop_stops_the_
     call = TaskCall(resource=describe_resource(ARN + "bedrock:createModelCustomizationJob.sync"),
                     parameters=parameters, state_name="Job", invocation=0, execution_arn="arn:execution",
                     idempotency_key=str(uuid.uuid4()))
-    jobs = Integrations(service.aws)
+    jobs = service.remote
     outcome = await jobs.invoke(call)
     assert isinstance(outcome, Submitted)
     job = bedrock.get_model_customization_job(jobIdentifier=outcome.handle["jobIdentifier"])

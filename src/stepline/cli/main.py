@@ -87,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--test-case", help="the mock config test case to run")
     run.add_argument("--functions", action="append", default=[], metavar="MODULE",
                      help="a Python module whose functions serve Lambda functions of the same name (repeatable)")
+    run.add_argument("--connections", metavar="FILE",
+                     help="as serve's: the HTTP Task's connections from this file (or STEPLINE_CONNECTIONS)")
     run.add_argument("--name", help="the state machine name (default: the file name)")
     run.add_argument("--time-scale", type=_time_scale, default=None,
                      help="scale waits: 0 virtual time (instant), 0.01 a hundred times faster; default real time")
@@ -422,7 +424,8 @@ def _run(args: argparse.Namespace) -> int:
     _check_extras(mock_config, args.functions)
     try:
         workflow = Workflow(text, name=args.name or Path(args.file).name.split(".")[0], mock_config=mock_config,
-                            limits=_settings_of_run(args).limits)
+                            limits=_settings_of_run(args).limits,
+                            connections=args.connections or os.environ.get("STEPLINE_CONNECTIONS"))
     except DefinitionError as error:
         render.diagnostics(error.diagnostics, sys.stderr)
         return EXIT_FAILED
@@ -432,7 +435,7 @@ def _run(args: argparse.Namespace) -> int:
         workflow.functions.load_module(module)
     try:
         result = asyncio.run(_run_with_progress(workflow, input_value, args))
-    except MockConfigError as error:
+    except (MockConfigError, ConnectionsError) as error:
         raise UsageError(str(error)) from None
     return _show_result(result, args)
 
@@ -475,7 +478,8 @@ def _settings_of_run(args: argparse.Namespace, **options: Any) -> Settings:
 async def _run_durable(text: str, input_text: str, mock_config: str | None, args: argparse.Namespace) -> Result:
     """`stepline run --db`: the definition registered in the store, one execution run and kept there."""
     service = _service(_settings_of_run(args, db=args.db, mock_config=mock_config, functions=tuple(args.functions),
-                                        time_scale=args.time_scale), store_must_exist=False)
+                                        time_scale=args.time_scale, connections=args.connections
+                                        or os.environ.get("STEPLINE_CONNECTIONS")), store_must_exist=False)
     try:
         await service.start()
         try:

@@ -22,14 +22,13 @@ from stepline.engine.resources import describe_resource
 from stepline.errors import DefinitionError, Diagnostic
 from stepline.jsonvalue import JSON, dumps, loads, too_deep
 from stepline.runtime.clock import clock_for
-from stepline.runtime.integrations.aws import AwsClients, aws_integrations
-from stepline.runtime.integrations.connections import ConnectionsFile, EventBridgeConnections
-from stepline.runtime.integrations.http import HttpTask
+from stepline.runtime.integrations.aws import AwsClients
 from stepline.runtime.integrations.lambda_local import LocalFunctions
 from stepline.runtime.integrations.lambda_remote import RemoteFunctions
 from stepline.runtime.integrations.mock_config import MockConfig, MockConfigError
 from stepline.runtime.integrations.registry import Integration, Integrations, TaskCall
 from stepline.runtime.integrations.routes import Routes, load_routes
+from stepline.runtime.integrations.served import remote_integrations
 from stepline.runtime.integrations.states import NestedExecutions, RemoteExecutions
 from stepline.runtime.runner import ExecutionRunner, ExpressRuns
 from stepline.runtime.store.base import Store
@@ -107,9 +106,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         endpoint = settings.step_functions_endpoint
         self.nested = NestedExecutions(RemoteExecutions(endpoint, settings.region) if endpoint else self)
         self.aws_clients = AwsClients(assume_role=settings.assume_role, region=settings.region)
-        self.aws = aws_integrations(self.aws_clients, job_poll_seconds=settings.job_poll_seconds)
-        self.http = HttpTask(ConnectionsFile.load(settings.connections) if settings.connections
-                             else EventBridgeConnections(self.aws_clients))
+        self.remote = remote_integrations(self.aws_clients, connections=settings.connections,
+                                          job_poll_seconds=settings.job_poll_seconds)
         self._programs: dict[tuple[str, str], Program] = {}
         self.express = ExpressRuns(express_record)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
@@ -119,7 +117,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         workflows of `settings.register`."""
         if self.store is None:
             self.store = await open_store(self.settings.db, pool_size=self.settings.pool_size)
-        await self.http.open()
+        await self.remote.open()
         self.runtime = Runtime(self.store, clock=self.clock, programs=self._program,
                                integrations=self._integrations_for, worker=self.settings.worker_name,
                                lease_seconds=self.settings.lease_seconds, poll_seconds=self.settings.poll_seconds,
@@ -167,7 +165,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         await self.express.close()
         await self.runtime.close()
         await self.store.close()
-        await self.http.close()
+        await self.remote.close()
         await self.aws_clients.close()
 
     # ------------------------------------------------------------------ shared helpers
@@ -208,9 +206,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         chain: list[Integration] = []
         if self.remote_functions is not None:  # the endpoint serves every Lambda function
             chain.append(self.remote_functions)
-        chain += [self.functions, self.nested, self.http]
-        chain.extend(self.aws)  # AWS's services (or their configured endpoints) for what nothing local answers
-        return Integrations(chain)
+        return Integrations([*chain, self.functions, self.nested, *self.remote])
 
     def unserved_tasks(self, definition: str | dict) -> list[Diagnostic]:
         """A warning for each Task whose resource no integration of this configuration serves (mocks aside)."""

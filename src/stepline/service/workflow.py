@@ -21,10 +21,11 @@ from stepline.errors import DefinitionError, Diagnostic
 from stepline.expr.limits import DEFAULT_LIMITS, Limits
 from stepline.jsonvalue import JSON
 from stepline.runtime.clock import clock_for
-from stepline.runtime.integrations.aws import AwsClients, aws_integrations
+from stepline.runtime.integrations.aws import AwsClients
 from stepline.runtime.integrations.lambda_local import Handler, LocalFunctions
 from stepline.runtime.integrations.mock_config import MockConfig
 from stepline.runtime.integrations.registry import Integration, Integrations
+from stepline.runtime.integrations.served import remote_integrations
 from stepline.runtime.runner import ExecutionRunner
 
 DEFAULT_ACCOUNT = "123456789012"
@@ -60,7 +61,7 @@ class Workflow:
     def __init__(self, definition: str | JSON, *, name: str = "workflow",
                  functions: dict[str, Handler] | None = None, mock_config: MockConfig | str | Path | None = None,
                  region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT, role_arn: str = DEFAULT_ROLE,
-                 type: str = "STANDARD", limits: Limits = DEFAULT_LIMITS) -> None:
+                 type: str = "STANDARD", limits: Limits = DEFAULT_LIMITS, connections: str | None = None) -> None:
         self.program: Program = compile_definition(definition, type)
         self.limits = limits  # of each evaluation of an expression (expr/limits.py)
         self.name = name
@@ -71,6 +72,7 @@ class Workflow:
         if mock_config is not None and not isinstance(mock_config, MockConfig):
             mock_config = MockConfig.load(mock_config)
         self.mock_config = mock_config
+        self.connections = connections  # the HTTP Task's connections file, else EventBridge's connections
 
     @classmethod
     def from_file(cls, path: str | Path, **options: Any) -> Workflow:
@@ -129,11 +131,14 @@ class Workflow:
             chain.insert(0, self.mock_config.test_case(self.name, test_case))
         chain.append(self.functions)
         clients = AwsClients(region=self.region)  # Tasks no local function answers call AWS (or its endpoints)
-        chain += aws_integrations(clients)
-        runner = ExecutionRunner(execution, Integrations(chain), clock, timeout_seconds=self.program.timeout_seconds)
+        remote = remote_integrations(clients, connections=self.connections)
+        runner = ExecutionRunner(execution, Integrations([*chain, *remote]), clock,
+                                 timeout_seconds=self.program.timeout_seconds)
         try:
+            await remote.open()
             await runner.run()
         finally:
+            await remote.close()
             await clients.close()
         return Result(execution_arn=execution.execution_arn, status=execution.status, output=execution.output,
                       output_text=execution.output_text, error=execution.error, cause=execution.cause,

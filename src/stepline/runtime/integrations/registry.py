@@ -123,6 +123,14 @@ class Integrations:
     def __iter__(self) -> Iterator[Integration]:
         return iter(self.members)
 
+    async def open(self) -> None:
+        for integration in self.members:
+            await integration.open()
+
+    async def close(self) -> None:
+        for integration in self.members:
+            await integration.close()
+
     def resolve(self, call: TaskCall) -> Integration | None:
         for integration in self.members:
             if integration.handles(call):
