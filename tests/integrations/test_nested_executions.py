@@ -158,3 +158,24 @@ async def eventually(read: Any, done: Any, timeout: float = 10) -> Any:
             return value
         assert asyncio.get_running_loop().time() < deadline, value
         await asyncio.sleep(0.02)
+
+
+async def test_aws_sdk_sfn_actions_reach_this_stepline_whatever_aws_endpoint_is_set(
+        service: StepFunctionsService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there: not used for sfn
+    child = await machine(service, "child", CHILD)
+    parent = await machine(service, "parent", {
+        "Describe": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sfn:describeStateMachine",
+                     "Parameters": {"StateMachineArn": child}, "ResultSelector": {"Name.$": "$.Name",
+                                                                                "Created.$": "$.CreationDate"},
+                     "ResultPath": "$.described", "Next": "Answer"},
+        "Answer": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sfn:sendTaskSuccess",
+                   "Parameters": {"TaskToken": "no-such-token", "Output": "{}"}, "End": True,
+                   "Catch": [{"ErrorEquals": ["Sfn.InvalidTokenException"], "ResultPath": "$.error",
+                              "Next": "Caught"}]},
+        "Caught": {"Type": "Pass", "End": True}})
+    described, _ = await run(service, parent)
+    output = json.loads(described["output"])
+    assert output["described"]["Name"] == "child" and output["described"]["Created"].endswith("Z")
+    assert output["error"]["Error"] == "Sfn.InvalidTokenException"
+    assert "(Service: Sfn, Status Code: 400" in output["error"]["Cause"]

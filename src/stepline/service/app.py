@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from botocore import xform_name
+
 from stepline.engine.interpreter import RUNNING, Execution
 from stepline.engine.program import Program, compile_definition
 from stepline.engine.resources import describe_resource
@@ -23,6 +25,7 @@ from stepline.errors import DefinitionError, Diagnostic
 from stepline.jsonvalue import JSON, dumps, loads, too_deep
 from stepline.runtime.clock import clock_for
 from stepline.runtime.integrations.aws import AwsClients
+from stepline.runtime.integrations.aws.errors import client_error
 from stepline.runtime.integrations.lambda_local import LocalFunctions
 from stepline.runtime.integrations.lambda_remote import RemoteFunctions
 from stepline.runtime.integrations.mock_config import MockConfig, MockConfigError
@@ -107,7 +110,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self.nested = NestedExecutions(RemoteExecutions(endpoint, settings.region) if endpoint else self)
         self.aws_clients = AwsClients(assume_role=settings.assume_role, region=settings.region)
         self.remote = remote_integrations(self.aws_clients, connections=settings.connections,
-                                          job_poll_seconds=settings.job_poll_seconds)
+                                          job_poll_seconds=settings.job_poll_seconds,
+                                          local={} if endpoint else {"stepfunctions": self._step_functions})
         self._programs: dict[tuple[str, str], Program] = {}
         self.express = ExpressRuns(express_record)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
@@ -207,6 +211,14 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         if self.remote_functions is not None:  # the endpoint serves every Lambda function
             chain.append(self.remote_functions)
         return Integrations([*chain, self.functions, self.nested, *self.remote])
+
+    async def _step_functions(self, operation: str, request: dict) -> dict:
+        """This stepline's Step Functions for its own aws-sdk:sfn:* Tasks: an action called as the API calls it,
+        failing as botocore does (ClientError)."""
+        try:
+            return await getattr(self, xform_name(operation))(**request)
+        except errors.ApiError as error:
+            raise client_error(error, operation) from None
 
     def unserved_tasks(self, definition: str | dict) -> list[Diagnostic]:
         """A warning for each Task whose resource no integration of this configuration serves (mocks aside)."""

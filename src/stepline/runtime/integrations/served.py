@@ -3,14 +3,18 @@ services, on AWS or at the configured endpoints. A server and `stepline run` ser
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from stepline.runtime.integrations.aws import AwsClients, aws_integrations
+from stepline.runtime.integrations.aws.sdk import LocalService
 from stepline.runtime.integrations.connections import ConnectionsFile, EventBridgeConnections
 from stepline.runtime.integrations.http import HttpTask
 from stepline.runtime.integrations.registry import Integrations
 
 
-def remote_integrations(clients: AwsClients, *, connections: str | None = None,
-                        job_poll_seconds: float = 1.0) -> Integrations:
-    """`connections`: a connections file (serve --connections), else connections are read from EventBridge."""
+def remote_integrations(clients: AwsClients, *, connections: str | None = None, job_poll_seconds: float = 1.0,
+                        local: Mapping[str, LocalService] | None = None) -> Integrations:
+    """`connections`: a connections file (serve --connections), else connections are read from EventBridge;
+    `local`: AWS services answered in this process (a server's own Step Functions, for aws-sdk:sfn:*)."""
     http = HttpTask(ConnectionsFile.load(connections) if connections else EventBridgeConnections(clients))
-    return Integrations([http, *aws_integrations(clients, job_poll_seconds=job_poll_seconds)])
+    return Integrations([http, *aws_integrations(clients, job_poll_seconds=job_poll_seconds, local=local)])

@@ -18,7 +18,6 @@ names another endpoint: the service then does not register this integration.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -28,16 +27,21 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from stepline.errors import ApiError, StatesError
 from stepline.jsonvalue import JSON, dumps, loads
+from stepline.runtime.integrations.aws.errors import Naming, client_error, sdk_naming, states_error
+from stepline.runtime.integrations.aws.sdk import service_model
+from stepline.runtime.integrations.aws.shapes import iso_timestamp
 from stepline.runtime.integrations.registry import (AwaitCallback, Ended, Failed, Integration, Outcome, Submitted,
                                                     Succeeded, TaskCall)
 
 PARAMETERS = ("StateMachineArn", "Input", "Name", "TraceHeader")
+OPTIMIZED_NAMING = Naming(prefix="StepFunctions", base_exception="AWSStepFunctionsException",
+                          service="AWSStepFunctions", sdk_v1=True)
 ENDED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
 class Executions(Protocol):
-    """What the application layer gives: its StartExecution, DescribeExecution and StopExecution (raising ApiError
-    as the API does), and a wait for an execution's end."""
+    """StartExecution, DescribeExecution and StopExecution, and a wait for an execution's end: the application
+    layer's (raising ApiError as its API does) or another endpoint's (raising botocore's errors)."""
 
     async def start_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
                               traceHeader: str | None = None) -> dict[str, Any]: ...
@@ -75,12 +79,15 @@ class NestedExecutions(Integration):
         name = given if isinstance(given, str) else call.idempotency_key
         text = _input(parameters.get("Input"))
         try:
-            started = await self._executions.start_execution(
-                stateMachineArn=machine, name=name, input=text, traceHeader=parameters.get("TraceHeader"))
-        except ApiError as error:
-            if error.code != "ExecutionAlreadyExists" or given is not None:
-                raise self._failure(call, error) from None
-            started = await self._started_before(call, machine, name)  # dispatched again after a crash
+            try:
+                started = await self._executions.start_execution(
+                    stateMachineArn=machine, name=name, input=text, traceHeader=parameters.get("TraceHeader"))
+            except (ApiError, ClientError) as error:
+                if _code(error) != "ExecutionAlreadyExists" or given is not None:
+                    raise
+                started = await self._started_before(machine, name)  # dispatched again after a crash
+        except (ApiError, ClientError, BotoCoreError) as error:
+            raise _failure(call, error, "StartExecution") from None
         response = {"ExecutionArn": started["executionArn"],
                     "StartDate": _timestamp(started["startDate"], call)}
         if call.resource.pattern == "sync":
@@ -96,8 +103,9 @@ class NestedExecutions(Integration):
         try:
             await self._executions.wait_for_execution(arn)
             described = await self._executions.describe_execution(executionArn=arn)
-        except ApiError as error:
-            return self._failure(call, error).outcome()
+        except (ApiError, ClientError, BotoCoreError) as error:
+            failure = _failure(call, error, "DescribeExecution")
+            return Failed(failure.error, failure.cause)
         result = _description(described, call)
         if described["status"] == "SUCCEEDED":
             return Succeeded(result)
@@ -107,30 +115,22 @@ class NestedExecutions(Integration):
         if isinstance(handle, dict) and isinstance(handle.get("ExecutionArn"), str):
             await self._executions.stop_execution(executionArn=handle["ExecutionArn"])
 
-    async def _started_before(self, call: TaskCall, machine: str, name: str) -> dict[str, Any]:
+    async def _started_before(self, machine: str, name: str) -> dict[str, Any]:
         """The child this invocation started before a crash (its name is the invocation's idempotency key)."""
         arn = machine.replace(":stateMachine:", ":execution:", 1).split("#")[0]
-        arn = ":".join(arn.split(":")[:7]) + f":{name}"
-        try:
-            return await self._executions.describe_execution(executionArn=arn)
-        except ApiError as error:
-            raise self._failure(call, error) from None
-
-    @staticmethod
-    def _failure(call: TaskCall, error: ApiError) -> _Failure:
-        code = error.code if error.code.endswith("Exception") else f"{error.code}Exception"
-        request = uuid.uuid4()
-        if call.resource.resource_type == "aws-sdk:sfn":
-            return _Failure(f"Sfn.{code}", f"{error.message} (Service: Sfn, Status Code: {error.status}, Request ID: "
-                                           f"{request}) (SDK Attempt Count: 1)")
-        return _Failure(f"StepFunctions.{code}", f"{error.message} (Service: AWSStepFunctions; Status Code: "
-                                                 f"{error.status}; Error Code: {error.code}; Request ID: {request}; "
-                                                 "Proxy: null)")
+        return await self._executions.describe_execution(executionArn=":".join(arn.split(":")[:7]) + f":{name}")
 
 
-class _Failure(StatesError):
-    def outcome(self) -> Failed:
-        return Failed(self.error, self.cause)
+def _code(error: ApiError | ClientError) -> str:
+    return error.code if isinstance(error, ApiError) else str(error.response.get("Error", {}).get("Code"))
+
+
+def _failure(call: TaskCall, error: Exception, operation: str) -> StatesError:
+    """A failed call named as Step Functions names it: `Sfn.<Exception>` for aws-sdk:sfn, else the optimized
+    integration's `StepFunctions.<Exception>`."""
+    _, model = service_model("sfn")
+    naming = sdk_naming(model) if call.resource.resource_type == "aws-sdk:sfn" else OPTIMIZED_NAMING
+    return states_error(client_error(error, operation) if isinstance(error, ApiError) else error, naming, model)
 
 
 def _input(value: JSON) -> str:
@@ -143,7 +143,7 @@ def _input(value: JSON) -> str:
 def _timestamp(value: datetime, call: TaskCall) -> JSON:
     """A date as Step Functions shows it: the optimized integration as epoch milliseconds, the SDK one as ISO text."""
     if call.resource.resource_type == "aws-sdk:sfn":
-        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return iso_timestamp(value)
     return int(value.timestamp() * 1000)
 
 
@@ -165,7 +165,8 @@ def _description(described: dict[str, Any], call: TaskCall) -> dict[str, JSON]:
 
 class RemoteExecutions:
     """The Executions of another Step Functions endpoint (AWS_ENDPOINT_URL_SFN, STEP_FUNCTIONS_ENDPOINT), called
-    with botocore in a thread, credentials from the standard chain; a wait polls DescribeExecution."""
+    with botocore in a thread (raising its errors), credentials from the standard chain; a wait polls
+    DescribeExecution."""
 
     def __init__(self, endpoint: str, region: str, *, poll_seconds: float = 1.0) -> None:
         self.endpoint = endpoint
@@ -198,17 +199,6 @@ class RemoteExecutions:
             self._client = botocore.session.get_session().create_client(
                 "stepfunctions", region_name=self._region, endpoint_url=self.endpoint,
                 config=Config(retries={"total_max_attempts": 2}, connect_timeout=5))
-        try:
-            response: dict[str, Any] = getattr(self._client, operation)(**request)
-        except ClientError as failure:
-            details = failure.response.get("Error", {})
-            error = ApiError(details.get("Message") or str(failure))
-            error.code = details.get("Code") or "ServiceException"
-            error.status = failure.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
-            raise error from None
-        except BotoCoreError as failure:  # the endpoint cannot be reached
-            error = ApiError(f"Unable to execute HTTP request: {failure}")
-            error.code = "SdkClientException"
-            raise error from None
+        response: dict[str, Any] = getattr(self._client, operation)(**request)
         response.pop("ResponseMetadata", None)
         return response

@@ -16,13 +16,15 @@ HTTP request: ..."), and a role that cannot be assumed is `States.TaskFailed`.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from botocore.model import ServiceModel
 
-from stepline.errors import StatesError
+from stepline.errors import ApiError, StatesError
 from stepline.runtime.integrations.aws.clients import RoleError
 
 
@@ -40,6 +42,13 @@ def sdk_naming(model: ServiceModel) -> Naming:
     """The naming of `aws-sdk:*` failures of a service (SDK v2)."""
     name = java_service_name(str(model.service_id))
     return Naming(prefix=name, base_exception=f"{name}Exception", service=name, sdk_v1=False)
+
+
+def client_error(error: ApiError, operation: str) -> ClientError:
+    """A Step Functions API error of this process (a server's own actions) as botocore raises it."""
+    response: Any = {"Error": {"Code": error.code, "Message": error.message},
+                     "ResponseMetadata": {"HTTPStatusCode": error.status, "RequestId": str(uuid.uuid4())}}
+    return ClientError(response, operation)
 
 
 def states_error(error: Exception, naming: Naming, model: ServiceModel) -> StatesError:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import gzip
 import os
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from functools import cache
+from typing import Any
 
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,13 +27,19 @@ from stepline.runtime.integrations.registry import AwaitCallback, Integration, O
 _SERVICE_ID = re.compile(rb'"serviceId"\s*:\s*"([^"]+)"')
 
 
+LocalService = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]  # (operation, request) -> response
+
+
 class AwsSdk(Integration):
-    """The AWS SDK integrations: request-response and `.waitForTaskToken`."""
+    """The AWS SDK integrations: request-response and `.waitForTaskToken`. `local` answers some services in this
+    process instead (botocore's name -> a call that takes and gives what botocore would, raising ClientError):
+    a server's own Step Functions."""
 
     name = "aws-sdk"
 
-    def __init__(self, clients: AwsClients) -> None:
+    def __init__(self, clients: AwsClients, local: Mapping[str, LocalService] | None = None) -> None:
         self.clients = clients
+        self.local = dict(local or {})
 
     def handles(self, call: TaskCall) -> bool:
         return call.resource.resource_type.startswith("aws-sdk:") and call.resource.pattern in ("request", "callback")
@@ -48,8 +56,10 @@ class AwsSdk(Integration):
         parameters = shapes.with_idempotency_token(operation_model.input_shape,
                                                    shapes.request(operation_model.input_shape, call.parameters),
                                                    call.idempotency_key)
+        local = self.local.get(service)
         try:
-            result = await self.clients.call(call, service, operation, parameters)
+            result = await (local(operation, parameters) if local is not None
+                            else self.clients.call(call, service, operation, parameters))
         except (ClientError, BotoCoreError, RoleError) as error:
             raise states_error(error, sdk_naming(model), model) from None
         output = shapes.response(operation_model.output_shape, result)
