@@ -114,6 +114,25 @@ def test_stop_a_running_execution_and_redrive_a_failed_one(server: Any, page: An
     wait_status(client, failed["executionArn"], "SUCCEEDED")
 
 
+def test_a_nested_execution_links_to_the_execution_that_started_it(server: Any, page: Any) -> None:
+    running, _ = server
+    client = running.client()
+    child = client.create_state_machine(name="nested-child", roleArn=ROLE, definition=json.dumps(
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    parent = client.create_state_machine(name="nested-parent", roleArn=ROLE, definition=json.dumps(
+        {"StartAt": "Start", "States": {"Start": {
+            "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2", "End": True,
+            "Parameters": {"StateMachineArn": child,
+                           "Input": {"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"}}}}}))
+    arn = client.start_execution(stateMachineArn=parent["stateMachineArn"], name="parent-1")["executionArn"]
+    wait_status(client, arn, "SUCCEEDED")
+    child_arn = json.loads(client.describe_execution(executionArn=arn)["output"])["ExecutionArn"]
+    page.goto(f"{running.url}/executions/{quote(child_arn, safe='')}")
+    page.click("#started-by")
+    page.wait_for_url(f"**/executions/{quote(arn, safe='')}")
+    page.wait_for_selector(node("Start", "succeeded"))
+
+
 def test_design_mode_keeps_the_form_the_graph_and_the_code_in_sync(server: Any, page: Any, shoot: Any) -> None:
     running, _ = server
     client = running.client()

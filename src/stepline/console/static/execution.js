@@ -44,6 +44,7 @@ export async function renderExecution(main, arn) {
 
   function header() {
     const e = state.execution;
+    const parent = startedBy(e.input);
     clear(statusBox, badge(history.events.length && history.status !== "RUNNING" ? history.status : e.status));
     const stop = history.end ?? e.stopDate;
     clear(facts,
@@ -51,7 +52,8 @@ export async function renderExecution(main, arn) {
       h("dt", {}, "Ended"), h("dd", {}, date(stop)),
       h("dt", {}, "Duration"), h("dd", {}, stop ? duration(stop - e.startDate) : "running"),
       h("dt", {}, "Events"), h("dd", { id: "event-count" }, String(history.events.length)),
-      e.redriveCount ? [h("dt", {}, "Redrives"), h("dd", {}, String(e.redriveCount))] : null);
+      e.redriveCount ? [h("dt", {}, "Redrives"), h("dd", {}, String(e.redriveCount))] : null,
+      parent ? [h("dt", {}, "Started by"), h("dd", {}, h("a", { id: "started-by", href: href("/executions", parent) }, parent.split(":").pop()))] : null);
     const running = (history.events.length ? history.status : e.status) === "RUNNING";
     clear(actions,
       running ? h("button", { type: "button", class: "danger", id: "stop", onclick: stopExecution }, "Stop") : null,
@@ -285,4 +287,14 @@ function expand(info) {
     out[key] = value;
   }
   return out;
+}
+
+// A nested execution's parent, as AWS links them: the input field AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.
+function startedBy(input) {
+  try {
+    const value = JSON.parse(input ?? "null")?.AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID;
+    return typeof value === "string" && value.startsWith("arn:") && value.includes(":execution:") ? value : null;
+  } catch {
+    return null;
+  }
 }
