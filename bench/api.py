@@ -17,6 +17,10 @@ executions/s and state transitions/s, stepline's ratio to each peer, StartSyncEx
 where a peer cannot run the workload (a missing capability, never counted as a slow result). Everything goes to
 build/bench-api.json (with each driver's full report); the peer servers' logs to build/bench-api-logs/.
 
+`sqs_send` (bench/services.py, stepline only) is issue 13's: a Task that calls `sqs:sendMessage` on a local moto
+server, beside a plain boto3 loop sending the same messages from the same number of threads, in the same run; it
+reports both rates, their ratio, stepline's server CPU per task call and moto's CPU per message in each phase.
+
 moto and MiniStack live in their own virtualenv (build/bench-peers, from bench/peers.txt): MiniStack pins a
 botocore that is not stepline's, so they cannot share .venv.
 """
@@ -41,6 +45,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import services
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_BENCH = next(path for path in (Path(os.environ.get("STEPLINE_SHARED_BENCH", ROOT.parent / "shared" / "bench")),
                                        Path("/work/shared/bench")) if path.exists())
@@ -48,6 +54,7 @@ RUN_PY = SHARED_BENCH / "run.py"
 MOCK_CONFIG = SHARED_BENCH / "workloads" / "mock_config.json"
 PEERS = ["stepline", "moto", "ministack"]
 MULTI_STATE = ["pass_chain_100", "choice_loop_1000", "map_1000", "map_1000_c10", "parallel_10"]
+SQS_SEND = "sqs_send"  # bench/services.py's workload, not run.py's
 WAIT_DUE_S = 1.0  # wait_short's Wait state: "Seconds": 1
 
 # The targets of issue #7, checked against this run's figures.
@@ -64,6 +71,11 @@ def _driver_module() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def shared_workloads(workloads: list[str]) -> list[str]:
+    """The workloads that ../shared/bench/run.py drives on every peer."""
+    return [wl for wl in workloads if wl != SQS_SEND]
 
 
 def free_port() -> int:
@@ -218,7 +230,7 @@ def run_peer(name: str, args: argparse.Namespace, logs: Path) -> dict:
             driver = [sys.executable, str(RUN_PY), "--endpoint", endpoint, "--server-pid", str(process.pid),
                       "--label", name, "--report", str(report_path), "--target-s", str(args.target_s),
                       "--scale", str(args.scale),
-                      "--workloads", *args.workloads]
+                      "--workloads", *shared_workloads(args.workloads)]
             if name == "moto":
                 driver.append("--moto-execute")
             started = time.perf_counter()
@@ -417,6 +429,9 @@ def _ratio(value: Any) -> str:
 def render(summary: dict, targets: list[dict]) -> str:
     out = []
     for wl, row in summary.items():
+        if wl == SQS_SEND:
+            out.append(services.render(row, _table))
+            continue
         out.append(f"\n{wl}  ({row['states_entered_per_execution']} states entered per execution)")
         if wl == "wait_short":
             rows = []
@@ -445,7 +460,7 @@ def render(summary: dict, targets: list[dict]) -> str:
                          "; ".join(entry.get("notes") or [])[:110]])
         out.append(_table(["peer", "N", "exec/s", "trans/s", "srv ms/exec", "e2e p50 ms", "sync exec/s",
                            "sync p50 ms", "sync p99 ms", "stepline x", "cpu x", "sync x", "capability notes"], rows))
-    out.append("\nTargets (issue #7)")
+    out.append("\nTargets (issues #7 and #13)")
     out.append(_table(["target", "met", "value"], [
         [t["target"], {True: "yes", False: "NO", None: "?"}[t["met"]], json.dumps(t["value"])] for t in targets]))
     return "\n".join(out)
@@ -457,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     driver = _driver_module()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peers", nargs="*", default=PEERS, choices=PEERS)
-    parser.add_argument("--workloads", nargs="*", default=driver.DEFAULT_ORDER, choices=driver.DEFAULT_ORDER)
+    parser.add_argument("--workloads", nargs="*", default=[*driver.DEFAULT_ORDER, SQS_SEND],
+                        choices=[*driver.DEFAULT_ORDER, SQS_SEND])
     parser.add_argument("--target-s", type=float, default=8.0,
                         help="run.py's seconds per timed run and per StartSyncExecution throughput run, the same "
                              "for every peer (default 8)")
@@ -465,6 +481,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="run.py's multiplier of the executions per timed run, the same for every peer "
                              "(default 3: run.py's probe of 20 includes making 8 boto3 clients, so it sizes a "
                              "fast peer's pass1 run at about a second, where the driver's fixed costs weigh)")
+    parser.add_argument("--sqs-clients", type=int, default=8,
+                        help="sqs_send: client threads of both phases (default 8, run.py's)")
+    parser.add_argument("--sqs-queues", type=int, default=100,
+                        help="sqs_send: queues per phase, message i to queue i %% Q (default 100: moto's SendMessage "
+                             "scans its queue's messages, so a deep queue makes moto the bottleneck)")
+    parser.add_argument("--sqs-n", type=int, help="sqs_send: messages per phase (default: sized from a probe of "
+                                                  "the direct loop to last about --target-s)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench-api.json")
     parser.add_argument("--peer-bin", type=Path, default=ROOT / "build" / "bench-peers" / "bin",
                         help="where moto_server and ministack are installed (default build/bench-peers/bin)")
@@ -475,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.time()
     reports: dict[str, dict] = {}
-    for peer in args.peers:
+    for peer in args.peers if shared_workloads(args.workloads) else []:
         try:
             reports[peer] = run_peer(peer, args, logs)
         except (OSError, RuntimeError) as error:
@@ -483,14 +506,34 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{peer}: {reports[peer]['error']}", flush=True)
         reports[peer]["version"] = peer_version(peer, args.peer_bin)
 
-    summary = summarize(reports, args.workloads, driver.WORKLOADS)
+    sqs_send: dict[str, Any] | None = None
+    if SQS_SEND in args.workloads and "stepline" not in args.peers:
+        print("sqs_send runs with --peers stepline only (its peer is a plain boto3 loop)", flush=True)
+    elif SQS_SEND in args.workloads:
+        try:
+            sqs_send = services.run_sqs_send(
+                args, logs, driver_module=driver, wait_ready=wait_ready, stop=stop, free_port=free_port,
+                stepline_command=lambda port, folder: peer_command("stepline", port, args.peer_bin, folder))
+        except (OSError, RuntimeError) as error:
+            sqs_send = {"error": f"{type(error).__name__}: {error}"[:1000]}
+            print(f"sqs_send: {sqs_send['error']}", flush=True)
+
+    summary = summarize(reports, shared_workloads(args.workloads), driver.WORKLOADS)
     targets = check_targets(summary)
+    if sqs_send is not None and "error" not in sqs_send:
+        summary[SQS_SEND] = services.summarize(sqs_send)
+        targets.append(services.target(summary[SQS_SEND]))
     print("\n" + "=" * 100)
-    versions = ", ".join(f"{peer} {reports[peer].get('version')}" for peer in args.peers)
-    loads = ", ".join(f"{peer} {reports[peer].get('load_average_1min')}" for peer in args.peers)
-    print(f"bench-api: {versions}; {os.cpu_count()} CPUs. 'stepline x': stepline's executions/s over the peer's; "
-          "'cpu x': the peer's server CPU per execution over stepline's; 'sync x': the same for StartSyncExecution")
-    print(f"load average (1 min) before/after each driver, {loads}: above ~2.5 other work shared the 2 cores")
+    versions = {peer: reports[peer]["version"] if peer in reports else peer_version(peer, args.peer_bin)
+                for peer in args.peers}
+    loads = ", ".join(f"{peer} {reports[peer].get('load_average_1min')}" for peer in reports)
+    print(f"bench-api: {', '.join(f'{peer} {version}' for peer, version in versions.items())}; {os.cpu_count()} "
+          "CPUs. 'stepline x': stepline's executions/s over the peer's; 'cpu x': the peer's server CPU per execution "
+          "over stepline's; 'sync x': the same for StartSyncExecution")
+    if loads:
+        print(f"load average (1 min) before/after each driver, {loads}: above ~2.5 other work shared the 2 cores")
+    if sqs_send is not None and "error" in sqs_send:
+        print(f"\nsqs_send: {sqs_send['error']}")
     print(render(summary, targets))
     document = {
         "command": "make bench-api  (" + " ".join(["python", "bench/api.py", *(argv or sys.argv[1:])]) + ")",
@@ -500,6 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": targets,
         "summary": summary,
         "reports": reports,
+        **({SQS_SEND: sqs_send} if sqs_send is not None else {}),
     }
     args.out.write_text(json.dumps(document, indent=2, default=str) + "\n")
     print(f"\nwritten to {args.out}")
