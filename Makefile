@@ -39,7 +39,8 @@ bench-postgres: install
 	$(BIN)/python bench/postgres.py
 
 # stepline's API beside moto's server and MiniStack, one after the other, driven by ../shared/bench/run.py:
-# prints a table per workload and writes build/bench-api.json (docs/benchmarks.md). Several minutes.
+# prints a table per workload and writes build/bench-api.json (docs/benchmarks.md). Several minutes. Also sqs_send
+# (bench/services.py): a Task calling sqs:sendMessage on a local moto server beside a plain boto3 loop.
 PEERS := build/bench-peers
 bench-api: install $(PEERS)/.installed
 	$(BIN)/python bench/api.py

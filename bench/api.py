@@ -514,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
             sqs_send = services.run_sqs_send(
                 args, logs, driver_module=driver, wait_ready=wait_ready, stop=stop, free_port=free_port,
                 stepline_command=lambda port, folder: peer_command("stepline", port, args.peer_bin, folder))
-        except (OSError, RuntimeError) as error:
+        except Exception as error:  # noqa: BLE001 - reported with the other workloads' results
             sqs_send = {"error": f"{type(error).__name__}: {error}"[:1000]}
             print(f"sqs_send: {sqs_send['error']}", flush=True)
 
