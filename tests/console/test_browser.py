@@ -128,7 +128,7 @@ def test_a_nested_execution_links_to_the_execution_that_started_it(server: Any, 
     wait_status(client, arn, "SUCCEEDED")
     child_arn = json.loads(client.describe_execution(executionArn=arn)["output"])["ExecutionArn"]
     page.goto(f"{running.url}/executions/{quote(child_arn, safe='')}")
-    assert page.inner_text("#started-by") == "parent-1"
+    assert page.wait_for_selector("#started-by").inner_text() == "parent-1"
     page.click("#started-by")
     page.wait_for_selector(node("Start", "succeeded"))  # the parent's graph (the child has a state P)
     assert "nested-parent" in page.url
