@@ -13,7 +13,7 @@ from aws_services import aws_client, aws_environment
 
 from stepline.jsonvalue import JSON
 from stepline.runtime.integrations.aws.clients import AwsClients
-from stepline.runtime.items.reader import Item, ReaderSpec, open_reader, reader_call
+from stepline.runtime.items.reader import Item, ItemReader, ReaderSpec, open_reader, reader_call
 
 Read = Callable[..., Awaitable[list[Item]]]
 
@@ -57,16 +57,21 @@ async def clients(aws: pytest.MonkeyPatch) -> AsyncIterator[AwsClients]:
 
 
 @pytest.fixture
-def read(clients: AwsClients, bucket: str) -> Read:
-    async def read_items(item_reader: dict[str, Any], cursor: JSON = None,
-                         resolve: Callable[[str], JSON] | None = None, **spec_changes: Any) -> list[Item]:
+def open_items(clients: AwsClients, bucket: str) -> Callable[..., Awaitable[ItemReader]]:
+    """The reader of an evaluated ItemReader (the fresh bucket by default)."""
+    async def open_(item_reader: dict[str, Any], cursor: JSON = None, resolve: Callable[[str], JSON] | None = None,
+                    **spec_changes: Any) -> ItemReader:
         item_reader = {"Resource": "arn:aws:states:::s3:getObject", **item_reader}
         item_reader.setdefault("Parameters", {}).setdefault("Bucket", bucket)
-        spec = ReaderSpec.parse(item_reader, resolve=resolve)
-        if spec_changes:
-            spec = replace(spec, **spec_changes)
+        spec = replace(ReaderSpec.parse(item_reader, resolve=resolve), **spec_changes)
         call = reader_call(spec, "arn:aws:states:us-east-1:123456789012:execution:sm:run", "Map")
-        reader = await open_reader(spec, clients, call, cursor)
-        return [item async for item in reader]
-    return read_items
+        return await open_reader(spec, clients, call, cursor)
+    return open_
 
+
+@pytest.fixture
+def read(open_items: Callable[..., Awaitable[ItemReader]]) -> Read:
+    """Every item of an evaluated ItemReader."""
+    async def read_items(*args: Any, **kwargs: Any) -> list[Item]:
+        return [item async for item in await open_items(*args, **kwargs)]
+    return read_items
