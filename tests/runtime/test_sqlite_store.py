@@ -1,4 +1,4 @@
-"""The SQLite store does its database work off the event loop: writes in its writer thread, reads in its reader's."""
+"""The SQLite store does its database work off the event loop, in its own thread."""
 
 from __future__ import annotations
 
@@ -21,8 +21,7 @@ ARN = "arn:aws:states:us-east-1:123456789012:execution:Orders:one"
 async def test_no_statement_runs_on_the_event_loop(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "stepline.db")
     threads: set[str] = set()
-    for connection in (store._connector._db, store._connector._read_db):
-        connection.set_trace_callback(lambda statement: threads.add(threading.current_thread().name))
+    store._connector._db.set_trace_callback(lambda statement: threads.add(threading.current_thread().name))
     try:
         await store.create_execution(ExecutionRecord(arn=ARN, state_machine_arn="machine", name="one",
                                                      status="RUNNING", start_date=T0, input="{}"))
@@ -34,4 +33,4 @@ async def test_no_statement_runs_on_the_event_loop(tmp_path: Path) -> None:
         assert await store.list_executions(status="RUNNING")
     finally:
         await store.close()
-    assert threads == {"stepline-sqlite-writer", "stepline-sqlite-reader"}
+    assert threads == {"stepline-sqlite"}

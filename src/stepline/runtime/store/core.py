@@ -116,6 +116,10 @@ class Connector(Protocol):
     def queries(self) -> Mapping[str, str]:
         """The named queries, in this database's placeholders."""
 
+    @property
+    def exclusive(self) -> bool:
+        """Whether this process alone writes the database (SQLite)."""
+
     def placeholders(self, query: str) -> str: ...
     async def fetch(self, query: str, params: Params) -> list[Row]: ...
 
@@ -153,7 +157,16 @@ class SqlStore:
     # ------------------------------------------------------------------ reads and the writer
 
     async def _rows(self, name: str, /, **params: Any) -> list[Row]:
-        return await self._connector.fetch(self._sql[name], params)
+        return await self._fetch(self._sql[name], params)
+
+    async def _fetch(self, query: str, params: Params) -> list[Row]:
+        """A read. On a database only this process writes, it sees the writes asked before it: those still queued
+        here are committed first (SQLite's thread runs the rest in the order they were handed to it), so a client
+        that reads right after a commit was asked sees it. Elsewhere a read does not wait for writes (other
+        processes write anyway; a read waiting on writes that fail while the database is down would fail too)."""
+        if self._pending and self._connector.exclusive:
+            await asyncio.wait([self._pending[-1][1]])
+        return await self._connector.fetch(query, params)
 
     async def _value(self, name: str, /, **params: Any) -> Any:
         rows = await self._rows(name, **params)
@@ -317,8 +330,8 @@ class SqlStore:
         if after is not None:
             clauses.append("seq < (SELECT seq FROM executions WHERE arn = :after)")
         where = self._connector.placeholders(f"WHERE {' AND '.join(clauses)}" if clauses else "")
-        rows = await self._connector.fetch(self._sql["list_executions"].replace("{where}", where),
-                                           {**filters, "after": after, "limit": NO_LIMIT if limit is None else limit})
+        rows = await self._fetch(self._sql["list_executions"].replace("{where}", where),
+                                 {**filters, "after": after, "limit": NO_LIMIT if limit is None else limit})
         return [execution_from_text(text) for (text,) in rows]
 
     async def update_execution(self, arn: str, summary: dict[str, Any], status: str | None = None) -> None:

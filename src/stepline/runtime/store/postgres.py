@@ -166,6 +166,7 @@ class PostgresConnector:
     """SqlStore's connector to one PostgreSQL schema: a pool of connections, leases in rows, LISTEN/NOTIFY."""
 
     placeholders = staticmethod(_placeholders)
+    exclusive = False  # other processes write the same schema
 
     def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]], conninfo: str, schema: str) -> None:
         self._pool = pool

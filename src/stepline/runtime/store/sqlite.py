@@ -1,13 +1,13 @@
-"""The embedded store: one SQLite file in WAL mode, written by one thread, read by another.
+"""The embedded store: one SQLite file in WAL mode, read and written by one thread off the event loop.
 
-The writer thread owns the write connection: each group commit (core.py) is one BEGIN IMMEDIATE ... COMMIT
-there, and each caller's await returns once its write is durable. synchronous=NORMAL in WAL mode: a commit
+The store's thread owns the connection and runs the reads and writes in the order the event loop asked for them
+(a read sees every write asked for before it, as when the queries ran on the loop): each group commit (core.py) is
+one BEGIN IMMEDIATE ... COMMIT there, and each caller's await returns once its write is durable. synchronous=NORMAL in WAL mode: a commit
 survives the process being killed (kill -9) at any moment; an operating-system crash or power loss may lose the
 last commits before the next checkpoint (set STEPLINE_SQLITE_SYNCHRONOUS=FULL to survive those too, at the cost
-of an fsync per group commit). Reads run in a reader thread on a read-only connection, beside the writes: the
-event loop never waits for the database.
+of an fsync per group commit). The event loop never waits for the database.
 
-One process owns the file, so leases, timer claims and notifications live in memory (kept by the writer thread,
+One process owns the file, so leases, timer claims and notifications live in memory (kept by the store's thread,
 in the order of the commits): they matter only while the process runs. After a restart every running execution
 counts as left by a worker whose lease expired (the previous process's), so the first claims take them all, as
 recovery must.
@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar, cast
-from urllib.parse import quote
 
 from stepline.jsonvalue import dumps, loads
 from stepline.runtime.store.base import Lease, Notification, SchemaTooNew, StoreError, Timer
@@ -67,18 +66,17 @@ class SqliteStore(SqlStore):
 
 
 class SqliteConnector:
-    """SqlStore's connector to one SQLite file: a writer thread with its connection, a reader thread with its own."""
+    """SqlStore's connector to one SQLite file: a thread with its connection, which runs the reads and writes."""
 
     placeholders = staticmethod(str)  # SQLite takes the :name parameters of the queries as they are
+    exclusive = True  # one process owns the file (see the module docstring)
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.name = f"The store {path}"
         self.queries = QUERIES
-        self._writer = _Thread("stepline-sqlite-writer")
-        self._reader = _Thread("stepline-sqlite-reader")
-        self._db: sqlite3.Connection  # the writer thread's
-        self._read_db: sqlite3.Connection  # the reader thread's
+        self._thread = _Thread("stepline-sqlite")
+        self._db: sqlite3.Connection  # the thread's
         self._seq = 0  # creation_order: the last seq given to a resource, an execution or a task
         self._leases = _Leases()
         self._listeners: dict[str, set[asyncio.Queue[Notification]]] = {}
@@ -87,10 +85,9 @@ class SqliteConnector:
     async def open(cls, path: str) -> SqliteConnector:
         connector = cls(path)
         try:
-            await connector._writer.run(connector._open)
+            await connector._thread.run(connector._open)
         except BaseException:
-            connector._writer.stop()
-            connector._reader.stop()
+            connector._thread.stop()
             raise
         return connector
 
@@ -115,9 +112,6 @@ class SqliteConnector:
             db.execute("PRAGMA quick_check")
             db.execute("BEGIN IMMEDIATE")  # fails now, not at the first commit, when it cannot write
             db.execute("ROLLBACK")
-            self._read_db = sqlite3.connect(f"file:{quote(os.path.abspath(self.path))}?mode=ro", uri=True,
-                                            isolation_level=None, check_same_thread=False)
-            self._read_db.execute("PRAGMA busy_timeout=5000")
         except sqlite3.DatabaseError as error:
             raise StoreError(f"Cannot open the store {self.path}: {error}") from None
         except OSError as error:
@@ -133,25 +127,23 @@ class SqliteConnector:
         return self._seq
 
     async def close(self) -> None:
-        await self._reader.run(self._read_db.close)
-        await self._writer.run(self._db.close)
-        self._reader.stop()
-        self._writer.stop()
+        await self._thread.run(self._db.close)
+        self._thread.stop()
 
-    # ------------------------------------------------------------------ reads and the writer's transactions
+    # ------------------------------------------------------------------ reads and transactions
 
     async def fetch(self, query: str, params: Params) -> list[Row]:
-        return await self._reader.run(self._read, query, params)
+        return await self._thread.run(self._read, query, params)
 
     def _read(self, query: str, params: Params) -> list[Row]:
         try:
-            return self._read_db.execute(query, _adapt(params)).fetchall()
+            return self._db.execute(query, _adapt(params)).fetchall()
         except sqlite3.DatabaseError as error:
             raise failure(self.name, "read", error, _unavailable(error)) from None
 
     async def transact(self, work: Callable[[Transaction], Coroutine[Any, Any, T]]) -> T:
         transaction = _SqliteTransaction(self._db, self._leases)
-        result: T = await self._writer.run(self._transaction, work, transaction)
+        result: T = await self._thread.run(self._transaction, work, transaction)
         for notification in transaction.notifications:
             await self.notify(notification.channel, notification.payload)
         return result
@@ -179,8 +171,8 @@ class SqliteConnector:
 
     async def claim_runnable(self, worker: str, lease_seconds: float, limit: int, *, now: datetime,
                              execution_arns: list[str] | None = None) -> list[Lease]:
-        return await self._writer.run(self._claim_runnable, worker, now + timedelta(seconds=lease_seconds),
-                              limit, now, execution_arns)
+        return await self._thread.run(self._claim_runnable, worker, now + timedelta(seconds=lease_seconds),
+                                      limit, now, execution_arns)
 
     def _claim_runnable(self, worker: str, expires: datetime, limit: int, now: datetime,
                         execution_arns: list[str] | None) -> list[Lease]:
@@ -197,21 +189,17 @@ class SqliteConnector:
                                   limit, now)
 
     def _rows(self, name: str, /, **params: Any) -> list[Row]:
-        """A read on the writer's connection, for the claims: it sees every commit made so far."""
-        try:
-            return self._db.execute(QUERIES[name], _adapt(params)).fetchall()
-        except sqlite3.DatabaseError as error:
-            raise failure(self.name, "read", error, _unavailable(error)) from None
+        return self._read(QUERIES[name], params)
 
     async def renew_leases(self, leases: list[Lease], lease_seconds: float, *, now: datetime) -> list[Lease]:
-        return await self._writer.run(self._leases.renew, leases, now + timedelta(seconds=lease_seconds))
+        return await self._thread.run(self._leases.renew, leases, now + timedelta(seconds=lease_seconds))
 
     async def release_leases(self, leases: list[Lease], *, waiting: bool = False) -> None:
-        await self._writer.run(self._leases.release, leases, waiting)
+        await self._thread.run(self._leases.release, leases, waiting)
 
     async def claim_due_timers(self, worker: str, now: datetime, limit: int, claim_seconds: float) -> list[Timer]:
-        return await self._writer.run(self._claim_due_timers, worker, now, limit,
-                              now + timedelta(seconds=claim_seconds))
+        return await self._thread.run(self._claim_due_timers, worker, now, limit,
+                                      now + timedelta(seconds=claim_seconds))
 
     def _claim_due_timers(self, worker: str, now: datetime, limit: int, until: datetime) -> list[Timer]:
         due = [timer_from_row(row) for row in self._rows("due_timers", now=now, limit=2**31)]
@@ -229,25 +217,34 @@ class SqliteConnector:
 
 
 class _Thread:
-    """A thread that runs work for the event loop, one job after another. The jobs of one turn of the loop are
-    handed over together at its end, and their results come back in one call: the threads wake once a turn, not
-    once a job, and the GIL changes hands as seldom (a hop between threads costs more than most queries do)."""
+    """A thread that runs work for the event loop, one job after another, in the order they were asked. A job asked
+    while the thread idles is handed over at once; those asked while it works are handed over together at the end
+    of the loop's turn, and their results come back in one call: the thread wakes once a turn at most, and the GIL
+    changes hands as seldom (a hop between threads costs more than most queries do)."""
 
     def __init__(self, name: str) -> None:
-        self._turn: list[_Job] = []  # the jobs of this turn of the loop, handed over at its end
+        self._turn: list[_Job] = []  # the jobs asked while the thread works, handed over at the end of the turn
+        self._handed = 0  # hand-overs whose results have not come back
         self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        if not self._turn:
-            future.get_loop().call_soon(self._hand_over)
-        self._turn.append((future, work, args))
+        if not self._handed and not self._turn:
+            self._hand_over([(future, work, args)])
+        else:
+            if not self._turn:
+                future.get_loop().call_soon(self._hand_over_turn)
+            self._turn.append((future, work, args))
         return await future
 
-    def _hand_over(self) -> None:
+    def _hand_over_turn(self) -> None:
         jobs, self._turn = self._turn, []
+        self._hand_over(jobs)
+
+    def _hand_over(self, jobs: list[_Job]) -> None:
+        self._handed += 1
         self._jobs.put(jobs)
 
     def stop(self) -> None:
@@ -262,22 +259,22 @@ class _Thread:
                 except BaseException as error:  # the caller's to handle, whatever it is
                     outcomes.append((future, None, error))
             try:
-                jobs[0][0].get_loop().call_soon_threadsafe(_settle, outcomes)
+                jobs[0][0].get_loop().call_soon_threadsafe(self._settle, outcomes)
             except RuntimeError:  # the loop is closed (the process is exiting): nobody waits any more
                 pass
 
+    def _settle(self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+        self._handed -= 1
+        for future, result, error in outcomes:
+            if future.done():  # its caller was cancelled
+                continue
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
 
 _Job = tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]]
-
-
-def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for future, result, error in outcomes:
-        if future.done():  # its caller was cancelled
-            continue
-        if error is None:
-            future.set_result(result)
-        else:
-            future.set_exception(error)
 
 
 def _run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -292,7 +289,7 @@ def _run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 class _SqliteTransaction:
-    """The writer's transaction (core.Transaction); what it does to leases waits for its COMMIT."""
+    """The thread's transaction (core.Transaction); what it does to leases waits for its COMMIT."""
 
     def __init__(self, db: sqlite3.Connection, leases: _Leases) -> None:
         self._db = db
@@ -327,7 +324,7 @@ class _SqliteTransaction:
 
 @dataclass(slots=True)
 class _Leases:
-    """Leases and timer claims of the executions of one process, kept by the writer thread."""
+    """Leases and timer claims of the executions of one process, kept by the store's thread."""
 
     leases: dict[str, Lease] = field(default_factory=dict)
     fences: dict[str, int] = field(default_factory=dict)  # the last fence handed out per execution (0: never)
