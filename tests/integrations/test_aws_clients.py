@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import uuid
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aws_services import free_port, moto_endpoint
@@ -84,3 +87,34 @@ def test_one_client_per_service_region_endpoint_and_role(aws: pytest.MonkeyPatch
     assert clients._client("dynamodb", "us-east-1", None) is first
     assert clients._client("dynamodb", "eu-west-1", None) is not first
     assert first.meta.endpoint_url == moto_endpoint()  # AWS_ENDPOINT_URL, read by botocore
+
+
+def test_expired_credentials_fail_the_task_as_step_functions_reports_them(task: RunTask,
+                                                                        aws: pytest.MonkeyPatch) -> None:
+    """AWS's answer to a request signed with expired credentials, from a real HTTP server standing in for it."""
+    class Expired(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps({"__type": "com.amazon.coral.service#ExpiredTokenException",
+                               "message": "The security token included in the request is expired"}).encode()
+            self.send_response(400)
+            for name, value in (("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", "req-1"),
+                                ("Content-Length", str(len(body)))):
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Expired)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        aws.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        result = task(LIST_TABLES, {})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.error == "DynamoDb.DynamoDbException"
+    assert result.cause == ("The security token included in the request is expired (Service: DynamoDb, "
+                            "Status Code: 400, Request ID: req-1)")
