@@ -57,6 +57,7 @@ class FanOut:
 
     def _run_map(self, t: Thread) -> None:
         state = t.state
+        self._refuse_unapplied(state)
         scope = self._scope(t)
         jsonata_mode = state.language == JSONATA
         bindings = self._bindings(t, scope) if jsonata_mode else None
@@ -93,6 +94,11 @@ class FanOut:
             self._record(t, "MapRunStarted", "mapRunStartedEventDetails",
                          {"mapRunArn": self._map_run_arn(t)})
         self._open_group(t, group)
+
+    def _refuse_unapplied(self, state: State) -> None:
+        if state.unapplied is not None:
+            raise StatesError("States.Runtime", f"stepline does not apply a distributed Map's {state.unapplied} "
+                                                f"yet: the Map state '{state.name}' cannot run")
 
     def _map_run_arn(self, t: Thread) -> str:
         machine_arn = self.machine_context["Id"].replace(":stateMachine:", ":mapRun:")

@@ -82,6 +82,9 @@ class State:
     tolerated_percentage: Evaluate | float | None = None
     distributed: bool = False
     label: str | None = None
+    # a distributed Map's ItemReader, ItemBatcher or ResultWriter, which executions do not apply yet (they fail
+    # with States.Runtime rather than iterate over the wrong items); TestState reads mocked items instead
+    unapplied: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -302,6 +305,7 @@ def _map(state: State, spec: model.MapState, at: str) -> None:
     state.processor = _machine(spec.processor, at=f"{at}/{spec.processor_field}")
     state.distributed = spec.distributed
     state.label = spec.label
+    state.unapplied = next((name for name in ("ItemReader", "ItemBatcher", "ResultWriter") if name in body), None)
     if state.language == JSONATA:
         if "Items" in body:
             state.items = jsonata.compile_value(body["Items"], at=f"{at}/Items", field="Items")

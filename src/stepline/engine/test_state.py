@@ -250,6 +250,9 @@ class _TestExecution(Execution):
         self.next_state: str | None = None
         self.root: Thread | None = None
 
+    def _refuse_unapplied(self, state: State) -> None:
+        """TestState reads a Map's items from its stateConfiguration (mapItemReaderData) instead."""
+
     def _run_state(self, t: Thread) -> None:
         if self.root is None:  # entering the state under test: set up the imagined execution around it
             self.root = t
