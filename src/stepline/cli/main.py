@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+from stepline.cfn import TemplateError
 from stepline.cli import render
 from stepline.engine.interpreter import MAX_PAYLOAD_BYTES, Execution
 from stepline.errors import DefinitionError
@@ -158,6 +159,7 @@ def _parser() -> argparse.ArgumentParser:
                             "CreateConnection's AuthorizationType and AuthParameters) instead of EventBridge and "
                             "Secrets Manager (or STEPLINE_CONNECTIONS)")
     serve.add_argument("--register", metavar="DIR", help="register every DIR/*.asl.json as a state machine at start")
+    _template_options(serve)
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--allowed-hosts", action="append", metavar="HOST",
                        help="also answer requests whose Host is HOST (repeatable, or comma separated; * for any; "
@@ -188,6 +190,17 @@ def _parser() -> argparse.ArgumentParser:
     workers.add_argument("--json", action="store_true", help="print {\"workers\": [...]} as JSON")
     workers.set_defaults(handler=_workers)
 
+    deploy = commands.add_parser("deploy", help="create or update a template's resources on a running stepline",
+                                 description="Create or update the state machines, activities, versions and aliases "
+                                             "of CloudFormation, SAM or CDK templates on a running stepline, through "
+                                             "its API (the Python functions are served by `stepline serve "
+                                             "--template`). Exits 1 with one line when a template is refused.")
+    deploy.add_argument("files", nargs="+", metavar="FILE", help="a template (YAML or JSON)")
+    deploy.add_argument("--endpoint", required=True, type=_url, help="the stepline's URL (http://127.0.0.1:8083)")
+    deploy.add_argument("--region", help="the server's region (default AWS_DEFAULT_REGION, or us-east-1)")
+    _template_options(deploy, files=False)
+    deploy.set_defaults(handler=_deploy)
+
     graph = commands.add_parser("graph", help="draw a definition as SVG or PNG (the console's drawing)",
                                 description="Lay out a definition top to bottom and write it as SVG, or PNG when "
                                             "the output ends in .png (needs the png extra: CairoSVG).")
@@ -204,6 +217,46 @@ def _parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--db", help="the store: a SQLite file or a postgresql:// URL (default STEPLINE_DB)")
     upgrade.set_defaults(handler=_db_upgrade)
     return parser
+
+
+def _template_options(parser: argparse.ArgumentParser, *, files: bool = True) -> None:
+    if files:
+        parser.add_argument("--template", action="append", default=[], metavar="FILE",
+                            help="serve a CloudFormation, SAM or CDK template's state machines, activities, versions, "
+                                 "aliases and Python functions (repeatable; or STEPLINE_TEMPLATE, paths separated "
+                                 f"by {os.pathsep!r})")
+    parser.add_argument("--parameter-overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        type=_override, help="the templates' parameters and Fn::ImportValue exports, as SAM takes "
+                                             "them: Key=Value or ParameterKey=Key,ParameterValue=Value")
+    parser.add_argument("--stack-name", help="the stack's name (AWS::StackName) for a single template (default: "
+                                             "the template's folder, or CDK's stack name)")
+
+
+def _override(text: str) -> tuple[str, str]:
+    """--parameter-overrides Key=Value, or the AWS CLI's ParameterKey=Key,ParameterValue=Value."""
+    if text.startswith("ParameterKey="):
+        key, comma, value = text[len("ParameterKey="):].partition(",ParameterValue=")
+        if comma:
+            return key, value
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not Key=Value")
+    return key, value
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from stepline.cli.deploy import deploy
+
+    region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+    account = os.environ.get("AWS_ACCOUNT_ID") or "123456789012"
+    try:
+        for line in deploy(args.endpoint, [Path(f) for f in args.files], region=region, account=account,
+                           overrides=dict(args.parameter_overrides), stack_name=args.stack_name):
+            sys.stdout.write(line + "\n")
+    except (TemplateError, ApiError) as error:
+        render.error(str(error) if isinstance(error, TemplateError) else error.message, sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -463,7 +516,7 @@ def _service(settings: Settings, *, store_must_exist: bool) -> Any:
 
     try:
         return StepFunctionsService(settings)
-    except (MockConfigError, RoutesError, ConnectionsError) as error:
+    except (MockConfigError, RoutesError, ConnectionsError, TemplateError) as error:
         raise UsageError(str(error)) from None
 
 
@@ -608,6 +661,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_environment(db=args.db, mock_config=args.mock_config, functions=tuple(args.functions),
                                          lambda_endpoint=args.lambda_endpoint, time_scale=args.time_scale,
                                          assume_role=args.assume_role, connections=args.connections, register=args.register,
+                                         templates=tuple(args.template), stack_name=args.stack_name,
+                                         parameter_overrides=tuple(args.parameter_overrides),
                                          worker_name=args.worker_name, routes=args.routes,
                                          lease_seconds=args.lease_seconds, poll_seconds=args.poll_seconds,
                                          pool_size=args.pool_size, evaluation_seconds=args.evaluation_seconds,

@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore import xform_name
 
+from stepline.cfn import Stack, read_stacks
 from stepline.engine.interpreter import RUNNING, Execution
 from stepline.engine.program import Program, compile_definition
 from stepline.engine.resources import describe_resource
@@ -27,6 +28,7 @@ from stepline.runtime.clock import clock_for
 from stepline.runtime.integrations.aws import AwsClients
 from stepline.runtime.integrations.aws.errors import client_error
 from stepline.runtime.integrations.lambda_local import LocalFunctions
+from stepline.runtime.integrations.lambda_process import ProcessFunctions, ServedFunction
 from stepline.runtime.integrations.lambda_remote import RemoteFunctions
 from stepline.runtime.integrations.mock_config import MockConfig, MockConfigError
 from stepline.runtime.integrations.registry import Integration, Integrations, TaskCall
@@ -61,6 +63,7 @@ from stepline.service.definitions import create_error_message, task_resources, v
 from stepline.service.map_runs import MapRunActions
 from stepline.service.paging import cursor, encode_token, paginate
 from stepline.service.settings import Settings
+from stepline.service.templates import apply_stack
 from stepline.service.shapes import ENCRYPTION_DEFAULT, LOGGING_DEFAULT, TOO_DEEP, TRACING_DEFAULT, json_problem
 from stepline.service.test_state import test_state as run_test_state
 
@@ -106,6 +109,12 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self.remote_functions = RemoteFunctions(settings.lambda_endpoint, account=settings.account,
                                                 region=settings.region) if settings.lambda_endpoint else None
         self.routes = load_routes(settings.routes) if settings.routes else []
+        # the templates' Python functions, each in processes of its own; read (and refused) before anything starts
+        self.template_functions = ProcessFunctions()
+        self.stacks: list[Stack] = read_stacks(
+            [Path(t) for t in settings.templates], region=settings.region, account=settings.account,
+            overrides=dict(settings.parameter_overrides), stack_name=settings.stack_name) \
+            if settings.templates else []
         endpoint = settings.step_functions_endpoint
         self.nested = NestedExecutions(RemoteExecutions(endpoint, settings.region) if endpoint else self)
         self.aws_clients = AwsClients(assume_role=settings.assume_role, region=settings.region)
@@ -130,6 +139,16 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
             await self.runtime.start()
         for path in sorted(Path(self.settings.register).glob("*.asl.json")) if self.settings.register else ():
             await self._register(path)
+        for stack in self.stacks:
+            await self.apply_template(stack)
+
+    async def apply_template(self, stack: Stack) -> list[str]:
+        """Serve the stack's Python functions and create or update its resources (service/templates.py); what
+        was done, a line per resource."""
+        for f in stack.functions:
+            self.template_functions.serve(ServedFunction(f.name, f.arn, f.code, f.handler, f.environment, f.timeout,
+                                                         f.memory, self.settings.region))
+        return await apply_stack(self, stack)
 
     async def _register(self, path: Path) -> None:
         await self.register(path.name.split(".")[0], path.read_text(encoding="utf-8"))
@@ -171,6 +190,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         await self.store.close()
         await self.remote.close()
         await self.aws_clients.close()
+        await self.template_functions.close()
 
     # ------------------------------------------------------------------ shared helpers
 
@@ -207,8 +227,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
 
     def _served(self) -> Integrations:
         """The integrations that serve Tasks no mock or route decides, in order."""
-        chain: list[Integration] = []
-        if self.remote_functions is not None:  # the endpoint serves every Lambda function
+        chain: list[Integration] = [self.template_functions]
+        if self.remote_functions is not None:  # the endpoint serves every other Lambda function
             chain.append(self.remote_functions)
         return Integrations([*chain, self.functions, self.nested, *self.remote])
 

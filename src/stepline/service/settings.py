@@ -26,6 +26,10 @@ class Settings:
     routes: str | None = None  # STEPLINE_ROUTES: a routes file (runtime/integrations/routes.py)
     connections: str | None = None  # STEPLINE_CONNECTIONS: the HTTP Task's connections from a file, not EventBridge
     time_scale: float | None = None  # WAIT_TIME_SCALE: 0 virtual time, 0.01 waits a hundred times shorter
+    # STEPLINE_TEMPLATE: CloudFormation, SAM or CDK templates whose resources are applied at start (service/templates.py)
+    templates: tuple[str, ...] = ()
+    parameter_overrides: tuple[tuple[str, str], ...] = ()  # the templates' parameters and imported values
+    stack_name: str | None = None  # of a single template (default: its folder's name, or CDK's stack name)
     register: str | None = None  # a folder whose *.asl.json definitions are registered at start (by file name)
     job_poll_seconds: float = 1.0  # STEPLINE_JOB_POLL_SECONDS: a .sync job's first poll (doubling up to 30 s)
     activity_wait_seconds: float = 60.0  # STEPLINE_ACTIVITY_WAIT_SECONDS: GetActivityTask's long poll (AWS: 60 s)
@@ -45,7 +49,7 @@ class Settings:
     @classmethod
     def from_environment(cls, **options: Any) -> Settings:
         """Options given explicitly win over the environment (STEPLINE_DB and Step Functions Local's variables)."""
-        environment: dict[str, str | float | int | None] = {
+        environment: dict[str, str | float | int | tuple[str, ...] | None] = {
             "db": os.environ.get("STEPLINE_DB"),
             "account": os.environ.get("AWS_ACCOUNT_ID"),
             "region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"),
@@ -55,6 +59,7 @@ class Settings:
             "step_functions_endpoint": os.environ.get("AWS_ENDPOINT_URL_SFN") or os.environ.get("STEP_FUNCTIONS_ENDPOINT"),
             "assume_role": _flag("STEPLINE_ASSUME_ROLE"),
             "connections": os.environ.get("STEPLINE_CONNECTIONS") or None,
+            "templates": tuple(p for p in os.environ.get("STEPLINE_TEMPLATE", "").split(os.pathsep) if p) or None,
             "time_scale": float(os.environ["WAIT_TIME_SCALE"]) if os.environ.get("WAIT_TIME_SCALE") else None,
             "job_poll_seconds": float(os.environ["STEPLINE_JOB_POLL_SECONDS"])
             if os.environ.get("STEPLINE_JOB_POLL_SECONDS") else None,
@@ -71,7 +76,7 @@ class Settings:
             if os.environ.get("STEPLINE_EVALUATION_MEMORY") else None,
         }
         values = {k: v for k, v in environment.items() if v is not None}
-        values.update({k: v for k, v in options.items() if v is not None})
+        values.update({k: v for k, v in options.items() if v is not None and v != ()})
         return cls(**values)  # type: ignore[arg-type]
 
 
