@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The API server and its console on http://127.0.0.1:8083, on the SQLite store build/stepline.db, with the
-# example workflows registered (their Lambda functions served by examples/functions.py).
+# example workflows registered (their Lambda functions served by examples/functions.py), and the SAM application
+# examples/sam-app (its state machine orders-dev, its Python functions each in a process of its own).
 run: install
 	mkdir -p build
 	cd examples && ../$(BIN)/stepline serve --db ../build/stepline.db --register . --functions functions \
-		--mock-config transfer_data_records.mock.json
+		--mock-config transfer_data_records.mock.json --template sam-app/template.yaml
 
 examples: install
 	$(BIN)/python examples/run_all.py

@@ -55,6 +55,7 @@ class StateMachineSpec:
     encryption: dict | None = None
     tags: tuple[tuple[str, str], ...] = ()
     auto_publish_alias: str | None = None  # SAM: publish a version on each change and point this alias at it
+    source: str = "Definition"  # the property the definition came from, for errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +196,6 @@ class _Reader:
                 raise ResolveError(f"{where}/Properties: must be an object")
             if resource["Type"].startswith("AWS::Serverless::") and not self.sam:
                 raise ResolveError(f"{where}/Type: {resource['Type']} needs Transform: {SAM_TRANSFORM}")
-            if "Condition" in resource:
-                self.resolver.condition(resource["Condition"], f"{where}/Condition")
             if self.sam and resource["Type"] in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
                 section = (globals_ or {}).get(resource["Type"].split("::")[-1])
                 if section:
@@ -208,7 +207,8 @@ class _Reader:
         self._check_rules()
         machines, activities, versions, aliases, functions = [], [], [], [], []
         for logical_id, resource in self.template["Resources"].items():
-            if "Condition" in resource and not self.resolver.condition(resource["Condition"], logical_id):
+            if "Condition" in resource and \
+                    not self.resolver.condition(resource["Condition"], f"Resources/{logical_id}/Condition"):
                 continue
             kind = resource["Type"]
             properties = resource.get("Properties") or {}
@@ -305,7 +305,7 @@ class _Reader:
             raise ResolveError(f"{where('Type' if sam else 'StateMachineType')}: must be STANDARD or EXPRESS")
         return StateMachineSpec(logical_id, self.references.name(logical_id),
                                 self.references.att(logical_id, "Arn", where(source)), text, role, machine_type,
-                                _camel(logging), _camel(tracing), _camel(encryption), tags, alias)
+                                _camel(logging), _camel(tracing), _camel(encryption), tags, alias, source)
 
     def _substitute(self, logical_id: str, text: str) -> str:
         """DefinitionSubstitutions: each `${key}` of the definition replaced by its value's text."""

@@ -31,9 +31,10 @@ async def apply_stack(actions: Any, stack: Stack) -> list[str]:
                                                     **_given(encryptionConfiguration=activity.encryption))
             done.append(f"activity {created['activityArn']}")
         for machine in stack.state_machines:
-            current = machine.logical_id
+            current = f"{machine.logical_id}/Properties/{machine.source}"
             done.append(await _state_machine(actions, machine))
             if machine.auto_publish_alias:
+                current = f"{machine.logical_id}/Properties/AutoPublishAlias"
                 version = await actions.publish_state_machine_version(stateMachineArn=machine.arn)
                 alias = AliasSpec(machine.logical_id, machine.auto_publish_alias, machine.arn, ())
                 done.append(await _alias(actions, alias, [{"stateMachineVersionArn": version["stateMachineVersionArn"],
