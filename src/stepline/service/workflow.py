@@ -73,6 +73,7 @@ class Workflow:
             mock_config = MockConfig.load(mock_config)
         self.mock_config = mock_config
         self.connections = connections  # the HTTP Task's connections file, else EventBridge's connections
+        self._remote: Integrations | None = None
 
     @classmethod
     def from_file(cls, path: str | Path, **options: Any) -> Workflow:
@@ -130,16 +131,12 @@ class Workflow:
                 raise ValueError("a test case needs a mock config")
             chain.insert(0, self.mock_config.test_case(self.name, test_case))
         chain.append(self.functions)
-        clients = AwsClients(region=self.region)  # Tasks no local function answers call AWS (or its endpoints)
-        remote = remote_integrations(clients, connections=self.connections)
-        runner = ExecutionRunner(execution, Integrations([*chain, *remote]), clock,
+        if self._remote is None:  # for the workflow's life: what answers Tasks that nothing local does
+            self._remote = remote_integrations(AwsClients(region=self.region), connections=self.connections)
+            await self._remote.open()
+        runner = ExecutionRunner(execution, Integrations([*chain, *self._remote]), clock,
                                  timeout_seconds=self.program.timeout_seconds)
-        try:
-            await remote.open()
-            await runner.run()
-        finally:
-            await remote.close()
-            await clients.close()
+        await runner.run()
         return Result(execution_arn=execution.execution_arn, status=execution.status, output=execution.output,
                       output_text=execution.output_text, error=execution.error, cause=execution.cause,
                       start_date=execution.start_time, stop_date=execution.stop_time, history=execution.events)

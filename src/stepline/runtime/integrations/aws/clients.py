@@ -31,6 +31,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from typing import Any, TypeVar
 
 import botocore.session
@@ -86,10 +87,15 @@ class AwsClients:
                               parameter_validation=False)  # the service validates, as it does for Step Functions
         # a route to AWS itself: endpoints that the environment or profiles configure are ignored
         self._aws_itself = self._config.merge(Config(ignore_configured_endpoint_urls=True))  # type: ignore[call-arg]
-        self.session = botocore.session.Session()  # the one every client and role session derives from
         self._clients: dict[tuple[str, str, str | None, str | None, bool], BaseClient] = {}
         self._roles: dict[str, tuple[botocore.session.Session, DeferredRefreshableCredentials]] = {}
         self._lock = threading.RLock()  # making clients and sessions is not thread-safe; using them is
+
+    @cached_property
+    def session(self) -> botocore.session.Session:
+        """The session every client and role session derives from (made on first use: making one takes
+        milliseconds, which a run that calls no AWS service should not pay)."""
+        return botocore.session.Session()
 
     # ---------------------------------------------------------------- what the integrations call
 
