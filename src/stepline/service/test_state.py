@@ -1,27 +1,23 @@
 """The TestState action: the request checked as AWS checks it, the state run by engine/test_state.py, and an
-unmocked Task answered by stepline's integrations (local functions).
+unmocked Task answered by stepline's integrations (the services themselves, local functions, HTTP endpoints).
 
-A mocked result is checked against the output shape of the API the Task calls (botocore's service models,
-the ones AWS's SDKs are generated from), as strictly as `mock.fieldValidationMode` asks:
-STRICT (the default) wants every required field and every present field of the right type, PRESENT only the
-latter, NONE nothing.
+A mocked Task result is checked against the output shape of the API the Task calls (mock_results.py); a mocked
+Map result is an array (unless the Map writes its results with a ResultWriter), a mocked Parallel result an array
+with one item per branch.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import botocore.exceptions
-import botocore.loaders
-
 from stepline.asl.parse import parse_definition
 from stepline.engine.effects import InvokeTask
-from stepline.engine.resources import Resource, describe_resource
+from stepline.engine.program import State
+from stepline.engine.resources import describe_resource
 from stepline.engine.test_state import Mock, StateConfiguration, StateNotFound, StateTest, compile_for_test
 from stepline.errors import DefinitionError
 from stepline.jsonvalue import JSON, loads, too_deep
@@ -30,6 +26,7 @@ from stepline.runtime.integrations.registry import (AwaitCallback, Failed, Integ
 from stepline.runtime.applying import STEPS
 from stepline.service import errors
 from stepline.service.definitions import create_error_message
+from stepline.service.mock_results import check_mock_result
 from stepline.service.settings import Settings
 from stepline.service.shapes import TOO_DEEP
 
@@ -75,9 +72,12 @@ async def test_state(request: Mapping[str, Any], *, settings: Settings, integrat
         if mock is None:
             raise errors.ValidationException("A Context object can only be specified when a mock is specified")
         context = _context(context)
-    configuration = _configuration(request.get("stateConfiguration"))
-    if mock_request is not None and mock is not None and mock.error is None:
-        _check_mock_result(mock.result, state, body, resource, mock_request.get("fieldValidationMode") or "STRICT")
+    configuration = _configuration(request.get("stateConfiguration"), state)
+    if mock is not None and mock.error is None:
+        if state.type in ("Map", "Parallel"):
+            _check_group_result(mock.result, state, body)
+        elif resource is not None:
+            check_mock_result(mock.result, resource, (mock_request or {}).get("fieldValidationMode") or "STRICT")
 
     machine_name, execution_name = str(uuid.uuid4()), str(uuid.uuid4())
     prefix = f"arn:aws:states:{settings.region}:{settings.account}"
@@ -191,9 +191,13 @@ def _mock(mock: Mapping[str, Any]) -> Mock:
         raise errors.ValidationException("Mocked result must be valid JSON") from None
 
 
-def _configuration(configuration: Mapping[str, Any] | None) -> StateConfiguration:
+def _configuration(configuration: Mapping[str, Any] | None, state: State) -> StateConfiguration:
     if not configuration:
         return StateConfiguration()
+    caused_by = configuration.get("errorCausedByState")
+    if caused_by is not None and state.type in ("Map", "Parallel") and caused_by not in _inner_states(state):
+        raise errors.ValidationException(f"errorCausedByState '{caused_by}' is not a state of the "
+                                         f"{state.type} state '{state.name}'")
     reader_data = configuration.get("mapItemReaderData")
     if reader_data is not None:
         try:
@@ -243,126 +247,22 @@ def _context(text: str) -> dict:
     return context
 
 
-# ---------------------------------------------------------------------------------------------- mocked results
+def _inner_states(state: State) -> set[str]:
+    """The names of the states a Map's item processor or a Parallel's branches hold, at any depth."""
+    names: set[str] = set()
+    for machine in (*state.branches, *([state.processor] if state.processor else [])):
+        for inner in machine.states.values():
+            names |= {inner.name, *_inner_states(inner)}
+    return names
 
-def _check_mock_result(result: JSON, state: Any, body: Mapping[str, JSON], resource: Resource | None, mode: str) -> None:
-    if state.type == "Parallel":
-        if not isinstance(result, list):
-            raise errors.ValidationException("Mocked result must be an array.")
-        if len(result) != len(state.branches):
-            raise errors.ValidationException("Mocked result must contain the same number of items as number of "
-                                             "Parallel branches.")
+
+def _check_group_result(result: JSON, state: State, body: Mapping[str, JSON]) -> None:
+    """A Map's mocked result is its results, an array (the ResultWriter's answer when it writes them); a
+    Parallel's is one result per branch."""
+    if state.type == "Map" and "ResultWriter" in body:
         return
-    if state.type == "Map":
-        if "ResultWriter" not in body and not isinstance(result, list):
-            raise errors.ValidationException("Mocked result must be an array.")
-        return
-    if resource is None or mode == "NONE":
-        return
-    shape = output_shape(resource)
-    if shape is None:
-        return
-    shapes, name = shape
-    problem = _shape_problem(result, shapes, name, None, strict=mode == "STRICT")
-    if problem is not None:
-        raise errors.ValidationException(f"Mock result schema validation error: {problem}")
-
-
-# Step Functions' names for services whose botocore model is named otherwise.
-_SDK_MODELS = {"sfn": "stepfunctions", "cloudwatchlogs": "logs"}
-_OPTIMIZED_MODELS = {"states": "stepfunctions", "elasticmapreduce": "emr", "bedrock": "bedrock-runtime"}
-# Optimized integrations that call no AWS API of that name (HTTP endpoints, Kubernetes, API Gateway routes).
-_NO_MODEL = frozenset({"http", "apigateway", "eks"})
-
-
-def output_shape(resource: Resource) -> tuple[Mapping[str, Any], str] | None:
-    """The shapes of the service a request-response Task calls, and its operation's output shape; None when
-    stepline knows no model for it (activities, Lambda function ARNs, .sync and callback tasks, HTTP)."""
-    if resource.kind != "service" or resource.pattern != "request":
-        return None
-    if resource.resource_type.startswith("aws-sdk:"):
-        service = resource.resource_type.split(":", 1)[1]
-        service = _SDK_MODELS.get(service, service)
-    elif resource.resource_type in _NO_MODEL:
-        return None
-    else:
-        service = _OPTIMIZED_MODELS.get(resource.resource_type, resource.resource_type)
-    action = resource.name
-    if not action:
-        return None
-    model = _service_model(service)
-    if model is None:
-        return None
-    operation = model["operations"].get(action[0].upper() + action[1:])
-    if operation is None or "output" not in operation:
-        return None
-    return model["shapes"], operation["output"]["shape"]
-
-
-@functools.lru_cache(maxsize=64)
-def _service_model(service: str) -> Mapping[str, Any] | None:
-    try:
-        return botocore.loaders.Loader().load_service_model(service, "service-2")
-    except (botocore.exceptions.DataNotFoundError, botocore.exceptions.UnknownServiceError):
-        return None
-
-
-def _field_name(member: str) -> str:
-    """Step Functions returns service responses with PascalCase field names ("ExecutionArn", "StartDate")."""
-    return member[:1].upper() + member[1:]
-
-
-def _shape_problem(value: JSON, shapes: Mapping[str, Any], shape_name: str, field: str | None, *,
-                   strict: bool) -> str | None:
-    """The first way value does not fit the shape, worded as AWS words it; None when it fits."""
-    if value is None:
-        return None
-    shape = shapes[shape_name]
-    kind = shape["type"]
-    label = field or "result"
-    if kind == "structure":
-        if not isinstance(value, dict):
-            return f"Field '{label}' must be an object"
-        if strict:
-            for required in shape.get("required", ()):
-                name = _field_name(required)
-                if name not in value:
-                    return f"Required field '{name}' is missing"
-        for member, spec in shape.get("members", {}).items():
-            name = _field_name(member)
-            if name in value:
-                problem = _shape_problem(value[name], shapes, spec["shape"], name, strict=strict)
-                if problem is not None:
-                    return problem
-        return None
-    if kind == "list":
-        if not isinstance(value, list):
-            return f"Field '{label}' must be an array"
-        for item in value:
-            problem = _shape_problem(item, shapes, shape["member"]["shape"], label, strict=strict)
-            if problem is not None:
-                return problem
-        return None
-    if kind == "map":
-        if not isinstance(value, dict):
-            return f"Field '{label}' must be an object"
-        for item in value.values():
-            problem = _shape_problem(item, shapes, shape["value"]["shape"], label, strict=strict)
-            if problem is not None:
-                return problem
-        return None
-    if kind in ("string", "timestamp"):
-        if not isinstance(value, str):
-            return f"Field '{label}' must be a string"
-        if "enum" in shape and value not in shape["enum"]:
-            return f"Field '{label}' is not an expected value"
-        return None
-    if kind in ("integer", "long", "float", "double"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"Field '{label}' must be a number"
-        return None
-    if kind == "boolean":
-        if not isinstance(value, bool):
-            return f"Field '{label}' must be a boolean"
-        return None
-    return None  # blobs (a Lambda Payload is any JSON) and documents
+    if not isinstance(result, list):
+        raise errors.ValidationException("Mocked result must be an array.")
+    if state.type == "Parallel" and len(result) != len(state.branches):
+        raise errors.ValidationException("Mocked result must contain the same number of items as number of "
+                                         "Parallel branches.")

@@ -1,0 +1,145 @@
+"""TestState's mocked results checked against the output shape of the API the Task calls, as strictly as
+`mock.fieldValidationMode` asks: STRICT (the default) wants every required field, at every depth, and every
+present field of the right type; PRESENT only the latter; NONE nothing.
+
+The shapes are botocore's service models (the ones AWS's SDKs are generated from), found for every Task that
+calls an AWS API and answers at once:
+
+- `aws-sdk:<service>:<action>`: the service as Step Functions names it (the AWS SDK for Java's client in lower
+  case: `sfn`, `eventbridge`, `cloudwatchlogs`, `elasticloadbalancingv2`, ...), the action in camelCase;
+- an optimized integration (`lambda:invoke`, `sqs:sendMessage`, `states:startExecution`, `ecs:runTask`, ...):
+  the API the integration calls (Lambda's Invoke, SQS's SendMessage, ...), by its service's name in botocore and
+  the action in PascalCase, with the integrations whose actions AWS names otherwise (`elasticmapreduce:createCluster`
+  is EMR's RunJobFlow) and Bedrock's two APIs (`invokeModel` is the runtime's, the others Bedrock's).
+
+Activities, `.sync` and `.waitForTaskToken` tasks, HTTP and API Gateway tasks, Kubernetes calls and Lambda function
+ARNs have no output shape: their mocks are not checked. A result's fields are named as Step Functions names
+them (PascalCase); a field the shape does not have is let through. Kinds: a structure (or union) is an object, a
+list an array, a map an object whose values have the map's value shape, a string (or timestamp, which Step
+Functions returns as ISO 8601 text) a string, an enum one of its values, a number (integer, long, float, double)
+any JSON number, a boolean a boolean; a blob (Lambda's and Bedrock's JSON payloads, base64 text elsewhere) and a
+document may be any JSON. A null is an absent field.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import botocore.exceptions
+import botocore.session
+from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StringShape, StructureShape
+
+from stepline.engine.resources import Resource
+from stepline.errors import StatesError
+from stepline.jsonvalue import JSON
+from stepline.runtime.integrations.aws.sdk import service_model
+from stepline.runtime.integrations.aws.shapes import step_functions_name
+from stepline.service import errors
+
+MODES = ("STRICT", "PRESENT", "NONE")
+
+# Optimized integrations: the resource's service -> botocore's services whose API it calls, in the order tried.
+_OPTIMIZED_SERVICES: dict[str, tuple[str, ...]] = {
+    "states": ("stepfunctions",), "elasticmapreduce": ("emr",), "bedrock": ("bedrock-runtime", "bedrock"),
+}
+# Optimized actions named otherwise than the operation they call.
+_OPTIMIZED_OPERATIONS: dict[tuple[str, str], str] = {
+    ("elasticmapreduce", "createCluster"): "RunJobFlow",
+    ("elasticmapreduce", "terminateCluster"): "TerminateJobFlows",
+    ("elasticmapreduce", "addStep"): "AddJobFlowSteps",
+    ("elasticmapreduce", "cancelStep"): "CancelSteps",
+    ("elasticmapreduce", "setClusterTerminationProtection"): "SetTerminationProtection",
+    ("elasticmapreduce", "modifyInstanceFleetByName"): "ModifyInstanceFleet",
+    ("elasticmapreduce", "modifyInstanceGroupByName"): "ModifyInstanceGroups",
+}
+_NUMBERS = frozenset({"integer", "long", "float", "double"})
+
+
+def check_mock_result(result: JSON, resource: Resource, mode: str) -> None:
+    """Raise AWS's ValidationException when result does not fit the output shape of the API resource calls."""
+    if mode == "NONE":
+        return
+    shape = output_shape(resource)
+    if shape is None:
+        return
+    problem = _problem(result, shape, "result", strict=mode == "STRICT")
+    if problem is not None:
+        raise errors.ValidationException(f"Mock result schema validation error: {problem}")
+
+
+def output_shape(resource: Resource) -> StructureShape | None:
+    """The output shape of the API a request-response Task calls; None when it calls none that stepline knows."""
+    if resource.kind != "service" or resource.pattern != "request" or not resource.name:
+        return None
+    action = resource.name
+    if resource.resource_type.startswith("aws-sdk:"):
+        try:
+            _, model = service_model(resource.resource_type.split(":", 1)[1])
+        except StatesError:
+            return None
+        return _output(model, action[:1].upper() + action[1:])
+    service = resource.resource_type
+    operation = _OPTIMIZED_OPERATIONS.get((service, action)) or action[:1].upper() + action[1:]
+    for name in _OPTIMIZED_SERVICES.get(service, (service,)):
+        optimized = _optimized_model(name)
+        shape = _output(optimized, operation) if optimized is not None else None
+        if shape is not None:
+            return shape
+    return None
+
+
+def _output(model: ServiceModel, operation: str) -> StructureShape | None:
+    if operation not in model.operation_names:
+        return None
+    operation_model: OperationModel = model.operation_model(operation)
+    return operation_model.output_shape
+
+
+@cache
+def _optimized_model(service: str) -> ServiceModel | None:
+    try:
+        return botocore.session.get_session().get_service_model(service)
+    except (botocore.exceptions.UnknownServiceError, botocore.exceptions.DataNotFoundError):
+        return None
+
+
+def _problem(value: JSON, shape: Shape, label: str, *, strict: bool) -> str | None:
+    """The first way value does not fit shape, worded as AWS words it; None when it fits."""
+    if value is None:
+        return None
+    kind = shape.type_name
+    if isinstance(shape, StructureShape) and not shape.is_document_type:
+        if not isinstance(value, dict):
+            return f"Field '{label}' must be an object"
+        if strict:
+            for required in shape.required_members:
+                if step_functions_name(required) not in value:
+                    return f"Required field '{step_functions_name(required)}' is missing"
+        for member, member_shape in shape.members.items():
+            name = step_functions_name(member)
+            if name in value:
+                problem = _problem(value[name], member_shape, name, strict=strict)
+                if problem is not None:
+                    return problem
+        return None
+    if isinstance(shape, ListShape):
+        if not isinstance(value, list):
+            return f"Field '{label}' must be an array"
+        return next((p for item in value if (p := _problem(item, shape.member, label, strict=strict))), None)
+    if isinstance(shape, MapShape):
+        if not isinstance(value, dict):
+            return f"Field '{label}' must be an object"
+        return next((p for item in value.values() if (p := _problem(item, shape.value, label, strict=strict))),
+                    None)
+    if kind in ("string", "timestamp"):
+        if not isinstance(value, str):
+            return f"Field '{label}' must be a string"
+        if isinstance(shape, StringShape) and shape.enum and value not in shape.enum:
+            return f"Field '{label}' is not an expected value"
+        return None
+    if kind in _NUMBERS:
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else (
+            f"Field '{label}' must be a number")
+    if kind == "boolean":
+        return None if isinstance(value, bool) else f"Field '{label}' must be a boolean"
+    return None  # blobs and documents
