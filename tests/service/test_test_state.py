@@ -143,3 +143,76 @@ def test_unmocked_task_without_integration_fails_clearly() -> None:
     response = call(task, roleArn=ROLE)
     assert response["status"] == "FAILED" and response["error"] == "States.Runtime"
     assert "give the request a mock" in response["cause"]
+
+
+# ---------------------------------------------------------------------------------------------- Map and Parallel
+
+READER_MAP = {"Type": "Map", "ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                                            "Parameters": {"Bucket": "b", "Key": "k"}},
+              "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                                "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+              "ItemSelector": {"v.$": "$$.Map.Item.Value"}, "End": True}
+PARALLEL = {"Type": "Parallel", "End": True, "Branches": [
+    {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}},
+    {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": True}}}]}
+
+
+def reader_map(config: dict) -> dict:
+    return {**READER_MAP, "ItemReader": {**READER_MAP["ItemReader"], "ReaderConfig": config}}
+
+
+@pytest.mark.parametrize(("config", "data", "items"), [
+    pytest.param({"InputType": "JSON"}, "[1, 2]", [1, 2], id="json"),
+    pytest.param({"InputType": "JSON", "ItemsPointer": "/rows"}, '{"rows": [3]}', [3], id="json-items-pointer"),
+    pytest.param({"InputType": "JSONL"}, '{"a": 1}\n{"a": 2}\n', [{"a": 1}, {"a": 2}], id="jsonl"),
+    pytest.param({"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"}, "a,b\n1,2\n", [{"a": "1", "b": "2"}],
+                 id="csv-first-row"),
+    pytest.param({"InputType": "CSV", "CSVHeaderLocation": "GIVEN", "CSVHeaders": ["x"], "CSVDelimiter": "PIPE"},
+                 "1|2\n3\n", [{"x": "1"}, {"x": "3"}], id="csv-given-headers"),
+    pytest.param({"InputType": "JSON", "MaxItems": 1}, "[1, 2]", [1], id="max-items"),
+])
+def test_map_item_reader_data_is_read_as_its_source(config: dict, data: str, items: list) -> None:
+    response = call(reader_map(config), mock={"result": "[]"}, inspectionLevel="DEBUG",
+                    stateConfiguration={"mapItemReaderData": data})
+    assert json.loads(response["inspectionData"]["afterItemSelector"]) == [{"v": item} for item in items]
+
+
+def test_map_item_reader_data_must_parse() -> None:
+    error = rejected(reader_map({"InputType": "JSON"}), mock={"result": "[]"},
+                     stateConfiguration={"mapItemReaderData": "[1,"})
+    assert isinstance(error, errors.ValidationException)
+
+
+def test_error_caused_by_state_names_a_state_of_the_map_or_parallel() -> None:
+    error = rejected(MAP, mock={"errorOutput": {"error": "E"}}, input='{"a": []}',
+                     stateConfiguration={"errorCausedByState": "Missing"})
+    assert isinstance(error, errors.ValidationException) and "Missing" in error.message
+    response = call(PARALLEL, mock={"errorOutput": {"error": "E", "cause": "C"}},
+                    stateConfiguration={"errorCausedByState": "B"})
+    assert (response["status"], response["error"], response["cause"]) == ("FAILED", "E", "C")
+
+
+@pytest.mark.parametrize(("definition", "result", "message"), [
+    pytest.param(PARALLEL, {"a": 1}, "Mocked result must be an array.", id="parallel-not-array"),
+    pytest.param(PARALLEL, [1], "Mocked result must contain the same number of items as number of Parallel "
+                 "branches.", id="parallel-count"),
+    pytest.param({**MAP, "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject",
+                                          "Parameters": {"Bucket": "b", "Prefix": "p"}}}, {"MapRunArn": "a"}, None,
+                 id="map-result-writer-object"),
+    pytest.param(PARALLEL, [1, 2], None, id="parallel-one-per-branch"),
+])
+def test_map_and_parallel_mocked_results(definition: dict, result: Any, message: str | None) -> None:
+    request = {"mock": {"result": json.dumps(result)}, "input": "[]"}
+    if message is None:
+        assert call(definition, **request)["output"] == json.dumps(result, separators=(",", ":"))
+    else:
+        assert rejected(definition, **request).message == message
+
+
+def test_jsonata_map_reports_its_item_selector() -> None:
+    definition = {"Type": "Map", "QueryLanguage": "JSONata", "Items": "{% [1, 2] %}",
+                  "ItemSelector": {"v": "{% $states.context.Map.Item.Value * 10 %}"},
+                  "ItemProcessor": MAP["ItemProcessor"], "End": True}
+    data = call(definition, mock={"result": "[]"}, inspectionLevel="DEBUG")["inspectionData"]
+    assert json.loads(data["afterItemSelector"]) == [{"v": 10}, {"v": 20}]
+    assert "afterItemsPath" not in data

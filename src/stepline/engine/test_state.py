@@ -55,7 +55,7 @@ _JSONPATH_FIELDS: dict[str, tuple[str, ...]] = {
 _PASS_WITH_RESULT_FIELDS = ("result", "afterResultSelector", "afterResultPath")
 _JSONATA_FIELDS: dict[str, tuple[str, ...]] = {
     "Task": ("afterArguments", "result"),
-    "Map": ("maxConcurrency", "toleratedFailureCount", "toleratedFailurePercentage"),
+    "Map": ("afterItemSelector", "maxConcurrency", "toleratedFailureCount", "toleratedFailurePercentage"),
 }
 _NUMBERS = frozenset({"maxConcurrency", "toleratedFailureCount", "toleratedFailurePercentage"})
 

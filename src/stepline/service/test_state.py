@@ -9,6 +9,7 @@ with one item per branch.
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -19,11 +20,12 @@ from stepline.engine.effects import InvokeTask
 from stepline.engine.program import State
 from stepline.engine.resources import describe_resource
 from stepline.engine.test_state import Mock, StateConfiguration, StateNotFound, StateTest, compile_for_test
-from stepline.errors import DefinitionError
+from stepline.errors import DefinitionError, StatesError
 from stepline.jsonvalue import JSON, loads, too_deep
 from stepline.runtime.integrations.registry import (AwaitCallback, Failed, Integrations, Submitted, Succeeded,
                                                     TaskCall)
 from stepline.runtime.applying import STEPS
+from stepline.runtime.items import csv as csv_file
 from stepline.service import errors
 from stepline.service.definitions import create_error_message
 from stepline.service.mock_results import check_mock_result
@@ -200,14 +202,11 @@ def _configuration(configuration: Mapping[str, Any] | None, state: State) -> Sta
                                          f"{state.type} state '{state.name}'")
     reader_data = configuration.get("mapItemReaderData")
     if reader_data is not None:
-        try:
-            reader_data = loads(reader_data)
-        except ValueError:
-            raise errors.ValidationException("mapItemReaderData must be valid JSON") from None
+        reader = state.definition.fields.get("ItemReader") if state.type == "Map" else None
+        reader_data = _reader_items(reader_data, reader if isinstance(reader, dict) else {})
     return StateConfiguration(retrier_retry_count=configuration.get("retrierRetryCount") or 0,
                               map_iteration_failure_count=configuration.get("mapIterationFailureCount") or 0,
-                              error_caused_by_state=configuration.get("errorCausedByState"),
-                              map_item_reader_data=reader_data)
+                              error_caused_by_state=caused_by, map_item_reader_data=reader_data)
 
 
 # The context object a request may give, field by field: what each may hold.
@@ -266,3 +265,47 @@ def _check_group_result(result: JSON, state: State, body: Mapping[str, JSON]) ->
     if state.type == "Parallel" and len(result) != len(state.branches):
         raise errors.ValidationException("Mocked result must contain the same number of items as number of "
                                          "Parallel branches.")
+
+
+def _reader_items(text: str, reader: Mapping[str, Any]) -> JSON:
+    """mapItemReaderData is the data "as found in its original source": the items the ItemReader would read from
+    it, as its ReaderConfig says (CSV rows as objects keyed by the first row's or the given headers, JSONL lines,
+    a JSON file's array or the one its ItemsPointer points at; a listing or manifest as the JSON given), up to
+    MaxItems."""
+    found = reader.get("ReaderConfig")
+    config: Mapping[str, Any] = found if isinstance(found, dict) else {}
+    input_type = config.get("InputType")
+    try:
+        if input_type == "CSV":
+            rows = [row for row, _ in csv_file.rows(io.BytesIO(text.encode()), 0,
+                                                    csv_file.DELIMITERS.get(config.get("CSVDelimiter", "COMMA"), ","))]
+            headers = config.get("CSVHeaders") if config.get("CSVHeaderLocation") == "GIVEN" else None
+            if headers is None:
+                headers, rows = (rows[0] if rows else []), rows[1:]
+            items: JSON = [item for item, _ in csv_file.items(iter((row, 0) for row in rows), list(headers))]
+        elif input_type == "JSONL":
+            items = [loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            items = loads(text)
+            if input_type == "JSON" and isinstance(config.get("ItemsPointer"), str):
+                items = _pointed(items, config["ItemsPointer"])
+    except (ValueError, StatesError):
+        raise errors.ValidationException("mapItemReaderData must be valid JSON" if input_type != "CSV" else
+                                         "mapItemReaderData must be valid CSV") from None
+    max_items = config.get("MaxItems")
+    if isinstance(items, list) and isinstance(max_items, int) and not isinstance(max_items, bool) and max_items > 0:
+        items = items[:max_items]
+    return items
+
+
+def _pointed(document: JSON, pointer: str) -> JSON:
+    """The value a JSON Pointer (RFC 6901) points at."""
+    for token in pointer.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(document, dict) and token in document:
+            document = document[token]
+        elif isinstance(document, list) and token.isdigit() and int(token) < len(document):
+            document = document[int(token)]
+        else:
+            raise ValueError(pointer)
+    return document
