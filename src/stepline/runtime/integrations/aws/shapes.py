@@ -39,14 +39,14 @@ def request(shape: StructureShape | None, parameters: JSON) -> dict[str, Any]:
         parameters = {}
     if shape is None:
         if parameters:
-            raise _cannot_start(parameters, f"The field \"{next(iter(parameters))}\" is not supported by Step "
+            raise cannot_start(parameters, f"The field \"{next(iter(parameters))}\" is not supported by Step "
                                             "Functions" if isinstance(parameters, dict) else
                                 "The value of the Parameters has an invalid format")
         return {}
     try:
         value = _request(shape, parameters, "Parameters", payload=False)
     except _Unsupported as problem:
-        raise _cannot_start(parameters, str(problem)) from None
+        raise cannot_start(parameters, str(problem)) from None
     return value
 
 
@@ -59,11 +59,12 @@ def with_idempotency_token(shape: StructureShape | None, request: dict[str, Any]
     return request
 
 
-def response(shape: StructureShape | None, value: Mapping[str, Any]) -> JSON:
-    """A Task's result from botocore's parsed response."""
+def response(shape: Shape | None, value: Mapping[str, Any], *, epoch_millis: bool = False) -> JSON:
+    """A Task's result from botocore's parsed response (or a part of it, by its shape). `epoch_millis`: timestamps
+    as epoch milliseconds, as the optimized integrations (the AWS SDK for Java v1) give them."""
     if shape is None:
         return {}
-    return _response(shape, value, payload=False)
+    return _response(shape, value, payload=False, epoch_millis=epoch_millis)
 
 
 class _Unsupported(Exception):
@@ -108,19 +109,21 @@ def _request(shape: Shape, value: JSON, field: str, *, payload: bool) -> Any:
     return value
 
 
-def _response(shape: Shape, value: Any, *, payload: bool) -> JSON:
+def _response(shape: Shape, value: Any, *, payload: bool, epoch_millis: bool) -> JSON:
     if isinstance(shape, StructureShape) and isinstance(value, Mapping):
         body = shape.serialization.get("payload")
-        return {step_functions_name(name): _response(member, value[name], payload=name == body)
+        return {step_functions_name(name): _response(member, value[name], payload=name == body,
+                                                     epoch_millis=epoch_millis)
                 for name, member in shape.members.items() if name in value}
     if isinstance(shape, ListShape) and isinstance(value, list):
-        return [_response(shape.member, item, payload=False) for item in value]
+        return [_response(shape.member, item, payload=False, epoch_millis=epoch_millis) for item in value]
     if isinstance(shape, MapShape) and isinstance(value, Mapping):
-        return {str(key): _response(shape.value, item, payload=False) for key, item in value.items()}
+        return {str(key): _response(shape.value, item, payload=False, epoch_millis=epoch_millis)
+                for key, item in value.items()}
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", errors="replace") if payload else base64.b64encode(value).decode()
     if isinstance(value, datetime):
-        return iso_timestamp(value)
+        return int(value.timestamp() * 1000) if epoch_millis else iso_timestamp(value)
     return value
 
 
@@ -133,6 +136,7 @@ def iso_timestamp(moment: datetime) -> str:
     return text + "Z"
 
 
-def _cannot_start(parameters: JSON, problem: str) -> StatesError:
+def cannot_start(parameters: JSON, problem: str) -> StatesError:
+    """States.Runtime for parameters Step Functions would refuse, in its wording."""
     return StatesError("States.Runtime", f"The Parameters '{dumps(parameters)}' could not be used to start the "
                                          f"Task: [{problem}]")
