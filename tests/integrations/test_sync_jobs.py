@@ -439,3 +439,85 @@ async def test_an_emr_step_is_added_to_its_cluster_and_waited_for(service: StepF
     await asyncio.sleep(0.2)  # moto's steps never end: the task waits
     assert (await service.describe_execution(executionArn=arn))["status"] == "RUNNING"
     await service.stop_execution(executionArn=arn)
+
+
+# ---------------------------------------------------------------- resources created and deleted (.sync)
+
+
+async def test_an_emr_cluster_is_waited_for_until_it_waits_and_until_it_is_terminated(
+        service: StepFunctionsService) -> None:
+    emr = aws_client("emr")
+    described, history = await run(service, "elasticmapreduce:createCluster.sync", {
+        "Name": unique("cluster"), "ReleaseLabel": "emr-6.10.0", "JobFlowRole": "EMR_EC2_DefaultRole",
+        "ServiceRole": "EMR_DefaultRole", "Instances": {"KeepJobFlowAliveWhenNoSteps": True,
+                                                        "MasterInstanceType": "m5.xlarge", "InstanceCount": 1}})
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    cluster = output["ClusterId"]  # the call's result, as Step Functions gives it (its samples read $.ClusterId)
+    assert output == submitted(history)
+    assert emr.describe_cluster(ClusterId=cluster)["Cluster"]["Status"]["State"] == "WAITING"
+    described, _ = await run(service, "elasticmapreduce:terminateCluster.sync", {"ClusterId": cluster})
+    assert described["status"] == "SUCCEEDED", described
+    assert emr.describe_cluster(ClusterId=cluster)["Cluster"]["Status"]["State"] == "TERMINATED"
+    described, _ = await run(service, "elasticmapreduce:createCluster.sync", {"Name": "c", "Instances": {}})
+    assert described["error"] == "States.Runtime"
+
+
+async def test_emr_serverless_applications_are_waited_for_in_each_state(service: StepFunctionsService) -> None:
+    emr = aws_client("emr-serverless")
+    described, _ = await run(service, "emr-serverless:createApplication.sync", {
+        "Name": unique("app"), "ReleaseLabel": "emr-6.6.0", "Type": "SPARK"})
+    assert described["status"] == "SUCCEEDED", described
+    application = json.loads(described["output"])["ApplicationId"]
+    for verb, state in (("stop", "STOPPED"), ("start", "STARTED"), ("stop", "STOPPED"), ("delete", "TERMINATED")):
+        described, _ = await run(service, f"emr-serverless:{verb}Application.sync", {"ApplicationId": application})
+        assert described["status"] == "SUCCEEDED", described
+        assert json.loads(described["output"])["ApplicationId"] == application
+        assert emr.get_application(applicationId=application)["application"]["state"] == state
+    described, _ = await run(service, "emr-serverless:stopApplication.sync", {"ApplicationId": "none"})
+    assert described.get("error") == "EMRServerless.ResourceNotFoundException", described
+
+
+async def test_an_emr_serverless_job_run_is_cancelled_and_waited_for(service: StepFunctionsService) -> None:
+    emr = aws_client("emr-serverless")
+    application = emr.create_application(name=unique("app"), releaseLabel="emr-6.6.0", type="SPARK")["applicationId"]
+    run_id = emr.start_job_run(applicationId=application, executionRoleArn=ROLE, jobDriver={
+        "sparkSubmit": {"entryPoint": "s3://code/main.py"}})["jobRunId"]
+    described, _ = await run(service, "emr-serverless:cancelJobRun.sync", {"ApplicationId": application,
+                                                                           "JobRunId": run_id})
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"])["JobRunId"] == run_id
+    assert emr.get_job_run(applicationId=application, jobRunId=run_id)["jobRun"]["state"] == "CANCELLED"
+
+
+async def test_an_emr_on_eks_virtual_cluster_deletion_is_waited_for(service: StepFunctionsService) -> None:
+    emr = aws_client("emr-containers")
+    cluster = emr.create_virtual_cluster(name=unique("cluster"), containerProvider={
+        "type": "EKS", "id": "eks", "info": {"eksInfo": {"namespace": "default"}}})["id"]
+    described, _ = await run(service, "emr-containers:deleteVirtualCluster.sync", {"Id": cluster})
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"])["Id"] == cluster
+    assert emr.describe_virtual_cluster(id=cluster)["virtualCluster"]["state"] == "TERMINATED"
+
+
+async def test_eks_clusters_and_node_groups_are_waited_for_until_active_and_until_gone(
+        service: StepFunctionsService) -> None:
+    eks, name = aws_client("eks"), unique("cluster")
+    described, _ = await run(service, "eks:createCluster.sync", {"Name": name, "RoleArn": ROLE,
+                                                                 "ResourcesVpcConfig": {"SubnetIds": ["subnet-1"]}})
+    assert described["status"] == "SUCCEEDED", described
+    cluster = json.loads(described["output"])["Cluster"]  # DescribeCluster's, once ACTIVE
+    assert (cluster["Name"], cluster["Status"]) == (name, "ACTIVE")
+    for resource, parameters in (
+            ("createNodegroup", {"ClusterName": name, "NodegroupName": "workers", "NodeRole": ROLE,
+                                 "Subnets": ["subnet-1"]}),
+            ("createFargateProfile", {"ClusterName": name, "FargateProfileName": "pods",
+                                      "PodExecutionRoleArn": ROLE, "Selectors": [{"Namespace": "default"}]}),
+            ("deleteFargateProfile", {"ClusterName": name, "FargateProfileName": "pods"}),
+            ("deleteNodegroup", {"ClusterName": name, "NodegroupName": "workers"}),
+            ("deleteCluster", {"Name": name})):
+        described, history = await run(service, f"eks:{resource}.sync", parameters)
+        assert described["status"] == "SUCCEEDED", (resource, described)
+        if resource.startswith("delete"):  # until DescribeX no longer finds it: the call's result
+            assert json.loads(described["output"]) == submitted(history)
+    assert name not in eks.list_clusters()["clusters"]
