@@ -11,6 +11,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from aws_services import aws_client
@@ -19,6 +20,8 @@ from stepline.engine.resources import describe_resource
 from stepline.runtime.integrations.aws.clients import AwsClients
 from stepline.runtime.integrations.aws.optimized import OptimizedIntegrations
 from stepline.runtime.integrations.registry import AwaitCallback, Integrations, TaskCall
+from stepline.service.app import StepFunctionsService
+from stepline.service.settings import Settings
 from stepline.service.workflow import Result
 
 RunTask = Callable[..., Result]
@@ -255,3 +258,25 @@ def test_mediaconvert_jobs_are_tagged_as_step_functions_tags_them(task: RunTask,
     assert re.fullmatch(r"/2017-08-29/jobs", request["path"])
     assert request["body"]["tags"] == {"team": "video", "ManagedByService": "AWSStepFunctions"}
     assert request["body"]["clientRequestToken"]  # the invocation's idempotency key
+
+
+def test_a_mediaconvert_job_is_waited_for(task: RunTask, mediaconvert: list[dict]) -> None:
+    result = task(ARN + "mediaconvert:createJob.sync", {"Role": ROLE, "Settings": {"Inputs": []}})
+    assert result.error is None, result.cause
+    assert result.output == {"Job": {"Id": "1234-abcd", "Status": "COMPLETE", "Role": ROLE}}  # GetJob's answer
+    assert [request["path"] for request in mediaconvert] == ["/2017-08-29/jobs", "/2017-08-29/jobs/1234-abcd"]
+
+
+def test_validation_warns_only_of_the_resources_no_integration_serves(tmp_path: Path) -> None:
+    served = ["batch:submitJob", "ecs:runTask.waitForTaskToken", "glue:startJobRun", "athena:getQueryResults",
+              "codebuild:batchGetReports", "sagemaker:updateEndpoint", "elasticmapreduce:createCluster.sync",
+              "elasticmapreduce:modifyInstanceFleetByName", "emr-serverless:stopApplication.sync",
+              "emr-containers:deleteVirtualCluster.sync", "eks:deleteNodegroup.sync", "mediaconvert:createJob.sync",
+              "databrew:startJobRun", "apigateway:invoke", "apigateway:invoke.waitForTaskToken"]
+    unserved = ["eks:runJob.sync", "eks:call", "batch:submitJob.waitForTaskToken", "glue:startCrawler"]
+    states = {f"S{i}": {"Type": "Task", "Resource": ARN + resource, "End": True}
+              for i, resource in enumerate(served + unserved)}
+    service = StepFunctionsService(Settings(db=str(tmp_path / "store.db")))
+    warnings = service.unserved_tasks({"StartAt": "S0", "States": states})
+    assert [w.location for w in warnings] == [f"/States/S{i}/Resource" for i in range(len(served),
+                                                                                       len(states))]

@@ -276,6 +276,41 @@ def status_text(status: int, reason: str) -> str:
         return reason
 
 
+class Unreachable(Exception):
+    """A request that got no response: the connection failed, or it timed out."""
+
+
+def new_pool() -> urllib3.PoolManager:
+    """A pool of connections as the HTTP Task's: no retries, no redirects followed, TIMEOUT_SECONDS per request."""
+    return urllib3.PoolManager(num_pools=64, maxsize=THREADS, retries=False,
+                               timeout=urllib3.Timeout(total=TIMEOUT_SECONDS))
+
+
+def exchange(pool: urllib3.PoolManager, outgoing: Outgoing) -> tuple[int, str, Pairs, bytes]:
+    """Send a request and read its response (status, reason, headers, at most MAX_RESPONSE_BYTES of body),
+    blocking; Unreachable when there is none, StatesError for a request HTTP cannot carry or a larger body."""
+    headers = urllib3.HTTPHeaderDict({"Accept-Encoding": SKIP_HEADER})  # only what the caller sends
+    for name, value in outgoing.sent:
+        headers.add(name, value)
+    try:
+        response = pool.urlopen(outgoing.method, outgoing.url, body=outgoing.body, headers=headers,
+                                redirect=False, preload_content=False)
+        try:
+            body = response.read(MAX_RESPONSE_BYTES + 1)
+        finally:
+            response.release_conn()
+    except urllib3.exceptions.TimeoutError:
+        raise Unreachable(f"The HTTP request to {outgoing.url} timed out after {TIMEOUT_SECONDS:g} seconds") from None
+    except urllib3.exceptions.HTTPError as error:
+        raise Unreachable(f"The HTTP request to {outgoing.url} failed: {_reason(error)}") from None
+    except ValueError as error:  # a header name or value that HTTP cannot carry
+        raise _runtime(f"The HTTP request cannot be sent: {error}") from None
+    if len(body) > MAX_RESPONSE_BYTES:
+        raise StatesError("States.DataLimitExceeded", f"The HTTP response from {outgoing.url} exceeds the maximum "
+                                                      f"size of {MAX_RESPONSE_BYTES} bytes")
+    return response.status, response.reason or "", list(response.headers.items()), body
+
+
 # ------------------------------------------------------------------------------------------ the integration
 
 class HttpTask(Integration):
@@ -297,8 +332,7 @@ class HttpTask(Integration):
     async def open(self) -> None:
         with self._lock:
             if self._pool is None:
-                self._pool = urllib3.PoolManager(num_pools=64, maxsize=THREADS, retries=False,
-                                                 timeout=urllib3.Timeout(total=TIMEOUT_SECONDS))
+                self._pool = new_pool()
                 self._threads = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="stepline-http")
 
     async def close(self) -> None:
@@ -343,28 +377,10 @@ class HttpTask(Integration):
 
     def _send(self, outgoing: Outgoing) -> tuple[int, str, Pairs, bytes]:
         assert self._pool is not None
-        headers = urllib3.HTTPHeaderDict({"Accept-Encoding": SKIP_HEADER})  # only what Step Functions sends
-        for name, value in outgoing.sent:
-            headers.add(name, value)
         try:
-            response = self._pool.urlopen(outgoing.method, outgoing.url, body=outgoing.body, headers=headers,
-                                          redirect=False, preload_content=False)
-            try:
-                body = response.read(MAX_RESPONSE_BYTES + 1)
-            finally:
-                response.release_conn()
-        except urllib3.exceptions.TimeoutError:
-            raise StatesError("States.Http.Socket", f"The HTTP request to {outgoing.url} timed out after "
-                                                    f"{TIMEOUT_SECONDS:g} seconds") from None
-        except urllib3.exceptions.HTTPError as error:
-            raise StatesError("States.Http.Socket", f"The HTTP request to {outgoing.url} failed: "
-                                                    f"{_reason(error)}") from None
-        except ValueError as error:  # a header name or value that HTTP cannot carry
-            raise _runtime(f"The HTTP request cannot be sent: {error}") from None
-        if len(body) > MAX_RESPONSE_BYTES:
-            raise StatesError("States.DataLimitExceeded", f"The HTTP response from {outgoing.url} exceeds the maximum "
-                                                          f"size of {MAX_RESPONSE_BYTES} bytes")
-        return response.status, response.reason or "", list(response.headers.items()), body
+            return exchange(self._pool, outgoing)
+        except Unreachable as error:
+            raise StatesError("States.Http.Socket", str(error)) from None
 
     def _authorization(self, connection: Connection) -> tuple[str, str]:
         if connection.api_key is not None:

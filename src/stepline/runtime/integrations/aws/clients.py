@@ -43,6 +43,7 @@ from botocore.credentials import (
     CredentialProvider,
     CredentialResolver,
     DeferredRefreshableCredentials,
+    ReadOnlyCredentials,
 )
 from botocore.exceptions import NoCredentialsError
 from botocore.response import StreamingBody
@@ -109,6 +110,11 @@ class AwsClients:
         return await self.run(self._client, service, task.resource.region or self.region, self.role_for(task),
                               task.endpoint)
 
+    async def credentials(self, task: TaskCall) -> ReadOnlyCredentials:
+        """The credentials a task's calls sign with (its role's, or the chain's), for requests of its own
+        (API Gateway's SigV4); NoCredentialsError when the chain has none, RoleError when a role cannot be assumed."""
+        return await self.run(self._credentials_blocking, self.role_for(task))
+
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """Blocking work (a botocore call) in the thread pool."""
         return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
@@ -154,6 +160,17 @@ class AwsClients:
             if isinstance(value, StreamingBody):
                 response[key] = value.read()
         return response
+
+    def _credentials_blocking(self, role_arn: str | None) -> ReadOnlyCredentials:
+        if role_arn is not None:
+            try:
+                return self._role(role_arn)[1].get_frozen_credentials()
+            except Exception as error:
+                raise RoleError(role_arn, error) from None
+        credentials = self.session.get_credentials()
+        if credentials is None:
+            raise NoCredentialsError()
+        return credentials.get_frozen_credentials()
 
     def _client(self, service: str, region: str, role_arn: str | None, route: str | None = None) -> BaseClient:
         """`route`: a route's endpoint (runtime/integrations/routes.py): a URL, or AWS for AWS itself whatever
