@@ -192,8 +192,8 @@ def test_emr_serverless_applications_and_job_runs(task: RunTask) -> None:
 
 def test_emr_on_eks_virtual_clusters(task: RunTask) -> None:
     created = members(task(ARN + "emr-containers:createVirtualCluster", {
-        "Name": unique("virtual"), "ContainerProvider": {"Type": "EKS", "Id": "eks",
-                                                         "Info": {"EksInfo": {"Namespace": "default"}}}}))
+        "Name": unique("virtual"), "ContainerProvider": {"Type": "EKS", "Id": unique("eks"),
+                                                         "Info": {"EksInfo": {"Namespace": unique("ns")}}}}))
     deleted = members(task(ARN + "emr-containers:deleteVirtualCluster", {"Id": created["Id"]}))
     assert deleted["Id"] == created["Id"]
     assert aws_client("emr-containers").describe_virtual_cluster(id=created["Id"])["virtualCluster"][

@@ -320,7 +320,7 @@ async def test_an_emr_serverless_job_run_is_waited_for(service: StepFunctionsSer
 async def test_stopping_the_execution_cancels_an_emr_on_eks_job_run(service: StepFunctionsService) -> None:
     emr = aws_client("emr-containers")
     cluster = emr.create_virtual_cluster(name=unique("cluster"), containerProvider={
-        "type": "EKS", "id": "eks", "info": {"eksInfo": {"namespace": "default"}}})["id"]
+        "type": "EKS", "id": unique("eks"), "info": {"eksInfo": {"namespace": unique("ns")}}})["id"]
     arn = await start(service, "emr-containers:startJobRun.sync", {
         "VirtualClusterId": cluster, "ExecutionRoleArn": ROLE, "ReleaseLabel": "emr-6.3.0-latest",
         "JobDriver": {"SparkSubmitJobDriver": {"EntryPoint": "s3://code/main.py"}}})
@@ -493,7 +493,7 @@ async def test_an_emr_serverless_job_run_is_cancelled_and_waited_for(service: St
 async def test_an_emr_on_eks_virtual_cluster_deletion_is_waited_for(service: StepFunctionsService) -> None:
     emr = aws_client("emr-containers")
     cluster = emr.create_virtual_cluster(name=unique("cluster"), containerProvider={
-        "type": "EKS", "id": "eks", "info": {"eksInfo": {"namespace": "default"}}})["id"]
+        "type": "EKS", "id": unique("eks"), "info": {"eksInfo": {"namespace": unique("ns")}}})["id"]
     described, _ = await run(service, "emr-containers:deleteVirtualCluster.sync", {"Id": cluster})
     assert described["status"] == "SUCCEEDED", described
     assert json.loads(described["output"])["Id"] == cluster
