@@ -524,3 +524,18 @@ def test_a_distributed_map_refuses_what_it_does_not_apply_yet(field: dict) -> No
     result = workflow.run([1, 2, 3], time_scale=0)
     assert (result.status, result.error) == ("FAILED", "States.Runtime")
     assert result.cause.endswith(f"stepline does not apply a distributed Map's {name} yet: the Map state 'Each' cannot run")
+
+
+@pytest.mark.parametrize(("fields", "error", "fragment"), [
+    ({"TimeoutSeconds": 3600}, "States.Timeout", None),
+    ({}, "States.Runtime", "nothing can send to an execution run in process"),
+], ids=["times-out-in-virtual-time", "nothing-can-answer"])
+def test_a_callback_task_run_in_process_ends(fields: dict, error: str, fragment: str | None) -> None:
+    workflow = Workflow(machine({"Wait for it": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken", "End": True,
+        "Parameters": {"FunctionName": "notify", "Payload": {"token.$": "$$.Task.Token"}}, **fields}}),
+        functions={"notify": lambda event, context: None})
+    result = asyncio.run(asyncio.wait_for(workflow.run_async({}, time_scale=0), 10))
+    assert (result.status, result.error) == ("FAILED", error)
+    assert fragment is None or fragment in result.cause
+    assert "TaskSubmitted" in result.event_types()

@@ -39,7 +39,8 @@ class ExecutionRunner:
         self.clock = clock
         self._timers: list[tuple[datetime, int, str, int, str]] = []
         self._sequence = 0
-        self._tasks: dict[tuple[str, int], asyncio.Task] = {}
+        self._tasks: dict[tuple[str, int], asyncio.Task] = {}  # calls in flight (a submitted job's wait included)
+        self._callbacks: set[tuple[str, int]] = set()  # tasks whose request reached its service, awaiting a token
         self._results: asyncio.Queue = asyncio.Queue()
         self._deadline: datetime | None = None
         if timeout_seconds:
@@ -65,28 +66,31 @@ class ExecutionRunner:
             if isinstance(effect, InvokeTask):
                 key = (effect.thread, effect.token)
                 self._tasks[key] = asyncio.ensure_future(self._invoke(effect))
+                if effect.timeout_seconds:  # a timer, so that virtual and scaled time apply to it as to a Wait
+                    due = self.clock.now() + timedelta(seconds=effect.timeout_seconds)
+                    self._push_timer(due, effect.thread, effect.token, "task_timeout")
             elif isinstance(effect, StartTimer):
-                self._sequence += 1
-                heapq.heappush(self._timers, (effect.due, self._sequence, effect.thread, effect.token, "timer"))
+                self._push_timer(effect.due, effect.thread, effect.token, "timer")
             elif isinstance(effect, CancelTask):
-                task = self._tasks.pop((effect.thread, effect.token), None)
-                if task is not None:
-                    task.cancel()
+                self._abandon(effect.thread, effect.token)
+
+    def _push_timer(self, due: datetime, thread: str, token: int, kind: str) -> None:
+        self._sequence += 1
+        heapq.heappush(self._timers, (due, self._sequence, thread, token, kind))
+
+    def _abandon(self, thread: str, token: int) -> None:
+        """The task's answer is no longer wanted: its call is cancelled (and its job, if it submitted one)."""
+        self._callbacks.discard((thread, token))
+        task = self._tasks.pop((thread, token), None)
+        if task is not None:
+            task.cancel()
 
     async def _invoke(self, effect: InvokeTask) -> None:
         execution = self.execution
         call = TaskCall.of(effect, execution.execution_arn, execution.execution_context.get("RoleArn"))
         submitted: list[JSON] = []  # the handle of a job this call submitted
         try:
-            if effect.timeout_seconds and not getattr(self.clock, "virtual", False):
-                outcome: Outcome | None = await asyncio.wait_for(self._perform(call, effect, submitted),
-                                                                 effect.timeout_seconds)
-            else:
-                outcome = await self._perform(call, effect, submitted)
-        except asyncio.TimeoutError:
-            outcome = None
-            if submitted:
-                await self.integrations.cancel(call, submitted[0])
+            outcome = await self._perform(call, effect, submitted)
         except asyncio.CancelledError:
             if submitted:
                 await self.integrations.cancel(call, submitted[0])
@@ -113,8 +117,15 @@ class ExecutionRunner:
             await self._deliver(effect, outcome)
             return
         if due is None:
-            if not self._tasks:
+            if self._tasks:
+                return
+            if not self._callbacks:
                 raise RuntimeError("the execution is waiting for nothing")  # a bug, not an input error
+            thread, token = self._callbacks.pop()  # nothing else can happen: no API can answer here
+            self._perform_effects(await self._step(
+                execution.task_failed, thread, token, "States.Runtime", "The task waits for its task token, which "
+                "nothing can send to an execution run in process: run it on `stepline serve`, or mock the task",
+                self.clock.now()))
             return
         if self._tasks:  # wait for a result or the timer, whichever comes first
             try:
@@ -137,21 +148,27 @@ class ExecutionRunner:
             self._deadline = None
             self._perform_effects(await self._step(execution.time_out, now))
             return
-        _, _, thread, token, _ = heapq.heappop(self._timers)
-        self._perform_effects(await self._step(execution.timer_fired, thread, token, now))
+        _, _, thread, token, kind = heapq.heappop(self._timers)
+        if kind == "task_timeout":
+            self._abandon(thread, token)
+            self._perform_effects(await self._step(execution.task_timed_out, thread, token, now))
+        else:
+            self._perform_effects(await self._step(execution.timer_fired, thread, token, now))
 
-    async def _deliver(self, effect: InvokeTask, outcome: Outcome | None) -> None:
-        """A task's outcome (None: it timed out) goes to the execution."""
+    async def _deliver(self, effect: InvokeTask, outcome: Outcome) -> None:
+        """A task's outcome goes to the execution."""
         execution = self.execution
         now = self.clock.now()
-        thread, token = effect.thread, effect.token
+        key = thread, token = effect.thread, effect.token
+        if key not in self._tasks:  # abandoned meanwhile (timed out, cancelled)
+            return
         if isinstance(outcome, (Submitted, AwaitCallback)):  # the result comes later
+            if isinstance(outcome, AwaitCallback):  # from a callback, not from a call in flight
+                del self._tasks[key]
+                self._callbacks.add(key)
             execution.task_submitted(thread, token, outcome.response, now)
             return
-        self._tasks.pop((thread, token), None)
-        if outcome is None:
-            self._perform_effects(await self._step(execution.task_timed_out, thread, token, now))
-            return
+        del self._tasks[key]
         if outcome.submitted is not None:
             execution.task_submitted(thread, token, outcome.submitted, now)
         if isinstance(outcome, Succeeded):
