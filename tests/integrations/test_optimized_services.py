@@ -272,8 +272,9 @@ def test_validation_warns_only_of_the_resources_no_integration_serves(tmp_path: 
               "codebuild:batchGetReports", "sagemaker:updateEndpoint", "elasticmapreduce:createCluster.sync",
               "elasticmapreduce:modifyInstanceFleetByName", "emr-serverless:stopApplication.sync",
               "emr-containers:deleteVirtualCluster.sync", "eks:deleteNodegroup.sync", "mediaconvert:createJob.sync",
-              "databrew:startJobRun", "apigateway:invoke", "apigateway:invoke.waitForTaskToken"]
-    unserved = ["eks:runJob.sync", "eks:call", "batch:submitJob.waitForTaskToken", "glue:startCrawler"]
+              "databrew:startJobRun", "apigateway:invoke", "apigateway:invoke.waitForTaskToken", "eks:call",
+              "eks:runJob", "eks:runJob.sync"]
+    unserved = ["eks:runJob.waitForTaskToken", "batch:submitJob.waitForTaskToken", "glue:startCrawler"]
     states = {f"S{i}": {"Type": "Task", "Resource": ARN + resource, "End": True}
               for i, resource in enumerate(served + unserved)}
     service = StepFunctionsService(Settings(db=str(tmp_path / "store.db")))

@@ -280,10 +280,11 @@ class Unreachable(Exception):
     """A request that got no response: the connection failed, or it timed out."""
 
 
-def new_pool() -> urllib3.PoolManager:
-    """A pool of connections as the HTTP Task's: no retries, no redirects followed, TIMEOUT_SECONDS per request."""
+def new_pool(**tls: Any) -> urllib3.PoolManager:
+    """A pool of connections as the HTTP Task's: no retries, no redirects followed, TIMEOUT_SECONDS per request
+    (`tls`: urllib3's TLS options, such as the `ca_cert_data` a server's certificate is verified against)."""
     return urllib3.PoolManager(num_pools=64, maxsize=THREADS, retries=False,
-                               timeout=urllib3.Timeout(total=TIMEOUT_SECONDS))
+                               timeout=urllib3.Timeout(total=TIMEOUT_SECONDS), **tls)
 
 
 def exchange(pool: urllib3.PoolManager, outgoing: Outgoing) -> tuple[int, str, Pairs, bytes]:
