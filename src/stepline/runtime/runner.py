@@ -41,6 +41,7 @@ class ExecutionRunner:
         self._sequence = 0
         self._tasks: dict[tuple[str, int], asyncio.Task] = {}  # calls in flight (a submitted job's wait included)
         self._callbacks: set[tuple[str, int]] = set()  # tasks whose request reached its service, awaiting a token
+        self._abandoned: set[asyncio.Task] = set()  # cancelled calls, stopping their jobs: awaited before the end
         self._results: asyncio.Queue = asyncio.Queue()
         self._deadline: datetime | None = None
         if timeout_seconds:
@@ -55,6 +56,7 @@ class ExecutionRunner:
         finally:
             for task in self._tasks.values():
                 task.cancel()
+            await asyncio.gather(*self._abandoned, return_exceptions=True)
         return execution
 
     async def _step(self, step: Callable[..., list[Effect]], *args: Any) -> list[Effect]:
@@ -84,6 +86,8 @@ class ExecutionRunner:
         task = self._tasks.pop((thread, token), None)
         if task is not None:
             task.cancel()
+            self._abandoned.add(task)
+            task.add_done_callback(self._abandoned.discard)
 
     async def _invoke(self, effect: InvokeTask) -> None:
         execution = self.execution
