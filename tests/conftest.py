@@ -5,12 +5,14 @@ If it is down, the session tries to start the local cluster once; if it is still
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 import shutil
 import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
+from aws_services import aws_environment
 
 from stepline.service.app import StepFunctionsService
 from stepline.service.settings import Settings
@@ -57,3 +59,17 @@ async def service(tmp_path: Path):
     await service.start()
     yield service
     await service.close()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """The process's AWS calls go to moto's server (tests/aws_services.py); change more of the environment through
+    the returned monkeypatch."""
+    for name, value in aws_environment().items():
+        monkeypatch.setenv(name, value)
+    yield monkeypatch

@@ -4,29 +4,15 @@ process's AWS calls sent to moto (`aws`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aws_services import aws_environment
 
 from stepline.runtime.integrations.aws.clients import AwsClients
 from stepline.runtime.integrations.aws.optimized import OptimizedIntegrations
 from stepline.runtime.integrations.aws.sdk import AwsSdk
 from stepline.service.workflow import Result, Workflow
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """The process's AWS calls go to moto (change more of the environment through the returned monkeypatch)."""
-    for name, value in aws_environment().items():
-        monkeypatch.setenv(name, value)
-    yield monkeypatch
 
 
 @pytest.fixture

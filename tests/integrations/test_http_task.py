@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from aws_services import aws_client, aws_environment
+from aws_services import aws_client
 from serving import ROLE, StepLine, finished
 
 from stepline.engine.resources import describe_resource
@@ -349,9 +349,7 @@ def test_a_connections_file_is_read_and_a_malformed_one_is_refused_in_one_line(t
         assert "\n" not in str(raised.value)
 
 
-def test_connections_from_eventbridge_and_secrets_manager(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in aws_environment().items():
-        monkeypatch.setenv(name, value)
+def test_connections_from_eventbridge_and_secrets_manager(server: Server, aws: pytest.MonkeyPatch) -> None:
     events = aws_client("events")
     arns = {}
     for kind, auth in [("API_KEY", API_KEY["AuthParameters"]),

@@ -38,10 +38,8 @@ ARN = "arn:aws:states:::"
 
 
 @pytest.fixture
-async def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[StepFunctionsService]:
+async def service(tmp_path: Path, aws: pytest.MonkeyPatch) -> AsyncIterator[StepFunctionsService]:
     """The application, its AWS calls sent to moto, polling jobs every few milliseconds at first."""
-    for name, value in aws_environment().items():
-        monkeypatch.setenv(name, value)
     service = StepFunctionsService(Settings(db=str(tmp_path / "store.db"), time_scale=0, job_poll_seconds=0.01))
     await service.start()
     yield service

@@ -5,29 +5,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from aws_services import aws_client, aws_environment
+from aws_services import aws_client
 
 from stepline.jsonvalue import JSON
 from stepline.runtime.integrations.aws.clients import AwsClients
 from stepline.runtime.items.reader import Item, ItemReader, ReaderSpec, open_reader, reader_call
 
 Read = Callable[..., Awaitable[list[Item]]]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    for name, value in aws_environment().items():
-        monkeypatch.setenv(name, value)
-    yield monkeypatch
 
 
 @pytest.fixture

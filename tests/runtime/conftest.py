@@ -18,10 +18,6 @@ from stepline.runtime.store.base import Store
 from stepline.service.app import open_store
 from support import fresh_schema
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 @dataclass
 class Backend:
