@@ -108,7 +108,6 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self.mock_config = MockConfig.load(settings.mock_config) if settings.mock_config else None
         self.remote_functions = RemoteFunctions(settings.lambda_endpoint, account=settings.account,
                                                 region=settings.region) if settings.lambda_endpoint else None
-        self.routes = load_routes(settings.routes) if settings.routes else []
         # the templates' Python functions, each in processes of its own; read (and refused) before anything starts
         self.template_functions = ProcessFunctions()
         self.stacks: list[Stack] = read_stacks(
@@ -121,6 +120,13 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self.remote = remote_integrations(self.aws_clients, connections=settings.connections,
                                           job_poll_seconds=settings.job_poll_seconds,
                                           local={} if endpoint else {"stepfunctions": self._step_functions})
+        # what answers the Tasks that no mock or route decides, in order (a --lambda-endpoint serves every Lambda
+        # function the templates do not)
+        self.served = Integrations([self.template_functions,
+                                    *([self.remote_functions] if self.remote_functions is not None else []),
+                                    self.functions, self.nested, *self.remote])
+        routes = load_routes(settings.routes) if settings.routes else []
+        self.routed = Routes(routes, self.functions, self.served) if routes else None
         self._programs: dict[tuple[str, str], Program] = {}
         self.express = ExpressRuns(express_record)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
@@ -221,16 +227,9 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                 chain.append(self.mock_config.test_case(record.state_machine_name, record.test_case))
             except MockConfigError:
                 pass
-        if self.routes:
-            chain.append(Routes(self.routes, self.functions, self._served()))
-        return Integrations([*chain, *self._served()])
-
-    def _served(self) -> Integrations:
-        """The integrations that serve Tasks no mock or route decides, in order."""
-        chain: list[Integration] = [self.template_functions]
-        if self.remote_functions is not None:  # the endpoint serves every other Lambda function
-            chain.append(self.remote_functions)
-        return Integrations([*chain, self.functions, self.nested, *self.remote])
+        if self.routed is not None:
+            chain.append(self.routed)
+        return Integrations([*chain, *self.served])
 
     async def _step_functions(self, operation: str, request: dict) -> dict:
         """This stepline's Step Functions for its own aws-sdk:sfn:* Tasks: an action called as the API calls it,
