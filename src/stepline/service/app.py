@@ -115,8 +115,9 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
             overrides=dict(settings.parameter_overrides), stack_name=settings.stack_name) \
             if settings.templates else []
         endpoint = settings.step_functions_endpoint
-        self.nested = NestedExecutions(RemoteExecutions(endpoint, settings.region) if endpoint else self)
         self.aws_clients = AwsClients(assume_role=settings.assume_role, region=settings.region)
+        self.nested = NestedExecutions((lambda call: RemoteExecutions(self.aws_clients, call)) if endpoint
+                                       else (lambda call: self))
         self.remote = remote_integrations(self.aws_clients, connections=settings.connections,
                                           job_poll_seconds=settings.job_poll_seconds,
                                           local={} if endpoint else {"stepfunctions": self._step_functions})

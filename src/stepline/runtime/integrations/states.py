@@ -11,22 +11,22 @@ its own (its own ARN and history), through the application layer's StartExecutio
 - A `.sync` task that is abandoned (its execution stopped, the task timed out, its branch failed) stops the child.
 - The child is linked to its parent by the input field AWS reads for that, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.
 
-The calls go elsewhere (the aws-sdk integration's endpoint) when AWS_ENDPOINT_URL_SFN or STEP_FUNCTIONS_ENDPOINT
-names another endpoint: the service then does not register this integration.
+When AWS_ENDPOINT_URL_SFN or STEP_FUNCTIONS_ENDPOINT names another endpoint, the child starts there instead
+(RemoteExecutions: through the AWS clients, with the call's credentials), and a `.sync` parent polls it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-import botocore.session
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stepline.errors import ApiError, StatesError
 from stepline.jsonvalue import JSON, dumps, loads
+from stepline.runtime.integrations.aws.clients import AwsClients, RoleError
 from stepline.runtime.integrations.aws.errors import Naming, client_error, sdk_naming, states_error
 from stepline.runtime.integrations.aws.sdk import service_model
 from stepline.runtime.integrations.aws.shapes import iso_timestamp
@@ -57,8 +57,8 @@ class Executions(Protocol):
 class NestedExecutions(Integration):
     name = "nested-executions"
 
-    def __init__(self, executions: Executions) -> None:
-        self._executions = executions
+    def __init__(self, executions: Callable[[TaskCall], Executions]) -> None:
+        self._executions_for = executions  # where a call's child runs: this stepline, or another endpoint
 
     def handles(self, call: TaskCall) -> bool:
         resource = call.resource
@@ -80,13 +80,13 @@ class NestedExecutions(Integration):
         text = _input(parameters.get("Input"))
         try:
             try:
-                started = await self._executions.start_execution(
+                started = await self._executions_for(call).start_execution(
                     stateMachineArn=machine, name=name, input=text, traceHeader=parameters.get("TraceHeader"))
             except (ApiError, ClientError) as error:
                 if _code(error) != "ExecutionAlreadyExists" or given is not None:
                     raise
-                started = await self._started_before(machine, name)  # dispatched again after a crash
-        except (ApiError, ClientError, BotoCoreError) as error:
+                started = await self._started_before(call, machine, name)  # dispatched again after a crash
+        except (ApiError, ClientError, BotoCoreError, RoleError) as error:
             raise _failure(call, error, "StartExecution") from None
         response = {"ExecutionArn": started["executionArn"],
                     "StartDate": _timestamp(started["startDate"], call)}
@@ -101,9 +101,10 @@ class NestedExecutions(Integration):
         if not isinstance(arn, str):
             return Failed("States.Runtime", f"The job handle of a nested execution is not one: {dumps(handle)}")
         try:
-            await self._executions.wait_for_execution(arn)
-            described = await self._executions.describe_execution(executionArn=arn)
-        except (ApiError, ClientError, BotoCoreError) as error:
+            executions = self._executions_for(call)
+            await executions.wait_for_execution(arn)
+            described = await executions.describe_execution(executionArn=arn)
+        except (ApiError, ClientError, BotoCoreError, RoleError) as error:
             failure = _failure(call, error, "DescribeExecution")
             return Failed(failure.error, failure.cause)
         result = _description(described, call)
@@ -113,12 +114,13 @@ class NestedExecutions(Integration):
 
     async def cancel(self, call: TaskCall, handle: JSON) -> None:
         if isinstance(handle, dict) and isinstance(handle.get("ExecutionArn"), str):
-            await self._executions.stop_execution(executionArn=handle["ExecutionArn"])
+            await self._executions_for(call).stop_execution(executionArn=handle["ExecutionArn"])
 
-    async def _started_before(self, machine: str, name: str) -> dict[str, Any]:
+    async def _started_before(self, call: TaskCall, machine: str, name: str) -> dict[str, Any]:
         """The child this invocation started before a crash (its name is the invocation's idempotency key)."""
         arn = machine.replace(":stateMachine:", ":execution:", 1).split("#")[0]
-        return await self._executions.describe_execution(executionArn=":".join(arn.split(":")[:7]) + f":{name}")
+        return await self._executions_for(call).describe_execution(
+            executionArn=":".join(arn.split(":")[:7]) + f":{name}")
 
 
 def _code(error: ApiError | ClientError) -> str:
@@ -164,41 +166,33 @@ def _description(described: dict[str, Any], call: TaskCall) -> dict[str, JSON]:
 
 
 class RemoteExecutions:
-    """The Executions of another Step Functions endpoint (AWS_ENDPOINT_URL_SFN, STEP_FUNCTIONS_ENDPOINT), called
-    with botocore in a thread (raising its errors), credentials from the standard chain; a wait polls
-    DescribeExecution."""
+    """The Executions of another Step Functions endpoint (STEP_FUNCTIONS_ENDPOINT or AWS_ENDPOINT_URL_SFN, as the
+    AWS clients resolve it) for one call, with its credentials (its Credentials.RoleArn, or the state machine's role
+    with --assume-role), raising botocore's errors; a wait polls DescribeExecution."""
 
-    def __init__(self, endpoint: str, region: str, *, poll_seconds: float = 1.0) -> None:
-        self.endpoint = endpoint
-        self._region = region
+    def __init__(self, clients: AwsClients, call: TaskCall, *, poll_seconds: float = 1.0) -> None:
+        self._clients = clients
+        self._task = call
         self._poll_seconds = poll_seconds
-        self._client: Any = None
 
     async def start_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
                               traceHeader: str | None = None) -> dict[str, Any]:
         request = {"stateMachineArn": stateMachineArn, "name": name, "input": input, "traceHeader": traceHeader}
-        return await self._call("start_execution", {k: v for k, v in request.items() if v is not None})
+        return await self._call("StartExecution", {k: v for k, v in request.items() if v is not None})
 
     async def describe_execution(self, *, executionArn: str) -> dict[str, Any]:
-        return await self._call("describe_execution", {"executionArn": executionArn})
+        return await self._call("DescribeExecution", {"executionArn": executionArn})
 
     async def stop_execution(self, *, executionArn: str, error: str | None = None,
                              cause: str | None = None) -> dict[str, Any]:
         request = {"executionArn": executionArn, "error": error, "cause": cause}
-        return await self._call("stop_execution", {k: v for k, v in request.items() if v is not None})
+        return await self._call("StopExecution", {k: v for k, v in request.items() if v is not None})
 
     async def wait_for_execution(self, arn: str) -> None:
         while (await self.describe_execution(executionArn=arn))["status"] not in ENDED:
             await asyncio.sleep(self._poll_seconds)
 
     async def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        return await asyncio.to_thread(self._call_blocking, operation, request)
-
-    def _call_blocking(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        if self._client is None:
-            self._client = botocore.session.get_session().create_client(
-                "stepfunctions", region_name=self._region, endpoint_url=self.endpoint,
-                config=Config(retries={"total_max_attempts": 2}, connect_timeout=5))
-        response: dict[str, Any] = getattr(self._client, operation)(**request)
+        response = await self._clients.call(self._task, "stepfunctions", operation, request)
         response.pop("ResponseMetadata", None)
         return response

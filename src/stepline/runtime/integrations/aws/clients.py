@@ -53,9 +53,10 @@ from stepline.runtime.integrations.registry import AWS, TaskCall
 
 T = TypeVar("T")
 
-# Step Functions Local's endpoint variables, by botocore service name. STEP_FUNCTIONS_ENDPOINT is read where
-# nested executions are decided (it also decides whether a child runs on this stepline).
+# Step Functions Local's endpoint variables, by botocore service name. STEP_FUNCTIONS_ENDPOINT (or
+# AWS_ENDPOINT_URL_SFN) also decides whether a nested execution runs on this stepline (service/settings.py).
 SFN_LOCAL_ENDPOINTS = {
+    "stepfunctions": "STEP_FUNCTIONS_ENDPOINT",
     "dynamodb": "DYNAMODB_ENDPOINT", "sqs": "SQS_ENDPOINT", "sns": "SNS_ENDPOINT", "events": "EVENTBRIDGE_ENDPOINT",
     "ecs": "ECS_ENDPOINT", "batch": "BATCH_ENDPOINT", "glue": "GLUE_ENDPOINT", "athena": "ATHENA_ENDPOINT",
     "sagemaker": "SAGEMAKER_ENDPOINT", "eks": "EKS_ENDPOINT", "lambda": "LAMBDA_ENDPOINT",
