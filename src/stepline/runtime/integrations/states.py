@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,7 +28,7 @@ from stepline.jsonvalue import JSON, dumps, loads
 from stepline.runtime.integrations.aws.clients import AwsClients, RoleError
 from stepline.runtime.integrations.aws.errors import Naming, client_error, sdk_naming, states_error
 from stepline.runtime.integrations.aws.sdk import service_model
-from stepline.runtime.integrations.aws.shapes import iso_timestamp
+from stepline.runtime.integrations.aws import shapes
 from stepline.runtime.integrations.registry import (AwaitCallback, Ended, Failed, Integration, Outcome, Submitted,
                                                     Succeeded, TaskCall)
 
@@ -88,8 +87,8 @@ class NestedExecutions(Integration):
                 started = await self._started_before(call, machine, name)  # dispatched again after a crash
         except (ApiError, ClientError, BotoCoreError, RoleError) as error:
             raise _failure(call, error, "StartExecution") from None
-        response = {"ExecutionArn": started["executionArn"],
-                    "StartDate": _timestamp(started["startDate"], call)}
+        response = _shaped("StartExecution", {"executionArn": started["executionArn"],
+                                              "startDate": started["startDate"]}, call)
         if call.resource.pattern == "sync":
             return Submitted(response, {"ExecutionArn": started["executionArn"]})
         if call.resource.pattern == "callback":
@@ -142,26 +141,22 @@ def _input(value: JSON) -> str:
     return value if isinstance(value, str) else dumps(value)
 
 
-def _timestamp(value: datetime, call: TaskCall) -> JSON:
-    """A date as Step Functions shows it: the optimized integration as epoch milliseconds, the SDK one as ISO text."""
-    if call.resource.resource_type == "aws-sdk:sfn":
-        return iso_timestamp(value)
-    return int(value.timestamp() * 1000)
+def _shaped(operation: str, response: dict[str, Any], call: TaskCall) -> Any:
+    """An action's answer as Step Functions gives it: PascalCase members, and timestamps as the optimized
+    integration (epoch milliseconds) or the SDK one (ISO text) shows them."""
+    _, model = service_model("sfn")
+    return shapes.response(model.operation_model(operation).output_shape, response,
+                           epoch_millis=call.resource.resource_type != "aws-sdk:sfn")
 
 
 def _description(described: dict[str, Any], call: TaskCall) -> dict[str, JSON]:
-    """DescribeExecution as the .sync task's result: PascalCase members; `.sync:2` has the input and output as
-    JSON, `.sync` as JSON text."""
-    as_json = call.resource.name.endswith(":2")
-    result: dict[str, JSON] = {}
-    for key, value in described.items():
-        if key in ("input", "output") and as_json and isinstance(value, str):
-            value = loads(value)
-        elif isinstance(value, datetime):
-            value = _timestamp(value, call)
-        elif isinstance(value, dict):
-            value = {k[0].upper() + k[1:]: v for k, v in value.items()}
-        result[key[0].upper() + key[1:]] = value
+    """DescribeExecution as the .sync task's result: `.sync:2` has the input and output as JSON, `.sync` as
+    JSON text."""
+    result: dict[str, JSON] = _shaped("DescribeExecution", described, call)
+    if call.resource.name.endswith(":2"):
+        for key in ("Input", "Output"):
+            if isinstance(result.get(key), str):
+                result[key] = loads(result[key])
     return result
 
 
