@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import psycopg
@@ -72,3 +75,25 @@ def fresh_schema(url: str, prefix: str = "test") -> Iterator[tuple[str, str]]:
     finally:
         with psycopg.connect(url, autocommit=True) as connection:
             connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler for the tests' local servers: it logs nothing."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def local_server(handler: type[BaseHTTPRequestHandler], *, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """A real HTTP(S) server on a free port of 127.0.0.1, serving `handler` in a thread while the block runs; its
+    URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

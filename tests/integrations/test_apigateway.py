@@ -8,14 +8,13 @@ import asyncio
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from support import QuietHandler, local_server
 
 from stepline.engine.resources import describe_resource
 from stepline.runtime.integrations.aws.apigateway import ApiGatewayInvoke
@@ -40,7 +39,7 @@ class Server:
 def server() -> Iterator[Server]:
     state = Server()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def _answer(self) -> None:
@@ -56,14 +55,8 @@ def server() -> Iterator[Server]:
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer  # noqa: N815
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    http_server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=http_server.serve_forever, daemon=True).start()
-    state.url = f"http://127.0.0.1:{http_server.server_address[1]}"
-    yield state
-    http_server.shutdown()
+    with local_server(Handler) as state.url:
+        yield state
 
 
 def header(request: dict, name: str) -> str | None:

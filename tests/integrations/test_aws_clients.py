@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from support import QuietHandler, local_server
 from aws_services import free_port, moto_endpoint
 
 from stepline.runtime.integrations.aws.clients import AwsClients
@@ -92,7 +91,7 @@ def test_one_client_per_service_region_endpoint_and_role(aws: pytest.MonkeyPatch
 def test_expired_credentials_fail_the_task_as_step_functions_reports_them(task: RunTask,
                                                                         aws: pytest.MonkeyPatch) -> None:
     """AWS's answer to a request signed with expired credentials, from a real HTTP server standing in for it."""
-    class Expired(BaseHTTPRequestHandler):
+    class Expired(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             body = json.dumps({"__type": "com.amazon.coral.service#ExpiredTokenException",
@@ -104,17 +103,9 @@ def test_expired_credentials_fail_the_task_as_step_functions_reports_them(task: 
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Expired)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        aws.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    with local_server(Expired) as url:
+        aws.setenv("AWS_ENDPOINT_URL", url)
         result = task(LIST_TABLES, {})
-    finally:
-        server.shutdown()
-        server.server_close()
     assert result.error == "DynamoDb.DynamoDbException"
     assert result.cause == ("The security token included in the request is expired (Service: DynamoDb, "
                             "Status Code: 400, Request ID: req-1)")

@@ -11,15 +11,14 @@ import datetime
 import ipaddress
 import json
 import ssl
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from support import QuietHandler, local_server
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -48,8 +47,9 @@ class Cluster:
         return [request for request in self.received if request["method"] == method]
 
 
-def _serve(cluster: Cluster, context: ssl.SSLContext | None = None) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
+def _handler(cluster: Cluster) -> type[QuietHandler]:
+    """The API server's handler."""
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def _reply(self, status: int, body: Any, content_type: str = "application/json") -> None:
@@ -104,14 +104,7 @@ def _serve(cluster: Cluster, context: ssl.SSLContext | None = None) -> Threading
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer  # noqa: N815
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    if context is not None:
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return Handler
 
 
 @pytest.fixture
@@ -125,10 +118,8 @@ def credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture
 def cluster(credentials: None) -> Iterator[Cluster]:
     state = Cluster()
-    server = _serve(state)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield state
-    server.shutdown()
+    with local_server(_handler(state)) as state.url:
+        yield state
 
 
 @pytest.fixture
@@ -312,15 +303,11 @@ def test_https_is_verified_against_the_certificate_authority(
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     cluster = Cluster()
-    server = _serve(cluster, context)
-    try:
-        where = {"ClusterName": "MyCluster", "Endpoint": f"https://127.0.0.1:{server.server_address[1]}",
-                 "Method": "GET", "Path": "/api/v1/namespaces"}
+    with local_server(_handler(cluster), tls=context) as url:
+        where = {"ClusterName": "MyCluster", "Endpoint": url, "Method": "GET", "Path": "/api/v1/namespaces"}
         result = task("call", {**where, "CertificateAuthority": base64.b64encode(pem).decode()})
         assert result.error is None, result.cause
         other, _ = _certificate()
         result = task("call", {**where, "CertificateAuthority": base64.b64encode(other).decode()})
         assert result.error == "EKS.SdkClientException" and "CERTIFICATE_VERIFY_FAILED" in (result.cause or "")
         assert len(cluster.received) == 1
-    finally:
-        server.shutdown()

@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
 import uuid
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from support import QuietHandler, local_server
 from aws_services import aws_client
 
 from stepline.engine.resources import describe_resource
@@ -221,7 +220,7 @@ def mediaconvert(aws: pytest.MonkeyPatch) -> Iterator[list[dict]]:
     a job that is COMPLETE."""
     received: list[dict] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             received.append({"path": self.path, "body": body})
@@ -240,14 +239,9 @@ def mediaconvert(aws: pytest.MonkeyPatch) -> Iterator[list[dict]]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    aws.setenv("AWS_ENDPOINT_URL_MEDIACONVERT", f"http://127.0.0.1:{server.server_address[1]}")
-    yield received
-    server.shutdown()
+    with local_server(Handler) as url:
+        aws.setenv("AWS_ENDPOINT_URL_MEDIACONVERT", url)
+        yield received
 
 
 def test_mediaconvert_jobs_are_tagged_as_step_functions_tags_them(task: RunTask, mediaconvert: list[dict]) -> None:
