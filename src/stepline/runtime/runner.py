@@ -54,8 +54,8 @@ class ExecutionRunner:
             while execution.status == RUNNING:
                 await self._next_signal()
         finally:
-            for task in self._tasks.values():
-                task.cancel()
+            for thread, token in list(self._tasks):
+                self._abandon(thread, token)
             await asyncio.gather(*self._abandoned, return_exceptions=True)
         return execution
 
