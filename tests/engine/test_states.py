@@ -44,6 +44,10 @@ DOC = {"a": 1, "b": {"c": 2}}
                  id="result-path-applies-to-raw-input"),
     pytest.param({"Parameters": {"s.$": "States.Format('{}-{}', $.a, $.b.c)"}}, {"s": "1-2"}, id="parameters-intrinsic"),
     pytest.param({"Result": {"x": 1}, "ResultPath": "$.r", "OutputPath": "$.r"}, {"x": 1}, id="result-then-output-path"),
+    # forms published state machines use and AWS accepts: an unquoted word in a filter, a trailing blank
+    pytest.param({"Parameters": {"v.$": "$..b[?(@.c==x)]", "n.$": "$$.State.Name ", "w.$": "$.b[?(@.c==2)]"}},
+                 {"v": [], "n": "P", "w": [{"c": 2}]}, id="parameters-unquoted-filter-word-and-trailing-blank"),
+    pytest.param({"InputPath": "$.b ", "OutputPath": "$.c "}, 2, id="paths-with-trailing-blank"),
 ])
 def test_pass_data_flow(fields: dict, expected: Any) -> None:
     result = run(machine({"P": {"Type": "Pass", **fields, "End": True}}), DOC)

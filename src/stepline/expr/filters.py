@@ -29,7 +29,8 @@ def compile_filter(text: str) -> Callable[[JSON, JSON], bool]:
 _FILTER_WORD_OPS = frozenset({"in", "nin", "subsetof", "anyof", "noneof", "size", "empty", "contains"})
 _FILTER_SYMBOL_OPS = ("===", "!==", "==", "!=", "<=", ">=", "=~", "<", ">")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
-_WORD = re.compile(r"[A-Za-z]+")
+_WORD = re.compile(r"[^\s()\[\],'\"=!<>&|~/@$]+")
+_OPERAND_ENDS = frozenset({"path", "value", "regex", ")", "]"})
 
 Operand = Callable[[JSON, JSON], tuple[bool, JSON]]  # (candidate, root) -> (found, value)
 
@@ -128,10 +129,12 @@ def _filter_tokens(text: str) -> list[tuple[str, Any]]:
                 i = word.end()
                 if value in ("true", "false", "null"):
                     tokens.append(("value", {"true": True, "false": False, "null": None}[value]))
-                elif value in _FILTER_WORD_OPS:
+                elif value in _FILTER_WORD_OPS and tokens and tokens[-1][0] in _OPERAND_ENDS:
                     tokens.append(("op", value))
                 else:
-                    raise paths.PathSyntaxError(f"unexpected {value!r} in filter {text!r}")
+                    # Step Functions reads an unquoted word as the string it spells: deployed state machines
+                    # filter with [?(@.status==Failure)] and match "Failure" (Jayway's own parser rejects it)
+                    tokens.append(("value", value))
     return tokens
 
 

@@ -146,20 +146,24 @@ _FUNCTIONS = frozenset({"length", "size", "min", "max", "avg", "sum", "stddev", 
 
 
 def parse_path(text: str) -> ParsedPath:
-    """Parse a JSONPath, context path ($$...) or variable path ($name...); raises PathSyntaxError."""
+    """Parse a JSONPath, context path ($$...) or variable path ($name...); raises PathSyntaxError.
+
+    Trailing blanks are ignored, as Jayway's PathCompiler trims the path before reading it ("$$.Execution.Name "
+    is "$$.Execution.Name")."""
     if not isinstance(text, str) or not text.startswith("$"):
         raise PathSyntaxError("a path starts with '$'")
+    body = text.rstrip(" ")
     if text.startswith("$$"):
         root: Root = "context"
         variable = None
         pos = 2
     else:
-        match = _IDENT.match(text, 1)
+        match = _IDENT.match(body, 1)
         if match:
             root, variable, pos = "variable", match.group(), match.end()
         else:
             root, variable, pos = "input", None, 1
-    segments = _Parser(text, pos).segments()
+    segments = _Parser(body, pos).segments()
     return ParsedPath(text=text, root=root, variable=variable, segments=segments)
 
 
