@@ -179,6 +179,9 @@ def _parser() -> argparse.ArgumentParser:
                                                               "announced (default 1; or STEPLINE_POLL_SECONDS)")
     serve.add_argument("--pool-size", type=_count, help="PostgreSQL connections of this process (default the URL's "
                                                      "pool_size, or 10; or STEPLINE_POOL_SIZE)")
+    serve.add_argument("--retention-days", type=_days, help="closed executions and their histories are deleted this "
+                                                          "many days after they closed (default 90, as AWS keeps "
+                                                          "them; 0 keeps them for ever; or STEPLINE_RETENTION_DAYS)")
     _evaluation_options(serve)
     serve.set_defaults(handler=_serve)
 
@@ -300,6 +303,10 @@ def _time_scale(text: str) -> float:
     return _number(text, lambda value: 0 <= value <= 1, "a number from 0 to 1 (0 runs in virtual time, 1 in real time)")
 
 
+def _days(text: str) -> float:
+    return _number(text, lambda value: 0 <= value <= 36_500, "a number of days from 0 to 36500 (0: for ever)")
+
+
 def _scale(text: str) -> float:
     return _number(text, lambda value: 0 < value < math.inf, "a number above 0")
 
@@ -349,7 +356,7 @@ _ENVIRONMENT_CHECKS: dict[str, Callable[[str], object]] = {
     "WAIT_TIME_SCALE": _time_scale, "STEPLINE_LEASE_SECONDS": _positive, "STEPLINE_POLL_SECONDS": _positive,
     "STEPLINE_ACTIVITY_WAIT_SECONDS": _positive, "STEPLINE_POOL_SIZE": _count, "LAMBDA_ENDPOINT": _url,
     "STEPLINE_WORKER_NAME": _worker_name, "STEPLINE_EVALUATION_SECONDS": _positive,
-    "STEPLINE_EVALUATION_MEMORY": _count, "STEPLINE_ASSUME_ROLE": _boolean,
+    "STEPLINE_EVALUATION_MEMORY": _count, "STEPLINE_ASSUME_ROLE": _boolean, "STEPLINE_RETENTION_DAYS": _days,
     **{variable: _url for variable in SFN_LOCAL_ENDPOINTS.values()},
 }
 
@@ -665,7 +672,8 @@ def _serve(args: argparse.Namespace) -> int:
                                          parameter_overrides=tuple(args.parameter_overrides),
                                          worker_name=args.worker_name, routes=args.routes,
                                          lease_seconds=args.lease_seconds, poll_seconds=args.poll_seconds,
-                                         pool_size=args.pool_size, evaluation_seconds=args.evaluation_seconds,
+                                         pool_size=args.pool_size, retention_days=args.retention_days,
+                                         evaluation_seconds=args.evaluation_seconds,
                                          evaluation_memory=args.evaluation_memory)
     service = _service(settings, store_must_exist=False)
     from stepline.server import CannotStart, serve

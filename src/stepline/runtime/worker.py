@@ -13,7 +13,8 @@ A waiting execution is a row: an execution that only waits on a timer or a callb
 The runtime is made of parts, each owning its state: `Leases` (the executions this worker holds), `Inbox`
 (signals posted through the store), the `Coordinator` (claims, renewals, polls, notifications: runtime/fleet.py),
 `Timers` (runtime/timers.py), `Tasks` (invocations in flight and activity long polls: runtime/dispatch.py),
-`Memory` (executions in memory) and the `Applier` (steps run in threads: runtime/applying.py). The runtime
+`Memory` (executions in memory), the `Applier` (steps run in threads: runtime/applying.py) and `Retention`
+(closed executions deleted after some days: runtime/retention.py). The runtime
 itself applies batches of signals and commits them. Several runtimes (processes, hosts) may share one store and
 behave as one: each applies signals only to executions it holds a lease on, and commits under the lease's
 fence. On SQLite (one process) leases and notifications live in memory and cost nothing.
@@ -41,6 +42,7 @@ from stepline.runtime.applying import BATCH_SECONDS, INLINE_SECONDS, TURN_SECOND
 from stepline.runtime.dispatch import Tasks
 from stepline.runtime.fleet import BATCH, Coordinator, Inbox, Leases, default_worker_name, wall
 from stepline.runtime.integrations.registry import Integrations
+from stepline.runtime.retention import Retention
 from stepline.runtime.signals import TIMER_KIND, Signal
 from stepline.runtime.store.base import (
     ExecutionChange,
@@ -69,7 +71,7 @@ class Runtime:
     def __init__(self, store: Store, *, clock: Any, programs: Callable[[str, str], Awaitable[Program]],
                  integrations: Callable[[ExecutionRecord | None], Integrations], worker: str | None = None,
                  lease_seconds: float = LEASE_SECONDS, poll_seconds: float = POLL_SECONDS,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+                 limits: Limits = DEFAULT_LIMITS, retention_days: float | None = None) -> None:
         self.store = store
         self.limits = limits  # of every evaluation of an expression
         self.worker = worker or default_worker_name()
@@ -86,6 +88,8 @@ class Runtime:
         self.timers = Timers(store, clock=clock, worker=self.worker, claim_seconds=lease_seconds,
                              poll_seconds=poll_seconds, batch=BATCH, submit=self.submit, quiet=self.quiet)
         self.coordinator = Coordinator(self)
+        # None: executions are kept for ever
+        self.retention = Retention(store, clock=clock, days=retention_days) if retention_days else None
         self._applier: Applier[_Applied] = Applier(self._apply_group, self._late)
         self._queue: asyncio.Queue[Signal] = asyncio.Queue()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}  # wait(): the callers waiting for an end
@@ -112,6 +116,8 @@ class Runtime:
                        asyncio.create_task(self.timers.run(), name="stepline-timers"),
                        asyncio.create_task(self.coordinator.run(), name="stepline-coordinator"),
                        asyncio.create_task(self.coordinator.listen(), name="stepline-notifications")]
+        if self.retention is not None:
+            self._loops.append(asyncio.create_task(self.retention.run(), name="stepline-retention"))
 
     async def close(self) -> None:
         """Stop: cancel the loops and the tasks in flight, and hand the leases back, so that other workers take

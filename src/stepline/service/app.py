@@ -141,7 +141,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self.runtime = Runtime(self.store, clock=self.clock, programs=self._program,
                                integrations=self._integrations_for, worker=self.settings.worker_name,
                                lease_seconds=self.settings.lease_seconds, poll_seconds=self.settings.poll_seconds,
-                               limits=self.settings.limits)
+                               limits=self.settings.limits, retention_days=self.settings.retention_days)
         if worker:
             await self.runtime.start()
         for path in sorted(Path(self.settings.register).glob("*.asl.json")) if self.settings.register else ():

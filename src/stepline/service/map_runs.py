@@ -3,7 +3,8 @@
 A Distributed Map state's run is read from its execution: the history holds MapRunStarted (with the run's ARN)
 and MapRunSucceeded/MapRunFailed; while the run is open, or after it failed, the execution's checkpoint holds
 its item counts. The run's ARN is `mapRun:MACHINE/STATE:EXECUTION-ID`, ID being the id of the Map state's
-entered event. UpdateMapRun's values are kept as a `map_run` resource and reported by DescribeMapRun.
+entered event. UpdateMapRun's values are kept as a `map_run` resource (its parent the execution) and reported by
+DescribeMapRun.
 """
 
 from __future__ import annotations
@@ -60,13 +61,14 @@ class MapRunActions:
                                              "toleratedFailurePercentage or toleratedFailureCount must be provided.")
         if toleratedFailurePercentage is not None and not 0 <= toleratedFailurePercentage <= 100:
             raise errors.ValidationException("toleratedFailurePercentage must be between 0 and 100")
-        await self._map_run(mapRunArn)
+        run = await self._map_run(mapRunArn)
         limits = await self.store.get_resource(MAP_RUNS, mapRunArn) or MapRunLimits(arn=mapRunArn)
         changes = {key: value for key, value in (("max_concurrency", maxConcurrency),
                                                  ("tolerated_failure_percentage", toleratedFailurePercentage),
                                                  ("tolerated_failure_count", toleratedFailureCount))
                    if value is not None}
-        await self.store.put_resource(MAP_RUNS, limits.but(**changes))
+        # kept under its execution: retention deletes it with the execution
+        await self.store.put_resource(MAP_RUNS, limits.but(**changes), parent=run["executionArn"])
         return {}
 
     # ------------------------------------------------------------------ reading a run from its execution

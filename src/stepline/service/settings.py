@@ -38,6 +38,7 @@ class Settings:
     lease_seconds: float = 30.0  # STEPLINE_LEASE_SECONDS: a dead worker's executions are taken over after this
     poll_seconds: float = 1.0  # STEPLINE_POLL_SECONDS: how often a worker looks for work no notification announced
     pool_size: int | None = None  # STEPLINE_POOL_SIZE: PostgreSQL connections of this process (else the URL's, or 10)
+    retention_days: float = 90.0  # STEPLINE_RETENTION_DAYS: closed executions are deleted this long after (AWS: 90)
     # what one evaluation of a workflow's expressions may take (expr/limits.py)
     evaluation_seconds: float = DEFAULT_SECONDS  # STEPLINE_EVALUATION_SECONDS
     evaluation_memory: int = DEFAULT_MEMORY_BYTES  # STEPLINE_EVALUATION_MEMORY: bytes a value it builds may have
@@ -70,6 +71,8 @@ class Settings:
             if os.environ.get("STEPLINE_LEASE_SECONDS") else None,
             "poll_seconds": float(os.environ["STEPLINE_POLL_SECONDS"]) if os.environ.get("STEPLINE_POLL_SECONDS") else None,
             "pool_size": int(os.environ["STEPLINE_POOL_SIZE"]) if os.environ.get("STEPLINE_POOL_SIZE") else None,
+            "retention_days": float(os.environ["STEPLINE_RETENTION_DAYS"])
+            if os.environ.get("STEPLINE_RETENTION_DAYS") else None,
             "evaluation_seconds": float(os.environ["STEPLINE_EVALUATION_SECONDS"])
             if os.environ.get("STEPLINE_EVALUATION_SECONDS") else None,
             "evaluation_memory": int(os.environ["STEPLINE_EVALUATION_MEMORY"])

@@ -175,6 +175,16 @@ class Store(Protocol):
         of these changes (the other callers' are unaffected)."""
 
     async def running_executions(self) -> list[str]: ...
+
+    async def purge_closed(self, closed_before: datetime, limit: int) -> int:
+        """Retention: delete up to `limit` executions that closed before `closed_before` (oldest first), with
+        their histories and every row of theirs, in one transaction; how many. Running executions are never
+        touched."""
+
+    async def reclaim_space(self, pages: int) -> int:
+        """Give up to `pages` pages freed by deletions back to the file system (SQLite's incremental vacuum; on
+        PostgreSQL autovacuum does it); how many free pages are left."""
+
     async def due_timers(self, now: datetime, limit: int) -> list[Timer]: ...
     async def next_timer_due(self) -> datetime | None: ...
     async def pending_tasks(self, arn: str | None = None, *, among: list[str] | None = None) -> list[PendingTask]:

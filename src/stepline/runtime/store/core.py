@@ -128,6 +128,10 @@ class Connector(Protocol):
         the database cannot be reached or written for now: nothing was written)."""
 
     async def close(self) -> None: ...
+
+    async def reclaim_space(self, pages: int) -> int:
+        """Give up to `pages` pages that deletions freed back to the file system; how many are left to give."""
+
     async def claim_runnable(self, worker: str, lease_seconds: float, limit: int, *, now: datetime,
                              execution_arns: list[str] | None = None) -> list[Lease]: ...
     async def renew_leases(self, leases: list[Lease], lease_seconds: float, *, now: datetime) -> list[Lease]: ...
@@ -363,6 +367,20 @@ class SqlStore:
     async def running_executions(self) -> list[str]:
         return [arn for (arn,) in await self._rows("running_executions")]
 
+    async def purge_closed(self, closed_before: datetime, limit: int) -> int:
+        async def purge(tx: Transaction) -> int:
+            rows = await tx.fetch(self._sql["closed_before"], {"before": closed_before, "limit": limit})
+            arns = [{"arn": arn} for (arn,) in rows]
+            if arns:  # the executions' own rows first: SQLite finds their history by the execution's row
+                for name in ("purge_history", "clear_timers", "clear_tasks", "clear_signals", "purge_map_runs",
+                             "purge_executions"):
+                    await tx.execute_many(self._sql[name], arns)
+            return len(arns)
+        return int(await self._write(purge))
+
+    async def reclaim_space(self, pages: int) -> int:
+        return await self._connector.reclaim_space(pages)
+
     async def due_timers(self, now: datetime, limit: int) -> list[Timer]:
         return [timer_from_row(row) for row in await self._rows("due_timers", now=now, limit=limit)]
 
@@ -503,9 +521,16 @@ def folded_writes(folded: dict[str, _Folded]) -> list[tuple[str, list[dict[str, 
         ("update_executions", [{"arn": arn, "status": f.status, "checkpoint": f.checkpoint,
                                 "summary": encode_record(f.summary) if f.summary else None,
                                 "first_event": _first_event(f.events),
-                                "last_event": f.events[-1]["id"] if f.events else None}
+                                "last_event": f.events[-1]["id"] if f.events else None,
+                                "stop_date": _stop_date(f.summary)}
                                for arn, f in executions if f.status is not None or f.summary or f.events])]
     return [(name, rows) for name, rows in writes if rows]
+
+
+def _stop_date(summary: dict[str, Any] | None) -> float | None:
+    """The stopDate a closing change sets, as epoch seconds (the stop_date column; a float for both databases)."""
+    stop = summary.get("stopDate") if summary else None
+    return stop.timestamp() if isinstance(stop, datetime) else None
 
 
 def _first_event(events: list[dict[str, Any]]) -> int | None:

@@ -35,7 +35,7 @@ from stepline.runtime.store.codec import timer_from_row
 from stepline.runtime.store.core import Params, Row, SqlStore, Transaction, failure, load_queries, sql_blocks
 
 T = TypeVar("T")
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
 _SEARCH_PATH = re.compile(r"-c\s*search_path\s*=\s*([^\s,]+)")
 _PARAMETER = re.compile(r"(?<![:\w]):(\w+)(::\w+\[\])?")
@@ -198,6 +198,10 @@ class PostgresConnector:
 
     async def close(self) -> None:
         await self._pool.close()
+
+    async def reclaim_space(self, pages: int) -> int:
+        """Nothing to do: autovacuum makes deleted rows' space reusable (VACUUM FULL would lock the tables)."""
+        return 0
 
     # ------------------------------------------------------------------ reads and the writer's transactions
 

@@ -32,7 +32,7 @@ from stepline.runtime.store.codec import timer_from_row
 from stepline.runtime.store.core import Params, Row, SqlStore, Transaction, failure, load_queries, sql_blocks
 
 T = TypeVar("T")
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = sql_blocks("sqlite_schema.sql", "name")
 QUERIES = load_queries("sqlite", str)
 
@@ -100,6 +100,8 @@ class SqliteConnector:
             db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
             db.execute("PRAGMA busy_timeout=5000")
             db.execute("PRAGMA foreign_keys=OFF")
+            if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:  # a new file
+                db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only before the first table (else: stepline db vacuum)
             db.executescript(SCHEMA["tables"])
             row = db.execute(QUERIES["schema_version"]).fetchone()
             if row is not None and int(row[0]) > SCHEMA_VERSION:
@@ -107,6 +109,9 @@ class SqliteConnector:
                                    f"understands ({SCHEMA_VERSION}); upgrade stepline")
             if row is not None and int(row[0]) < 3:
                 db.executescript(f"BEGIN IMMEDIATE; {SCHEMA['paged_history']} COMMIT;")
+            if row is not None and int(row[0]) < 4:
+                db.executescript(f"BEGIN IMMEDIATE; {SCHEMA['stop_dates']} COMMIT;")
+            db.executescript(SCHEMA["indexes"])
             if row is None or int(row[0]) < SCHEMA_VERSION:
                 db.execute(QUERIES["set_schema_version"], {"version": str(SCHEMA_VERSION)})
             db.execute("PRAGMA quick_check")
@@ -129,6 +134,20 @@ class SqliteConnector:
     async def close(self) -> None:
         await self._thread.run(self._db.close)
         self._thread.stop()
+
+    async def reclaim_space(self, pages: int) -> int:
+        return await self._thread.run(self._reclaim_space, pages)
+
+    def _reclaim_space(self, pages: int) -> int:
+        """Give up to `pages` free pages back to the file system (a file made without auto_vacuum=INCREMENTAL
+        keeps them until `stepline db vacuum`); how many free pages are left."""
+        try:
+            if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:  # 2: INCREMENTAL
+                return 0
+            self._db.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+            return int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+        except sqlite3.DatabaseError as error:
+            raise failure(self.name, "written", error, _unavailable(error)) from None
 
     # ------------------------------------------------------------------ reads and transactions
 

@@ -18,7 +18,10 @@ VALUES (:arn, :state_machine_arn, :name, :status, :start_date, :map_run_arn, :re
 ON CONFLICT (arn) DO NOTHING RETURNING arn;
 
 -- name: update_execution
-UPDATE executions SET record = record || :summary::jsonb, status = coalesce(:status, status) WHERE arn = :arn;
+-- A redrive sets RUNNING: the execution is open again (its stop date goes).
+UPDATE executions SET record = record || :summary::jsonb, status = coalesce(:status, status),
+    stop_date = CASE WHEN :status = 'RUNNING' THEN NULL ELSE stop_date END
+WHERE arn = :arn;
 
 -- name: history_pages
 -- The pages holding events first..last (ids are gap-free), in order.
@@ -109,9 +112,12 @@ UPDATE executions AS e SET
     status = coalesce(c.status, e.status),
     checkpoint = CASE WHEN c.status IS NULL THEN e.checkpoint ELSE c.checkpoint END,
     record = CASE WHEN c.summary IS NULL THEN e.record ELSE e.record || c.summary::jsonb END,
-    events = CASE WHEN c.last_event IS NULL THEN e.events WHEN c.first_event = e.events + 1 THEN c.last_event END
+    events = CASE WHEN c.last_event IS NULL THEN e.events WHEN c.first_event = e.events + 1 THEN c.last_event END,
+    stop_date = CASE WHEN c.status IS NULL THEN e.stop_date WHEN c.status = 'RUNNING' THEN NULL
+                     ELSE coalesce(to_timestamp(c.stop_date), e.stop_date) END
 FROM unnest(:arn::text[], :status::text[], :checkpoint::text[], :summary::text[], :first_event::integer[],
-            :last_event::integer[]) AS c(arn, status, checkpoint, summary, first_event, last_event)
+            :last_event::integer[], :stop_date::float8[])
+     AS c(arn, status, checkpoint, summary, first_event, last_event, stop_date)
 WHERE e.arn = c.arn;
 
 -- name: claim_runnable
@@ -174,3 +180,14 @@ UPDATE executions SET lease_expires = '-infinity' WHERE status = 'RUNNING' AND l
 
 -- name: end_timer_claims
 UPDATE timers SET claimed_until = '-infinity' WHERE claimed_by = :worker;
+
+-- name: purge_history
+-- Retention (core.py's purge_closed): what belongs to closed executions, then the executions.
+DELETE FROM history WHERE execution_arn IN (
+    SELECT arn FROM executions WHERE arn = ANY(:arn::text[]) AND status <> 'RUNNING');
+
+-- name: purge_map_runs
+DELETE FROM resources WHERE kind = 'map_run' AND parent = ANY(:arn::text[]);
+
+-- name: purge_executions
+DELETE FROM executions WHERE arn = ANY(:arn::text[]) AND status <> 'RUNNING';

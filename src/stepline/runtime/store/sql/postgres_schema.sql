@@ -111,3 +111,10 @@ INSERT INTO history SELECT execution_arn, id, id, '[' || body || ']' FROM events
 ALTER TABLE executions ADD COLUMN events integer NOT NULL DEFAULT 0;
 UPDATE executions SET events = (SELECT count(*) FROM events WHERE execution_arn = arn);
 DROP TABLE events;
+
+-- migration: 4
+-- Retention: the date an execution closed (NULL while it runs), as a column an index finds the oldest by.
+ALTER TABLE executions ADD COLUMN stop_date timestamptz;
+UPDATE executions SET stop_date = to_timestamp((record->>'stopDate')::float8)
+WHERE status <> 'RUNNING' AND jsonb_typeof(record->'stopDate') = 'number';
+CREATE INDEX executions_by_stop_date ON executions (stop_date) WHERE stop_date IS NOT NULL;

@@ -65,6 +65,10 @@ SELECT checkpoint FROM executions WHERE arn = :arn;
 -- name: running_executions
 SELECT arn FROM executions WHERE status = 'RUNNING' ORDER BY seq;
 
+-- name: closed_before
+-- Retention: the executions that closed before :before, oldest first (a redriven one runs again: NULL).
+SELECT arn FROM executions WHERE stop_date < :before AND status <> 'RUNNING' ORDER BY stop_date LIMIT :limit;
+
 -- name: due_timers
 SELECT execution_arn, thread, kind, token, due FROM timers WHERE due <= :now ORDER BY due LIMIT :limit;
 

@@ -8,7 +8,10 @@ VALUES (:arn, :state_machine_arn, :name, :status, :start_date, :map_run_arn, :re
 ON CONFLICT (arn) DO NOTHING RETURNING arn;
 
 -- name: update_execution
-UPDATE executions SET record = merge_record(record, :summary), status = coalesce(:status, status) WHERE arn = :arn;
+-- A redrive sets RUNNING: the execution is open again (its stop date goes).
+UPDATE executions SET record = merge_record(record, :summary), status = coalesce(:status, status),
+    stop_date = CASE WHEN :status = 'RUNNING' THEN NULL ELSE stop_date END
+WHERE arn = :arn;
 
 -- name: history_pages
 -- The pages holding events first..last (ids are gap-free), in order.
@@ -77,7 +80,9 @@ UPDATE executions SET
     status = coalesce(:status, status),
     checkpoint = CASE WHEN :status IS NULL THEN checkpoint ELSE :checkpoint END,
     record = CASE WHEN :summary IS NULL THEN record ELSE merge_record(record, :summary) END,
-    events = CASE WHEN :last_event IS NULL THEN events WHEN :first_event = events + 1 THEN :last_event END
+    events = CASE WHEN :last_event IS NULL THEN events WHEN :first_event = events + 1 THEN :last_event END,
+    stop_date = CASE WHEN :status IS NULL THEN stop_date WHEN :status = 'RUNNING' THEN NULL
+                     ELSE coalesce(:stop_date, stop_date) END
 WHERE arn = :arn;
 
 -- name: running_among
@@ -87,3 +92,13 @@ SELECT arn, seq FROM executions WHERE status = 'RUNNING' AND arn IN (SELECT valu
 -- name: needing_worker
 SELECT arn, seq FROM executions
 WHERE status = 'RUNNING' AND (checkpoint IS NULL OR arn IN (SELECT execution_arn FROM signals));
+
+-- name: purge_history
+-- Retention (core.py's purge_closed): what belongs to closed executions, then the executions; one row per ARN.
+DELETE FROM history WHERE execution = (SELECT seq FROM executions WHERE arn = :arn AND status <> 'RUNNING');
+
+-- name: purge_map_runs
+DELETE FROM resources WHERE kind = 'map_run' AND parent = :arn;
+
+-- name: purge_executions
+DELETE FROM executions WHERE arn = :arn AND status <> 'RUNNING';

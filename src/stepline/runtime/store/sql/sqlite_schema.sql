@@ -1,5 +1,7 @@
 -- The SQLite store's schema. `tables` runs at every open (each statement only creates what is missing); the
--- upgrade of a file written by an older stepline runs first when its meta.schema_version is below 3.
+-- upgrades of a file written by an older stepline run next (paged_history below version 3, stop_dates below 4),
+-- then `indexes`. A new file is made with auto_vacuum=INCREMENTAL (sqlite.py), so that retention's deletions can
+-- give their pages back to the file system.
 
 -- name: tables
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -12,7 +14,8 @@ CREATE TABLE IF NOT EXISTS definitions (digest TEXT PRIMARY KEY, definition TEXT
 CREATE TABLE IF NOT EXISTS executions (
     arn TEXT PRIMARY KEY, state_machine_arn TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
     start_date REAL NOT NULL, map_run_arn TEXT, record TEXT NOT NULL, checkpoint TEXT, seq INTEGER NOT NULL,
-    events INTEGER NOT NULL DEFAULT 0);  -- how many events its history holds
+    events INTEGER NOT NULL DEFAULT 0,  -- how many events its history holds
+    stop_date REAL);  -- when it closed (NULL while it runs): retention deletes it some days after
 CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (state_machine_arn, seq);
 CREATE INDEX IF NOT EXISTS executions_running ON executions (status) WHERE status = 'RUNNING';
 CREATE TABLE IF NOT EXISTS history (  -- pages of events (codec.py), keyed by the execution's seq (a small index)
@@ -40,3 +43,11 @@ ALTER TABLE executions ADD COLUMN events INTEGER NOT NULL DEFAULT 0;
 INSERT INTO history SELECT execution, id, id, '[' || body || ']' FROM events;
 UPDATE executions SET events = (SELECT count(*) FROM events WHERE execution = executions.seq);
 DROP TABLE events;
+
+-- name: stop_dates
+-- Version 4: the date an execution closed, as a column that retention's index can find.
+ALTER TABLE executions ADD COLUMN stop_date REAL;
+UPDATE executions SET stop_date = json_extract(record, '$.stopDate') WHERE status <> 'RUNNING';
+
+-- name: indexes
+CREATE INDEX IF NOT EXISTS executions_by_stop_date ON executions (stop_date) WHERE stop_date IS NOT NULL;

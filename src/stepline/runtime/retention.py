@@ -1,0 +1,68 @@
+"""Retention: closed executions, with their histories and every row of theirs, are deleted some days after they
+closed (90 by default, as AWS keeps them). Running executions are never touched.
+
+The purge runs beside the engine in small batches, one transaction each with a pause between them, so that the
+commits of running executions wait behind one small batch at most; then the space it freed is given back to the
+file system in small steps too (SQLite; PostgreSQL's autovacuum does it there). Which executions are old enough
+is read from the runtime's clock (a virtual one in tests, which jumps ahead); how often the purge looks is real
+time, since a virtual clock's sleep would move the executions' time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from stepline.runtime.store.base import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+DAYS = 90.0  # AWS keeps closed executions 90 days
+BATCH = 200  # executions per transaction
+PAUSE_SECONDS = 0.05  # between two batches: the engine's commits go first
+INTERVAL_SECONDS = 600.0  # between two purges
+RECLAIM_PAGES = 1000  # pages (4 MiB by default) given back to the file system per step
+
+
+class Retention:
+    """Deletes the executions that closed more than `days` ago: `purge()` once, `run()` every interval."""
+
+    def __init__(self, store: Store, *, clock: Any, days: float = DAYS, batch: int = BATCH,
+                 pause_seconds: float = PAUSE_SECONDS, interval_seconds: float = INTERVAL_SECONDS) -> None:
+        if days <= 0 or batch < 1:
+            raise ValueError("retention needs days above 0 and a batch of 1 or more")
+        self.store = store
+        self.clock = clock
+        self.days = days
+        self.batch = batch
+        self.pause_seconds = pause_seconds
+        self.interval_seconds = interval_seconds
+
+    async def purge(self) -> int:
+        """Delete every execution that closed more than `days` ago, batch by batch, then give the space back;
+        how many were deleted."""
+        before = self.clock.now() - timedelta(days=self.days)
+        deleted = 0
+        while True:
+            count = await self.store.purge_closed(before, self.batch)
+            deleted += count
+            if count < self.batch:
+                break
+            await asyncio.sleep(self.pause_seconds)
+        if deleted:
+            while await self.store.reclaim_space(RECLAIM_PAGES):
+                await asyncio.sleep(self.pause_seconds)
+            log.info("deleted %d executions closed before %s", deleted, before.isoformat(),
+                     extra={"action": "retention", "executions": deleted})
+        return deleted
+
+    async def run(self) -> None:
+        """Purge now and then every `interval_seconds`, until cancelled; a store that fails is tried again then."""
+        while True:
+            try:
+                await self.purge()
+            except StoreError as error:
+                log.warning("retention could not delete old executions: %s", error, extra={"action": "retention"})
+            await asyncio.sleep(self.interval_seconds)
