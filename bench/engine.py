@@ -27,15 +27,41 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_BENCH = next(path for path in (Path(os.environ.get("STEPLINE_SHARED_BENCH", ROOT.parent / "shared" / "bench")),
                                        Path("/work/shared/bench")) if path.exists())
 DURABLE = ["pass_chain_100"]  # also measured on the durable runtime, as "<name>_durable"
-WORKLOADS = ["pass1", "pass_chain_100", "choice_loop_1000", "map_1000", "map_1000_c10", "parallel_10",
-             "retry_catch", "wait_short"]
+WORKLOADS = ["pass1", "pass_chain_100", "pass_chain_100_jsonata", "choice_loop_1000", "map_1000", "map_1000_c10",
+             "parallel_10", "retry_catch", "wait_short"]
+JSONATA_SUFFIX = "_jsonata"  # the JSONata twin of a workload of Pass states (jsonata_twin)
+
+
+def jsonata_twin(definition: dict) -> dict:
+    """The same workflow in JSONata: each Pass state's Parameters placed at its ResultPath becomes one Output
+    expression that merges the same object into the input (pass_chain_100: the same output, state by state)."""
+    states = {}
+    for name, state in definition["States"].items():
+        if state["Type"] != "Pass" or set(state) - {"Type", "Parameters", "ResultPath", "Next", "End"}:
+            raise SystemExit(f"{name}: only Pass states with Parameters and ResultPath have a JSONata twin here")
+        fields = ", ".join(f"'{key.removesuffix('.$')}': "
+                           + (f"$states.input{value[1:]}" if key.endswith(".$") else json.dumps(value))
+                           for key, value in state["Parameters"].items())
+        target = state["ResultPath"].removeprefix("$.")
+        twin = {"Type": "Pass", "Output": f"{{% $merge([$states.input, {{'{target}': {{{fields}}}}}]) %}}"}
+        states[name] = twin | {key: state[key] for key in ("Next", "End") if key in state}
+    return {"QueryLanguage": "JSONata", "StartAt": definition["StartAt"], "States": states}
+
+
+def read_workload(name: str) -> tuple[str, object]:
+    """A workload's definition (text) and input; "<name>_jsonata" is the JSONata twin of <name>."""
+    directory = SHARED_BENCH / "workloads"
+    base = name.removesuffix(JSONATA_SUFFIX)
+    definition = (directory / f"{base}.asl.json").read_text()
+    if name != base:
+        definition = json.dumps(jsonata_twin(json.loads(definition)))
+    return definition, json.loads((directory / f"{base}.input.json").read_text())
 
 
 def measure(name: str, seconds: float) -> dict:
     """Run the workload back to back for about `seconds`; time only the executions."""
     directory = SHARED_BENCH / "workloads"
-    definition = (directory / f"{name}.asl.json").read_text()
-    input_value = json.loads((directory / f"{name}.input.json").read_text())
+    definition, input_value = read_workload(name)
     options: dict = {}
     run_options: dict = {"time_scale": 0}  # virtual time: Waits and Retry intervals cost no real time
     if name == "retry_catch":

@@ -109,6 +109,26 @@ def test_workflow_variables_and_states() -> None:
     assert evaluate("{% $sum($states.input.input_values) + $var_constant_1 %}", bindings) == 7
 
 
+STATES = {"states": {"input": {"a": 1}, "context": {"Execution": {"Id": "arn:x"}}, "result": {"r": 2}}, "v": {"w": 3},
+          "u": 4}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("$states.context.Execution.Id", "arn:x", id="context-member"),
+        pytest.param("$states.input.a + $v.w + $u", 8, id="input-and-variables"),
+        pytest.param("$lookup($states, 'result').r", 2, id="lookup-of-a-member"),
+        pytest.param("$sort($keys($states))", ["context", "input", "result"], id="whole-states"),
+        pytest.param("($s := $states; $s.input.a)", 1, id="states-through-a-variable"),
+        pytest.param("$exists($nope)", False, id="unbound-variable"),
+    ],
+)
+def test_an_expression_sees_every_binding_it_reads(text: str, expected: Any) -> None:
+    # only the bindings an expression reads are handed to the library (jsonata._binding_reader)
+    assert evaluate("{% " + text + " %}", STATES) == expected
+
+
 # --- Step Functions' functions -------------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ AWS's prefix in front: "An error occurred while executing the state 'S' (entered
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -76,16 +77,20 @@ def compile_expression(text: str, *, at: str, field: str | None = None) -> Evalu
     for name, (function, signature) in _STATIC_FUNCTIONS.items():
         compiled.register_function(name, function, signature)
     prefix = f"The JSONata expression '{source}' specified for the field '{field}'"
-    # Only expressions that may call $random, $uuid or $eval get them bound per evaluation (a text search is enough:
-    # binding one that is never called costs nothing but time).
+    # Only expressions that may call $random, $uuid or $eval get them bound per evaluation, and only those that may
+    # read the clock get `now` (a text search is enough: binding one that is never called costs nothing but time).
     dynamic = any(f"${name}" in text for name in _DYNAMIC_NAMES)
+    reads_clock = any(f"${name}" in text for name in _CLOCK_NAMES)
+    # The library converts every binding it is given, read or not: give it only those the expression reads.
+    read = _binding_reader(compiled.reads())
 
     def evaluate(bindings: Bindings, /, *, rng: Random | None = None, now: datetime | None = None) -> JSON:
-        variables = bindings
+        variables = read(bindings)
         if dynamic:
-            variables = {**_dynamic_functions(rng or _FALLBACK_RNG), **bindings}
+            variables = {**_dynamic_functions(rng or _FALLBACK_RNG), **variables}
+        clock = None if now is None or not reads_clock else _millis(now)
         try:
-            out = compiled.evaluate_json(None, variables, now=None if now is None else _millis(now), **_bounds())
+            out = compiled.evaluate_json(None, variables, now=clock, **_bounds())
         except jlens.JlensError as error:
             if error.code == TIMEOUT and limits.overtime():
                 raise limits.Overtime from None
@@ -211,6 +216,27 @@ def _dynamic_functions(rng: Random) -> dict[str, Any]:
 
 
 _DYNAMIC_NAMES = ("random", "uuid", "eval")
+_CLOCK_NAMES = ("now", "millis")
+
+
+def _binding_reader(reads: Any) -> Callable[[Bindings], Bindings]:
+    """What of the bindings an expression reads (the library's static analysis, `reads()`): the variables it names,
+    and of `$states` only the members it names ($states.input but not $states.context)."""
+    if reads.get("everyBinding"):
+        return lambda bindings: bindings
+    read = reads.get("bindings", {})
+    names = tuple(name for name in read if name != "states")
+    states = read.get("states")
+    members = None if states is None or states is True else tuple(states)
+
+    def select(bindings: Bindings) -> Bindings:
+        chosen = {name: bindings[name] for name in names if name in bindings}
+        whole = bindings.get("states")
+        if states is not None and whole is not None:
+            chosen["states"] = whole if members is None or not isinstance(whole, dict) else \
+                {member: whole[member] for member in members if member in whole}
+        return chosen
+    return select
 
 
 def _integer(value: Any, function: str, position: int) -> int:
@@ -244,8 +270,14 @@ def _bounds() -> dict[str, Any]:
     """The library's limits for one evaluation (expr/limits.py): its time (the whole limit, or what is left of the
     inline budget), and the sizes of what it builds."""
     bound = limits.current()
-    timeout = bound.seconds if not limits.inlined() else min(bound.seconds, limits.remaining())
-    return {"timeout": timeout, "max_string_length": bound.memory_bytes, "max_result_size": bound.memory_bytes,
+    if not limits.inlined():
+        return _whole_bounds(bound)
+    return {**_whole_bounds(bound), "timeout": min(bound.seconds, limits.remaining())}
+
+
+@functools.lru_cache(maxsize=16)
+def _whole_bounds(bound: limits.Limits) -> dict[str, Any]:
+    return {"timeout": bound.seconds, "max_string_length": bound.memory_bytes, "max_result_size": bound.memory_bytes,
             "max_array_length": bound.memory_bytes // 64}  # an item costs 16 bytes or more, and 50 in Python
 
 
