@@ -13,6 +13,7 @@ refusals and unknown routes included, is answered in AWS's JSON error shape.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import resource
 import signal
@@ -21,6 +22,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any, ClassVar, TextIO
 from urllib.parse import urlsplit
@@ -351,6 +353,25 @@ class _Server(uvicorn.Server):
             await _close(self.service)
 
 
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class JsonLines(logging.Formatter):
+    """A log record as one JSON object: time (UTC, ISO 8601), level, logger, message, the record's fields
+    (`extra=`), and the exception's traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES and key not in entry:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
 def _announce(out: TextIO) -> Callable[[str, int], None]:
     def ready(host: str, port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
@@ -359,7 +380,7 @@ def _announce(out: TextIO) -> Callable[[str, int], None]:
 
 
 def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          console_routes: Sequence[BaseRoute] = (), log_level: str = "warning",
+          console_routes: Sequence[BaseRoute] = (), log_level: str = "warning", log_format: str = "text",
           on_ready: Callable[[str, int], None] | None = None, out: TextIO | None = None,
           allowed_hosts: Iterable[str] = (), max_connections: int = DEFAULT_MAX_CONNECTIONS,
           request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> None:
@@ -367,7 +388,7 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     CannotStart when the service cannot start.
 
     Prints one line with the address once listening (port 0 picks a free port). Logs are quiet: warnings
-    only; with `log_level="debug"` one line per request. `allowed_hosts` adds Host names to the default ones
+    only; with `log_level="debug"` one line per request; `log_format="json"`: one JSON object per line (JsonLines). `allowed_hosts` adds Host names to the default ones
     (`*`: any). `max_connections` is capped by the open-files limit, which is first raised to its maximum.
     """
     app = create_app(service, console_routes=console_routes, allowed_hosts=server_names(host, allowed_hosts),
@@ -380,13 +401,17 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     stepline_logger.setLevel(level)
     if not stepline_logger.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(JsonLines() if log_format == "json" else
+                             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         stepline_logger.addHandler(handler)
+        if log_format == "json":  # uvicorn's own lines too, instead of its text configuration
+            logging.getLogger("uvicorn").addHandler(handler)
     # a pending GetActivityTask long poll (60 s) must not hold a shutdown: requests still open after the
     # grace period are cancelled
     config = uvicorn.Config(app, host=host, port=port, lifespan="on", access_log=False, log_level=level,
                             server_header=False, loop="auto", http=connection,
-                            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+                            log_config=None if log_format == "json" else uvicorn.config.LOGGING_CONFIG)
     server = _Server(config, service, on_ready or _announce(out or sys.stdout))
     # uvicorn re-raises the signal that stopped it once it has shut down; these handlers make that a return.
     in_main_thread = threading.current_thread() is threading.main_thread()

@@ -160,7 +160,14 @@ def _parser() -> argparse.ArgumentParser:
                             "Secrets Manager (or STEPLINE_CONNECTIONS)")
     serve.add_argument("--register", metavar="DIR", help="register every DIR/*.asl.json as a state machine at start")
     _template_options(serve)
-    serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"],
+                       help="the server's own log: warnings and errors only by default")
+    serve.add_argument("--log-format", default="text", choices=["text", "json"],
+                       help="the server's own log: lines of text (default), or one JSON object per line")
+    serve.add_argument("--log-dir", metavar="DIR",
+                       help="execution logs (state machines' loggingConfiguration) as a JSON Lines file per log "
+                            "group in DIR (or STEPLINE_LOG_DIR); without it they go to CloudWatch Logs when "
+                            "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS or AWS_ENDPOINT_URL is set, else to stepline-logs")
     serve.add_argument("--allowed-hosts", action="append", metavar="HOST",
                        help="also answer requests whose Host is HOST (repeatable, or comma separated; * for any; "
                             "or STEPLINE_ALLOWED_HOSTS). Default: loopback, --host, and the machine's names and "
@@ -674,7 +681,7 @@ def _serve(args: argparse.Namespace) -> int:
                                          lease_seconds=args.lease_seconds, poll_seconds=args.poll_seconds,
                                          pool_size=args.pool_size, retention_days=args.retention_days,
                                          evaluation_seconds=args.evaluation_seconds,
-                                         evaluation_memory=args.evaluation_memory)
+                                         evaluation_memory=args.evaluation_memory, log_dir=args.log_dir)
     service = _service(settings, store_must_exist=False)
     from stepline.server import CannotStart, serve
 
@@ -685,7 +692,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     allowed_hosts = args.allowed_hosts or [os.environ.get("STEPLINE_ALLOWED_HOSTS", "")]
     try:
-        serve(service, host=args.host, port=args.port, log_level=args.log_level, console_routes=console_routes,
+        serve(service, host=args.host, port=args.port, log_level=args.log_level, log_format=args.log_format,
+              console_routes=console_routes,
               allowed_hosts=[name for names in allowed_hosts for name in names.split(",") if name.strip()],
               max_connections=args.max_connections, request_timeout=args.request_timeout)
     except CannotStart as error:

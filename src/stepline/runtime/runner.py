@@ -189,8 +189,10 @@ class ExpressRuns:
     ones by their summary only (an ended execution's state and history would hold megabytes per Map of 1000 items).
     """
 
-    def __init__(self, summarize: Callable[[Execution], Any], remembered: int = 10_000) -> None:
+    def __init__(self, summarize: Callable[[Execution], Any], remembered: int = 10_000,
+                 ended: Callable[[Execution], None] = lambda execution: None) -> None:
         self._summarize = summarize
+        self._on_end = ended  # told each execution that ended, with its history (execution logs); never blocks
         self._remembered = remembered
         self._executions: dict[str, Execution | Any] = {}  # ARN -> running Execution, or an ended one's summary
         self._running: dict[str, asyncio.Task[Execution]] = {}  # ARN -> the task running it
@@ -219,6 +221,7 @@ class ExpressRuns:
         finally:
             if arn in self._executions:
                 self._executions[arn] = self._summarize(execution)
+            self._on_end(execution)
 
     async def wait(self, arn: str) -> bool:
         """Until this Express execution, started here, has ended; False if it is not one."""

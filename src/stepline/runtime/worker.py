@@ -71,7 +71,8 @@ class Runtime:
     def __init__(self, store: Store, *, clock: Any, programs: Callable[[str, str], Awaitable[Program]],
                  integrations: Callable[[ExecutionRecord | None], Integrations], worker: str | None = None,
                  lease_seconds: float = LEASE_SECONDS, poll_seconds: float = POLL_SECONDS,
-                 limits: Limits = DEFAULT_LIMITS, retention_days: float | None = None) -> None:
+                 limits: Limits = DEFAULT_LIMITS, retention_days: float | None = None,
+                 committed: Callable[[Execution, list[dict]], None] = lambda execution, events: None) -> None:
         self.store = store
         self.limits = limits  # of every evaluation of an expression
         self.worker = worker or default_worker_name()
@@ -79,6 +80,7 @@ class Runtime:
         self.clock = clock
         self._programs = programs  # (definition digest, machine type) -> Program
         self._integrations = integrations  # execution record -> its integrations
+        self._committed = committed  # told each execution's events once committed (execution logs); never blocks
         self.quiet = Quiet(lambda: self.idle)
         self.leases = Leases(store, self.worker, lease_seconds)
         self.inbox = Inbox()
@@ -429,6 +431,8 @@ class Runtime:
                 self.timers.settled(applied.signals)
         self.inbox.consumed(signal_id for change in changes for signal_id in change.consumed_signals)
         for applied in results:
+            for execution, events in applied.recorded:
+                self._committed(execution, events)
             for arn, thread in applied.cancels:
                 self.tasks.cancel(arn, thread)
             for arn, effect in applied.dispatches:
@@ -471,6 +475,7 @@ class Runtime:
         except Exception:  # its position cannot be written either: it ends without one
             change.checkpoint = None
         result.changes.append(change)
+        result.recorded.append((execution, change.events))
         return result
 
     async def _bare(self, arn: str) -> Execution | None:
@@ -605,6 +610,7 @@ class Runtime:
         for effect in effects:
             self._plan(execution, effect, change, applied)
         self._outcome(execution, change)
+        applied.recorded.append((execution, change.events))
         return change
 
     @staticmethod
@@ -746,6 +752,7 @@ class _Applied:
     dispatches: list[tuple[str, InvokeTask]] = field(default_factory=list)  # tasks to send once committed
     cancels: list[tuple[str, str]] = field(default_factory=list)  # (execution, thread) of tasks abandoned
     activities: set[str] = field(default_factory=set)  # activities given a task
+    recorded: list[tuple[Execution, list[dict]]] = field(default_factory=list)  # the events of each execution
     failure: Exception | None = None  # the execution could not go on: it fails alone (Runtime._fail_alone)
     poisoned: bool = False  # this is that failure
 

@@ -25,6 +25,7 @@ from stepline.engine.resources import describe_resource
 from stepline.errors import DefinitionError, Diagnostic
 from stepline.jsonvalue import JSON, dumps, loads, too_deep
 from stepline.runtime.clock import clock_for
+from stepline.runtime.execution_logs import ExecutionLogs, configuration_problem
 from stepline.runtime.integrations.aws import AwsClients
 from stepline.runtime.integrations.aws.errors import client_error
 from stepline.runtime.integrations.lambda_local import LocalFunctions
@@ -129,8 +130,9 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         routes = load_routes(settings.routes) if settings.routes else []
         self.routed = Routes(routes, self.functions, self.served) if routes else None
         self._programs: dict[tuple[str, str], Program] = {}
-        self.express = ExpressRuns(express_record)
+        self.express = ExpressRuns(express_record, ended=self._log_express)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
+        self.execution_logs: ExecutionLogs = None  # type: ignore[assignment]  # made by start()
 
     async def start(self, *, worker: bool = True) -> None:
         """Open the store, join its workers (`worker`: a command that only reads does not), and register the
@@ -138,10 +140,14 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         if self.store is None:
             self.store = await open_store(self.settings.db, pool_size=self.settings.pool_size)
         await self.remote.open()
+        self.execution_logs = ExecutionLogs.configured(self.store, log_dir=self.settings.log_dir,
+                                                       clients=self.aws_clients)
+        await self.execution_logs.start()
         self.runtime = Runtime(self.store, clock=self.clock, programs=self._program,
                                integrations=self._integrations_for, worker=self.settings.worker_name,
                                lease_seconds=self.settings.lease_seconds, poll_seconds=self.settings.poll_seconds,
-                               limits=self.settings.limits, retention_days=self.settings.retention_days)
+                               limits=self.settings.limits, retention_days=self.settings.retention_days,
+                               committed=self.execution_logs.submit)
         if worker:
             await self.runtime.start()
         for path in sorted(Path(self.settings.register).glob("*.asl.json")) if self.settings.register else ():
@@ -194,12 +200,19 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
     async def close(self) -> None:
         await self.express.close()
         await self.runtime.close()
+        if self.execution_logs is not None:
+            await self.execution_logs.close()
         await self.store.close()
         await self.remote.close()
         await self.aws_clients.close()
         await self.template_functions.close()
 
     # ------------------------------------------------------------------ shared helpers
+
+    def _log_express(self, execution: Execution) -> None:
+        """An Express execution ended: its history goes to its execution logs (its only record, as on AWS)."""
+        if self.execution_logs is not None:
+            self.execution_logs.submit(execution, execution.events)
 
     async def _program(self, digest: str, machine_type: str) -> Program:
         key = (digest, machine_type)
@@ -281,6 +294,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                                    encryptionConfiguration: dict | None = None) -> dict:
         check_name(name)
         _check_role(roleArn)
+        _check_logging(loggingConfiguration)
         if versionDescription is not None and not publish:
             raise errors.ValidationException("Version description can only be set when publish is true")
         digest, _ = await self._compile(definition, type)
@@ -300,6 +314,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
             response = {"stateMachineArn": arn, "creationDate": existing.creation_date}
         else:
             response = {"stateMachineArn": arn, "creationDate": now}
+            self.execution_logs.configure(arn, record.logging_configuration)
         if tags:
             await self.tag_resource(resourceArn=arn, tags=tags)
         if publish:
@@ -329,6 +344,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         record = await self._state_machine(stateMachineArn)
         if roleArn is not None:
             _check_role(roleArn)
+        _check_logging(loggingConfiguration)
         if versionDescription is not None and not publish:
             raise errors.ValidationException("Version description can only be set when publish is true")
         if all(v is None for v in (definition, roleArn, loggingConfiguration, tracingConfiguration,
@@ -351,6 +367,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
             changes.update(revision_id=str(uuid.uuid4()), update_date=now)
         record = record.but(**changes)
         await self.store.put_resource(STATE_MACHINES, record)
+        self.execution_logs.configure(record.arn, record.logging_configuration)
         response = {"updateDate": record.update_date or now, "revisionId": record.revision_id}
         if publish:
             version = await self.publish_state_machine_version(stateMachineArn=record.arn,
@@ -361,6 +378,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
     async def delete_state_machine(self, *, stateMachineArn: str) -> dict:
         parse_state_machine_arn(stateMachineArn, qualified=False)
         await self.store.delete_resource(STATE_MACHINES, stateMachineArn)
+        self.execution_logs.configure(stateMachineArn, None)
         for version in await self.store.list_resources(VERSIONS, parent=stateMachineArn):
             await self.store.delete_resource(VERSIONS, version.arn)
         for alias in await self.store.list_resources(ALIASES, parent=stateMachineArn):
@@ -730,6 +748,13 @@ def _check_role(role_arn: str) -> None:
     """AWS's InvalidArn for a roleArn that does not name an IAM role."""
     if not _ROLE_ARN.fullmatch(role_arn):
         raise errors.InvalidArn(f"Invalid Role Arn: '{role_arn}'")
+
+
+def _check_logging(configuration: dict | None) -> None:
+    """AWS's InvalidLoggingConfiguration for a configuration that cannot log as asked."""
+    problem = configuration_problem(configuration) if configuration is not None else None
+    if problem is not None:
+        raise errors.InvalidLoggingConfiguration(problem)
 
 
 def _without_data(event: dict) -> dict:

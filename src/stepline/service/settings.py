@@ -42,6 +42,9 @@ class Settings:
     # what one evaluation of a workflow's expressions may take (expr/limits.py)
     evaluation_seconds: float = DEFAULT_SECONDS  # STEPLINE_EVALUATION_SECONDS
     evaluation_memory: int = DEFAULT_MEMORY_BYTES  # STEPLINE_EVALUATION_MEMORY: bytes a value it builds may have
+    # STEPLINE_LOG_DIR: execution logs as a JSON Lines file per log group here, not to CloudWatch Logs
+    # (runtime/execution_logs.py); without it and without a CloudWatch Logs endpoint, in stepline-logs
+    log_dir: str | None = None
 
     @property
     def limits(self) -> Limits:
@@ -77,6 +80,7 @@ class Settings:
             if os.environ.get("STEPLINE_EVALUATION_SECONDS") else None,
             "evaluation_memory": int(os.environ["STEPLINE_EVALUATION_MEMORY"])
             if os.environ.get("STEPLINE_EVALUATION_MEMORY") else None,
+            "log_dir": os.environ.get("STEPLINE_LOG_DIR") or None,
         }
         values = {k: v for k, v in environment.items() if v is not None}
         values.update({k: v for k, v in options.items() if v is not None and v != ()})

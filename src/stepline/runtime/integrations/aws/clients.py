@@ -106,6 +106,10 @@ class AwsClients:
         return await self.run(self._call_blocking, self.role_for(task), task.resource.region or self.region,
                               service, operation, dict(parameters), task.endpoint)
 
+    async def request(self, service: str, operation: str, parameters: Mapping[str, Any], *, region: str) -> dict:
+        """One operation on the server's own behalf (the credentials chain, no task's role): execution logs."""
+        return await self.run(self._call_blocking, None, region, service, operation, dict(parameters))
+
     async def client(self, task: TaskCall, service: str) -> BaseClient:
         """The client a task's calls to `service` use (made on first use, in the thread pool)."""
         return await self.run(self._client, service, task.resource.region or self.region, self.role_for(task),
