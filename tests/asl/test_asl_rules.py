@@ -377,6 +377,25 @@ def test_express_restrictions(resource: str, message: str) -> None:
     assert found(definition, "EXPRESS") == [(SCHEMA, message, "/States/S/Resource")]
 
 
+@pytest.mark.parametrize(("resource", "recognized"), [
+    pytest.param("arn:aws:states:::dynamodb:getItemm", False, id="dynamodb-misspelt-action"),
+    pytest.param("arn:aws:states:::batch:submitJobb.sync", False, id="batch-misspelt-action"),
+    pytest.param("arn:aws:states:::athena:startQuery", False, id="athena-unknown-action"),
+    pytest.param("arn:aws:states:::eks:callApi", False, id="eks-unknown-action"),
+    pytest.param("arn:aws:states:::sagemaker:createEndpoint.sync", False, id="request-only-action-with-sync"),
+    pytest.param("arn:aws:states:::glue:startJobRun.waitForTaskToken", False, id="sync-only-action-with-callback"),
+    pytest.param("arn:aws:states:::batch:submitJob.sync", True, id="batch-sync"),
+    pytest.param("arn:aws:states:::ecs:runTask.waitForTaskToken", True, id="ecs-callback"),
+    pytest.param("arn:aws:states:::eks:runJob.sync", True, id="eks-run-job"),
+    pytest.param("arn:aws:states:::elasticmapreduce:modifyInstanceGroupByName", True, id="emr-by-name"),
+    pytest.param("arn:aws:states:::s3:getObject", True, id="service-without-a-closed-list"),
+])
+def test_optimized_actions_are_a_closed_list(resource: str, recognized: bool) -> None:
+    problem = (SCHEMA, f"The resource provided {resource} is not recognized. The value is not a valid resource "
+                       "ARN, or the resource is not available in this region.", "/States/S/Resource")
+    assert found(one(task(Resource=resource))) == ([] if recognized else [problem])
+
+
 def test_unreachable_and_missing_target_together() -> None:
     definition = {"StartAt": "pass1", "States": {"pass1": {"Type": "Pass", "Next": "pass3"},
                                                  "pass2": {"Type": "Pass", "End": True}}}

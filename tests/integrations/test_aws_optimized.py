@@ -121,3 +121,15 @@ def test_unknown_parameters_are_refused(task: RunTask, resource: str, parameters
     assert result.error == "States.Runtime"
     assert result.cause.endswith("could not be used to start the Task: [The field \"Nope\" is not supported by "
                                  "Step Functions]")
+
+
+def test_the_runtime_serves_only_actions_the_definition_rules_know() -> None:
+    """asl/resources.py holds the one list of optimized actions: every action the runtime's tables serve is in it,
+    with the pattern it is served for."""
+    from stepline.asl.resources import optimized_patterns
+    from stepline.runtime.integrations.aws.jobs import JOBS
+    from stepline.runtime.integrations.aws.optimized import APIS
+
+    assert all("" in optimized_patterns(api.resource_type, action) for api in APIS for action in api.actions)
+    assert all(".sync" in optimized_patterns(resource_type, action) for resource_type, action in JOBS)
+

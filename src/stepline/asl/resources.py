@@ -5,19 +5,52 @@ from __future__ import annotations
 import re
 from typing import Final
 
-# Optimized integrations (Developer Guide, "Integrating optimized services") whose actions are a closed set:
-# service -> action -> the integration patterns it supports ("" is Request Response).
-_RR_TOKEN = ("", ".waitForTaskToken")
+# Optimized integrations (Developer Guide, "Integrating optimized services" and each service's page): service ->
+# action -> the integration patterns it supports ("" is Request Response). The one list of their action names: the
+# runtime's tables (runtime/integrations/aws/optimized.py and jobs.py) are made from it and checked against it.
+_RR: Final = ("",)
+_TOKEN: Final = ("", ".waitForTaskToken")
+_SYNC: Final = ("", ".sync")
+_SYNC_TOKEN: Final = ("", ".sync", ".waitForTaskToken")
+_SAGEMAKER_JOBS: Final = ("createTrainingJob", "createTransformJob", "createProcessingJob", "createLabelingJob",
+                          "createHyperParameterTuningJob")
 OPTIMIZED_ACTIONS: Final[dict[str, dict[str, tuple[str, ...]]]] = {
-    "lambda": {"invoke": _RR_TOKEN},
-    "dynamodb": {"getItem": ("",), "putItem": ("",), "updateItem": ("",), "deleteItem": ("",)},
-    "sqs": {"sendMessage": _RR_TOKEN},
-    "sns": {"publish": _RR_TOKEN},
-    "events": {"putEvents": _RR_TOKEN},
+    "lambda": {"invoke": _TOKEN},
+    "dynamodb": {"getItem": _RR, "putItem": _RR, "updateItem": _RR, "deleteItem": _RR},
+    "sqs": {"sendMessage": _TOKEN},
+    "sns": {"publish": _TOKEN},
+    "events": {"putEvents": _TOKEN},
     "states": {"startExecution": ("", ".sync", ".sync:2", ".waitForTaskToken")},
-    "apigateway": {"invoke": _RR_TOKEN},
-    "http": {"invoke": ("",)},
+    "apigateway": {"invoke": _TOKEN},
+    "http": {"invoke": _RR},
+    "bedrock": {"invokeModel": _RR, "createModelCustomizationJob": _SYNC_TOKEN},
+    "batch": {"submitJob": _SYNC},
+    "ecs": {"runTask": _SYNC_TOKEN},
+    "glue": {"startJobRun": _SYNC},
+    "databrew": {"startJobRun": _SYNC},
+    "athena": {"startQueryExecution": _SYNC, "stopQueryExecution": _RR, "getQueryExecution": _RR,
+               "getQueryResults": _RR},
+    "codebuild": {"startBuild": _SYNC, "stopBuild": _RR, "batchDeleteBuilds": _RR, "batchGetReports": _RR,
+                  "startBuildBatch": _SYNC, "stopBuildBatch": _RR, "retryBuildBatch": _SYNC, "deleteBuildBatch": _RR},
+    "sagemaker": {"createEndpoint": _RR, "createEndpointConfig": _RR, "createModel": _RR, "updateEndpoint": _RR,
+                  **{job: _SYNC for job in _SAGEMAKER_JOBS}},
+    "elasticmapreduce": {"createCluster": _SYNC, "terminateCluster": _SYNC, "addStep": _SYNC, "cancelStep": _RR,
+                         "setClusterTerminationProtection": _RR, "modifyInstanceFleetByName": _RR,
+                         "modifyInstanceGroupByName": _RR},
+    "emr-serverless": {"createApplication": _SYNC, "startApplication": _SYNC, "stopApplication": _SYNC,
+                       "deleteApplication": _SYNC, "startJobRun": _SYNC, "cancelJobRun": _SYNC},
+    "emr-containers": {"createVirtualCluster": _RR, "deleteVirtualCluster": _SYNC, "startJobRun": _SYNC},
+    "eks": {"createCluster": _SYNC, "deleteCluster": _SYNC, "createNodegroup": _SYNC, "deleteNodegroup": _SYNC,
+            "createFargateProfile": _SYNC, "deleteFargateProfile": _SYNC, "runJob": _SYNC_TOKEN, "call": _RR},
+    "mediaconvert": {"createJob": _SYNC},
 }
+
+
+def optimized_patterns(service: str, action: str) -> tuple[str, ...]:
+    """The integration patterns ("", ".sync", ...) of `arn:aws:states:::<service>:<action>`; () when AWS has no
+    such optimized action."""
+    return OPTIMIZED_ACTIONS.get(service, {}).get(action, ())
+
 
 _SERVICE_ARN = re.compile(r"arn:[a-z-]+:states:::(?P<service>[A-Za-z0-9-]+):(?P<rest>.+)\Z")
 _ACTIVITY_ARN = re.compile(r"arn:[a-z-]+:states:[^:]*:[^:]*:activity:.+\Z")

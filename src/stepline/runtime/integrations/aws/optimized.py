@@ -42,6 +42,7 @@ import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.model import ServiceModel
 
+from stepline.asl.resources import OPTIMIZED_ACTIONS, optimized_patterns
 from stepline.errors import StatesError
 from stepline.jsonvalue import JSON, dumps, loads
 from stepline.runtime.integrations.aws import shapes
@@ -63,7 +64,6 @@ class Api:
     service: str  # botocore's name
     naming: Naming
     actions: dict[str, str]  # action -> operation
-    callback: frozenset[str] = frozenset()  # the actions that allow .waitForTaskToken
     sdk_metadata: bool = True  # whether results carry SdkHttpMetadata and SdkResponseMetadata
     prepare: dict[str, Prepare] = field(default_factory=dict)  # by action
     answer: dict[str, Answer] = field(default_factory=dict)  # by action
@@ -208,33 +208,26 @@ def _json_or_text(text: JSON) -> JSON:
         return text
 
 
-def _same(actions: list[str]) -> dict[str, str]:
-    """Actions that are their operations, in camelCase."""
-    return {action: action[:1].upper() + action[1:] for action in actions}
+def _same(resource_type: str, *, but: tuple[str, ...] = ()) -> dict[str, str]:
+    """The optimized actions of a resource type (asl/resources.py, the one list of them) that are their
+    operations, in camelCase; `but` those another integration serves."""
+    return {action: action[:1].upper() + action[1:] for action in OPTIMIZED_ACTIONS[resource_type] if action not in but}
 
-
-_SAGEMAKER_JOBS = [f"create{kind}Job" for kind in ("Training", "Transform", "Processing", "Labeling",
-                                                   "HyperParameterTuning")]
-_CODEBUILD = ["startBuild", "stopBuild", "batchDeleteBuilds", "batchGetReports", "startBuildBatch", "stopBuildBatch",
-              "retryBuildBatch", "deleteBuildBatch"]
-_EKS = [f"{verb}{kind}" for kind in ("Cluster", "Nodegroup", "FargateProfile") for verb in ("create", "delete")]
-_EMR_SERVERLESS = [f"{verb}Application" for verb in ("create", "start", "stop", "delete")] + ["startJobRun",
-                                                                                               "cancelJobRun"]
 
 APIS: tuple[Api, ...] = (
     Api(resource_type="lambda", service="lambda", naming=_v1("Lambda", "AWSLambda", "AWSLambdaException"),
-        actions={"invoke": "Invoke"}, callback=frozenset({"invoke"}), answer={"invoke": _lambda_result}),
+        actions={"invoke": "Invoke"}, answer={"invoke": _lambda_result}),
     Api(resource_type="dynamodb", service="dynamodb",
         naming=_v1("DynamoDB", "AmazonDynamoDBv2", "AmazonDynamoDBException"),
         actions={"getItem": "GetItem", "putItem": "PutItem", "updateItem": "UpdateItem", "deleteItem": "DeleteItem"}),
     Api(resource_type="sqs", service="sqs", naming=_v1("SQS", "AmazonSQS", "AmazonSQSException"),
-        actions={"sendMessage": "SendMessage"}, callback=frozenset({"sendMessage"}),
+        actions={"sendMessage": "SendMessage"},
         prepare={"sendMessage": _as_text("MessageBody")}),
     Api(resource_type="sns", service="sns", naming=_v1("SNS", "AmazonSNS", "AmazonSNSException"),
-        actions={"publish": "Publish"}, callback=frozenset({"publish"}), prepare={"publish": _as_text("Message")}),
+        actions={"publish": "Publish"}, prepare={"publish": _as_text("Message")}),
     Api(resource_type="events", service="events",
         naming=_v1("EventBridge", "AmazonEventBridge", "AmazonEventBridgeException"),
-        actions={"putEvents": "PutEvents"}, callback=frozenset({"putEvents"}), sdk_metadata=False,
+        actions={"putEvents": "PutEvents"}, sdk_metadata=False,
         prepare={"putEvents": _events}, answer={"putEvents": _events_result}),
     Api(resource_type="bedrock", service="bedrock-runtime",
         naming=_v1("Bedrock", "AmazonBedrockRuntime", "AmazonBedrockRuntimeException"),
@@ -245,20 +238,19 @@ APIS: tuple[Api, ...] = (
     Api(resource_type="batch", service="batch", naming=_v1("Batch", "AWSBatch", "AWSBatchException"),
         actions={"submitJob": "SubmitJob"}),
     Api(resource_type="ecs", service="ecs", naming=_v1("ECS", "AmazonECS", "AmazonECSException"),
-        actions={"runTask": "RunTask"}, callback=frozenset({"runTask"})),
+        actions={"runTask": "RunTask"}),
     Api(resource_type="glue", service="glue", naming=_v1("Glue", "AWSGlue", "AWSGlueException"),
         actions={"startJobRun": "StartJobRun"}),
     Api(resource_type="databrew", service="databrew",
         naming=_v1("DataBrew", "AWSGlueDataBrew", "AWSGlueDataBrewException"), actions={"startJobRun": "StartJobRun"}),
     Api(resource_type="athena", service="athena", naming=_v1("Athena", "AmazonAthena", "AmazonAthenaException"),
-        actions=_same(["startQueryExecution", "stopQueryExecution", "getQueryExecution", "getQueryResults"])),
+        actions=_same("athena")),
     Api(resource_type="codebuild", service="codebuild",
-        naming=_v1("CodeBuild", "AWSCodeBuild", "AWSCodeBuildException"), actions=_same(_CODEBUILD),
+        naming=_v1("CodeBuild", "AWSCodeBuild", "AWSCodeBuildException"), actions=_same("codebuild"),
         tokens={operation: "idempotencyToken" for operation in ("StartBuild", "StartBuildBatch", "RetryBuildBatch")}),
     Api(resource_type="sagemaker", service="sagemaker",
         naming=_v1("SageMaker", "AmazonSageMaker", "AmazonSageMakerException"),
-        actions=_same(["createEndpoint", "createEndpointConfig", "createModel", "updateEndpoint",
-                            *_SAGEMAKER_JOBS])),
+        actions=_same("sagemaker")),
     Api(resource_type="elasticmapreduce", service="emr",
         naming=_v1("EMR", "AmazonElasticMapReduce", "AmazonElasticMapReduceException"),
         actions={"createCluster": "RunJobFlow", "terminateCluster": "TerminateJobFlows", "addStep": "AddJobFlowSteps",
@@ -278,13 +270,13 @@ APIS: tuple[Api, ...] = (
                 "cancelStep": _first("CancelStepsInfo", "CancelStepsInfoList")}),
     Api(resource_type="emr-serverless", service="emr-serverless",
         naming=_v1("EMRServerless", "AWSEMRServerless", "AWSEMRServerlessException"),
-        actions=_same(_EMR_SERVERLESS),
+        actions=_same("emr-serverless"),
         answer={f"{verb}Application": _application_id for verb in ("start", "stop", "delete")}),
     Api(resource_type="emr-containers", service="emr-containers",
         naming=_v1("EMRContainers", "AmazonEMRContainers", "AmazonEMRContainersException"),
-        actions=_same(["createVirtualCluster", "deleteVirtualCluster", "startJobRun"])),
+        actions=_same("emr-containers")),
     Api(resource_type="eks", service="eks", naming=_v1("EKS", "AmazonEKS", "AmazonEKSException"),
-        actions=_same(_EKS)),
+        actions=_same("eks", but=("runJob", "call"))),  # those two: kubernetes.py
     Api(resource_type="mediaconvert", service="mediaconvert",
         naming=_v1("MediaConvert", "AWSMediaConvert", "AWSMediaConvertException"), actions={"createJob": "CreateJob"},
         prepare={"createJob": _mediaconvert}),
@@ -346,7 +338,8 @@ class OptimizedIntegrations(Integration):
             return False
         action = resource.name.removesuffix(".waitForTaskToken")
         api = api_for(resource.resource_type, action)
-        return api is not None and (resource.pattern == "request" or action in api.callback)
+        return api is not None and (resource.pattern == "request"
+                                    or ".waitForTaskToken" in optimized_patterns(resource.resource_type, action))
 
     async def invoke(self, call: TaskCall) -> Outcome:
         resource = call.resource
