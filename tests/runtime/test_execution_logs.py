@@ -9,8 +9,11 @@ their `*Details` unless includeExecutionData; ERROR logs the failures of AWS's t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,7 +21,7 @@ import pytest
 from aws_services import REGION, aws_client
 
 from stepline.runtime import execution_logs
-from stepline.runtime.execution_logs import log_file_name, log_record, log_stream_name
+from stepline.runtime.execution_logs import _batches, log_file_name, log_record, log_stream_name
 from stepline.service import errors
 from stepline.service.app import StepFunctionsService, open_store
 from stepline.service.settings import Settings
@@ -134,6 +137,27 @@ async def test_an_express_execution_logs_its_whole_run(logged: StepFunctionsServ
     assert {r["execution_arn"] for r in records} == {result["executionArn"]}
 
 
+async def test_an_express_execution_logs_as_it_runs(logged: StepFunctionsService, tmp_path: Path) -> None:
+    release = threading.Event()
+    logged.functions.register("hold", lambda event, context: release.wait(10) and {"held": True})
+    definition = {"StartAt": "Hold", "States": {"Hold": {
+        "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:hold", "End": True}}}
+    machine = await logged.create_state_machine(name="held", definition=json.dumps(definition), roleArn=ROLE,
+                                                type="EXPRESS", loggingConfiguration=_logging("ALL", False))
+    arn = (await logged.start_execution(stateMachineArn=machine["stateMachineArn"]))["executionArn"]
+    deadline = time.monotonic() + 10
+    while "LambdaFunctionStarted" not in [r["type"] for r in _file_records(tmp_path / "logs")]:
+        assert time.monotonic() < deadline, "the running execution's records were not written"
+        await asyncio.sleep(0.05)
+    assert "ExecutionSucceeded" not in [r["type"] for r in _file_records(tmp_path / "logs")]
+    release.set()
+    await logged.wait_for_execution(arn)
+    await logged.execution_logs.close()
+    assert [r["type"] for r in _file_records(tmp_path / "logs")] == [
+        "ExecutionStarted", "TaskStateEntered", "LambdaFunctionScheduled", "LambdaFunctionStarted",
+        "LambdaFunctionSucceeded", "TaskStateExited", "ExecutionSucceeded"]
+
+
 async def test_a_redriven_execution_logs_its_redrive_count(tmp_path: Path) -> None:
     # on SQLite only: a redrive on PostgreSQL does not finish here (the same without execution logs)
     logged = StepFunctionsService(Settings(db=str(tmp_path / "store.db"), time_scale=0, log_dir=str(tmp_path / "logs")))
@@ -158,15 +182,16 @@ async def test_records_are_delivered_to_cloudwatch_logs(aws, backend, tmp_path: 
         machine = await service.create_state_machine(
             name="delivered", definition=json.dumps(PASS), roleArn=ROLE,
             loggingConfiguration=_logging("ALL", True, f"arn:aws:logs:{REGION}:123456789012:log-group:{group}:*"))
-        arn, history = await _run(service, machine["stateMachineArn"])
-        start = history[0]["timestamp"]
+        runs = [await _run(service, machine["stateMachineArn"]) for _ in range(3)]
     finally:
         await service.close()
-    stream = log_stream_name("delivered", start, arn.rsplit(":", 1)[1])
-    assert stream == f"states/delivered/{start:%Y-%m-%d-%H-%M}/{arn.rsplit(':', 1)[1]}"
-    events = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)["events"]
-    _compare([json.loads(event["message"]) for event in events], _expected(PASS, "ALL", True), arn, history)
-    assert [event["timestamp"] for event in events] == [round(e["timestamp"].timestamp() * 1000) for e in history]
+    for arn, history in runs:  # a stream per execution
+        start = history[0]["timestamp"]
+        stream = log_stream_name("delivered", start, arn.rsplit(":", 1)[1])
+        assert stream == f"states/delivered/{start:%Y-%m-%d-%H-%M}/{arn.rsplit(':', 1)[1]}"
+        events = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)["events"]
+        _compare([json.loads(event["message"]) for event in events], _expected(PASS, "ALL", True), arn, history)
+        assert [event["timestamp"] for event in events] == [round(e["timestamp"].timestamp() * 1000) for e in history]
 
 
 async def test_a_failing_destination_never_fails_the_execution(aws, tmp_path: Path, caplog,
@@ -240,3 +265,14 @@ async def test_records_survive_reopening_the_file(tmp_path: Path) -> None:
         await _run(service, f"arn:aws:states:{REGION}:123456789012:stateMachine:twice")
         await service.close()
     assert [r["type"] for r in _file_records(tmp_path / "logs")] == ["ExecutionFailed", "ExecutionFailed"]
+
+
+def test_put_log_events_batches_keep_within_its_quotas() -> None:
+    small = [{"id": str(i), "event_timestamp": str(1_000 + i % 7)} for i in range(10_001)]
+    batches = list(_batches(small))
+    assert [len(b) for b in batches] == [10_000, 1]
+    timestamps = [e["timestamp"] for b in batches for e in b]
+    assert timestamps == sorted(timestamps)  # oldest first, as PutLogEvents requires
+    large = [{"id": str(i), "event_timestamp": "1", "data": "x" * 200_000} for i in range(12)]
+    sizes = [sum(len(e["message"]) + 26 for e in b) for b in _batches(large)]
+    assert len(sizes) == 3 and all(size <= 1_048_576 for size in sizes)

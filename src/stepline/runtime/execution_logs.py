@@ -62,6 +62,7 @@ ATTEMPTS = 3  # deliveries of a batch before its records are dropped
 RETRY_SECONDS = 0.5  # before the second attempt; doubled for each next one
 MAX_PENDING = 100_000  # records waiting for delivery; beyond, the oldest are dropped
 DEFAULT_LOG_DIR = "stepline-logs"
+STREAMS_AT_ONCE = 8  # log streams written to at once (an execution's records are one stream's, in order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,13 +258,19 @@ class ExecutionLogs:
             settings = item.settings if item.settings is not False else await self._settings_of(item.state_machine_arn)
             if not isinstance(settings, LogSettings):
                 continue
-            records = batches.setdefault((settings.region, settings.log_group, item.stream), [])
+            # a file per log group takes its records in one write
+            stream = item.stream if self.clients is not None else ""
+            records = batches.setdefault((settings.region, settings.log_group, stream), [])
             records += [log_record(event, execution_arn=item.execution_arn, redrive_count=item.redrive_count,
                                    include_execution_data=settings.include_execution_data)
                         for event in item.events if settings.selects(str(event["type"]))]
-        for (region, group, stream), records in batches.items():
-            if records:
+        streams = asyncio.Semaphore(STREAMS_AT_ONCE)
+
+        async def deliver(region: str, group: str, stream: str, records: list[dict]) -> None:
+            async with streams:
                 await self._deliver(region, group, stream, records, attempts)
+
+        await asyncio.gather(*(deliver(*key, records) for key, records in batches.items() if records))
 
     async def _settings_of(self, state_machine_arn: str) -> LogSettings | None:
         now = self._monotonic()

@@ -32,8 +32,11 @@ class ExecutionRunner:
     """Runs one execution to its end (or until stopped)."""
 
     def __init__(self, execution: Execution, integrations: Integrations, clock: Clock,
-                 timeout_seconds: float | None = None, off_loop: bool = False) -> None:
+                 timeout_seconds: float | None = None, off_loop: bool = False,
+                 recorded: Callable[[Execution, list[dict]], None] | None = None) -> None:
         self.execution = execution
+        self._recorded = recorded  # told the events recorded by each step (execution logs); never blocks
+        self._told = 0  # events told so far
         self.off_loop = off_loop
         self.integrations = integrations
         self.clock = clock
@@ -51,13 +54,21 @@ class ExecutionRunner:
         execution = self.execution
         try:
             self._perform_effects(await self._step(execution.start, self.clock.now()))
+            self._tell()
             while execution.status == RUNNING:
                 await self._next_signal()
+                self._tell()
         finally:
             for thread, token in list(self._tasks):
                 self._abandon(thread, token)
             await asyncio.gather(*self._abandoned, return_exceptions=True)
+            self._tell()
         return execution
+
+    def _tell(self) -> None:
+        if self._recorded is not None and len(self.execution.events) > self._told:
+            self._recorded(self.execution, self.execution.events[self._told:])
+            self._told = len(self.execution.events)
 
     async def _step(self, step: Callable[..., list[Effect]], *args: Any) -> list[Effect]:
         """Run an interpreter step (in a worker thread when `off_loop`)."""
@@ -189,10 +200,8 @@ class ExpressRuns:
     ones by their summary only (an ended execution's state and history would hold megabytes per Map of 1000 items).
     """
 
-    def __init__(self, summarize: Callable[[Execution], Any], remembered: int = 10_000,
-                 ended: Callable[[Execution], None] = lambda execution: None) -> None:
+    def __init__(self, summarize: Callable[[Execution], Any], remembered: int = 10_000) -> None:
         self._summarize = summarize
-        self._on_end = ended  # told each execution that ended, with its history (execution logs); never blocks
         self._remembered = remembered
         self._executions: dict[str, Execution | Any] = {}  # ARN -> running Execution, or an ended one's summary
         self._running: dict[str, asyncio.Task[Execution]] = {}  # ARN -> the task running it
@@ -221,7 +230,6 @@ class ExpressRuns:
         finally:
             if arn in self._executions:
                 self._executions[arn] = self._summarize(execution)
-            self._on_end(execution)
 
     async def wait(self, arn: str) -> bool:
         """Until this Express execution, started here, has ended; False if it is not one."""

@@ -130,7 +130,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         routes = load_routes(settings.routes) if settings.routes else []
         self.routed = Routes(routes, self.functions, self.served) if routes else None
         self._programs: dict[tuple[str, str], Program] = {}
-        self.express = ExpressRuns(express_record, ended=self._log_express)
+        self.express = ExpressRuns(express_record)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
         self.execution_logs: ExecutionLogs = None  # type: ignore[assignment]  # made by start()
 
@@ -209,10 +209,10 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
 
     # ------------------------------------------------------------------ shared helpers
 
-    def _log_express(self, execution: Execution) -> None:
-        """An Express execution ended: its history goes to its execution logs (its only record, as on AWS)."""
+    def _log_express(self, execution: Execution, events: list[dict]) -> None:
+        """An Express execution recorded these events: to its execution logs (its only history, as on AWS)."""
         if self.execution_logs is not None:
-            self.execution_logs.submit(execution, execution.events)
+            self.execution_logs.submit(execution, events)
 
     async def _program(self, digest: str, machine_type: str) -> Program:
         key = (digest, machine_type)
@@ -602,7 +602,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                               role_arn=record.role_arn, start_time=record.start_date, seed=record.arn,
                               region=self.settings.region, redrive_count=None, limits=self.settings.limits)
         return ExecutionRunner(execution, self._integrations_for(record), self.clock,
-                               timeout_seconds=min(program.timeout_seconds or 300, 300), off_loop=True)
+                               timeout_seconds=min(program.timeout_seconds or 300, 300), off_loop=True,
+                               recorded=self._log_express)
 
     async def start_sync_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
                                    traceHeader: str | None = None, includedData: str | None = None) -> dict:
