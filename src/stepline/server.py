@@ -7,7 +7,10 @@ The server defends itself against what a browser page of another site, or a slow
 a request whose Host is not a name of this server (DNS rebinding) or that comes from another origin is
 refused with AccessDeniedException (403); a client has `request_timeout` seconds to send a whole request; past
 `max_connections` open connections the one that has waited longest for a request is closed. Every error,
-refusals and unknown routes included, is answered in AWS's JSON error shape.
+refusals and unknown routes included, is answered in AWS's JSON error shape. Every response carries the
+security headers (security/headers.py). With an `authenticator` (credentials configured), every request but
+the console's sign-in page and static files must be authenticated (security/gate.py); with `tls_cert` and
+`tls_key` it is served over HTTPS.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ from stepline.api.protocol import (
     dumps,
     error_body,
 )
+from stepline.security.gate import LOGIN_PATH, Authenticator, RequireAuthentication
+from stepline.security.headers import SecurityHeaders
 from stepline.service.errors import (
     SERVICE_UNAVAILABLE_MESSAGE,
     AccessDeniedException,
@@ -76,13 +81,15 @@ _RESERVED_FILES = 256  # open files kept for the store, Lambda endpoints, logs
 
 def create_app(service: Any, *, console_routes: Sequence[BaseRoute] = (),
                max_request_bytes: int = MAX_REQUEST_BYTES,
-               allowed_hosts: Collection[str] = LOOPBACK_HOSTS, lifespan_of_service: bool = True) -> Starlette:
+               allowed_hosts: Collection[str] = LOOPBACK_HOSTS, lifespan_of_service: bool = True,
+               authenticator: Authenticator | None = None) -> Starlette:
     """The Step Functions API at `POST /` plus the given routes; starts and closes the service with the app.
 
     The service's optional `async start()` runs at startup and `async close()` at shutdown (unless
     `lifespan_of_service` is false: `serve` starts and closes it itself). Requests are
     answered only for the Host names in `allowed_hosts` (and the address the request came in on; `*`: any).
-    Routes may raise ApiError: it is answered in AWS's shape.
+    Routes may raise ApiError: it is answered in AWS's shape. With an `authenticator`, only authenticated
+    requests reach the routes (security/gate.py).
     """
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -95,12 +102,17 @@ def create_app(service: Any, *, console_routes: Sequence[BaseRoute] = (),
         finally:
             await _close(service)
 
+    middleware = [Middleware(SecurityHeaders), Middleware(_HostAndOriginCheck, allowed_hosts=allowed_hosts)]
+    if authenticator is not None:
+        middleware.append(Middleware(RequireAuthentication, authenticator=authenticator,
+                                     max_body_bytes=max_request_bytes))
     app = Starlette(routes=[Route("/", dispatch, methods=["POST"]), *console_routes], lifespan=lifespan,
-                    middleware=[Middleware(_HostAndOriginCheck, allowed_hosts=allowed_hosts)],
+                    middleware=middleware,
                     exception_handlers={ApiError: _api_error, HTTPException: _http_error,
                                         StoreUnavailable: _unavailable, Exception: _bug})
     app.state.service = service
     app.state.max_request_bytes = max_request_bytes
+    app.state.authenticator = authenticator
     return app
 
 
@@ -372,10 +384,15 @@ class JsonLines(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def _announce(out: TextIO) -> Callable[[str, int], None]:
+def _announce(out: TextIO, scheme: str, authenticator: Authenticator | None) -> Callable[[str, int], None]:
     def ready(host: str, port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
-        print(f"stepline: Step Functions API on http://{shown}:{port}", file=out, flush=True)
+        print(f"stepline: Step Functions API on {scheme}://{shown}:{port}", file=out, flush=True)
+        if authenticator is not None:
+            first_user = next(iter(authenticator.users.values())).name
+            token = authenticator.sessions.login_link(first_user)
+            print(f"stepline: console sign-in link for {first_user} (works once): "
+                  f"{scheme}://{shown}:{port}{LOGIN_PATH}?token={token}", file=out, flush=True)
     return ready
 
 
@@ -383,16 +400,19 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           console_routes: Sequence[BaseRoute] = (), log_level: str = "warning", log_format: str = "text",
           on_ready: Callable[[str, int], None] | None = None, out: TextIO | None = None,
           allowed_hosts: Iterable[str] = (), max_connections: int = DEFAULT_MAX_CONNECTIONS,
-          request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> None:
+          request_timeout: float = DEFAULT_REQUEST_TIMEOUT, authenticator: Authenticator | None = None,
+          tls_cert: str | None = None, tls_key: str | None = None) -> None:
     """Serve until SIGTERM or Ctrl-C, then shut down gracefully (the service's `close()` runs) and return;
     CannotStart when the service cannot start.
 
     Prints one line with the address once listening (port 0 picks a free port). Logs are quiet: warnings
     only; with `log_level="debug"` one line per request; `log_format="json"`: one JSON object per line (JsonLines). `allowed_hosts` adds Host names to the default ones
     (`*`: any). `max_connections` is capped by the open-files limit, which is first raised to its maximum.
+    With an `authenticator`, a one-time console sign-in link is printed too. `tls_cert` and `tls_key` (PEM
+    files) serve HTTPS.
     """
     app = create_app(service, console_routes=console_routes, allowed_hosts=server_names(host, allowed_hosts),
-                     lifespan_of_service=False)
+                     lifespan_of_service=False, authenticator=authenticator)
     open_files = _open_files_limit()
     connection = _connection_class(min(max_connections, max(open_files // 2, open_files - _RESERVED_FILES)),
                                    request_timeout)
@@ -410,9 +430,11 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     # grace period are cancelled
     config = uvicorn.Config(app, host=host, port=port, lifespan="on", access_log=False, log_level=level,
                             server_header=False, loop="auto", http=connection,
-                            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS, ssl_certfile=tls_cert,
+                            ssl_keyfile=tls_key,
                             log_config=None if log_format == "json" else uvicorn.config.LOGGING_CONFIG)
-    server = _Server(config, service, on_ready or _announce(out or sys.stdout))
+    scheme = "https" if tls_cert else "http"
+    server = _Server(config, service, on_ready or _announce(out or sys.stdout, scheme, authenticator))
     # uvicorn re-raises the signal that stopped it once it has shut down; these handlers make that a return.
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)} \

@@ -5,8 +5,9 @@ target (UnknownOperationException), the service model (SerializationException, V
 one service method of the action. Errors go out as `{"__type": code, "message": text}` with the error's
 status; a bug anywhere is logged with its traceback and answered as InternalFailure (500) in the same shape,
 never with a traceback. Timestamps go out as epoch seconds with millisecond precision, as AWS's JSON protocol
-writes them. Authentication is not checked. The Host and Origin headers are checked before a request gets
-here (server.py); the `sync-` host prefix of StartSyncExecution and TestState is accepted there.
+writes them. The Host and Origin headers, and with credentials configured the request's signature, are checked
+before a request gets here (server.py, security/gate.py); the `sync-` host prefix of StartSyncExecution and
+TestState is accepted there.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from stepline.cfn import TemplateError
 from stepline.cli import render
+from stepline.cli.secure import SecurityError, add_security_options, security_of
 from stepline.engine.interpreter import MAX_PAYLOAD_BYTES, Execution
 from stepline.errors import DefinitionError
 from stepline.jsonvalue import dumps, loads
@@ -190,6 +191,7 @@ def _parser() -> argparse.ArgumentParser:
                                                           "many days after they closed (default 90, as AWS keeps "
                                                           "them; 0 keeps them for ever; or STEPLINE_RETENTION_DAYS)")
     _evaluation_options(serve)
+    add_security_options(serve)
     serve.set_defaults(handler=_serve)
 
     workers = commands.add_parser("workers", help="list the workers (stepline serve processes) of a store",
@@ -670,6 +672,10 @@ def _event_json(event: dict) -> dict:
 
 def _serve(args: argparse.Namespace) -> int:
     _check_environment()
+    try:
+        security = security_of(args)
+    except SecurityError as error:
+        raise UsageError(str(error)) from None
     if args.register:
         _check_register_folder(args.register)
     settings = Settings.from_environment(db=args.db, mock_config=args.mock_config, functions=tuple(args.functions),
@@ -695,7 +701,7 @@ def _serve(args: argparse.Namespace) -> int:
         serve(service, host=args.host, port=args.port, log_level=args.log_level, log_format=args.log_format,
               console_routes=console_routes,
               allowed_hosts=[name for names in allowed_hosts for name in names.split(",") if name.strip()],
-              max_connections=args.max_connections, request_timeout=args.request_timeout)
+              max_connections=args.max_connections, request_timeout=args.request_timeout, **security)
     except CannotStart as error:
         render.error(f"cannot start: {error}", sys.stderr)
         return EXIT_FAILED

@@ -11,6 +11,7 @@ routes the pages need beside the Step Functions API (which the pages call at `PO
     GET  /console/api/events?executionArn=&after=   text/event-stream of new history events
     GET  /console/api/executions?stateMachineArn=&name=&statusFilter=&nextToken=   executions by name
     POST /console/api/fire-timer             {"executionArn", "thread"?} -> {"fired"}
+    GET|POST /console/login, POST /console/logout   signing in and out (login.py), with credentials configured
 
 ARNs in page addresses may be written as they are or URL-encoded. The routes call the service (the
 application layer) and graph/; they decide nothing about executions themselves. Malformed input raises the
@@ -35,8 +36,10 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from stepline.console.login import login, login_page, logout
 from stepline.graph.layout import layout_definition
 from stepline.graph.svg import render_svg
+from stepline.security.gate import console_session
 from stepline.service.errors import RequestEntityTooLarge, SerializationException, ValidationException
 
 logger = logging.getLogger(__name__)
@@ -56,16 +59,15 @@ _SHELL = """<!doctype html>
 <title>{title}</title>
 <link rel="icon" href="/console/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/console/static/console.css">
-<script>document.documentElement.dataset.theme = localStorage.getItem("stepline-theme") ||
-  (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");</script>
-</head>
+<script src="/console/static/theme.js"></script>
+{session}</head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
 <header class="topbar">
   <a class="brand" href="/">stepline</a>
   <nav aria-label="Main"><a href="/">State machines</a><a href="/design">New state machine</a></nav>
   <button type="button" id="theme-toggle" class="ghost" aria-label="Switch between light and dark theme">Theme</button>
-</header>
+{sign_out}</header>
 <main id="main" tabindex="-1"><p class="muted">Loading…</p></main>
 <div id="toasts" role="status" aria-live="polite"></div>
 <script type="module" src="/console/static/app.js"></script>
@@ -121,8 +123,14 @@ def _text(document: dict[str, Any], key: str, *, required: bool = True) -> str |
 
 async def page(request: Request) -> HTMLResponse:
     """The page shell; app.js reads the address and draws the page."""
-    return HTMLResponse(_SHELL.format(title=escape("stepline console")),
-                        headers={"cache-control": "no-store"})
+    session = console_session(request)
+    return HTMLResponse(_SHELL.format(
+        title=escape("stepline console"),
+        # the token the pages send back with every state-changing call (security/gate.py)
+        session=f'<meta name="stepline-csrf" content="{escape(session.csrf)}">\n' if session else "",
+        sign_out=f'  <span class="muted">{escape(session.user)}</span>\n'
+                 '  <button type="button" id="sign-out" class="ghost">Sign out</button>\n' if session else ""),
+        headers={"cache-control": "no-store"})
 
 
 async def graph(request: Request) -> Response:
@@ -221,5 +229,8 @@ routes: list[BaseRoute] = [
     Route("/console/api/events", events, methods=["GET"]),
     Route("/console/api/executions", find_executions, methods=["GET"]),
     Route("/console/api/fire-timer", fire_timer, methods=["POST"]),
+    Route("/console/login", login_page, methods=["GET", "HEAD"]),
+    Route("/console/login", login, methods=["POST"]),
+    Route("/console/logout", logout, methods=["POST"]),
     Mount("/console/static", app=StaticFiles(directory=STATIC), name="console-static"),
 ]

@@ -54,5 +54,11 @@ SerializationException = _error("SerializationException", message_key="Message")
 RequestEntityTooLarge = _error("RequestEntityTooLargeException", 413)
 InternalFailure = _error("InternalFailure", 500)
 AccessDeniedException = _error("AccessDeniedException", 403)
-ServiceUnavailable = _error("ServiceUnavailable", 503)  # the store cannot be written for now: retry later
+ServiceUnavailable = _error("ServiceUnavailable", 503)
+# Authentication (security/): the status AWS's Common Errors page gives MissingAuthenticationToken, and the 400
+# the JSON services answer a bad key or signature with
+MissingAuthenticationTokenException = _error("MissingAuthenticationTokenException", 403)
+UnrecognizedClientException = _error("UnrecognizedClientException")
+InvalidSignatureException = _error("InvalidSignatureException")
+IncompleteSignatureException = _error("IncompleteSignatureException")  # the store cannot be written for now: retry later
 SERVICE_UNAVAILABLE_MESSAGE = "The store cannot be written for now (the server's log says why); try again later"

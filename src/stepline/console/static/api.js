@@ -9,9 +9,20 @@ export class ApiError extends Error {
   }
 }
 
+// With credentials configured, the page carries its session's token: sent back on every call, it shows the
+// server that the call comes from a page of this console (no other site can read it).
+const CSRF = document.querySelector('meta[name="stepline-csrf"]')?.content;
+
+export function signedInHeaders(headers = {}) {
+  return CSRF ? { ...headers, "x-stepline-csrf": CSRF } : headers;
+}
+
 async function answer(response) {
   const text = await response.text();
   const body = text ? JSON.parse(text) : {};
+  if (response.status === 403 && body.__type === "MissingAuthenticationTokenException") {
+    location.assign(`/console/login?next=${encodeURIComponent(location.pathname + location.search)}`); // session over
+  }
   if (!response.ok) {
     throw new ApiError(body.__type || `HTTP ${response.status}`, body.message || body.Message || text, response.status);
   }
@@ -21,7 +32,7 @@ async function answer(response) {
 export async function aws(action, params = {}) {
   const response = await fetch("/", {
     method: "POST",
-    headers: { "content-type": "application/x-amz-json-1.0", "x-amz-target": `AWSStepFunctions.${action}` },
+    headers: signedInHeaders({ "content-type": "application/x-amz-json-1.0", "x-amz-target": `AWSStepFunctions.${action}` }),
     body: JSON.stringify(params),
   });
   return answer(response);
@@ -34,7 +45,7 @@ export async function consoleGet(path, query = {}) {
 
 export async function consolePost(path, body) {
   return answer(await fetch(`/console/api/${path}`, {
-    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+    method: "POST", headers: signedInHeaders({ "content-type": "application/json" }), body: JSON.stringify(body),
   }));
 }
 

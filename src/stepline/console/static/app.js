@@ -3,6 +3,7 @@
 import { renderHome, renderMachine } from "./machines.js";
 import { renderExecution } from "./execution.js";
 import { renderDesign } from "./design.js";
+import { signedInHeaders } from "./api.js";
 import { arnFrom, clear, h } from "./ui.js";
 
 const main = document.getElementById("main");
@@ -46,6 +47,11 @@ document.getElementById("theme-toggle").addEventListener("click", () => {
   const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
   document.documentElement.dataset.theme = next;
   localStorage.setItem("stepline-theme", next);
+});
+
+document.getElementById("sign-out")?.addEventListener("click", async () => {
+  await fetch("/console/logout", { method: "POST", headers: signedInHeaders() });
+  location.assign("/console/login");
 });
 
 route();

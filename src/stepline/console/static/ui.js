@@ -7,6 +7,7 @@ export function h(tag, attrs = {}, ...children) {
     if (key.startsWith("on") && typeof value === "function") element.addEventListener(key.slice(2), value);
     else if (key === "class") element.className = value;
     else if (key === "dataset") Object.assign(element.dataset, value);
+    else if (key === "style") element.style.cssText = value; // through the CSSOM: the CSP forbids style attributes
     else if (key === "text") element.textContent = value;
     else if (key === "value") element.value = value;
     else if (key in element && typeof value !== "string") element[key] = value;
