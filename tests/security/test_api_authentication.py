@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from unittest import mock
 
 import boto3
@@ -214,3 +215,27 @@ def test_every_response_carries_the_security_headers(server: StepLine) -> None:
         policy = response.getheader("content-security-policy", "")
         assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy and "unsafe" not in policy, path
     connection.close()
+
+
+@pytest.mark.parametrize("next_path, location", [
+    pytest.param("/executions/arn:aws:states:us-east-1:123456789012:execution:a:b",
+                 "/executions/arn:aws:states:us-east-1:123456789012:execution:a:b", id="a-console-page"),
+    pytest.param("//evil.test/", "/", id="another-site-without-scheme"),
+    pytest.param("https://evil.test/", "/", id="another-site"),
+    pytest.param("/\\evil.test", "/", id="backslash"),
+])
+def test_signing_in_goes_on_to_a_page_of_this_server_only(server: StepLine, next_path: str, location: str) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    form = urlencode({"access_key_id": ALICE[0], "secret_access_key": ALICE[1], "next": next_path})
+    connection.request("POST", "/console/login", body=form,
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = connection.getresponse()
+    assert (response.status, response.getheader("location")) == (303, location)
+    connection.close()
+
+
+def test_a_sign_in_sent_as_json_is_refused(server: StepLine) -> None:
+    body = json.dumps({"access_key_id": ALICE[0], "secret_access_key": ALICE[1]}).encode()
+    assert send(server, "POST", "/console/login", {"Content-Type": "application/json"}, body) == \
+        (400, {"__type": "ValidationException",
+               "message": "The sign-in form must be sent as application/x-www-form-urlencoded"})

@@ -47,7 +47,7 @@ _PAGE = """<!doctype html>
 _FORM = """<p class="muted">Use an access key of this server's credentials file, as for the AWS CLI.</p>
 {error}<form method="post" action="/console/login" class="sign-in-form">
 <label for="access-key-id">Access key ID</label>
-<input id="access-key-id" name="access_key_id" autocomplete="username" required autofocus>
+<input id="access-key-id" name="access_key_id" value="{key}" autocomplete="username" required autofocus>
 <label for="secret-access-key">Secret access key</label>
 <input id="secret-access-key" name="secret_access_key" type="password" autocomplete="current-password" required>
 <input type="hidden" name="next" value="{next}">
@@ -65,9 +65,9 @@ def _page(body: str, status: int = 200, refresh: str = "") -> HTMLResponse:
                         headers={"cache-control": "no-store"})
 
 
-def _form(next_path: str, error: str = "", status: int = 200) -> HTMLResponse:
+def _form(next_path: str, error: str = "", status: int = 200, key: str = "") -> HTMLResponse:
     shown = f'<p class="error" role="alert">{escape(error)}</p>\n' if error else ""
-    return _page(_FORM.format(error=shown, next=escape(_local(next_path))), status)
+    return _page(_FORM.format(error=shown, next=escape(_local(next_path)), key=escape(key)), status)
 
 
 def _local(path: str) -> str:
@@ -103,7 +103,8 @@ async def login(request: Request) -> Response:
     form = await _form_fields(request)
     session = authenticator.sign_in(form.get("access_key_id", ""), form.get("secret_access_key", ""))
     if session is None:
-        return _form(form.get("next", "/"), "The access key ID or the secret access key is not right.", 403)
+        return _form(form.get("next", "/"), "The access key ID or the secret access key is not right.", 403,
+                     key=form.get("access_key_id", ""))
     response = RedirectResponse(_local(form.get("next", "/")), status_code=303)
     authenticator.session_cookie(response, session)
     return response
