@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -239,3 +240,21 @@ def test_a_sign_in_sent_as_json_is_refused(server: StepLine) -> None:
     assert send(server, "POST", "/console/login", {"Content-Type": "application/json"}, body) == \
         (400, {"__type": "ValidationException",
                "message": "The sign-in form must be sent as application/x-www-form-urlencoded"})
+
+
+def test_stepline_deploy_of_a_sam_template_signs_with_the_callers_credentials(server: StepLine) -> None:
+    """`stepline deploy` is a SAM-style client: botocore's credential chain (here the environment) signs its calls."""
+    template = Path(__file__).resolve().parents[2] / "examples" / "sam-app" / "template.yaml"
+
+    def deploy(secret: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": ALICE[0], "AWS_SECRET_ACCESS_KEY": secret,
+               "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+        return subprocess.run([sys.executable, "-m", "stepline.cli.main", "deploy", str(template), "--endpoint",
+                               server.url, "--stack-name", "orders"], capture_output=True, text=True, env=env,
+                              timeout=60)
+
+    refused = deploy("wrong")
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and BAD_SIGNATURE in refused.stderr
+    deployed = deploy(ALICE[1])
+    assert deployed.returncode == 0, deployed.stderr
+    assert "created state machine" in deployed.stdout
