@@ -54,6 +54,7 @@ class ActivityActions:
     async def create_activity(self, *, name: str, tags: list | None = None,
                               encryptionConfiguration: dict | None = None) -> dict:
         check_name(name)
+        shapes.check_encryption(encryptionConfiguration)
         arn = activity_arn(self.settings.region, self.settings.account, name)
         now = self.clock.now()
         record = ActivityRecord(arn=arn, name=name, creation_date=now,
@@ -81,7 +82,7 @@ class ActivityActions:
 
     async def list_activities(self, *, maxResults: int = 0, nextToken: str | None = None) -> dict:
         page, token = paginate(await self.store.list_resources(ACTIVITIES), key=lambda a: a.arn,
-                               max_results=maxResults, next_token=nextToken)
+                               max_results=maxResults, next_token=nextToken, scope="ListActivities")
         return {"activities": [{"activityArn": a.arn, "name": a.name, "creationDate": a.creation_date} for a in page],
                 **({"nextToken": token} if token else {})}
 

@@ -62,10 +62,10 @@ from stepline.service.activities import ActivityActions
 from stepline.service.console import ConsoleMethods
 from stepline.service.definitions import create_error_message, task_resources, validate_definition
 from stepline.service.map_runs import MapRunActions
-from stepline.service.paging import cursor, encode_token, paginate
+from stepline.service.paging import cursor, decode_token, encode_token, paginate
 from stepline.service.settings import Settings
 from stepline.service.templates import apply_stack
-from stepline.service.shapes import ENCRYPTION_DEFAULT, LOGGING_DEFAULT, TOO_DEEP, TRACING_DEFAULT, json_problem
+from stepline.service.shapes import ENCRYPTION_DEFAULT, check_encryption, LOGGING_DEFAULT, TOO_DEEP, TRACING_DEFAULT, json_problem
 from stepline.service.test_state import test_state as run_test_state
 
 MAX_PAYLOAD = 256 * 1024
@@ -295,6 +295,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         check_name(name)
         _check_role(roleArn)
         _check_logging(loggingConfiguration)
+        check_encryption(encryptionConfiguration)
         if versionDescription is not None and not publish:
             raise errors.ValidationException("Version description can only be set when publish is true")
         digest, _ = await self._compile(definition, type)
@@ -345,13 +346,14 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         if roleArn is not None:
             _check_role(roleArn)
         _check_logging(loggingConfiguration)
+        check_encryption(encryptionConfiguration)
         if versionDescription is not None and not publish:
             raise errors.ValidationException("Version description can only be set when publish is true")
         if all(v is None for v in (definition, roleArn, loggingConfiguration, tracingConfiguration,
                                    encryptionConfiguration)) and not publish:
-            raise errors.MissingRequiredParameter(
-                "Either the definition, the role ARN, the LoggingConfiguration, the EncryptionConfiguration or the "
-                "TracingConfiguration must be specified")
+            raise errors.MissingRequiredParameter(  # recorded from AWS
+                "Either the definition, the role ARN, the LoggingConfiguration, or the TracingConfiguration must be "
+                "specified")
         changes: dict[str, Any] = {}
         if definition is not None and definition != record.definition:
             digest, _ = await self._compile(definition, record.type)
@@ -387,7 +389,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
 
     async def list_state_machines(self, *, maxResults: int = 0, nextToken: str | None = None) -> dict:
         page, token = paginate(await self.store.list_resources(STATE_MACHINES), key=lambda m: m.arn,
-                               max_results=maxResults, next_token=nextToken)
+                               max_results=maxResults, next_token=nextToken, scope="ListStateMachines")
         return {"stateMachines": [{"stateMachineArn": m.arn, "name": m.name, "type": m.type,
                                    "creationDate": m.creation_date} for m in page],
                 **({"nextToken": token} if token else {})}
@@ -412,14 +414,16 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                                             description: str | None = None) -> dict:
         record = await self._state_machine(stateMachineArn)
         current = record.revision_id
-        if revisionId is not None and revisionId != current:
+        # AWS: "INITIAL" names the revision of a state machine that has none assigned yet
+        if revisionId is not None and revisionId != (current or "INITIAL"):
             raise errors.ConflictException(f"Failed to publish the State Machine version for revision {revisionId}. "
                                            f"The current State Machine revision is {current}.")
-        versions = await self.store.list_resources(VERSIONS, parent=record.arn)
-        latest = versions[-1] if versions else None
-        if latest is not None and (latest.definition, latest.role_arn, latest.description) == \
-                (record.definition, record.role_arn, description):
-            return {"creationDate": latest.creation_date, "stateMachineVersionArn": latest.arn}
+        # idempotent per revision: an update that changed anything versioned (definition, role, logging, tracing,
+        # encryption) made a new revision, which publishes a new version
+        if current is not None:
+            for published in await self.store.list_resources(VERSIONS, parent=record.arn):
+                if published.revision_id == current:
+                    return {"creationDate": published.creation_date, "stateMachineVersionArn": published.arn}
         number = record.versions + 1
         record = record.but(versions=number, revision_id=record.revision_id or str(uuid.uuid4()))
         version = record.but(arn=f"{record.arn}:{number}", creation_date=_now(self.clock), version_number=number,
@@ -433,7 +437,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         record = await self._state_machine(stateMachineArn)
         versions = await self.store.list_resources(VERSIONS, parent=record.arn)
         page, token = paginate(versions[::-1], key=lambda v: f"{v.version_number:>12}", max_results=maxResults,
-                               next_token=nextToken)
+                               next_token=nextToken, scope=f"ListStateMachineVersions/{record.arn}")
         return {"stateMachineVersions": [{"stateMachineVersionArn": v.arn, "creationDate": v.creation_date}
                                          for v in page], **({"nextToken": token} if token else {})}
 
@@ -441,11 +445,13 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         if parse_state_machine_arn(stateMachineVersionArn).version is None:
             raise errors.ValidationException(f"Invalid Arn: 'Invalid version ARN: {stateMachineVersionArn}'")
         base = stateMachineVersionArn.rsplit(":", 1)[0]
-        for alias in await self.store.list_resources(ALIASES, parent=base):
-            if any(r["stateMachineVersionArn"] == stateMachineVersionArn for r in alias.routing_configuration):
-                raise errors.ConflictException(
-                    f"Version to be deleted must not be referenced by an alias. Current list of aliases referencing "
-                    f"this version: [{alias.arn}]")
+        referencing = [alias.name for alias in await self.store.list_resources(ALIASES, parent=base)
+                       if any(r["stateMachineVersionArn"] == stateMachineVersionArn
+                              for r in alias.routing_configuration)]
+        if referencing:
+            raise errors.ConflictException(
+                "Version to be deleted must not be referenced by an alias. Current list of aliases referencing this "
+                f"version: [{', '.join(referencing)}]")
         await self.store.delete_resource(VERSIONS, stateMachineVersionArn)
         return {}
 
@@ -467,19 +473,27 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         return {"stateMachineAliasArn": arn, "creationDate": now}
 
     async def _check_routing(self, routing: list) -> str:
+        """The state machine whose versions an alias routes to, after AWS's checks in AWS's order and words
+        (recorded: distinct versions, then the weights' sum, then version ARNs that exist)."""
         arns = [r["stateMachineVersionArn"] for r in routing]
+        received = f"Received: [{', '.join(arns)}]"
+        if len(set(arns)) < len(arns):
+            raise errors.ValidationException(f"Routing configuration must contain distinct state machine version ARNs. "
+                                             f"{received}")
+        weights = [r["weight"] for r in routing]
+        if sum(weights) != 100:
+            raise errors.ValidationException(f"Sum of routing configuration weights must equal 100. "
+                                             f"Received: [{', '.join(map(str, weights))}]")
         bases = set()
         for arn in arns:
             if parse_state_machine_arn(arn).version is None:
-                raise errors.ValidationException("Routing configuration must contain state machine version ARNs. "
-                                                 f"Received: [{', '.join(arns)}]")
+                raise errors.ValidationException(f"Routing configuration must contain state machine version ARNs. "
+                                                 f"{received}")
             bases.add(arn.rsplit(":", 1)[0])
             if await self.store.get_resource(VERSIONS, arn) is None:
                 raise errors.ResourceNotFound(f"Resource not found: '{arn}'")
         if len(bases) != 1:
             raise errors.ValidationException("Routing configuration must contain versions of the same state machine")
-        if sum(r.get("weight", 0) for r in routing) != 100:
-            raise errors.ValidationException("Sum of routing configuration weights must be equal to 100.")
         return bases.pop()
 
     async def describe_state_machine_alias(self, *, stateMachineAliasArn: str) -> dict:
@@ -495,9 +509,13 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
     async def update_state_machine_alias(self, *, stateMachineAliasArn: str, description: str | None = None,
                                          routingConfiguration: list | None = None) -> dict:
         parse_state_machine_arn(stateMachineAliasArn)
-        record = await self._alias(stateMachineAliasArn)
+        if description is None and routingConfiguration is None:
+            raise errors.MissingRequiredParameter("Either the description or the RoutingConfiguration must be "
+                                                  "specified")
         if routingConfiguration is not None:
             await self._check_routing(routingConfiguration)
+        record = await self._alias(stateMachineAliasArn)
+        if routingConfiguration is not None:
             record = record.but(routing_configuration=routingConfiguration)
         if description is not None:
             record = record.but(description=description)
@@ -514,7 +532,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                                          maxResults: int = 0) -> dict:
         record = await self._state_machine(stateMachineArn)
         page, token = paginate(await self.store.list_resources(ALIASES, parent=record.arn), key=lambda a: a.arn,
-                               max_results=maxResults, next_token=nextToken)
+                               max_results=maxResults, next_token=nextToken,
+                               scope=f"ListStateMachineAliases/{record.arn}")
         return {"stateMachineAliases": [{"stateMachineAliasArn": a.arn, "creationDate": a.creation_date}
                                         for a in page], **({"nextToken": token} if token else {})}
 
@@ -655,15 +674,17 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
 
         page, token = await self.page_of_executions(
             {"state_machine_arn": unqualified, "status": statusFilter, "map_run_arn": mapRunArn}, wanted,
-            max_results=maxResults, next_token=nextToken)
+            max_results=maxResults, next_token=nextToken,
+            scope=f"ListExecutions/{stateMachineArn}/{mapRunArn}/{statusFilter}/{redriveFilter}")
         return {"executions": page, **({"nextToken": token} if token else {})}
 
     async def page_of_executions(self, filters: dict, wanted: Callable[[ExecutionRecord], bool], *, max_results: int,
-                                 next_token: str | None) -> tuple[list[dict], str | None]:
+                                 next_token: str | None, scope: str) -> tuple[list[dict], str | None]:
         """One page of ListExecutions items (newest first) among the store's executions that match `filters`
         and that `wanted` keeps, and the token of the next page. The store is read a page at a time (more only
-        when `wanted` drops some); a token names the last execution returned."""
-        start = cursor(max_results, next_token)
+        when `wanted` drops some); a token names the last execution returned, and serves only the query `scope`
+        names (a token reused with other filters is InvalidToken, as AWS answers it)."""
+        start = cursor(max_results, next_token, scope=scope)
         page: list[dict] = []
         after = start.after
         while True:
@@ -672,7 +693,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                 if not wanted(record):
                     continue
                 if len(page) == start.limit:
-                    return page, encode_token(page[-1]["executionArn"])
+                    return page, encode_token(page[-1]["executionArn"], scope=scope)
                 page.append(shapes.execution_item(record))
             if len(records) <= start.limit:
                 return page, None
@@ -682,9 +703,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                                     nextToken: str | None = None, includeExecutionData: bool = True) -> dict:
         await self._execution(executionArn)
         limit = maxResults or 100
-        after = int(nextToken) if nextToken and nextToken.isdigit() else 0
-        if nextToken and not nextToken.isdigit():
-            raise errors.InvalidToken("Invalid Token: 'Invalid token'")
+        scope = f"GetExecutionHistory/{executionArn}/{reverseOrder}"
+        after = int(decode_token(nextToken, scope=scope)) if nextToken else 0
         events = await self.store.get_events(executionArn, after=after, limit=limit + 1, reverse=reverseOrder)
         more = len(events) > limit
         events = events[:limit]
@@ -692,7 +712,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
             events = [_without_data(event) for event in events]
         response: dict = {"events": events}
         if more:
-            response["nextToken"] = str(events[-1]["id"])
+            response["nextToken"] = encode_token(str(events[-1]["id"]), scope=scope)
         return response
 
     async def stop_execution(self, *, executionArn: str, error: str | None = None, cause: str | None = None) -> dict:

@@ -71,5 +71,6 @@ class ConsoleMethods:
         wanted = name.casefold()
         page, token = await self.page_of_executions(  # type: ignore[attr-defined]
             {"state_machine_arn": stateMachineArn, "status": statusFilter},
-            lambda record: wanted in record.name.casefold(), max_results=maxResults, next_token=nextToken)
+            lambda record: wanted in record.name.casefold(), max_results=maxResults, next_token=nextToken,
+            scope=f"FindExecutions/{stateMachineArn}/{wanted}/{statusFilter}")
         return {"executions": page, **({"nextToken": token} if token else {})}

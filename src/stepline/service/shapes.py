@@ -6,10 +6,20 @@ from __future__ import annotations
 from stepline.engine.references import variable_references
 from stepline.jsonvalue import MAX_DEPTH
 from stepline.runtime.store.records import ActivityRecord, AliasRecord, ExecutionRecord, StateMachineRecord
+from stepline.service import errors
 
 LOGGING_DEFAULT = {"level": "OFF", "includeExecutionData": False}
 TRACING_DEFAULT = {"enabled": False}
 ENCRYPTION_DEFAULT = {"type": "AWS_OWNED_KEY"}
+
+
+def check_encryption(configuration: dict | None) -> None:
+    """AWS's InvalidEncryptionConfiguration for an encryptionConfiguration the model lets through: a
+    customer-managed key type without the key."""
+    if configuration is not None and configuration.get("type") == "CUSTOMER_MANAGED_KMS_KEY" \
+            and not configuration.get("kmsKeyId"):
+        raise errors.InvalidEncryptionConfiguration(
+            "Invalid Encryption Configuration: 'kmsKeyId' is required when 'type' is 'CUSTOMER_MANAGED_KMS_KEY'")
 
 
 TOO_DEEP = f"The JSON is nested more than {MAX_DEPTH} levels deep"
