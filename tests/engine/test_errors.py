@@ -508,24 +508,6 @@ def test_broken_tasks_fail_the_execution_instead_of_hanging(integrations: list, 
     assert fragment in result.cause
 
 
-@pytest.mark.parametrize("field", [
-    {"ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "CSV",
-                                                                                  "CSVHeaderLocation": "FIRST_ROW"},
-                    "Parameters": {"Bucket": "b", "Key": "k.csv"}}},
-    {"ItemBatcher": {"MaxItemsPerBatch": 2}},
-    {"ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b", "Prefix": "p"}}},
-], ids=["ItemReader", "ItemBatcher", "ResultWriter"])
-def test_a_distributed_map_refuses_what_it_does_not_apply_yet(field: dict) -> None:
-    name = next(iter(field))
-    workflow = Workflow(machine({"Each": {
-        "Type": "Map", "End": True, **field,
-        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-                          "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}}}))
-    result = workflow.run([1, 2, 3], time_scale=0)
-    assert (result.status, result.error) == ("FAILED", "States.Runtime")
-    assert result.cause.endswith(f"stepline does not apply a distributed Map's {name} yet: the Map state 'Each' cannot run")
-
-
 @pytest.mark.parametrize(("fields", "error", "fragment"), [
     ({"TimeoutSeconds": 3600}, "States.Timeout", None),
     ({}, "States.Runtime", "nothing can send to an execution run in process"),

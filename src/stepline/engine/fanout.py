@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from stepline.engine.effects import CancelTask
+from stepline.engine.effects import CancelTask, InvokeTask
 from stepline.engine.program import JSONATA, Evaluate, State
+from stepline.engine.resources import map_run_resource
 from stepline.engine.threads import Group, Thread
 from stepline.errors import StatesError
 from stepline.expr import jsonata
@@ -57,7 +58,6 @@ class FanOut:
 
     def _run_map(self, t: Thread) -> None:
         state = t.state
-        self._refuse_unapplied(state)
         scope = self._scope(t)
         jsonata_mode = state.language == JSONATA
         bindings = self._bindings(t, scope) if jsonata_mode else None
@@ -67,17 +67,12 @@ class FanOut:
             t.effective = self._effective_input(t, scope)
         max_concurrency = self._map_number(state, state.max_concurrency, "MaxConcurrency", bindings, t.effective, scope, int)
         t.failed_events = ("MapStateFailed",)  # a failure to read the items fails the Map state
-        if bindings is not None:  # JSONata
-            items = self._jsonata(state.items, bindings) if state.items is not None else t.input
-            if state.items is not None and not isinstance(items, list) and "Items" in state.field_text:
-                raise jsonata.unexpected_type(items, "array", text=state.field_text["Items"], field="Items")
-        else:
-            items = state.items(t.effective, scope) if state.items is not None else t.effective
-        if not isinstance(items, list):
-            raise StatesError("States.QueryEvaluationError" if jsonata_mode else "States.Runtime",
-                              f"Map state input must be an array but was: {dumps(items)}")
+        items: JSON = None
+        if not (self._runs_child_executions(state) and state.item_reader is not None):
+            items = self._map_items(t, scope, bindings)
         t.failed_events = ()
-        self._record(t, "MapStateStarted", "mapStateStartedEventDetails", {"length": len(items)})
+        self._record(t, "MapStateStarted", "mapStateStartedEventDetails",
+                     {"length": len(items) if isinstance(items, list) else 0})
         tolerated_count = self._map_number(state, state.tolerated_count, "ToleratedFailureCount", bindings, t.effective,
                                            scope, int)
         tolerated_percentage = self._map_number(state, state.tolerated_percentage, "ToleratedFailurePercentage", bindings,
@@ -86,24 +81,90 @@ class FanOut:
             raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.")
         if tolerated_percentage is not None and not 0 <= tolerated_percentage <= 100:
             raise StatesError("States.Runtime", "ToleratedFailurePercentage must be between 0 and 100.")
+        if self._runs_child_executions(state):
+            self._start_map_run(t, scope, bindings, items, {
+                "MaxConcurrency": max_concurrency or 0, "ToleratedFailureCount": tolerated_count,
+                "ToleratedFailurePercentage": tolerated_percentage})
+            return
+        assert isinstance(items, list)
         group = Group(t, "Map", items, max_concurrency=max_concurrency or 0, items=items,
                       tolerated_count=tolerated_count if tolerated_count is not None else -1,
                       tolerated_percentage=tolerated_percentage if tolerated_percentage is not None else -1,
                       distributed=state.distributed)
-        if state.distributed:
-            self._record(t, "MapRunStarted", "mapRunStartedEventDetails",
-                         {"mapRunArn": self._map_run_arn(t)})
         self._open_group(t, group)
 
-    def _refuse_unapplied(self, state: State) -> None:
-        if state.unapplied is not None:
-            raise StatesError("States.Runtime", f"stepline does not apply a distributed Map's {state.unapplied} "
-                                                f"yet: the Map state '{state.name}' cannot run")
+    def _map_items(self, t: Thread, scope: Scope, bindings: dict[str, JSON] | None) -> list[JSON]:
+        """The items of the state input (ItemsPath or Items)."""
+        state = t.state
+        if bindings is not None:  # JSONata
+            items = self._jsonata(state.items, bindings) if state.items is not None else t.input
+            if state.items is not None and not isinstance(items, list) and "Items" in state.field_text:
+                raise jsonata.unexpected_type(items, "array", text=state.field_text["Items"], field="Items")
+        else:
+            items = state.items(t.effective, scope) if state.items is not None else t.effective
+        if not isinstance(items, list):
+            raise StatesError("States.QueryEvaluationError" if bindings is not None else "States.Runtime",
+                              f"Map state input must be an array but was: {dumps(items)}")
+        return items
+
+    def _runs_child_executions(self, state: State) -> bool:
+        """A distributed Map runs its items as child executions, under a Map Run (TestState mocks them)."""
+        return state.distributed
+
+    def _start_map_run(self, t: Thread, scope: Scope, bindings: dict[str, JSON] | None, items: JSON,
+                       limits: dict[str, JSON]) -> None:
+        """Ask the runtime for the Map Run (an InvokeTask of a `mapRun` resource, answered when the run ends, as a
+        `.sync` job is): everything it needs is evaluated here, the items it reads are never in this execution."""
+        state = t.state
+        run_arn = self._map_run_arn(t)
+        fields = state.definition.fields
+        processor = {k: v for k, v in fields["ItemProcessor"].items() if k != "ProcessorConfig"}
+        assert state.processor is not None
+        if state.processor.language == JSONATA:
+            processor.setdefault("QueryLanguage", JSONATA)
+        configs: dict[str, JSON] = {}
+        resolved: dict[str, JSON] = {}
+        for name, config in (("ItemReader", state.item_reader), ("ItemBatcher", state.item_batcher),
+                             ("ResultWriter", state.result_writer)):
+            if config is None:
+                continue
+            if bindings is not None:
+                configs[name] = self._jsonata(config, bindings)
+            else:
+                configs[name], paths = config(t.effective, scope)
+                resolved.update(paths)
+        selector = fields.get("ItemSelector", fields.get("Parameters"))
+        parameters: dict[str, JSON] = {
+            "MapRunArn": run_arn, "ExecutionType": fields["ItemProcessor"]["ProcessorConfig"].get("ExecutionType",
+                                                                                                  "STANDARD"),
+            "Processor": processor, "Items": items, **configs, "Resolved": resolved, **limits,
+            "ItemSelector": selector, "QueryLanguage": state.language, "Input": t.input, "Effective": t.effective,
+            "Variables": t.variables, "Context": scope.context}
+        self._record(t, "MapRunStarted", "mapRunStartedEventDetails", {"mapRunArn": run_arn})
+        t.waiting = "task"
+        self._effects.append(InvokeTask(thread=t.key, token=t.token, state_name=state.name,
+                                        resource=map_run_resource(run_arn), parameters=parameters,
+                                        invocation=0, timeout_seconds=None, heartbeat_seconds=None,
+                                        task_token=None))
+
+    def _map_run_ended(self, t: Thread, result: JSON, error: tuple[str, str | None] | None) -> None:
+        """The Map Run answered: MapRunSucceeded and the Map's result, or MapRunFailed and its error."""
+        if error is None:
+            self._record(t, "MapRunSucceeded", None, None)
+            self._record(t, "MapStateSucceeded", None, None)
+            self._guard(t, self._complete, t, result)
+            return
+        self._record(t, "MapRunFailed", "mapRunFailedEventDetails",
+                     {k: v for k, v in (("error", error[0]), ("cause", error[1])) if v is not None})
+        t.failed_events = ("MapStateFailed",)
+        self._handle_error(t, error[0], error[1])
 
     def _map_run_arn(self, t: Thread) -> str:
         machine_arn = self.machine_context["Id"].replace(":stateMachine:", ":mapRun:")
         execution_name = self.execution_context["Name"]
-        return f"{machine_arn}/{t.state.name}:{execution_name}-{t.entered_id}"
+        label = t.state.label or t.state.name
+        retried = f"-{t.retry_count}" if t.retry_count else ""  # a retried Map state starts a Map Run of its own
+        return f"{machine_arn}/{label}:{execution_name}-{t.entered_id}{retried}"
 
     def _map_number(self, state: State, value: Any, field: str, bindings: dict[str, JSON] | None, effective: JSON, scope: Scope,
                     kind: type) -> Any:

@@ -122,8 +122,11 @@ class Execution(FanOut):
             return self.task_failed(thread, token, "States.DataLimitExceeded", _too_big(t.state.name), now)
         self._clock(now)
         t.waiting = None
-        self._record_task_event(t, "Succeeded", {"output": output, "outputDetails": {"truncated": False}})
-        self._guard(t, self._complete, t, result)
+        if t.state.type == "Map":
+            self._map_run_ended(t, result, None)
+        else:
+            self._record_task_event(t, "Succeeded", {"output": output, "outputDetails": {"truncated": False}})
+            self._guard(t, self._complete, t, result)
         self._ready.append(t)
         return self._drain()
 
@@ -131,6 +134,8 @@ class Execution(FanOut):
         """A callback or .sync task reached its service; the result comes later."""
         t = self._waiting(thread, token, "task")
         if t is None:
+            return
+        if t.state.type == "Map":  # its Map Run started (MapRunStarted)
             return
         self._clock(now)
         resource = self._resource(t)
@@ -146,8 +151,11 @@ class Execution(FanOut):
             return []
         self._clock(now)
         t.waiting = None
-        self._record_task_event(t, "TimedOut" if timed_out else "Failed", _error_details(error, cause))
-        self._handle_error(t, error, cause)
+        if t.state.type == "Map":
+            self._map_run_ended(t, None, (error, cause))
+        else:
+            self._record_task_event(t, "TimedOut" if timed_out else "Failed", _error_details(error, cause))
+            self._handle_error(t, error, cause)
         self._ready.append(t)
         return self._drain()
 

@@ -82,9 +82,11 @@ class State:
     tolerated_percentage: Evaluate | float | None = None
     distributed: bool = False
     label: str | None = None
-    # a distributed Map's ItemReader, ItemBatcher or ResultWriter, which executions do not apply yet (they fail
-    # with States.Runtime rather than iterate over the wrong items); TestState reads mocked items instead
-    unapplied: str | None = None
+    # a distributed Map's ItemReader, ItemBatcher and ResultWriter: JSONata, a function of the bindings; JSONPath,
+    # (effective input, scope) -> (the field with its Parameters and BatchInput evaluated, {reference path: value})
+    item_reader: Evaluate | None = None
+    item_batcher: Evaluate | None = None
+    result_writer: Evaluate | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -305,7 +307,10 @@ def _map(state: State, spec: model.MapState, at: str) -> None:
     state.processor = _machine(spec.processor, at=f"{at}/{spec.processor_field}")
     state.distributed = spec.distributed
     state.label = spec.label
-    state.unapplied = next((name for name in ("ItemReader", "ItemBatcher", "ResultWriter") if name in body), None)
+    if spec.distributed:
+        state.item_reader = _map_config(state, body, "ItemReader", at)
+        state.item_batcher = _map_config(state, body, "ItemBatcher", at)
+        state.result_writer = _map_config(state, body, "ResultWriter", at)
     if state.language == JSONATA:
         if "Items" in body:
             state.items = jsonata.compile_value(body["Items"], at=f"{at}/Items", field="Items")
@@ -322,3 +327,26 @@ def _map(state: State, spec: model.MapState, at: str) -> None:
     state.max_concurrency = _number_or_path(state, body, "MaxConcurrency", at) or 0
     state.tolerated_count = _number_or_path(state, body, "ToleratedFailureCount", at)
     state.tolerated_percentage = _number_or_path(state, body, "ToleratedFailurePercentage", at)
+
+
+_TEMPLATES = ("Parameters", "Arguments", "BatchInput")  # the parts of a distributed Map's fields that take paths
+_REFERENCE_PATHS = ("MaxItemsPath", "MaxItemsPerBatchPath", "MaxInputBytesPerBatchPath")
+
+
+def _map_config(state: State, body: Fields, name: str, at: str) -> Evaluate | None:
+    """A distributed Map's ItemReader, ItemBatcher or ResultWriter, compiled (see State.item_reader)."""
+    if name not in body:
+        return None
+    value = body[name]
+    if state.language == JSONATA:
+        return jsonata.compile_value(value, at=f"{at}/{name}", field=name)
+    templates = {key: compile_template(value[key], at=f"{at}/{name}/{key}", field=key)
+                 for key in _TEMPLATES if key in value}
+    config = {**value, **value.get("ReaderConfig", {})}
+    paths = {config[key]: compile_path(config[key], at=f"{at}/{name}/{key}", field=key)
+             for key in _REFERENCE_PATHS if isinstance(config.get(key), str)}
+
+    def evaluate(effective: JSON, scope: Any) -> tuple[JSON, dict[str, JSON]]:
+        evaluated = {**value, **{key: template(effective, scope) for key, template in templates.items()}}
+        return evaluated, {text: path(effective, scope) for text, path in paths.items()}
+    return evaluate

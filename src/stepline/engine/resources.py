@@ -34,3 +34,8 @@ def describe_resource(arn: str, default_region: str = "us-east-1") -> Resource:
     else:
         pattern = "request"
     return Resource(arn, "service", resource_type, name, pattern, region)
+
+
+def map_run_resource(map_run_arn: str) -> Resource:
+    """What a distributed Map asks the runtime for: its Map Run, answered when the run ends (as a `.sync` job)."""
+    return Resource(map_run_arn, "mapRun", "mapRun", "run", "sync", map_run_arn.split(":")[3])

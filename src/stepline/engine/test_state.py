@@ -250,8 +250,9 @@ class _TestExecution(Execution):
         self.next_state: str | None = None
         self.root: Thread | None = None
 
-    def _refuse_unapplied(self, state: State) -> None:
-        """TestState reads a Map's items from its stateConfiguration (mapItemReaderData) instead."""
+    def _runs_child_executions(self, state: State) -> bool:
+        """TestState runs no Map Run: it reads a Map's items from its stateConfiguration (mapItemReaderData)."""
+        return False
 
     def _run_state(self, t: Thread) -> None:
         if self.root is None:  # entering the state under test: set up the imagined execution around it

@@ -200,6 +200,20 @@ class Runtime:
                 if not waiters and self._waiters.get(arn) is waiters:
                     del self._waiters[arn]
 
+    def watch(self, arn: str) -> asyncio.Future[None]:
+        """A future resolved when the execution ends on this worker (`unwatch` it when no longer wanted: it ends
+        on another worker, or nobody waits any more)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(arn, []).append(future)
+        return future
+
+    def unwatch(self, arn: str, future: asyncio.Future[None]) -> None:
+        waiters = self._waiters.get(arn, [])
+        if future in waiters:
+            waiters.remove(future)
+        if not waiters:
+            self._waiters.pop(arn, None)
+
     @property
     def idle(self) -> bool:
         return (self._queue.empty() and not self._busy and not self.tasks.performing() and not self._posting

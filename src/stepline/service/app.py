@@ -36,6 +36,7 @@ from stepline.runtime.integrations.registry import Integration, Integrations, Ta
 from stepline.runtime.integrations.routes import Routes, load_routes
 from stepline.runtime.integrations.served import remote_integrations
 from stepline.runtime.integrations.states import NestedExecutions, RemoteExecutions
+from stepline.runtime.map_runs import MapRuns
 from stepline.runtime.runner import ExecutionRunner, ExpressRuns
 from stepline.runtime.store.base import Store
 from stepline.runtime.store.records import (
@@ -61,7 +62,7 @@ from stepline.service.arns import (
 from stepline.service.activities import ActivityActions
 from stepline.service.console import ConsoleMethods
 from stepline.service.definitions import create_error_message, task_resources, validate_definition
-from stepline.service.map_runs import MapRunActions
+from stepline.service.map_runs import ExpressChildren, MapRunActions, StoredChildren
 from stepline.service.paging import cursor, decode_token, encode_token, paginate
 from stepline.service.settings import Settings
 from stepline.service.templates import apply_stack
@@ -124,13 +125,17 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                                           local={} if endpoint else {"stepfunctions": self._step_functions})
         # what answers the Tasks that no mock or route decides, in order (a --lambda-endpoint serves every Lambda
         # function the templates do not)
-        self.served = Integrations([self.template_functions,
+        # a distributed Map's runs: STANDARD children in the store, EXPRESS ones in memory (service/map_runs.py)
+        self.map_runs = MapRuns(self._children_for, self.aws_clients, poll_seconds=settings.poll_seconds)
+        self.served = Integrations([self.map_runs, self.template_functions,
                                     *([self.remote_functions] if self.remote_functions is not None else []),
                                     self.functions, self.nested, *self.remote])
         routes = load_routes(settings.routes) if settings.routes else []
         self.routed = Routes(routes, self.functions, self.served) if routes else None
         self._programs: dict[tuple[str, str], Program] = {}
         self.express = ExpressRuns(express_record)
+        self._stored_children: StoredChildren | None = None
+        self._express_children: ExpressChildren | None = None
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
         self.execution_logs: ExecutionLogs = None  # type: ignore[assignment]  # made by start()
 
@@ -233,6 +238,16 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         digest = _digest(definition)
         self._programs[(digest, machine_type)] = program
         return digest, program
+
+    def _children_for(self, call: TaskCall, execution_type: str) -> StoredChildren | ExpressChildren:
+        """Where a Map Run's children run (made on first use: the store is open by then)."""
+        if execution_type == "EXPRESS":
+            if self._express_children is None:
+                self._express_children = ExpressChildren(self)
+            return self._express_children
+        if self._stored_children is None:
+            self._stored_children = StoredChildren(self)
+        return self._stored_children
 
     def _integrations_for(self, record: ExecutionRecord | None) -> Integrations:
         chain: list[Integration] = []

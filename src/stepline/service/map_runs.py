@@ -1,197 +1,262 @@
-"""The Map Run actions: ListMapRuns, DescribeMapRun, UpdateMapRun.
+"""Map Runs: the actions (ListMapRuns, DescribeMapRun, UpdateMapRun), and where a Map Run's children run.
 
-A Distributed Map state's run is read from its execution: the history holds MapRunStarted (with the run's ARN)
-and MapRunSucceeded/MapRunFailed; while the run is open, or after it failed, the execution's checkpoint holds
-its item counts. The run's ARN is `mapRun:MACHINE/STATE:EXECUTION-ID`, ID being the id of the Map state's
-entered event. UpdateMapRun's values are kept as a `map_run` resource (its parent the execution) and reported by
-DescribeMapRun.
+A distributed Map's run is driven by runtime/map_runs.py, which keeps its record (`MapRunRecord`, a resource whose
+parent is the execution) and starts its children: here, STANDARD children are executions of the store
+(`StoredChildren`: durable, each with its own ARN and history under the run, `ListExecutions(mapRunArn=...)`),
+and EXPRESS children run in memory as Express executions do (`ExpressChildren`). DescribeMapRun counts the
+children's rows as they are now; UpdateMapRun's values are kept as a `map_run` resource, which the run reads as
+its children end.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections import Counter
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from stepline.asl.model import map_states
-from stepline.asl.parse import parse_definition
-from stepline.jsonvalue import loads
-from stepline.runtime.store.records import MAP_RUNS, ExecutionRecord, MapRunLimits
-from stepline.service import errors
-from stepline.service.arns import execution_arn, parse_arn, parse_execution_arn
+from stepline.engine.interpreter import RUNNING
+from stepline.jsonvalue import JSON, dumps, loads
+from stepline.runtime.map_runs import MapRunPlan, MemoryChildren, child_arn, wait_first
+from stepline.runtime.signals import Signal
+from stepline.runtime.store.records import MAP_RUN_PROGRESS, MAP_RUNS, ExecutionRecord, MapRunLimits, MapRunRecord
+from stepline.service import errors, shapes
+from stepline.service.arns import parse_arn, parse_execution_arn
 from stepline.service.paging import paginate
 
-_ENDS = {"MapRunSucceeded": "SUCCEEDED", "MapRunFailed": "FAILED", "MapRunAborted": "ABORTED"}
+if TYPE_CHECKING:
+    from stepline.service.app import StepFunctionsService
+
 _COUNTS = ("pending", "running", "succeeded", "failed", "timedOut", "aborted", "total", "resultsWritten",
            "failuresNotRedrivable", "pendingRedrive")
+_COUNTED = {"RUNNING": "running", "SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "timedOut",
+            "ABORTED": "aborted"}
 
 
 class MapRunActions:
-    """The three Map Run actions of StepFunctionsService (a mixin: it uses the service's store and settings)."""
+    """The three Map Run actions of StepFunctionsService (a mixin: it uses the service's store)."""
 
     store: Any
-    settings: Any
+    _express_children: ExpressChildren | None
 
     async def list_map_runs(self, *, executionArn: str, maxResults: int = 0, nextToken: str | None = None) -> dict:
         """ListMapRuns: the Map Runs an execution started, in the order they started."""
-        record = await self._map_run_execution(executionArn)
+        parse_execution_arn(executionArn)
+        if await self.store.get_execution(executionArn) is None:
+            raise errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{executionArn}'")
         runs = []
-        for started in await self._events(executionArn):
-            if started["type"] != "MapRunStarted":
-                continue
-            run_arn = started["mapRunStartedEventDetails"]["mapRunArn"]
-            item = {"executionArn": record.arn, "mapRunArn": run_arn,
-                    "stateMachineArn": _run_state_machine_arn(run_arn), "startDate": started["timestamp"]}
-            run = await self._map_run(run_arn)
-            if run.get("stopDate") is not None:
-                item["stopDate"] = run["stopDate"]
-            runs.append((started["id"], item))
+        for number, run in enumerate(await self.store.list_resources(MAP_RUN_PROGRESS, parent=executionArn)):
+            item = {"executionArn": executionArn, "mapRunArn": run.arn,
+                    "stateMachineArn": _run_state_machine_arn(run.arn), "startDate": run.start_date}
+            if run.stop_date is not None:
+                item["stopDate"] = run.stop_date
+            runs.append((number, item))
         page, token = paginate(runs, key=lambda run: f"{run[0]:012d}", max_results=maxResults, next_token=nextToken,
                                scope=f"ListMapRuns/{executionArn}")
         return {"mapRuns": [item for _, item in page], **({"nextToken": token} if token else {})}
 
     async def describe_map_run(self, *, mapRunArn: str) -> dict:
-        """DescribeMapRun: the run's configuration, status and item counts."""
-        return await self._map_run(mapRunArn)
+        """DescribeMapRun: the run's settings, status, and its items and children counted as they are now."""
+        run = await self._map_run_record(mapRunArn)
+        limits = _limits(run, await self.store.get_resource(MAP_RUNS, mapRunArn))
+        status = run.status
+        parent = await self.store.get_execution(run.execution_arn)
+        if status == RUNNING and (parent is None or parent.status != RUNNING):
+            status = "ABORTED"  # the parent ended while its run was open
+        if run.execution_type == "EXPRESS":  # in memory, as Express executions are
+            express = self._express_children
+            children = [(e.status, dumps(e.input)) for e in express.executions(mapRunArn)] if express else []
+        else:
+            children = [(c.status, c.input) for c in await self.store.list_executions(map_run_arn=mapRunArn)]
+        executions, items = _counts(run, children)
+        response = {"mapRunArn": mapRunArn, "executionArn": run.execution_arn, "status": status,
+                    "startDate": run.start_date, "maxConcurrency": limits.max_concurrency or 0,
+                    "toleratedFailurePercentage": float(limits.tolerated_failure_percentage or 0),
+                    "toleratedFailureCount": int(limits.tolerated_failure_count or 0),
+                    "itemCounts": items, "executionCounts": executions, "redriveCount": 0}
+        if run.stop_date is not None:
+            response["stopDate"] = run.stop_date
+        return response
 
     async def update_map_run(self, *, mapRunArn: str, maxConcurrency: int | None = None,
                              toleratedFailurePercentage: float | None = None,
                              toleratedFailureCount: int | None = None) -> dict:
-        """UpdateMapRun: record new limits for a run (reported by DescribeMapRun)."""
+        """UpdateMapRun: new limits for a run; a running one applies them as soon as one of its children ends."""
         if maxConcurrency is None and toleratedFailurePercentage is None and toleratedFailureCount is None:
             raise errors.ValidationException("At least one of the parameters maxConcurrency, "
                                              "toleratedFailurePercentage or toleratedFailureCount must be provided.")
         if toleratedFailurePercentage is not None and not 0 <= toleratedFailurePercentage <= 100:
             raise errors.ValidationException("toleratedFailurePercentage must be between 0 and 100")
-        run = await self._map_run(mapRunArn)
+        run = await self._map_run_record(mapRunArn)
         limits = await self.store.get_resource(MAP_RUNS, mapRunArn) or MapRunLimits(arn=mapRunArn)
         changes = {key: value for key, value in (("max_concurrency", maxConcurrency),
                                                  ("tolerated_failure_percentage", toleratedFailurePercentage),
                                                  ("tolerated_failure_count", toleratedFailureCount))
                    if value is not None}
         # kept under its execution: retention deletes it with the execution
-        await self.store.put_resource(MAP_RUNS, limits.but(**changes), parent=run["executionArn"])
+        await self.store.put_resource(MAP_RUNS, limits.but(**changes), parent=run.execution_arn)
         return {}
 
-    # ------------------------------------------------------------------ reading a run from its execution
-
-    async def _map_run_execution(self, arn: str) -> ExecutionRecord:
-        parse_execution_arn(arn)
-        record = await self.store.get_execution(arn)
-        if record is None:
-            raise errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
-        return record
-
-    async def _events(self, arn: str) -> list[dict]:
-        return await self.store.get_events(arn, after=0, limit=1_000_000)
-
-    async def _map_run(self, run_arn: str) -> dict:
+    async def _map_run_record(self, run_arn: str) -> MapRunRecord:
         arn = parse_arn(run_arn, "mapRun")
-        machine = arn.resource[0].split("/", 1)[0]
-        execution_name, _, entered = arn.resource[-1].rpartition("-")
         if len(arn.resource) < 2 or "/" not in ":".join(arn.resource[:-1]):
             raise errors.InvalidArn(f"Invalid Arn: 'Invalid ARN: {run_arn}'")
-        missing = errors.ResourceNotFound(f"Resource not found: '{run_arn}'")
-        if not execution_name or not entered.isdecimal():
-            raise missing
-        execution = execution_arn(arn.region, arn.account, machine, execution_name)
-        record = await self.store.get_execution(execution)
+        record: MapRunRecord | None = await self.store.get_resource(MAP_RUN_PROGRESS, run_arn)
         if record is None:
-            raise missing
-        events = await self._events(execution)
-        started = next((e for e in events if e["type"] == "MapRunStarted"
-                        and e["mapRunStartedEventDetails"]["mapRunArn"] == run_arn), None)
-        if started is None:
-            raise missing
-        length = next((e["mapStateStartedEventDetails"]["length"] for e in reversed(events[:started["id"] - 1])
-                       if e["type"] == "MapStateStarted"), 0)
-        end = _end_of_run(events, started["id"])
-        group = await self._open_group(execution, int(entered))
-        if end is not None:
-            status, stop = _ENDS[end["type"]], end["timestamp"]
-        elif record.status == "RUNNING":
-            status, stop = "RUNNING", None
-        else:  # the execution ended (stopped, timed out, failed elsewhere) while the run was open
-            status, stop = ("FAILED" if record.status == "FAILED" else "ABORTED"), record.stop_date
-        counts = _counts(status, length, group)
-        limits = _limits(await self.store.get_definition(record.definition_digest) or "{}",
-                         run_arn.split("/", 1)[1].rsplit(":", 1)[0], group)
-        updated = await self.store.get_resource(MAP_RUNS, run_arn)
-        if updated is not None:
-            limits.update({k: v for k, v in updated.to_json().items() if k != "mapRunArn"})
-        response = {"mapRunArn": run_arn, "executionArn": execution, "status": status,
-                    "startDate": started["timestamp"], **limits, "itemCounts": counts,
-                    "executionCounts": dict(counts), "redriveCount": record.redrive_count}
-        if stop is not None:
-            response["stopDate"] = stop
-        if record.redrive_date is not None and record.redrive_count:
-            response["redriveDate"] = record.redrive_date
-        return response
-
-    async def _open_group(self, execution: str, entered: int) -> dict | None:
-        """The Map state's group in the execution's checkpoint (while it runs, or after it failed)."""
-        document = await self.store.get_checkpoint(execution)
-        if document is None:
-            return None
-        for thread in loads(document).get("threads", []):
-            group = thread.get("group")
-            if group is not None and group.get("distributed") and thread.get("entered_id") == entered:
-                return group
-        return None
+            raise errors.ResourceNotFound(f"Resource not found: '{run_arn}'")
+        return record
 
 
 def _run_state_machine_arn(run_arn: str) -> str:
-    """The state machine a Map Run reports: `stateMachine:MACHINE/STATE`."""
+    """The state machine a Map Run reports: `stateMachine:MACHINE/LABEL`."""
     prefix, _, rest = run_arn.partition(":mapRun:")
     return f"{prefix}:stateMachine:{rest.rsplit(':', 1)[0]}"
 
 
-def _end_of_run(events: list[dict], started_id: int) -> dict | None:
-    depth = 0
-    for event in events[started_id:]:
-        if event["type"] == "MapRunStarted":
-            depth += 1
-        elif event["type"] in _ENDS:
-            if depth == 0:
-                return event
-            depth -= 1
-    return None
+def _limits(run: MapRunRecord, updated: MapRunLimits | None) -> MapRunLimits:
+    limits = MapRunLimits(arn=run.arn, max_concurrency=run.max_concurrency,
+                          tolerated_failure_percentage=run.tolerated_failure_percentage,
+                          tolerated_failure_count=run.tolerated_failure_count)
+    if updated is None:
+        return limits
+    return limits.but(**{k: v for k, v in (("max_concurrency", updated.max_concurrency),
+                                           ("tolerated_failure_percentage", updated.tolerated_failure_percentage),
+                                           ("tolerated_failure_count", updated.tolerated_failure_count))
+                         if v is not None})
 
 
-def _counts(status: str, length: int, group: dict | None) -> dict:
-    counts = dict.fromkeys(_COUNTS, 0)
-    counts["total"] = length
-    if group is not None:
-        failed = group["failures"]
-        counts.update(running=len(group["running"]) if status == "RUNNING" else 0,
-                      succeeded=group["done"] - failed, failed=failed,
-                      pending=max(0, length - group["next_index"]) if status == "RUNNING" else 0)
-        if status != "RUNNING":
-            counts["aborted"] = max(0, length - counts["succeeded"] - failed)
-    elif status == "SUCCEEDED":
-        counts["succeeded"] = length
-    elif status == "RUNNING":
-        counts["pending"] = length
-    else:
-        counts["aborted"] = length
-    counts["resultsWritten"] = counts["succeeded"] if status != "RUNNING" else 0
-    return counts
+def _counts(run: MapRunRecord, children: list[tuple[str, str]]) -> tuple[dict[str, int], dict[str, int]]:
+    """executionCounts and itemCounts of the children (status, input): by status; items by their children's (a
+    batch counts its items), those not started yet pending."""
+    executions: Counter[str] = Counter()
+    items: Counter[str] = Counter()
+    for status, input in children:
+        key = _COUNTED.get(status, "running")
+        executions[key] += 1
+        items[key] += _items_of(input)
+    ended = run.status != RUNNING
+    execution_counts = {name: executions[name] for name in _COUNTS}
+    execution_counts["total"] = len(children)
+    item_counts = {name: items[name] for name in _COUNTS}
+    item_counts["total"] = run.total if run.total is not None else max(run.items, sum(items.values()))
+    item_counts["pending"] = max(0, item_counts["total"] - sum(items.values())) if not ended else 0
+    if ended:
+        finished = ("succeeded", "failed", "timedOut", "aborted")
+        execution_counts["resultsWritten"] = sum(executions[name] for name in finished)
+        item_counts["resultsWritten"] = sum(items[name] for name in finished)
+    return execution_counts, item_counts
 
 
-def _limits(definition: str, state_name: str, group: dict | None) -> dict[str, Any]:
-    """maxConcurrency and the tolerated failures: from the open run, else from the definition's Map state."""
-    model, _ = parse_definition(definition)
-    state = next((s for s in map_states(model) if s.name == state_name), None) if model is not None else None
-    limits: dict[str, Any] = {"maxConcurrency": 0, "toleratedFailurePercentage": 0.0, "toleratedFailureCount": 0}
-    if state is not None:  # a value set through a JSONata expression or a *Path reads as 0
-        limits = {"maxConcurrency": state.max_concurrency or 0,
-                  "toleratedFailurePercentage": state.tolerated_failure_percentage or 0.0,
-                  "toleratedFailureCount": state.tolerated_failure_count or 0}
-    if group is not None:
-        limits["maxConcurrency"] = group["max_concurrency"]
-        if group["tolerated_count"] >= 0:
-            limits["toleratedFailureCount"] = int(group["tolerated_count"])
-        if group["tolerated_percentage"] >= 0:
-            limits["toleratedFailurePercentage"] = float(group["tolerated_percentage"])
-    return limits
+def _items_of(input: str) -> int:
+    """A child's items: its batch's (`{"Items": [...]}`), or one."""
+    if '"Items"' not in input:
+        return 1
+    value = loads(input)
+    batch = value.get("Items") if isinstance(value, dict) else None
+    return len(batch) if isinstance(batch, list) else 1
 
 
-__all__ = ["MapRunActions"]
+class StoredChildren:
+    """STANDARD children: executions of the store, started through the durable runtime (a crash resumes them as
+    every execution is resumed); the run's record is a resource of the store."""
+
+    def __init__(self, service: StepFunctionsService) -> None:
+        self._service = service
+        self._digests: dict[str, str] = {}  # a processor's definition -> its digest (stored and compiled)
+        self._parents: dict[str, ExecutionRecord] = {}
+        self._watched: dict[str, asyncio.Future[None]] = {}  # child ARN -> resolved when it ends on this worker
+
+    def now(self) -> datetime:
+        now: datetime = self._service.clock.now()
+        return now
+
+    async def start(self, plan: MapRunPlan, index: int, input: JSON) -> str:
+        service = self._service
+        arn = child_arn(plan, index)
+        parent = self._parents.get(plan.execution_arn) or await service.store.get_execution(plan.execution_arn)
+        if parent is None:
+            raise errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{plan.execution_arn}'")
+        self._parents[plan.execution_arn] = parent
+        definition = dumps(plan.processor)
+        digest = self._digests.get(definition)
+        if digest is None:
+            digest, _ = await service._compile(definition, "STANDARD")
+            await service.store.put_definition(digest, definition)
+            self._digests[definition] = digest
+        prefix = plan.arn.partition(":mapRun:")[0]
+        record = ExecutionRecord(arn=arn, state_machine_arn=f"{prefix}:stateMachine:{plan.machine_and_label}",
+                                 name=plan.child_name(index), status=RUNNING, start_date=self.now(),
+                                 input=dumps(input), role_arn=parent.role_arn, definition_digest=digest,
+                                 type="STANDARD", map_run_arn=plan.arn)
+        await service.runtime.create(record)  # the child started before a crash, if there is one, is left as it is
+        self._watch(arn)  # before anything else runs: it cannot have ended yet
+        return arn
+
+    def _watch(self, arn: str) -> bool:
+        if arn in self._watched:
+            return False
+        self._watched[arn] = self._service.runtime.watch(arn)
+        return True
+
+    async def wait_any(self, plan: MapRunPlan, arns: set[str], timeout: float) -> set[str]:
+        """Children ending on this worker are known at once; those on another one (PostgreSQL) by a poll."""
+        resumed = [arn for arn in arns if self._watch(arn)]
+        ended = {arn for arn in arns if self._watched[arn].done()}
+        if not ended and not resumed:
+            await wait_first([self._watched[arn] for arn in arns], timeout)
+            ended = {arn for arn in arns if self._watched[arn].done()}
+        if not ended:  # looked for in the store: they may have ended elsewhere
+            still = {record.arn for record in await self._service.store.list_executions(map_run_arn=plan.arn,
+                                                                                        status=RUNNING)}
+            ended = arns - still
+        for arn in ended:
+            self._service.runtime.unwatch(arn, self._watched.pop(arn))
+        return ended
+
+    async def describe(self, arn: str) -> dict[str, Any] | None:
+        record = await self._service.store.get_execution(arn)
+        return shapes.execution(record) if record is not None else None
+
+    async def running(self, plan: MapRunPlan) -> list[str]:
+        return [record.arn for record in await self._service.store.list_executions(map_run_arn=plan.arn,
+                                                                                   status=RUNNING)]
+
+    async def stop(self, arns: list[str], error: str | None, cause: str | None) -> None:
+        for arn in arns:
+            await self._service.runtime.post(Signal("stop", arn, payload=(error, cause)))
+            watched = self._watched.pop(arn, None)
+            if watched is not None:
+                self._service.runtime.unwatch(arn, watched)
+
+    async def load(self, arn: str) -> MapRunRecord | None:
+        record: MapRunRecord | None = await self._service.store.get_resource(MAP_RUN_PROGRESS, arn)
+        return record
+
+    async def save(self, record: MapRunRecord) -> None:
+        await self._service.store.put_resource(MAP_RUN_PROGRESS, record, parent=record.execution_arn)
+
+    async def limits(self, arn: str) -> MapRunLimits | None:
+        limits: MapRunLimits | None = await self._service.store.get_resource(MAP_RUNS, arn)
+        return limits
+
+
+class ExpressChildren(MemoryChildren):
+    """EXPRESS children: in memory, as Express executions run; the run's record is written to the store too, for
+    DescribeMapRun and ListMapRuns, but a run resumed after a restart starts over (its children are gone)."""
+
+    def __init__(self, service: StepFunctionsService) -> None:
+        super().__init__(lambda: service._integrations_for(None), service.clock,
+                         role_arn=f"arn:aws:iam::{service.settings.account}:role/stepline",
+                         limits=service.settings.limits, timeout_seconds=300)
+        self._store = service.store
+
+    async def save(self, record: MapRunRecord) -> None:
+        await super().save(record)
+        await self._store.put_resource(MAP_RUN_PROGRESS, record, parent=record.execution_arn)
+
+    async def limits(self, arn: str) -> MapRunLimits | None:
+        limits: MapRunLimits | None = await self._store.get_resource(MAP_RUNS, arn)
+        return limits
+
+
+__all__ = ["MapRunActions", "StoredChildren", "ExpressChildren"]

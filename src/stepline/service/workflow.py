@@ -26,6 +26,7 @@ from stepline.runtime.integrations.lambda_local import Handler, LocalFunctions
 from stepline.runtime.integrations.mock_config import MockConfig
 from stepline.runtime.integrations.registry import Integration, Integrations
 from stepline.runtime.integrations.served import remote_integrations
+from stepline.runtime.map_runs import MapRuns, MemoryChildren
 from stepline.runtime.runner import ExecutionRunner
 
 DEFAULT_ACCOUNT = "123456789012"
@@ -74,6 +75,7 @@ class Workflow:
         self.mock_config = mock_config
         self.connections = connections  # the HTTP Task's connections file, else EventBridge's connections
         self._remote: Integrations | None = None
+        self._clients = AwsClients(region=region)  # the remote integrations' and the Map Runs' item readers'
 
     @classmethod
     def from_file(cls, path: str | Path, **options: Any) -> Workflow:
@@ -132,10 +134,13 @@ class Workflow:
             chain.insert(0, self.mock_config.test_case(self.name, test_case))
         chain.append(self.functions)
         if self._remote is None:  # for the workflow's life: what answers Tasks that nothing local does
-            self._remote = remote_integrations(AwsClients(region=self.region), connections=self.connections)
+            self._remote = remote_integrations(self._clients, connections=self.connections)
             await self._remote.open()
-        runner = ExecutionRunner(execution, Integrations([*chain, *self._remote]), clock,
-                                 timeout_seconds=self.program.timeout_seconds)
+        # a distributed Map's children run in this process too, answered by the same integrations
+        children = MemoryChildren(lambda: answering, clock, role_arn=self.role_arn, limits=self.limits)
+        answering = Integrations([MapRuns(lambda call, execution_type: children, self._clients), *chain,
+                                  *self._remote])
+        runner = ExecutionRunner(execution, answering, clock, timeout_seconds=self.program.timeout_seconds)
         await runner.run()
         return Result(execution_arn=execution.execution_arn, status=execution.status, output=execution.output,
                       output_text=execution.output_text, error=execution.error, cause=execution.cause,

@@ -144,6 +144,31 @@ class MapRunLimits(_Stored):
     tolerated_failure_count: int | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MapRunRecord(_Stored):
+    """A Map Run as its driver keeps it (runtime/map_runs.py): what it ran with, and how far it got. Its children
+    are executions of their own (`ExecutionRecord.map_run_arn`): their rows, not this record, say how each ended."""
+
+    KEYS: ClassVar[dict[str, str]] = {"arn": "mapRunArn"}
+
+    arn: str
+    execution_arn: str  # the parent's
+    start_date: datetime
+    status: str = "RUNNING"
+    execution_type: str = "STANDARD"
+    max_concurrency: int = 0
+    tolerated_failure_percentage: float | None = None
+    tolerated_failure_count: int | None = None
+    started: int = 0  # children started, in item order (the next one's index)
+    items: int = 0  # items read into the children started
+    read_all: bool = False  # the ItemReader has no more items: `items` is the total
+    total: int | None = None  # the items, once known (at the start for the state input's, else once all are read)
+    cursor: JSON = None  # the ItemReader's position after the last child started
+    stop_date: datetime | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
 Stored = TypeVar("Stored", bound=_Stored)
 
 
@@ -160,4 +185,5 @@ VERSIONS = Kind("version", StateMachineRecord)
 ALIASES = Kind("alias", AliasRecord)
 ACTIVITIES = Kind("activity", ActivityRecord)
 MAP_RUNS = Kind("map_run", MapRunLimits)
+MAP_RUN_PROGRESS = Kind("map_run_progress", MapRunRecord)
 

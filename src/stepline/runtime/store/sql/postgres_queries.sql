@@ -187,7 +187,7 @@ DELETE FROM history WHERE execution_arn IN (
     SELECT arn FROM executions WHERE arn = ANY(:arn::text[]) AND status <> 'RUNNING');
 
 -- name: purge_map_runs
-DELETE FROM resources WHERE kind = 'map_run' AND parent = ANY(:arn::text[]);
+DELETE FROM resources WHERE kind IN ('map_run', 'map_run_progress') AND parent = ANY(:arn::text[]);
 
 -- name: purge_executions
 DELETE FROM executions WHERE arn = ANY(:arn::text[]) AND status <> 'RUNNING';

@@ -98,7 +98,7 @@ WHERE status = 'RUNNING' AND (checkpoint IS NULL OR arn IN (SELECT execution_arn
 DELETE FROM history WHERE execution = (SELECT seq FROM executions WHERE arn = :arn AND status <> 'RUNNING');
 
 -- name: purge_map_runs
-DELETE FROM resources WHERE kind = 'map_run' AND parent = :arn;
+DELETE FROM resources WHERE kind IN ('map_run', 'map_run_progress') AND parent = :arn;
 
 -- name: purge_executions
 DELETE FROM executions WHERE arn = :arn AND status <> 'RUNNING';
