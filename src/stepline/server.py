@@ -48,6 +48,7 @@ from stepline.api.protocol import (
     dumps,
     error_body,
 )
+from stepline.security.cors import CrossOriginAccess, origin_of
 from stepline.security.gate import LOGIN_PATH, Authenticator, RequireAuthentication
 from stepline.security.headers import SecurityHeaders
 from stepline.service.errors import (
@@ -82,14 +83,14 @@ _RESERVED_FILES = 256  # open files kept for the store, Lambda endpoints, logs
 def create_app(service: Any, *, console_routes: Sequence[BaseRoute] = (),
                max_request_bytes: int = MAX_REQUEST_BYTES,
                allowed_hosts: Collection[str] = LOOPBACK_HOSTS, lifespan_of_service: bool = True,
-               authenticator: Authenticator | None = None) -> Starlette:
+               authenticator: Authenticator | None = None, cors_origins: Collection[str] = ()) -> Starlette:
     """The Step Functions API at `POST /` plus the given routes; starts and closes the service with the app.
 
     The service's optional `async start()` runs at startup and `async close()` at shutdown (unless
     `lifespan_of_service` is false: `serve` starts and closes it itself). Requests are
     answered only for the Host names in `allowed_hosts` (and the address the request came in on; `*`: any).
     Routes may raise ApiError: it is answered in AWS's shape. With an `authenticator`, only authenticated
-    requests reach the routes (security/gate.py).
+    requests reach the routes (security/gate.py). The pages of `cors_origins` may call it (security/cors.py).
     """
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -102,7 +103,9 @@ def create_app(service: Any, *, console_routes: Sequence[BaseRoute] = (),
         finally:
             await _close(service)
 
-    middleware = [Middleware(SecurityHeaders), Middleware(_HostAndOriginCheck, allowed_hosts=allowed_hosts)]
+    middleware = [Middleware(SecurityHeaders),
+                  Middleware(_HostAndOriginCheck, allowed_hosts=allowed_hosts, allowed_origins=cors_origins),
+                  Middleware(CrossOriginAccess, origins=cors_origins)]
     if authenticator is not None:
         middleware.append(Middleware(RequireAuthentication, authenticator=authenticator,
                                      max_body_bytes=max_request_bytes))
@@ -168,13 +171,14 @@ class _HostAndOriginCheck:
     """Refuses what a page of another site could make a browser send here (SDKs and the AWS CLI send no Origin).
 
     A Host that is not a name of this server means a DNS-rebound name; it is refused. A foreign Origin is
-    refused on every request; a state-changing request without Origin is refused when its Referer is foreign.
-    The `sync-` host prefix botocore adds for StartSyncExecution and TestState is accepted on any allowed name.
+    refused on every request (unless it is one of `allowed_origins`, configured for CORS); a state-changing
+    request without Origin is refused when its Referer is foreign. The `sync-` host prefix botocore adds for StartSyncExecution and TestState is accepted on any allowed name.
     """
 
-    def __init__(self, app: ASGIApp, allowed_hosts: Collection[str]) -> None:
+    def __init__(self, app: ASGIApp, allowed_hosts: Collection[str], allowed_origins: Collection[str] = ()) -> None:
         self.app = app
         self.allowed_hosts = frozenset(host_name(name) for name in allowed_hosts)
+        self.allowed_origins = frozenset(allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         refusal = self.refusal(scope) if scope["type"] == "http" else None
@@ -192,8 +196,9 @@ class _HostAndOriginCheck:
         origin = headers.get("origin")
         if origin is None and scope["method"] not in ("GET", "HEAD"):
             origin = headers.get("referer")
-        if origin is not None and _authority(origin) != host.lower():
-            return f"Cross-origin requests are refused: '{origin}' is not http://{host}"
+        if origin is not None and _authority(origin) != host.lower() and origin_of(origin) not in self.allowed_origins:
+            return (f"Cross-origin requests are refused: '{origin}' is not {scope.get('scheme', 'http')}://{host}; "
+                    "allow an origin with stepline serve --cors-origin")
         return None
 
     def allows(self, name: str, server: tuple[str, int | None] | None) -> bool:
@@ -401,7 +406,7 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           on_ready: Callable[[str, int], None] | None = None, out: TextIO | None = None,
           allowed_hosts: Iterable[str] = (), max_connections: int = DEFAULT_MAX_CONNECTIONS,
           request_timeout: float = DEFAULT_REQUEST_TIMEOUT, authenticator: Authenticator | None = None,
-          tls_cert: str | None = None, tls_key: str | None = None) -> None:
+          tls_cert: str | None = None, tls_key: str | None = None, cors_origins: Collection[str] = ()) -> None:
     """Serve until SIGTERM or Ctrl-C, then shut down gracefully (the service's `close()` runs) and return;
     CannotStart when the service cannot start.
 
@@ -409,10 +414,10 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     only; with `log_level="debug"` one line per request; `log_format="json"`: one JSON object per line (JsonLines). `allowed_hosts` adds Host names to the default ones
     (`*`: any). `max_connections` is capped by the open-files limit, which is first raised to its maximum.
     With an `authenticator`, a one-time console sign-in link is printed too. `tls_cert` and `tls_key` (PEM
-    files) serve HTTPS.
+    files) serve HTTPS. The pages of `cors_origins` may call the API from their origin.
     """
     app = create_app(service, console_routes=console_routes, allowed_hosts=server_names(host, allowed_hosts),
-                     lifespan_of_service=False, authenticator=authenticator)
+                     lifespan_of_service=False, authenticator=authenticator, cors_origins=cors_origins)
     open_files = _open_files_limit()
     connection = _connection_class(min(max_connections, max(open_files // 2, open_files - _RESERVED_FILES)),
                                    request_timeout)

@@ -1,4 +1,5 @@
-"""`stepline serve`'s security options: who may call it (--credentials), and HTTPS (--tls-cert, --tls-key).
+"""`stepline serve`'s security options: who may call it (--credentials), HTTPS (--tls-cert, --tls-key), and the
+origins whose pages may call it (--cors-origin).
 
 Without credentials the server answers anyone who reaches it, so it serves only on loopback addresses unless
 --allow-unauthenticated says that is meant.
@@ -12,6 +13,7 @@ import os
 import ssl
 from typing import Any
 
+from stepline.security.cors import origin_of
 from stepline.security.credentials import CredentialsError, load_credentials
 from stepline.security.gate import Authenticator
 
@@ -28,10 +30,14 @@ def add_security_options(serve: argparse.ArgumentParser) -> None:
                        help="serve without --credentials on an address other than loopback")
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM; with --tls-key)")
     serve.add_argument("--tls-key", metavar="FILE", help="the private key of --tls-cert (PEM)")
+    serve.add_argument("--cors-origin", action="append", metavar="ORIGIN",
+                       help="let the pages of this origin (https://ops.example.com) call the API (CORS; repeatable, "
+                            "or comma separated; or STEPLINE_CORS_ORIGINS). Default: none")
 
 
 def security_of(args: argparse.Namespace) -> dict[str, Any]:
-    """serve()'s `authenticator`, `tls_cert` and `tls_key`; SecurityError when the options cannot be used."""
+    """serve()'s `authenticator`, `tls_cert`, `tls_key` and `cors_origins`; SecurityError when the options cannot
+    be used."""
     if bool(args.tls_cert) != bool(args.tls_key):
         raise SecurityError("--tls-cert and --tls-key go together: give both")
     if args.tls_cert:
@@ -50,7 +56,21 @@ def security_of(args: argparse.Namespace) -> dict[str, Any]:
     elif not _is_loopback(args.host) and not args.allow_unauthenticated:
         raise SecurityError(f"refusing to serve on {args.host} without authentication (anyone who reaches it could "
                             "read and run every workflow): give --credentials FILE, or --allow-unauthenticated")
-    return {"authenticator": authenticator, "tls_cert": args.tls_cert, "tls_key": args.tls_key}
+    return {"authenticator": authenticator, "tls_cert": args.tls_cert, "tls_key": args.tls_key,
+            "cors_origins": _cors_origins(args.cors_origin or [os.environ.get("STEPLINE_CORS_ORIGINS", "")])}
+
+
+def _cors_origins(values: list[str]) -> frozenset[str]:
+    origins = set()
+    for value in (origin.strip() for values in values for origin in values.split(",")):
+        if not value:
+            continue
+        origin = origin_of(value)
+        if origin is None or origin != value.lower().rstrip("/"):
+            raise SecurityError(f"--cors-origin {value}: an origin is a scheme, a host and an optional port, "
+                                "such as https://ops.example.com or http://localhost:3000")
+        origins.add(origin)
+    return frozenset(origins)
 
 
 def _is_loopback(host: str) -> bool:
