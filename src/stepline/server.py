@@ -1,4 +1,5 @@
-"""The one place the web app is assembled: the API route, the console's routes, and the service's lifetime.
+"""The one place the web app is assembled: the API route, the console's routes, `GET /metrics` (Prometheus's
+text format, with every request counted and timed by action), and the service's lifetime.
 
     app = create_app(service, console_routes=console.routes)   # an ASGI app for any server or test client
     serve(service, port=8083)                                   # uvicorn on 127.0.0.1:8083 until SIGTERM/Ctrl-C
@@ -23,6 +24,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -31,16 +33,18 @@ from typing import Any, ClassVar, TextIO
 from urllib.parse import urlsplit
 
 import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from stepline.api.actions import find_action
 from stepline.api.protocol import (
     INTERNAL_FAILURE_MESSAGE,
     MAX_REQUEST_BYTES,
@@ -103,20 +107,30 @@ def create_app(service: Any, *, console_routes: Sequence[BaseRoute] = (),
         finally:
             await _close(service)
 
+    metrics = getattr(service, "metrics", None)  # a service with metrics has them served and requests counted
+    routes: list[BaseRoute] = [Route("/", dispatch, methods=["POST"]), *console_routes]
     middleware = [Middleware(SecurityHeaders),
                   Middleware(_HostAndOriginCheck, allowed_hosts=allowed_hosts, allowed_origins=cors_origins),
                   Middleware(CrossOriginAccess, origins=cors_origins)]
     if authenticator is not None:
         middleware.append(Middleware(RequireAuthentication, authenticator=authenticator,
                                      max_body_bytes=max_request_bytes))
-    app = Starlette(routes=[Route("/", dispatch, methods=["POST"]), *console_routes], lifespan=lifespan,
-                    middleware=middleware,
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics_page, methods=["GET"]))
+        middleware.insert(0, Middleware(_RequestMetrics, metrics=metrics))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                     exception_handlers={ApiError: _api_error, HTTPException: _http_error,
                                         StoreUnavailable: _unavailable, Exception: _bug})
     app.state.service = service
     app.state.max_request_bytes = max_request_bytes
     app.state.authenticator = authenticator
     return app
+
+
+async def metrics_page(request: Request) -> Response:
+    """`GET /metrics`: the service's metrics in Prometheus's text format."""
+    return Response(await request.app.state.service.scrape(), media_type=CONTENT_TYPE_LATEST,
+                    headers={"cache-control": "no-store"})
 
 
 def error_page(error: ApiError, status: int | None = None) -> Response:
@@ -208,6 +222,54 @@ class _HostAndOriginCheck:
             if local_address in names:
                 return True
         return "*" in self.allowed_hosts or not names.isdisjoint(self.allowed_hosts)
+
+
+class _RequestMetrics:
+    """Counts and times every request by action: the X-Amz-Target action for the API, the route for the rest
+    ("GET /executions/{arn:path}"), "unknown" for an unknown action or address (a refused request's too)."""
+
+    def __init__(self, app: ASGIApp, metrics: Any) -> None:
+        self.app = app
+        self.requests = metrics.requests
+        self.seconds = metrics.request_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = 500  # unless a response starts
+
+        async def send_status(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            action = _action(scope)
+            self.requests.labels(action, str(status)).inc()
+            self.seconds.labels(action).observe(time.perf_counter() - began)
+
+
+_STATIC_METHODS = ("GET", "HEAD")  # what a Mount (the console's static files) answers
+
+
+def _action(scope: Scope) -> str:
+    """A request's action, as the metrics name it (a bounded set: never a path or a header as sent)."""
+    route = scope.get("route")
+    if not isinstance(route, (Route, Mount)) or \
+            scope["method"] not in ((route.methods if isinstance(route, Route) else None) or _STATIC_METHODS):
+        return "unknown"
+    if isinstance(route, Route) and route.endpoint is dispatch:
+        for name, value in scope["headers"]:
+            if name == b"x-amz-target":
+                action = find_action(value.decode("latin-1"))
+                return action.name if action is not None else "unknown"
+        return "unknown"
+    return f"{scope['method']} {route.path}"
 
 
 def _authority(url: str) -> str:

@@ -8,8 +8,10 @@ executions and execution pages at scale (10,000 executions, 10,002 events), time
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
+from pathlib import Path
 from urllib.parse import quote
 
 
@@ -214,3 +216,36 @@ def test_pages_stay_responsive_at_scale(server: Any, page: Any, shoot: Any, arti
     (artifacts / "console-figures.json").write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
     assert all(value < 15_000 for value in figures.values()), figures
+
+
+def test_the_home_shows_the_servers_figures(tmp_path: Any, page: Any, shoot: Any) -> None:
+    from serving import StepLine
+
+    running = StepLine.start(tmp_path / "stepline.db", functions=["console_functions"],
+                             environment={"PYTHONPATH": os.pathsep.join([str(Path(__file__).parent),
+                                                                         os.environ.get("PYTHONPATH", "")])})
+    try:
+        client = running.client()
+        flaky = client.create_state_machine(name="glance", definition=json.dumps(FLAKY), roleArn=ROLE)
+        waits = client.create_state_machine(name="glance-waits", definition=json.dumps(WAIT_THEN_DONE), roleArn=ROLE)
+        for name, status in (("fails", "FAILED"), ("succeeds", "SUCCEEDED")):  # flaky fails on its first call
+            started = client.start_execution(stateMachineArn=flaky["stateMachineArn"], name=name, input='{"id": "g"}')
+            wait_status(client, started["executionArn"], status)
+        held = client.start_execution(stateMachineArn=waits["stateMachineArn"], input='{"order": 1}')
+        page.goto(f"{running.url}/")
+        page.wait_for_selector('#figures dd[data-figure="started"]')
+        shown = {key: page.inner_text(f'#figures dd[data-figure="{key}"]') for key in (
+            "started", "running", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "transitions")}
+        # entered: Call flaky; Call flaky and After; Wait here
+        assert shown == {"started": "3", "running": "1", "SUCCEEDED": "1", "FAILED": "1", "TIMED_OUT": "0",
+                         "ABORTED": "0", "transitions": "4"}
+        for key in ("taskSecondsP50", "taskSecondsP95"):  # two Lambda calls in process: a few ms
+            assert page.inner_text(f'#figures dd[data-figure="{key}"]').endswith(" ms")
+        shoot("home-figures")
+        client.stop_execution(executionArn=held["executionArn"])
+        wait_status(client, held["executionArn"], "ABORTED")
+        page.reload()
+        page.wait_for_selector('#figures dd[data-figure="ABORTED"]:text-is("1")')
+        assert page.inner_text('#figures dd[data-figure="running"]') == "0"
+    finally:
+        running.stop()

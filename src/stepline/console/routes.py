@@ -12,6 +12,7 @@ routes the pages need beside the Step Functions API (which the pages call at `PO
     GET  /console/api/executions?stateMachineArn=&name=&statusFilter=&nextToken=   executions by name
     POST /console/api/fire-timer             {"executionArn", "thread"?} -> {"fired"}
     GET|POST /console/login, POST /console/logout   signing in and out (login.py), with credentials configured
+    GET  /console/api/metrics                the home's figures: executions started, finished, running, ...
 
 ARNs in page addresses may be written as they are or URL-encoded. The routes call the service (the
 application layer) and graph/; they decide nothing about executions themselves. Malformed input raises the
@@ -76,8 +77,9 @@ _SHELL = """<!doctype html>
 """
 
 
-def _json(value: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(value, default=_encode, option=orjson.OPT_PASSTHROUGH_DATETIME), status_code=status, media_type="application/json")
+def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(value, default=_encode, option=orjson.OPT_PASSTHROUGH_DATETIME), status_code=status,
+                    media_type="application/json", headers=headers)
 
 
 def _encode(value: Any) -> Any:
@@ -218,6 +220,11 @@ async def fire_timer(request: Request) -> Response:
     return _json(fired)
 
 
+async def metrics(request: Request) -> Response:
+    """The figures the home shows: the service's metrics (GET /metrics) summed up (Metrics.figures)."""
+    return _json(await request.app.state.service.figures(), headers={"cache-control": "no-store"})
+
+
 routes: list[BaseRoute] = [
     Route("/", page, methods=["GET", "HEAD"]),
     Route("/state-machines/{arn:path}", page, methods=["GET", "HEAD"]),
@@ -232,5 +239,6 @@ routes: list[BaseRoute] = [
     Route("/console/login", login_page, methods=["GET", "HEAD"]),
     Route("/console/login", login, methods=["POST"]),
     Route("/console/logout", logout, methods=["POST"]),
+    Route("/console/api/metrics", metrics, methods=["GET"]),
     Mount("/console/static", app=StaticFiles(directory=STATIC), name="console-static"),
 ]

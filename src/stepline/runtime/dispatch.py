@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
+
+from prometheus_client import Histogram
 
 from stepline.engine.effects import InvokeTask
 from stepline.jsonvalue import JSON
 from stepline.runtime.integrations.registry import (AwaitCallback, Failed, Integrations, Submitted, Succeeded,
                                                     TaskCall)
+from stepline.runtime.metrics import integration_of
 from stepline.runtime.signals import Signal
 from stepline.runtime.store.base import PendingTask, Store
 
@@ -26,8 +30,9 @@ class Tasks:
 
     def __init__(self, store: Store, *, calls: Callable[[str], Awaitable[tuple[Integrations, str | None]]],
                  submit: Callable[[Signal], None], post: Callable[[Signal], Awaitable[None]],
-                 settle: Callable[[], None], poll_seconds: float) -> None:
+                 settle: Callable[[], None], poll_seconds: float, task_seconds: Histogram) -> None:
         self._store = store
+        self._task_seconds = task_seconds  # by integration: the calls performed here, until their result
         self._calls = calls  # execution ARN -> the integrations its tasks may use, and its role
         self._submit = submit
         self._post = post
@@ -90,6 +95,7 @@ class Tasks:
 
     async def _perform(self, arn: str, effect: InvokeTask, handle: JSON) -> None:
         key, thread, token = (arn, effect.thread), effect.thread, effect.token
+        began = time.perf_counter()
         try:
             integrations, role_arn = await self._calls(arn)
             call = TaskCall.of(effect, arn, role_arn)
@@ -104,6 +110,7 @@ class Tasks:
             if isinstance(outcome, AwaitCallback):
                 self._submit(Signal("submitted", arn, thread, token, (outcome.response, effect, None)))
             elif isinstance(outcome, (Succeeded, Failed)):
+                self._task_seconds.labels(integration_of(effect.resource)).observe(time.perf_counter() - began)
                 if outcome.submitted is not None:
                     self._submit(Signal("submitted", arn, thread, token, (outcome.submitted, effect, None)))
                 if isinstance(outcome, Succeeded):

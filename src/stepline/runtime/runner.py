@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from stepline.runtime.applying import STEPS
 from stepline.runtime.clock import Clock
 from stepline.runtime.integrations.registry import (AwaitCallback, Failed, Integrations, Outcome, Submitted,
                                                     Succeeded, TaskCall)
+from stepline.runtime.metrics import Metrics, integration_of, state_machine_of
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,12 @@ class ExecutionRunner:
 
     def __init__(self, execution: Execution, integrations: Integrations, clock: Clock,
                  timeout_seconds: float | None = None, off_loop: bool = False,
-                 recorded: Callable[[Execution, list[dict]], None] | None = None) -> None:
+                 recorded: Callable[[Execution, list[dict]], None] | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.execution = execution
         self._recorded = recorded  # told the events recorded by each step (execution logs); never blocks
         self._told = 0  # events told so far
+        self.metrics = metrics  # a server's (ExpressRuns counts its runs); None for a run alone in its process
         self.off_loop = off_loop
         self.integrations = integrations
         self.clock = clock
@@ -113,11 +117,14 @@ class ExecutionRunner:
         await self._results.put((effect, outcome))
 
     async def _perform(self, call: TaskCall, effect: InvokeTask, submitted: list[JSON]) -> Outcome:
+        began = time.perf_counter()
         outcome = await self.integrations.invoke(call)
         if isinstance(outcome, Submitted):
             submitted.append(outcome.handle)
             await self._results.put((effect, outcome))
-            return await self.integrations.wait(call, outcome.handle)
+            outcome = await self.integrations.wait(call, outcome.handle)
+        if self.metrics is not None and isinstance(outcome, (Succeeded, Failed)):
+            self.metrics.task_seconds.labels(integration_of(effect.resource)).observe(time.perf_counter() - began)
         return outcome
 
     async def _next_signal(self) -> None:
@@ -219,15 +226,19 @@ class ExpressRuns:
         task.add_done_callback(lambda _: self._ended(arn, task))
 
     async def run(self, runner: ExecutionRunner) -> Execution:
-        """Run it to its end (StartSyncExecution)."""
+        """Run it to its end (StartSyncExecution); counted in the runner's metrics."""
         execution = runner.execution
         arn = execution.execution_arn
         self._executions[arn] = execution
         while len(self._executions) > self._remembered:
             self._executions.pop(next(iter(self._executions)))
+        if runner.metrics is not None:
+            runner.metrics.started.labels(state_machine_of(arn)).inc()
         try:
             return await runner.run()
         finally:
+            if runner.metrics is not None:  # an Express execution keeps its whole history in memory
+                runner.metrics.count_step(arn, execution.events, execution.status)
             if arn in self._executions:
                 self._executions[arn] = self._summarize(execution)
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import Histogram
+
 from stepline.runtime.signals import SIGNAL_OF_TIMER, TIMER_KIND, Signal
 from stepline.runtime.store.base import Store, StoreError, StoreUnavailable
 
@@ -23,8 +25,9 @@ class Timers:
     moves to the next due timer only when the runtime has nothing else to do."""
 
     def __init__(self, store: Store, *, clock: Any, worker: str, claim_seconds: float, poll_seconds: float,
-                 batch: int, submit: Callable[[Signal], None], quiet: Quiet) -> None:
+                 batch: int, submit: Callable[[Signal], None], quiet: Quiet, lag: Histogram) -> None:
         self._store = store
+        self._lag = lag  # how late each due timer was claimed
         self._clock = clock
         self._worker = worker
         self._claim_seconds = claim_seconds
@@ -84,6 +87,7 @@ class Timers:
                 if key in self.firing:
                     continue
                 self.firing.add(key)
+                self._lag.observe(max(0.0, (claimed_at - timer.due).total_seconds()))
                 self._submit(Signal(SIGNAL_OF_TIMER[timer.kind], timer.execution_arn, timer.thread, timer.token))
             self._next_due = await self._next_timer_due()
             if self._next_due is not None and self._next_due <= self._clock.now():

@@ -43,6 +43,7 @@ from stepline.runtime.dispatch import Tasks
 from stepline.runtime.fleet import BATCH, Coordinator, Inbox, Leases, default_worker_name, wall
 from stepline.runtime.integrations.registry import Integrations
 from stepline.runtime.retention import Retention
+from stepline.runtime.metrics import Metrics, state_machine_of
 from stepline.runtime.signals import TIMER_KIND, Signal
 from stepline.runtime.store.base import (
     ExecutionChange,
@@ -72,8 +73,10 @@ class Runtime:
                  integrations: Callable[[ExecutionRecord | None], Integrations], worker: str | None = None,
                  lease_seconds: float = LEASE_SECONDS, poll_seconds: float = POLL_SECONDS,
                  limits: Limits = DEFAULT_LIMITS, retention_days: float | None = None,
-                 committed: Callable[[Execution, list[dict]], None] = lambda execution, events: None) -> None:
+                 committed: Callable[[Execution, list[dict]], None] = lambda execution, events: None,
+                 metrics: Metrics | None = None) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
         self.limits = limits  # of every evaluation of an expression
         self.worker = worker or default_worker_name()
         self.poll_seconds = poll_seconds
@@ -86,9 +89,10 @@ class Runtime:
         self.inbox = Inbox()
         self.memory = Memory(CACHE)
         self.tasks = Tasks(store, calls=self._calls_of, submit=self.submit, post=self.post,
-                           settle=self.quiet.check, poll_seconds=poll_seconds)
+                           settle=self.quiet.check, poll_seconds=poll_seconds, task_seconds=self.metrics.task_seconds)
         self.timers = Timers(store, clock=clock, worker=self.worker, claim_seconds=lease_seconds,
-                             poll_seconds=poll_seconds, batch=BATCH, submit=self.submit, quiet=self.quiet)
+                             poll_seconds=poll_seconds, batch=BATCH, submit=self.submit, quiet=self.quiet,
+                             lag=self.metrics.timer_lag)
         self.coordinator = Coordinator(self)
         # None: executions are kept for ever
         self.retention = Retention(store, clock=clock, days=retention_days) if retention_days else None
@@ -148,6 +152,7 @@ class Runtime:
         if existing is None:
             self.leases.hold(lease)
             self.submit(Signal("start", lease.execution_arn))
+            self.metrics.started.labels(state_machine_of(record.arn)).inc()
         return existing
 
     def submit(self, signal: Signal) -> None:
@@ -412,6 +417,7 @@ class Runtime:
         signals could not be applied or committed for a reason of its own fails alone (States.Runtime)."""
         results = [await self._fail_alone(applied) if applied.failure is not None else applied for applied in results]
         changes = [change for applied in results for change in applied.changes]
+        began = time.perf_counter()
         try:
             await self.store.commit(changes)
         except LeaseLost as lost:  # another worker took these: drop them; the others go again from their checkpoints
@@ -443,6 +449,9 @@ class Runtime:
         finally:
             for applied in results:
                 self.timers.settled(applied.signals)
+        self.metrics.commit_seconds.observe(time.perf_counter() - began)
+        for change in changes:
+            self.metrics.count_step(change.execution_arn, change.events, change.status)
         self.inbox.consumed(signal_id for change in changes for signal_id in change.consumed_signals)
         for applied in results:
             for execution, events in applied.recorded:

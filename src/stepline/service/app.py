@@ -37,6 +37,7 @@ from stepline.runtime.integrations.routes import Routes, load_routes
 from stepline.runtime.integrations.served import remote_integrations
 from stepline.runtime.integrations.states import NestedExecutions, RemoteExecutions
 from stepline.runtime.map_runs import MapRuns
+from stepline.runtime.metrics import Metrics
 from stepline.runtime.runner import ExecutionRunner, ExpressRuns
 from stepline.runtime.store.base import Store
 from stepline.runtime.store.records import (
@@ -61,6 +62,7 @@ from stepline.service.arns import (
 )
 from stepline.service.activities import ActivityActions
 from stepline.service.console import ConsoleMethods
+from stepline.service.metrics import MetricsMethods
 from stepline.service.definitions import create_error_message, task_resources, validate_definition
 from stepline.service.map_runs import ExpressChildren, MapRunActions, StoredChildren
 from stepline.service.paging import cursor, decode_token, encode_token, paginate
@@ -96,7 +98,7 @@ def _digest(definition: str) -> str:
     return hashlib.sha256(definition.encode()).hexdigest()
 
 
-class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
+class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, MetricsMethods):
     """Step Functions, backed by a store and a durable runtime."""
 
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
@@ -136,6 +138,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
         self.express = ExpressRuns(express_record)
         self._stored_children: StoredChildren | None = None
         self._express_children: ExpressChildren | None = None
+        self.metrics = Metrics()  # of this service alone (several may run in one process)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
         self.execution_logs: ExecutionLogs = None  # type: ignore[assignment]  # made by start()
 
@@ -152,7 +155,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                                integrations=self._integrations_for, worker=self.settings.worker_name,
                                lease_seconds=self.settings.lease_seconds, poll_seconds=self.settings.poll_seconds,
                                limits=self.settings.limits, retention_days=self.settings.retention_days,
-                               committed=self.execution_logs.submit)
+                               committed=self.execution_logs.submit, metrics=self.metrics)
         if worker:
             await self.runtime.start()
         for path in sorted(Path(self.settings.register).glob("*.asl.json")) if self.settings.register else ():
@@ -637,7 +640,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods):
                               region=self.settings.region, redrive_count=None, limits=self.settings.limits)
         return ExecutionRunner(execution, self._integrations_for(record), self.clock,
                                timeout_seconds=min(program.timeout_seconds or 300, 300), off_loop=True,
-                               recorded=self._log_express)
+                               recorded=self._log_express, metrics=self.metrics)
 
     async def start_sync_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
                                    traceHeader: str | None = None, includedData: str | None = None) -> dict:

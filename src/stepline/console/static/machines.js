@@ -5,13 +5,37 @@ import { navigate } from "./app.js";
 import { GraphView } from "./graph.js";
 import { badge, clear, date, debounce, dialog, h, href, toast } from "./ui.js";
 
+// The figures of GET /metrics at a glance: counted by this server since it started; running ones in the store.
+const FIGURES = [
+  ["started", "Started"], ["running", "Running"], ["SUCCEEDED", "Succeeded"], ["FAILED", "Failed"],
+  ["TIMED_OUT", "Timed out"], ["ABORTED", "Aborted"], ["transitions", "State transitions"],
+  ["taskSecondsP50", "Task p50"], ["taskSecondsP95", "Task p95"],
+];
+
+function seconds(value) {
+  if (value === null || value === undefined) return "–";
+  return value < 1 ? `${Math.round(value * 1000)} ms` : `${value.toFixed(value < 10 ? 2 : 0)} s`;
+}
+
+async function showFigures(list) {
+  const figures = await consoleGet("metrics");
+  const value = (key) => key.startsWith("task") ? seconds(figures[key])
+    : String(key in figures ? figures[key] : figures.finished[key] || 0);
+  clear(list, FIGURES.flatMap(([key, label]) => [h("dt", {}, label), h("dd", { "data-figure": key }, value(key))]));
+}
+
 export async function renderHome(main) {
   document.title = "State machines · stepline";
   const body = h("tbody");
   const more = h("button", { type: "button", class: "ghost", hidden: true }, "Load more");
+  const figures = h("dl", { class: "facts inline", id: "figures" });
   clear(main,
     h("div", { class: "page-head" }, h("h1", {}, "State machines"),
       h("a", { class: "button primary", href: "/design" }, "Create state machine")),
+    h("section", { class: "panel", "aria-labelledby": "figures-title" },
+      h("h2", { id: "figures-title", class: "visually-hidden" }, "Executions at a glance"), figures,
+      h("p", { class: "hint" }, "Executions counted by this server since it started; running ones in the whole store. ",
+        h("a", { href: "/metrics", target: "_blank", rel: "noopener" }, "Prometheus metrics"))),
     h("table", { class: "table" }, h("caption", { class: "visually-hidden" }, "State machines"),
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Type"),
         h("th", { scope: "col" }, "Created"))), body),
@@ -28,6 +52,7 @@ export async function renderHome(main) {
     more.hidden = !token;
   }
   more.addEventListener("click", load);
+  showFigures(figures).catch((error) => clear(figures, h("dd", { class: "muted" }, `Figures unavailable: ${error.message}`)));
   await load();
 }
 
