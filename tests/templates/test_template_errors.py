@@ -35,10 +35,14 @@ CASES = [
                  "Parameters/Stage: no value: give one with --parameter-overrides Stage=VALUE", id="no-parameter-value"),
     pytest.param("Parameters:\n  Stage: {Type: String, Default: test, AllowedValues: [dev, prod]}\n" + SAM + MACHINE
                  + INLINE, "Parameters/Stage: Stage must be one of AllowedValues", id="parameter-not-allowed"),
+    pytest.param(SAM + MACHINE + INLINE + "      Events:\n        Orders:\n          Type: Api\n"
+                 "          Properties: {Path: /orders, Method: post}\n",
+                 "Resources/M/Properties/Events/Orders/Type: stepline starts executions on Schedule and ScheduleV2 "
+                 "events only, not Api events", id="api-event"),
     pytest.param(SAM + MACHINE + INLINE + "      Events:\n        Nightly:\n          Type: Schedule\n"
-                 "          Properties: {Schedule: rate(1 day)}\n",
-                 "Resources/M/Properties/Events/Nightly: stepline does not start executions on events",
-                 id="schedule-event"),
+                 "          Properties: {Schedule: cron(0 3 * * *)}\n",
+                 "Resources/M/Properties/Events/Nightly/Properties/Schedule: cron(0 3 * * *): a cron expression has "
+                 "six fields", id="schedule-event-bad-cron"),
     pytest.param(SAM + MACHINE + INLINE + "      Bogus: 1\n",
                  "Resources/M/Properties/Bogus: stepline does not support this property", id="unknown-property"),
     pytest.param("Resources:\n" + MACHINE + INLINE,

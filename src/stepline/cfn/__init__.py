@@ -9,6 +9,7 @@ applies what `read_stack` returns.
     stack.state_machines[0].definition   # the definition, every intrinsic and substitution resolved
 """
 
+from stepline.cfn.schedules import ScheduleSpec
 from stepline.cfn.stack import (
     ActivitySpec,
     AliasSpec,
@@ -21,5 +22,5 @@ from stepline.cfn.stack import (
     read_stacks,
 )
 
-__all__ = ["ActivitySpec", "AliasSpec", "FunctionSpec", "Stack", "StateMachineSpec", "TemplateError",
+__all__ = ["ActivitySpec", "AliasSpec", "FunctionSpec", "ScheduleSpec", "Stack", "StateMachineSpec", "TemplateError",
            "VersionSpec", "read_stack", "read_stacks"]

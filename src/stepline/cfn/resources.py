@@ -23,7 +23,7 @@ NAME_PROPERTY = {
     "AWS::Events::EventBus": "Name", "AWS::Events::Rule": "Name", "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::Kinesis::Stream": "Name", "AWS::SecretsManager::Secret": "Name", "AWS::SSM::Parameter": "Name",
     "AWS::ECS::Cluster": "ClusterName", "AWS::Batch::JobQueue": "JobQueueName", "AWS::Glue::Job": "Name",
-    "AWS::Scheduler::ScheduleGroup": "Name", "AWS::Events::Connection": "Name",
+    "AWS::Scheduler::ScheduleGroup": "Name", "AWS::Events::Connection": "Name", "AWS::Scheduler::Schedule": "Name",
 }
 NAME_LIMITS = {"AWS::Lambda::Function": 64, "AWS::Serverless::Function": 64, "AWS::IAM::Role": 64,
                "AWS::SQS::Queue": 80, "AWS::S3::Bucket": 63, "AWS::StepFunctions::StateMachine": 80,
@@ -153,6 +153,9 @@ class References:
                     "RoleId": "AROA" + suffix(r.stack_name, logical_id, "RoleId", length=17).upper()}
         if kind == "AWS::Events::EventBus":
             return {"Arn": f"arn:{p}:events:{region}:{account}:event-bus/{name}", "Name": name}
+        if kind == "AWS::Scheduler::Schedule":
+            group = self.property(logical_id, "GroupName") or "default"
+            return {"Arn": f"arn:{p}:scheduler:{region}:{account}:schedule/{group}/{name}"}
         if kind == "AWS::Events::Rule":
             return {"Arn": f"arn:{p}:events:{region}:{account}:rule/{name}"}
         if kind == "AWS::Logs::LogGroup":

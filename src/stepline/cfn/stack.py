@@ -14,6 +14,7 @@ from typing import Any
 from stepline.cfn.intrinsics import NO_VALUE, ResolveError, Resolver, suffix
 from stepline.cfn.load import LoadError, load_document, load_template, read_text
 from stepline.cfn.resources import FUNCTIONS, STATE_MACHINES, VERSION_MARK, References
+from stepline.cfn.schedules import RULE, SCHEDULER, ScheduleReader, ScheduleSpec
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 SECTIONS = {"AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Rules", "Mappings", "Conditions",
@@ -106,6 +107,7 @@ class Stack:
     versions: tuple[VersionSpec, ...] = ()
     aliases: tuple[AliasSpec, ...] = ()
     functions: tuple[FunctionSpec, ...] = ()
+    schedules: tuple[ScheduleSpec, ...] = ()
 
 
 def stack_name_of(path: Path) -> str:
@@ -157,6 +159,9 @@ class _Reader:
                                  overrides={k: v for k, v in overrides.items() if k in declared},
                                  imports=overrides)
         self.references = References(self.resolver)
+        self.schedules = ScheduleReader(lambda where, raw: self.resolver.resolve(raw, where) if raw is not None
+                                        else None, partition=self.resolver.partition, region=region,
+                                        account=account, stack_name=stack_name)
 
     # -- the template's shape -------------------------------------------------------------------------------
 
@@ -206,6 +211,7 @@ class _Reader:
     def stack(self) -> Stack:
         self._check_rules()
         machines, activities, versions, aliases, functions = [], [], [], [], []
+        schedules: list[ScheduleSpec] = []
         for logical_id, resource in self.template["Resources"].items():
             if "Condition" in resource and \
                     not self.resolver.condition(resource["Condition"], f"Resources/{logical_id}/Condition"):
@@ -219,6 +225,13 @@ class _Reader:
                                        f"support this property of {kind}")
             if kind in STATE_MACHINES:
                 machines.append(self._state_machine(logical_id, kind, properties))
+                if kind == "AWS::Serverless::StateMachine" and properties.get("Events"):
+                    schedules += self.schedules.sam_events(logical_id, properties["Events"], machines[-1].arn)
+            elif kind in (SCHEDULER, RULE):
+                read = self.schedules.scheduler if kind == SCHEDULER else self.schedules.rule
+                schedule = read(logical_id, properties, self.references.name(logical_id))
+                if schedule is not None:
+                    schedules.append(schedule)
             elif kind == "AWS::StepFunctions::Activity":
                 activities.append(ActivitySpec(logical_id, self.references.name(logical_id),
                                                self._tags(logical_id, "Tags"),
@@ -232,7 +245,7 @@ class _Reader:
                 if function is not None:
                     functions.append(function)
         return Stack(self.resolver.stack_name, self.path, tuple(machines), tuple(activities), tuple(versions),
-                     tuple(aliases), tuple(functions))
+                     tuple(aliases), tuple(functions), tuple(schedules))
 
     def _property(self, logical_id: str, name: str) -> Any:
         return self.references.property(logical_id, name)
@@ -280,11 +293,6 @@ class _Reader:
             raise ResolveError(f"{where(source)}: a StateMachineVersion's ARN is known only once it is published; "
                                "stepline resolves it in a StateMachineAlias's RoutingConfiguration only")
         if sam:
-            events = self._property(logical_id, "Events")
-            if events:
-                first = next(iter(events)) if isinstance(events, dict) else "Events"
-                raise ResolveError(f"{where('Events')}/{first}: stepline does not start executions on events "
-                                   "(Schedule, EventBridgeRule, Api...) yet: remove Events to serve this template")
             role = self._string(logical_id, "Role") or \
                 f"arn:{self.resolver.partition}:iam::{self.resolver.account}:role/" \
                 f"{self.resolver.stack_name[:20]}-{logical_id[:30]}Role-{suffix(self.resolver.stack_name, logical_id, 'Role')}"

@@ -57,6 +57,9 @@ def deploy(endpoint: str, paths: Sequence[Path], *, region: str, account: str, o
         done: list[str] = []
         for stack in stacks:
             done += await apply_stack(actions, stack)
+            # the Step Functions API has no schedules: the server keeps them (serve --template)
+            done += [f"not created schedule {schedule.arn}: schedules run where the template is served "
+                     "(stepline serve --template)" for schedule in stack.schedules]
         return done
 
     return asyncio.run(apply())

@@ -1,23 +1,29 @@
 """Timers: rows of the store (a Wait, a Retry interval, a task timeout or heartbeat, the execution timeout) that
 become signals when due. Each due timer is claimed by one worker of the store, turned into a signal, and removed
-by the commit that applies that signal; a worker that dies first leaves it to be claimed again."""
+by the commit that applies that signal; a worker that dies first leaves it to be claimed again.
+
+A schedule's next due time is a timer too (kind "schedule", under the schedule's ARN): claimed the same way, it is
+handed to `fire_schedule` (the service's, service/schedules.py), which starts the execution and moves the timer
+to the schedule's following due time. So schedules follow the runtime's clock, virtual time included."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Histogram
 
 from stepline.runtime.signals import SIGNAL_OF_TIMER, TIMER_KIND, Signal
-from stepline.runtime.store.base import Store, StoreError, StoreUnavailable
+from stepline.runtime.store.base import Store, StoreError, StoreUnavailable, Timer
 
 log = logging.getLogger("stepline.runtime.worker")
 
 TimerKey = tuple[str, str, str]  # (execution, thread, kind)
+SCHEDULE = "schedule"  # the kind of a schedule's timer
+FireSchedule = Callable[[Timer], Awaitable[None]]
 
 
 class Timers:
@@ -25,7 +31,8 @@ class Timers:
     moves to the next due timer only when the runtime has nothing else to do."""
 
     def __init__(self, store: Store, *, clock: Any, worker: str, claim_seconds: float, poll_seconds: float,
-                 batch: int, submit: Callable[[Signal], None], quiet: Quiet, lag: Histogram) -> None:
+                 batch: int, submit: Callable[[Signal], None], quiet: Quiet, lag: Histogram,
+                 fire_schedule: FireSchedule | None = None) -> None:
         self._store = store
         self._lag = lag  # how late each due timer was claimed
         self._clock = clock
@@ -35,6 +42,7 @@ class Timers:
         self._batch = batch
         self._submit = submit
         self._quiet = quiet
+        self._fire_schedule = fire_schedule
         self._next_due: datetime | None = None
         self._wake = asyncio.Event()
         self.firing: set[TimerKey] = set()  # handed to the runtime as signals, not committed yet
@@ -86,6 +94,9 @@ class Timers:
                 key = (timer.execution_arn, timer.thread, timer.kind)
                 if key in self.firing:
                     continue
+                if timer.kind == SCHEDULE:
+                    await self._schedule(timer)
+                    continue
                 self.firing.add(key)
                 self._lag.observe(max(0.0, (claimed_at - timer.due).total_seconds()))
                 self._submit(Signal(SIGNAL_OF_TIMER[timer.kind], timer.execution_arn, timer.thread, timer.token))
@@ -101,6 +112,17 @@ class Timers:
                         await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
                     except asyncio.TimeoutError:
                         pass
+
+    async def _schedule(self, timer: Timer) -> None:
+        """A schedule's due time: started here, at once (a failure leaves it claimed: it fires again when the
+        claim expires)."""
+        if self._fire_schedule is None:
+            return
+        try:
+            await self._fire_schedule(timer)
+        except Exception as error:  # a bug or a store outage: the claim expires and it fires again
+            log.warning("cannot start the schedule %s: %s", timer.execution_arn, error,
+                        extra={"schedule": timer.execution_arn, "error": str(error)})
 
     async def _next_timer_due(self) -> datetime | None:
         try:

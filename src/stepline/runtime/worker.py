@@ -57,7 +57,7 @@ from stepline.runtime.store.base import (
     Timer,
 )
 from stepline.runtime.store.records import ExecutionRecord
-from stepline.runtime.timers import Quiet, Timers
+from stepline.runtime.timers import FireSchedule, Quiet, Timers
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Runtime:
                  lease_seconds: float = LEASE_SECONDS, poll_seconds: float = POLL_SECONDS,
                  limits: Limits = DEFAULT_LIMITS, retention_days: float | None = None,
                  committed: Callable[[Execution, list[dict]], None] = lambda execution, events: None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, fire_schedule: FireSchedule | None = None) -> None:
         self.store = store
         self.metrics = metrics or Metrics()
         self.limits = limits  # of every evaluation of an expression
@@ -92,7 +92,7 @@ class Runtime:
                            settle=self.quiet.check, poll_seconds=poll_seconds, task_seconds=self.metrics.task_seconds)
         self.timers = Timers(store, clock=clock, worker=self.worker, claim_seconds=lease_seconds,
                              poll_seconds=poll_seconds, batch=BATCH, submit=self.submit, quiet=self.quiet,
-                             lag=self.metrics.timer_lag)
+                             lag=self.metrics.timer_lag, fire_schedule=fire_schedule)
         self.coordinator = Coordinator(self)
         # None: executions are kept for ever
         self.retention = Retention(store, clock=clock, days=retention_days) if retention_days else None

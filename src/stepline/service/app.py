@@ -67,6 +67,7 @@ from stepline.service.definitions import create_error_message, task_resources, v
 from stepline.service.map_runs import ExpressChildren, MapRunActions, StoredChildren
 from stepline.service.paging import cursor, decode_token, encode_token, paginate
 from stepline.service.settings import Settings
+from stepline.service.schedules import Schedules
 from stepline.service.templates import apply_stack
 from stepline.service.shapes import ENCRYPTION_DEFAULT, check_encryption, LOGGING_DEFAULT, TOO_DEEP, TRACING_DEFAULT, json_problem
 from stepline.service.test_state import test_state as run_test_state
@@ -141,6 +142,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         self.metrics = Metrics()  # of this service alone (several may run in one process)
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
         self.execution_logs: ExecutionLogs = None  # type: ignore[assignment]  # made by start()
+        self.schedules: Schedules = None  # type: ignore[assignment]  # made by start()
 
     async def start(self, *, worker: bool = True) -> None:
         """Open the store, join its workers (`worker`: a command that only reads does not), and register the
@@ -155,7 +157,10 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
                                integrations=self._integrations_for, worker=self.settings.worker_name,
                                lease_seconds=self.settings.lease_seconds, poll_seconds=self.settings.poll_seconds,
                                limits=self.settings.limits, retention_days=self.settings.retention_days,
-                               committed=self.execution_logs.submit, metrics=self.metrics)
+                               committed=self.execution_logs.submit, metrics=self.metrics,
+                               fire_schedule=lambda timer: self.schedules.fire(timer))
+        self.schedules = Schedules(self.store, clock=self.clock, actions=self, region=self.settings.region,
+                                   account=self.settings.account, arm=self.runtime.timers.arm)
         if worker:
             await self.runtime.start()
         for path in sorted(Path(self.settings.register).glob("*.asl.json")) if self.settings.register else ():
@@ -169,7 +174,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         for f in stack.functions:
             self.template_functions.serve(ServedFunction(f.name, f.arn, f.code, f.handler, f.environment, f.timeout,
                                                          f.memory, self.settings.region))
-        return await apply_stack(self, stack)
+        return [*await apply_stack(self, stack), *await self.schedules.apply(stack.name, stack.schedules)]
 
     async def _register(self, path: Path) -> None:
         await self.register(path.name.split(".")[0], path.read_text(encoding="utf-8"))

@@ -190,6 +190,16 @@ class Store(Protocol):
 
     async def due_timers(self, now: datetime, limit: int) -> list[Timer]: ...
     async def next_timer_due(self) -> datetime | None: ...
+    # schedules: a schedule's next due time is a timer of kind "schedule" under its ARN, claimed as any timer
+    async def set_schedule_due(self, arn: str, token: int, due: datetime) -> None:
+        """Set the schedule's next due time (`token`: its nominal time in epoch seconds, `due` within its window)."""
+    async def advance_schedule(self, arn: str, token: int, following: tuple[int, datetime] | None) -> bool:
+        """Move the schedule from the due time `token` to the following one (None: it has no more); False, and
+        nothing written, when its due time is no longer `token` (another worker moved it)."""
+    async def clear_schedule_due(self, arn: str) -> None: ...
+    async def schedule_due_times(self) -> dict[str, tuple[int, datetime]]:
+        """Every schedule's (token, due) by ARN."""
+
     async def pending_tasks(self, arn: str | None = None, *, among: list[str] | None = None) -> list[PendingTask]:
         """Task invocations committed and not answered, in creation order: of one execution, of several
         (`among`), or of all."""

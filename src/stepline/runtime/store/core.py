@@ -391,6 +391,25 @@ class SqlStore:
         due = await self._value("next_timer_due")
         return moment(due) if due is not None else None
 
+    # ------------------------------------------------------------------ schedules' due times
+
+    async def set_schedule_due(self, arn: str, token: int, due: datetime) -> None:
+        await self._write(self._statement("set_schedule_due", arn=arn, token=token, due=due))
+
+    async def advance_schedule(self, arn: str, token: int, following: tuple[int, datetime] | None) -> bool:
+        async def advance(tx: Transaction) -> bool:
+            if following is None:
+                return bool(await tx.fetch(self._sql["end_schedule"], {"arn": arn, "token": token}))
+            return bool(await tx.fetch(self._sql["advance_schedule"], {
+                "arn": arn, "token": token, "next_token": following[0], "next_due": following[1]}))
+        return bool(await self._write(advance))
+
+    async def clear_schedule_due(self, arn: str) -> None:
+        await self._write(self._statement("clear_schedule_due", arn=arn))
+
+    async def schedule_due_times(self) -> dict[str, tuple[int, datetime]]:
+        return {arn: (int(token), moment(due)) for arn, token, due in await self._rows("schedule_due_times")}
+
     async def pending_tasks(self, arn: str | None = None, *, among: list[str] | None = None) -> list[PendingTask]:
         if among is not None:
             rows = await self._rows("pending_tasks_among", arns=list(among)) if among else []

@@ -169,6 +169,31 @@ class MapRunRecord(_Stored):
     cause: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleRecord(_Stored):
+    """A schedule that starts executions of a state machine (service/schedules.py); its next due time is a
+    timer row of kind "schedule" (Store.set_schedule_due)."""
+
+    KEYS: ClassVar[dict[str, str]] = {"arn": "scheduleArn", "state_machine_arn": "target"}
+
+    arn: str
+    name: str
+    stack: str  # the template's stack that declares it
+    state_machine_arn: str  # the target: a state machine, version or alias ARN
+    expression: str
+    rule: bool  # an EventBridge rule: AWS's scheduled event is the input when none is given
+    timezone: str
+    state: str  # ENABLED or DISABLED
+    creation_date: datetime  # a rate's first due time is a rate after this (or the start date)
+    template: str  # what the template said of it, to tell a change of the template from a pause
+    input: str | None = None
+    start_date: str | None = None  # ISO 8601
+    end_date: str | None = None
+    flexible_window_minutes: int = 0
+    maximum_event_age: int = 86400
+    description: str | None = None
+
+
 Stored = TypeVar("Stored", bound=_Stored)
 
 
@@ -186,4 +211,5 @@ ALIASES = Kind("alias", AliasRecord)
 ACTIVITIES = Kind("activity", ActivityRecord)
 MAP_RUNS = Kind("map_run", MapRunLimits)
 MAP_RUN_PROGRESS = Kind("map_run_progress", MapRunRecord)
+SCHEDULES = Kind("schedule", ScheduleRecord)
 

@@ -191,3 +191,13 @@ DELETE FROM resources WHERE kind IN ('map_run', 'map_run_progress') AND parent =
 
 -- name: purge_executions
 DELETE FROM executions WHERE arn = ANY(:arn::text[]) AND status <> 'RUNNING';
+
+-- name: set_schedule_due
+INSERT INTO timers (execution_arn, thread, kind, token, due) VALUES (:arn, '', 'schedule', :token, :due)
+ON CONFLICT (execution_arn, thread, kind)
+DO UPDATE SET token = excluded.token, due = excluded.due, claimed_until = '-infinity';
+
+-- name: advance_schedule
+-- Only the caller that saw the current due time (its token) moves it on; the next one is claimable at once.
+UPDATE timers SET token = :next_token, due = :next_due, claimed_until = '-infinity'
+WHERE execution_arn = :arn AND thread = '' AND kind = 'schedule' AND token = :token RETURNING token;

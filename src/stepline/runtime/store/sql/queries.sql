@@ -104,3 +104,15 @@ SELECT name, record, heartbeat FROM workers ORDER BY name;
 
 -- name: remove_worker
 DELETE FROM workers WHERE name = :name;
+
+-- name: schedule_due_times
+-- A schedule's next due time is a timer of kind 'schedule' under the schedule's ARN; its token is the nominal due
+-- time in epoch seconds (the due time itself may be later in a flexible window).
+SELECT execution_arn, token, due FROM timers WHERE kind = 'schedule';
+
+-- name: clear_schedule_due
+DELETE FROM timers WHERE execution_arn = :arn AND thread = '' AND kind = 'schedule';
+
+-- name: end_schedule
+DELETE FROM timers WHERE execution_arn = :arn AND thread = '' AND kind = 'schedule' AND token = :token
+RETURNING token;

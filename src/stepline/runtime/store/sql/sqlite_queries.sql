@@ -102,3 +102,12 @@ DELETE FROM resources WHERE kind IN ('map_run', 'map_run_progress') AND parent =
 
 -- name: purge_executions
 DELETE FROM executions WHERE arn = :arn AND status <> 'RUNNING';
+
+-- name: set_schedule_due
+INSERT INTO timers VALUES (:arn, '', 'schedule', :token, :due)
+ON CONFLICT (execution_arn, thread, kind) DO UPDATE SET token = excluded.token, due = excluded.due;
+
+-- name: advance_schedule
+-- Only the caller that saw the current due time (its token) moves it on.
+UPDATE timers SET token = :next_token, due = :next_due
+WHERE execution_arn = :arn AND thread = '' AND kind = 'schedule' AND token = :token RETURNING token;
