@@ -59,8 +59,12 @@ def test_https_serves_the_signed_api_and_the_console_with_secure_cookies(tmp_pat
         response = connection.getresponse()
         assert response.status == 303 and response.getheader("location") == "/"
         cookie = response.getheader("set-cookie", "")
-        assert cookie.startswith("stepline-session=")
+        assert cookie.startswith("__Host-stepline-session=")  # only this origin may set it
         assert {"HttpOnly", "Secure", "SameSite=strict"} <= {part.strip() for part in cookie.split(";")}, cookie
+        response.read()
+        connection.request("GET", "/", headers={"Cookie": cookie.partition(";")[0], "Accept": "text/html"})
+        page = connection.getresponse()
+        assert page.status == 200 and b'<meta name="stepline-csrf"' in page.read()  # the session, over HTTPS
         connection.close()
         plain = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         with pytest.raises((http.client.HTTPException, ConnectionError)):  # no plain-text HTTP on the same port

@@ -16,6 +16,7 @@ reads who was let in with `authenticated_user(request)`.
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from http.cookies import SimpleCookie
@@ -38,11 +39,15 @@ from stepline.service.errors import (
 )
 
 SESSION_COOKIE = "stepline-session"
+# over TLS the cookie's name has the __Host- prefix: the browser then takes it only from this very origin, Secure
+# and for path /, so a sibling (sub)domain cannot plant a session cookie of its own
+SECURE_SESSION_COOKIE = "__Host-stepline-session"
 CSRF_HEADER = "x-stepline-csrf"
 LOGIN_PATH = "/console/login"
 PUBLIC_PATHS = (LOGIN_PATH,)  # and everything under PUBLIC_PREFIXES
 PUBLIC_PREFIXES = ("/console/static/",)  # the console's scripts and styles: code, no data
 _SAFE_METHODS = ("GET", "HEAD")
+logger = logging.getLogger(__name__)
 _DRAIN_FACTOR = 16  # a too-large body is read (and dropped) up to 16 times the limit, so the client sees the 413
 
 
@@ -53,6 +58,7 @@ class Authenticator:
         self.users = dict(users)
         self.sessions = Sessions()
         self.secure_cookies = secure_cookies
+        self.cookie_name = SECURE_SESSION_COOKIE if secure_cookies else SESSION_COOKIE
 
     def authenticate(self, request: SignedRequest, *, now: datetime | None = None) -> tuple[str, Session | None]:
         """(the user's name, the console session if that is how it came in); the ApiError to answer otherwise."""
@@ -68,7 +74,7 @@ class Authenticator:
         return session.user, session
 
     def session_of(self, cookie_header: str | None) -> Session | None:
-        token = _cookie(cookie_header, SESSION_COOKIE)
+        token = _cookie(cookie_header, self.cookie_name)
         return self.sessions.find(token) if token else None
 
     def sign_in(self, access_key_id: str, secret_access_key: str) -> Session | None:
@@ -81,7 +87,7 @@ class Authenticator:
 
     def session_cookie(self, response: Response, session: Session | None) -> None:
         """Set (or, with None, clear) the session cookie: HttpOnly, SameSite=Strict, Secure over TLS."""
-        response.set_cookie(SESSION_COOKIE, session.token if session else "",
+        response.set_cookie(self.cookie_name, session.token if session else "",
                             max_age=SESSION_SECONDS if session else 0, path="/", httponly=True,
                             samesite="strict", secure=self.secure_cookies)
 
@@ -125,6 +131,8 @@ class RequireAuthentication:
                 raise RequestEntityTooLarge(f"Request size exceeds the maximum of {self.max_body_bytes} bytes.")
             user, session = self.authenticator.authenticate(request)
         except ApiError as error:
+            logger.info("Refused %s %s: %s", scope["method"], path, error.code,
+                        extra={"error": error.code, "client": (scope.get("client") or ("",))[0], "path": path})
             await _refusal(scope, error)(scope, receive, send)
             return
         scope["stepline.user"], scope["stepline.session"] = user, session
