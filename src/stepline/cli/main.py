@@ -35,6 +35,7 @@ from stepline.service.definitions import MAX_DEFINITION_BYTES, diagnose, validat
 from stepline.runtime.store.base import StoreError
 from stepline.service import errors
 from stepline.service.errors import ApiError
+from stepline.service.compat import COMPAT_MODES
 from stepline.service.settings import Settings
 from stepline.service.workflow import Result, Workflow
 
@@ -169,6 +170,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="execution logs (state machines' loggingConfiguration) as a JSON Lines file per log "
                             "group in DIR (or STEPLINE_LOG_DIR); without it they go to CloudWatch Logs when "
                             "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS or AWS_ENDPOINT_URL is set, else to stepline-logs")
+    serve.add_argument("--compat", choices=COMPAT_MODES,
+                       help="sfn-local: answer with Step Functions Local's shapes where they differ from AWS's, so "
+                            "test suites written against Local pass unchanged (or STEPLINE_COMPAT; docs/sfn-local.md)")
     serve.add_argument("--allowed-hosts", action="append", metavar="HOST",
                        help="also answer requests whose Host is HOST (repeatable, or comma separated; * for any; "
                             "or STEPLINE_ALLOWED_HOSTS). Default: loopback, --host, and the machine's names and "
@@ -316,6 +320,12 @@ def _days(text: str) -> float:
     return _number(text, lambda value: 0 <= value <= 36_500, "a number of days from 0 to 36500 (0: for ever)")
 
 
+def _compat_mode(text: str) -> str:
+    if text not in COMPAT_MODES:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(COMPAT_MODES)}, not {text!r}")
+    return text
+
+
 def _scale(text: str) -> float:
     return _number(text, lambda value: 0 < value < math.inf, "a number above 0")
 
@@ -366,6 +376,7 @@ _ENVIRONMENT_CHECKS: dict[str, Callable[[str], object]] = {
     "STEPLINE_ACTIVITY_WAIT_SECONDS": _positive, "STEPLINE_POOL_SIZE": _count, "LAMBDA_ENDPOINT": _url,
     "STEPLINE_WORKER_NAME": _worker_name, "STEPLINE_EVALUATION_SECONDS": _positive,
     "STEPLINE_EVALUATION_MEMORY": _count, "STEPLINE_ASSUME_ROLE": _boolean, "STEPLINE_RETENTION_DAYS": _days,
+    "STEPLINE_COMPAT": _compat_mode,
     **{variable: _url for variable in SFN_LOCAL_ENDPOINTS.values()},
 }
 
@@ -687,7 +698,8 @@ def _serve(args: argparse.Namespace) -> int:
                                          lease_seconds=args.lease_seconds, poll_seconds=args.poll_seconds,
                                          pool_size=args.pool_size, retention_days=args.retention_days,
                                          evaluation_seconds=args.evaluation_seconds,
-                                         evaluation_memory=args.evaluation_memory, log_dir=args.log_dir)
+                                         evaluation_memory=args.evaluation_memory, log_dir=args.log_dir,
+                                         compat=args.compat)
     service = _service(settings, store_must_exist=False)
     from stepline.server import CannotStart, serve
 

@@ -52,6 +52,7 @@ from stepline.runtime.store.sqlite import SqliteStore
 from stepline.runtime.signals import Signal
 from stepline.runtime.worker import Runtime
 from stepline.service import errors, shapes
+from stepline.service.compat import SFN_LOCAL, sfn_local_event
 from stepline.service.arns import (
     check_name,
     execution_arn,
@@ -733,6 +734,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         events = events[:limit]
         if not includeExecutionData:
             events = [_without_data(event) for event in events]
+        if self.settings.compat == SFN_LOCAL:
+            events = [sfn_local_event(event) for event in events]
         response: dict = {"events": events}
         if more:
             response["nextToken"] = encode_token(str(events[-1]["id"]), scope=scope)

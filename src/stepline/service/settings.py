@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stepline.expr.limits import DEFAULT_MEMORY_BYTES, DEFAULT_SECONDS, Limits
+from stepline.service.compat import check_mode
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +46,12 @@ class Settings:
     # STEPLINE_LOG_DIR: execution logs as a JSON Lines file per log group here, not to CloudWatch Logs
     # (runtime/execution_logs.py); without it and without a CloudWatch Logs endpoint, in stepline-logs
     log_dir: str | None = None
+    # STEPLINE_COMPAT: "sfn-local" answers with Step Functions Local's shapes where they differ from AWS's
+    # (docs/sfn-local.md); AWS's by default
+    compat: str | None = None
+
+    def __post_init__(self) -> None:
+        check_mode(self.compat)
 
     @property
     def limits(self) -> Limits:
@@ -81,6 +88,7 @@ class Settings:
             "evaluation_memory": int(os.environ["STEPLINE_EVALUATION_MEMORY"])
             if os.environ.get("STEPLINE_EVALUATION_MEMORY") else None,
             "log_dir": os.environ.get("STEPLINE_LOG_DIR") or None,
+            "compat": os.environ.get("STEPLINE_COMPAT") or None,
         }
         values = {k: v for k, v in environment.items() if v is not None}
         values.update({k: v for k, v in options.items() if v is not None and v != ()})
