@@ -23,6 +23,7 @@ in memory (EXPRESS children, and in-process runs).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ from stepline.runtime.store.records import MapRunLimits, MapRunRecord
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_CHILDREN = 10_000  # MaxConcurrency 0: as many at once as AWS runs
 POLL_SECONDS = 1.0  # how often a run looks for children that ended on another worker
+SAVE_SECONDS = 0.2  # how often a run saves how far it got while it starts children
 THRESHOLD_ERROR = "States.ExceedToleratedFailureThreshold"
 THRESHOLD_CAUSE = "The specified tolerated failure threshold was exceeded"
 FAILURES = ("FAILED", "TIMED_OUT", "ABORTED")
@@ -154,6 +156,7 @@ class _Run:
         self.running: dict[str, int] = {}  # child ARN -> its items
         self.failed_items = 0
         self.failure: tuple[str, str | None] | None = None
+        self._saved = time.monotonic()  # when the record was last saved
 
     async def drive(self) -> Ended:
         plan, children = self.plan, self.children
@@ -245,7 +248,7 @@ class _Run:
                     arn = await self.children.start(self.plan, index, value)
                     self.running[arn] = length
                     self.record = self.record.but(started=index + 1, items=self.record.items + length, cursor=cursor)
-                    await self.children.save(self.record)
+                    await self._save_progress()
                 if not self.running:
                     if inputs is None:
                         if self._exceeded(await self._limits()):
@@ -260,6 +263,14 @@ class _Run:
         finally:
             if inputs is not None:
                 await inputs.aclose()
+
+    async def _save_progress(self) -> None:
+        """Save how far the run got, at most every SAVE_SECONDS: a run resumed from an older record reads again the
+        items after it, and finds the children it had started for them (their names are the same)."""
+        now = time.monotonic()
+        if now - self._saved >= SAVE_SECONDS:
+            self._saved = now
+            await self.children.save(self.record)
 
     async def _inputs(self, reader: ReaderSpec | None, batcher: BatcherSpec | None,
                       selector: ItemSelector) -> AsyncGenerator[tuple[JSON, JSON, int], None]:
