@@ -94,6 +94,8 @@ async def test_the_server_purges_in_the_background_on_its_clock(tmp_path: Path) 
         done = (await service.start_execution(stateMachineArn=quick, input="{}"))["executionArn"]
         await service.runtime.wait(done)
         waiting = (await service.start_execution(stateMachineArn=slow, input="{}"))["executionArn"]
+        while "ActivityScheduled" not in [e["type"] for e in await service.full_history(waiting)]:
+            await asyncio.sleep(0.01)
     finally:
         await service.close()
 

@@ -232,6 +232,21 @@ def _parser() -> argparse.ArgumentParser:
                                                  "URL), then exit. Running servers of an older stepline must stop.")
     upgrade.add_argument("--db", help="the store: a SQLite file or a postgresql:// URL (default STEPLINE_DB)")
     upgrade.set_defaults(handler=_db_upgrade)
+    vacuum = db_commands.add_parser("vacuum", help="rewrite a SQLite store without its free space",
+                                    description="Rewrite a SQLite store without the space that deleted executions "
+                                                "left, and turn on incremental vacuum for a file made before it "
+                                                "(retention then gives space back as it deletes). Takes the file's "
+                                                "write lock while it rewrites it: best run while no server writes. "
+                                                "PostgreSQL's autovacuum does this on its own.")
+    vacuum.add_argument("--db", help="the SQLite store (default STEPLINE_DB, or stepline.db)")
+    vacuum.set_defaults(handler=_db_vacuum)
+    backup = db_commands.add_parser("backup", help="copy a SQLite store consistently, while servers use it",
+                                    description="Copy a SQLite store to PATH as one consistent snapshot, while "
+                                                "servers read and write it (SQLite's backup API). For PostgreSQL, "
+                                                "use pg_dump.")
+    backup.add_argument("path", metavar="PATH", help="the copy to write (replaced when it exists)")
+    backup.add_argument("--db", help="the SQLite store (default STEPLINE_DB, or stepline.db)")
+    backup.set_defaults(handler=_db_backup)
     return parser
 
 
@@ -293,6 +308,39 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     except StoreError as error:
         render.error(str(error), sys.stderr)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def _sqlite_store(args: argparse.Namespace, command: str, postgres_advice: str) -> str:
+    location = _store_location(args.db or os.environ.get("STEPLINE_DB") or "stepline.db", must_exist=True)
+    if _is_postgres(location):
+        raise UsageError(f"stepline db {command} is for SQLite stores; on PostgreSQL {postgres_advice}")
+    return location
+
+
+def _db_vacuum(args: argparse.Namespace) -> int:
+    from stepline.runtime.store.upkeep import vacuum
+
+    location = _sqlite_store(args, "vacuum", "autovacuum does it (VACUUM FULL by hand locks the tables)")
+    try:
+        before, after = vacuum(location)
+    except StoreError as error:
+        render.error(str(error), sys.stderr)
+        return EXIT_FAILED
+    sys.stdout.write(f"{location}: {before} bytes -> {after} bytes\n")
+    return EXIT_OK
+
+
+def _db_backup(args: argparse.Namespace) -> int:
+    from stepline.runtime.store.upkeep import backup
+
+    location = _sqlite_store(args, "backup", "use pg_dump")
+    try:
+        size = backup(location, args.path)
+    except StoreError as error:
+        render.error(str(error), sys.stderr)
+        return EXIT_FAILED
+    sys.stdout.write(f"{location} -> {args.path}: {size} bytes\n")
     return EXIT_OK
 
 

@@ -95,13 +95,14 @@ class SqliteConnector:
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             db = self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:  # a new file
+                # only before the first table and WAL (a file made before: stepline db vacuum)
+                db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             db.execute("PRAGMA journal_mode=WAL")
             synchronous = os.environ.get("STEPLINE_SQLITE_SYNCHRONOUS", "NORMAL").upper()
             db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
             db.execute("PRAGMA busy_timeout=5000")
             db.execute("PRAGMA foreign_keys=OFF")
-            if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:  # a new file
-                db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only before the first table (else: stepline db vacuum)
             db.executescript(SCHEMA["tables"])
             row = db.execute(QUERIES["schema_version"]).fetchone()
             if row is not None and int(row[0]) > SCHEMA_VERSION:
