@@ -212,3 +212,11 @@ def test_a_page_token_serves_only_the_query_that_issued_it(sfn: Any) -> None:
     assert error_of(sfn.get_execution_history, executionArn=execution, reverseOrder=True, nextToken=history) == invalid
     for arn_ in sfn.list_executions(stateMachineArn=arn)["executions"]:
         sfn.stop_execution(executionArn=arn_["executionArn"])
+
+
+def test_a_version_is_not_a_state_machine_to_update(sfn: Any) -> None:  # recorded
+    arn, (_, two) = versions(sfn, "update-version", 2)
+    missing = ("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{two}'")
+    assert error_of(sfn.update_state_machine, stateMachineArn=two, definition=PASS) == missing
+    assert error_of(sfn.update_state_machine, stateMachineArn=two, definition=PASS, publish=True) == missing
+    assert sfn.describe_state_machine(stateMachineArn=arn)["definition"] != PASS

@@ -293,8 +293,12 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         return warnings
 
     async def _state_machine(self, arn: str) -> StateMachineRecord:
-        base = parse_state_machine_arn(arn.split("#")[0]).unqualified_arn
-        record = await self.store.get_resource(STATE_MACHINES, base)
+        """The state machine an action on a state machine names; a version or alias ARN names none (AWS,
+        recorded: UpdateStateMachine on a version is StateMachineDoesNotExist)."""
+        parsed = parse_state_machine_arn(arn.split("#")[0])
+        record = None
+        if parsed.version is None and parsed.alias is None:
+            record = await self.store.get_resource(STATE_MACHINES, parsed.unqualified_arn)
         if record is None:
             raise errors.StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
         return record
