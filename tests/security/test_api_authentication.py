@@ -287,3 +287,17 @@ def test_a_console_session_reads_a_live_event_stream(server: StepLine) -> None:
     assert stream.readline() == b"event: events\n"  # the history so far, while the execution waits
     connection.close()
     sfn.stop_execution(executionArn=execution)
+
+
+def test_the_metrics_route_is_protected_like_the_api(server: StepLine) -> None:
+    """Every route but the console's sign-in page and static files is behind the same gate."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("GET", "/metrics")
+    refused = connection.getresponse()
+    assert (refused.status, json.loads(refused.read())["__type"]) == (403, "MissingAuthenticationTokenException")
+    request = AWSRequest(method="GET", url=f"http://127.0.0.1:{server.port}/metrics")
+    SigV4Auth(Credentials(*ALICE), "states", REGION).add_auth(request)
+    connection.request("GET", "/metrics", headers=dict(request.headers.items()))
+    scraped = connection.getresponse()
+    assert scraped.status == 200 and b"stepline_executions_started_total" in scraped.read()
+    connection.close()
