@@ -179,16 +179,16 @@ async def test_list_executions_filters_and_puts_the_newest_first(store: Store) -
     assert record.input == '{"order": 1}'  # the rest of the record is kept
 
 
-async def test_running_executions_are_counted_by_state_machine(store: Store, backend: Backend) -> None:
+async def test_running_executions_are_counted(store: Store, backend: Backend) -> None:
     other = "arn:aws:states:us-east-1:123456789012:stateMachine:Other"
-    assert await store.count_running() == {}
+    assert await store.count_running() == 0
     for name in ("a", "b", "c"):
         await store.create_execution(execution(name))
     await store.create_execution(execution("d", machine=other))
     await store.update_execution(execution_arn("a"), {"stopDate": T0}, status="ABORTED")
-    assert await store.count_running() == {MACHINE: 2, other: 1}
+    assert await store.count_running() == 3
     peer = await backend.peer(store)  # another worker's count is the same
-    assert await peer.count_running() == {MACHINE: 2, other: 1}
+    assert await peer.count_running() == 3
 
 
 async def test_list_executions_pages_by_the_last_execution_seen_and_finds_names(store: Store) -> None:

@@ -39,8 +39,8 @@ class Metrics:
                                 "status", ["state_machine", "status"], registry=registry)
         self.transitions = Counter("stepline_state_transitions", "States entered (AWS's state transitions)",
                                    registry=registry)
-        self.running = Gauge("stepline_executions_running", "Standard executions RUNNING in the store, by state "
-                             "machine name (read from the store when scraped)", ["state_machine"], registry=registry)
+        self.running = Gauge("stepline_executions_running", "Standard executions RUNNING in the store (counted in "
+                             "the store when scraped)", registry=registry)
         self.task_seconds = Histogram("stepline_task_duration_seconds", "Task calls made by stepline, from the call "
                                       "to its result (a .sync job's end), by integration", ["integration"],
                                       buckets=TASK_BUCKETS, registry=registry)
@@ -67,11 +67,9 @@ class Metrics:
         if status in ENDED:
             self.finished.labels(state_machine_of(execution_arn), status).inc()
 
-    def refresh(self, *, running: Mapping[str, int], leases: Mapping[str, int]) -> None:
-        """Set the gauges read when scraped: RUNNING executions by state machine name, leases by worker."""
-        self.running.clear()
-        for state_machine, count in running.items():
-            self.running.labels(state_machine).set(count)
+    def refresh(self, *, running: int, leases: Mapping[str, int]) -> None:
+        """Set the gauges read when scraped: the RUNNING executions, the leases by worker."""
+        self.running.set(running)
         self.leases.clear()
         for worker, count in leases.items():
             self.leases.labels(worker).set(count)

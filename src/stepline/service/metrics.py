@@ -32,8 +32,5 @@ class MetricsMethods:
         return self.metrics.figures()
 
     async def _refresh(self) -> None:
-        running: dict[str, int] = {}
-        for arn, count in (await self.store.count_running()).items():
-            name = arn.rsplit(":", 1)[-1]
-            running[name] = running.get(name, 0) + count
-        self.metrics.refresh(running=running, leases={self.runtime.worker: len(self.runtime.leases)})
+        self.metrics.refresh(running=await self.store.count_running(),
+                             leases={self.runtime.worker: len(self.runtime.leases)})

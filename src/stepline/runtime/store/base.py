@@ -185,8 +185,8 @@ class Store(Protocol):
         """Give up to `pages` pages freed by deletions back to the file system (SQLite's incremental vacuum; on
         PostgreSQL autovacuum does it); how many free pages are left."""
 
-    async def count_running(self) -> dict[str, int]:
-        """How many executions are RUNNING, by state machine ARN (one count query: read when metrics are scraped)."""
+    async def count_running(self) -> int:
+        """How many executions are RUNNING (one count query, on an index: read when metrics are scraped)."""
 
     async def due_timers(self, now: datetime, limit: int) -> list[Timer]: ...
     async def next_timer_due(self) -> datetime | None: ...

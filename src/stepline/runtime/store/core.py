@@ -381,8 +381,8 @@ class SqlStore:
     async def reclaim_space(self, pages: int) -> int:
         return await self._connector.reclaim_space(pages)
 
-    async def count_running(self) -> dict[str, int]:
-        return {arn: count for arn, count in await self._rows("running_by_state_machine")}
+    async def count_running(self) -> int:
+        return int(await self._value("count_running"))
 
     async def due_timers(self, now: datetime, limit: int) -> list[Timer]:
         return [timer_from_row(row) for row in await self._rows("due_timers", now=now, limit=limit)]
