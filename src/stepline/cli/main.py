@@ -206,6 +206,17 @@ def _parser() -> argparse.ArgumentParser:
     workers.add_argument("--json", action="store_true", help="print {\"workers\": [...]} as JSON")
     workers.set_defaults(handler=_workers)
 
+    schedules = commands.add_parser("schedules", help="list, pause or resume the schedules of a store",
+                                    description="List the schedules that start executions (from templates served "
+                                                "with --template), or pause or resume one by its name or ARN. A "
+                                                "resumed schedule goes on from its next due time after now.")
+    schedules.add_argument("action", nargs="?", default="list", choices=["list", "pause", "resume"])
+    schedules.add_argument("name", nargs="?", help="the schedule's name or ARN (pause, resume)")
+    schedules.add_argument("--db", help="the store: a SQLite file or a postgresql:// URL (default stepline.db, "
+                                        "or STEPLINE_DB)")
+    schedules.add_argument("--json", action="store_true", help="print {\"schedules\": [...]} as JSON")
+    schedules.set_defaults(handler=_schedules)
+
     deploy = commands.add_parser("deploy", help="create or update a template's resources on a running stepline",
                                  description="Create or update the state machines, activities, versions and aliases "
                                              "of CloudFormation, SAM or CDK templates on a running stepline, through "
@@ -483,6 +494,32 @@ def _workers(args: argparse.Namespace) -> int:
         sys.stdout.write(dumps({"workers": [_dates(w) for w in workers]}) + "\n")
     else:
         render.workers_table(workers, sys.stdout)
+    return EXIT_OK
+
+
+def _schedules(args: argparse.Namespace) -> int:
+    if (args.action == "list") != (args.name is None):
+        raise UsageError("schedules pause and resume take a schedule's name or ARN; list takes none")
+    location = _store_location(args.db or os.environ.get("STEPLINE_DB") or "stepline.db", must_exist=True)
+    from stepline.runtime.clock import SystemClock
+    from stepline.service.app import open_store
+    from stepline.service.schedules import Schedules
+
+    async def act() -> list[dict]:
+        store = await open_store(location)
+        try:
+            schedules = Schedules(store, clock=SystemClock(), actions=None, region="", account="")
+            if args.action == "list":
+                return await schedules.list()
+            return [await (schedules.pause if args.action == "pause" else schedules.resume)(args.name)]
+        finally:
+            await store.close()
+
+    listed = _with_store(act)
+    if args.json:
+        sys.stdout.write(dumps({"schedules": [_dates(s) for s in listed]}) + "\n")
+    else:
+        render.schedules_table(listed, sys.stdout)
     return EXIT_OK
 
 

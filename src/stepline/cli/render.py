@@ -76,6 +76,19 @@ def workers_table(workers: list[dict], out: TextIO) -> None:
         out.write("(no worker has reported to this store)\n")
 
 
+def schedules_table(schedules: list[dict], out: TextIO) -> None:
+    """One line per schedule: name, state, expression and time zone, next due time, target."""
+    rows = [("NAME", "STATE", "EXPRESSION", "TIMEZONE", "NEXT DUE", "TARGET")]
+    for s in schedules:
+        due = s["nextDue"].strftime("%Y-%m-%d %H:%M:%S UTC") if s["nextDue"] else "-"
+        rows.append((s["name"], s["state"], s["expression"], s["timezone"], due, s["target"]))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")
+    if not schedules:
+        out.write("(no schedule in this store)\n")
+
+
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
