@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -93,7 +94,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[StepLine,
     """`stepline serve` with the console, on a store seeded with the scale data."""
     db = tmp_path_factory.mktemp("console") / "stepline.db"
     seeded = seed(db)
-    running = StepLine.start(db, functions=["console_functions"], environment={"PYTHONPATH": str(HERE)})
+    path = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])  # keep a worktree's src/ first
+    running = StepLine.start(db, functions=["console_functions"], environment={"PYTHONPATH": path})
     yield running, seeded
     running.stop()
 

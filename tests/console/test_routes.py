@@ -81,7 +81,7 @@ def test_graph_route_lays_out_a_definition(running: StepLine) -> None:
     status, answer = post(f"{running.url}/console/api/graph", {"definition": json.dumps(WAIT)})
     assert status == 200
     assert answer["svg"].startswith("<svg") and 'data-name="Nap"' in answer["svg"]
-    assert {node["id"] for node in answer["layout"]["nodes"]} == {"start", "end", "/States/Nap", "/States/Up"}
+    assert {node["id"] for node in answer["layout"]["nodes"]} == {"start", "/States/Nap", "/States/Up"}
 
 
 def test_unserved_route_warns_of_tasks_no_integration_serves(running: StepLine) -> None:

@@ -1,9 +1,12 @@
-"""Large definitions for layout tests: every state type, Choice fan-out, Catch, loops and nesting."""
+"""Definitions for layout tests: large ones with every state type, Choice fan-out, Catch, loops and nesting, and a
+hypothesis strategy for ones that are hard to draw."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
+
+from hypothesis import strategies as st
 
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:work"
 
@@ -60,4 +63,76 @@ def large_definition(size: int, seed: int = 7) -> dict[str, Any]:
             states[name] = task
         else:
             states[name] = {"Type": "Pass", "Next": following}
+    return {"StartAt": names[0], "States": states}
+
+
+# ---------------------------------------------------------------------- definitions that are hard to draw
+
+
+def _name(draw: Any, number: int) -> str:
+    """A unique name: short, long with the difference at the end or in the middle, or words with spaces."""
+    style = draw(st.integers(0, 4))
+    customer = "".join(chr(ord("A") + int(d)) for d in str(number))
+    return [f"S{number}", f"ProcessOrderStepForCustomer{customer}",
+            f"Validate{customer}IncomingPaymentRequestAndNotifyDownstreamSystems",
+            f"Charge the card of customer {number} and wait", f"X{number}"][style]
+
+
+@st.composite
+def machines(draw: Any, depth: int = 3, counter: list[int] | None = None) -> dict[str, Any]:
+    """A state machine: chains with Choice fan-out and long loops back, Catch edges anywhere, terminal states in
+    the middle, and Parallels (up to 5 branches) and Maps nested up to `depth` deep (Maps in Parallels too)."""
+    counter = counter if counter is not None else [0]
+    depth = depth if counter[0] < 50 else 0  # about 80 states at most: a few seconds for the whole test
+    size = draw(st.integers(1, 9 if depth else 4))
+    names = []
+    for _ in range(size):
+        counter[0] += 1
+        names.append(_name(draw, counter[0]))
+    states: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        following = names[i + 1] if i + 1 < size else None
+        kinds = ["Task", "Pass", "Wait", "Choice", "Succeed", "Fail"] + (["Parallel", "Map"] if depth else [])
+        kind = draw(st.sampled_from(kinds)) if following else draw(st.sampled_from(["Succeed", "Fail", "Task"]))
+        if kind in ("Succeed", "Fail"):
+            states[name] = {"Type": kind}
+            continue
+        if kind == "Choice":
+            targets = draw(st.lists(st.sampled_from(names), min_size=1, max_size=4))  # back to the start too
+            states[name] = {"Type": "Choice", "Choices": [
+                {"Variable": f"$.value{k}", "NumericGreaterThan": k, "Next": t} for k, t in enumerate(targets)],
+                **({"Default": following} if following else {})}
+            continue
+        state: dict[str, Any] = {"Type": kind}
+        if kind == "Task":
+            state["Resource"] = LAMBDA
+            if draw(st.booleans()):
+                state["Retry"] = [{"ErrorEquals": ["States.Timeout"]}]
+        elif kind == "Wait":
+            state["Seconds"] = 1
+        elif kind == "Parallel":
+            width = draw(st.integers(1, 5))
+            state["Branches"] = [draw(machines(depth - 1, counter)) for _ in range(width)]
+        elif kind == "Map":
+            state["ItemProcessor"] = draw(machines(depth - 1, counter))
+        if kind in ("Task", "Parallel", "Map") and draw(st.integers(0, 2)) == 0:
+            state["Catch"] = [{"ErrorEquals": ["States.ALL"], "Next": draw(st.sampled_from(names))}]
+        if following and draw(st.integers(0, 5)):
+            state["Next"] = following
+        else:
+            state["End"] = True
+        states[name] = state
+    return {"StartAt": names[0], "States": states}
+
+
+def long_loops(size: int) -> dict[str, Any]:
+    """A chain of size states with a Choice near the end looping back to each of the first ones, and Catch edges
+    from the middle to the end: the longest edges a definition can have."""
+    names = [f"Step{i:03d}ProcessingTheItemsOfTheCustomer" for i in range(size)]
+    states: dict[str, Any] = {name: {"Type": "Task", "Resource": LAMBDA, "Next": after,
+                                     "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Failed"}]}
+                              for name, after in zip(names, names[1:])}
+    states[names[-1]] = {"Type": "Choice", "Default": "Done", "Choices": [
+        {"Variable": "$.again", "NumericEquals": i, "Next": name} for i, name in enumerate(names[:5])]}
+    states.update({"Done": {"Type": "Succeed"}, "Failed": {"Type": "Fail"}})
     return {"StartAt": names[0], "States": states}

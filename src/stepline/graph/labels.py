@@ -28,11 +28,53 @@ def text_width(text: str, char_width: float = CHAR_WIDTH) -> float:
 
 
 def fit(text: str, width: float, char_width: float = CHAR_WIDTH) -> str:
-    """text, cut with an ellipsis so that it fits in width."""
+    """text, shortened in the middle with an ellipsis so that it fits in width: both ends stay, and names that
+    differ only at their end (`…CustomerA`, `…CustomerB`) still look different."""
     if text_width(text, char_width) <= width:
         return text
-    keep = max(1, int(width / char_width) - 1)
-    return text[:keep].rstrip() + "…"
+    room = width - char_width  # the ellipsis
+    head_room = room * 0.45
+    head = _take(text, head_room, char_width)
+    tail = _take(text[len(head):][::-1], room - text_width(head, char_width), char_width)[::-1]
+    return head.rstrip() + "…" + tail.lstrip()
+
+
+def _take(text: str, width: float, char_width: float) -> str:
+    """The longest start of text that fits in width."""
+    used = 0.0
+    for index, char in enumerate(text):
+        used += text_width(char, char_width)
+        if used > width:
+            return text[:index]
+    return text
+
+
+def wrap(text: str, width: float, max_lines: int | None = None, char_width: float = CHAR_WIDTH) -> tuple[str, ...]:
+    """text on lines of at most width, broken after a space or punctuation or between camelCase words where it
+    can be. Beyond max_lines the last line keeps the end of the text after an ellipsis. Without max_lines the
+    lines joined are text itself, so different texts always wrap differently."""
+    lines: list[str] = []
+    rest = text
+    while rest and (max_lines is None or len(lines) < max_lines - 1) and text_width(rest, char_width) > width:
+        line = _take(rest, width, char_width) or rest[0]
+        cut = _break_at(rest, len(line))
+        lines.append(rest[:cut])
+        rest = rest[cut:]
+    if rest or not lines:
+        lines.append(rest if text_width(rest, char_width) <= width else
+                     "…" + _take(rest[::-1], width - char_width, char_width)[::-1])
+    return tuple(lines)
+
+
+def _break_at(text: str, limit: int) -> int:
+    """Where to end a line of text that can hold limit characters: after the last break in its second half."""
+    if limit >= len(text):
+        return len(text)
+    for cut in range(limit, max(1, limit // 2) - 1, -1):
+        before, after = text[cut - 1], text[cut]
+        if before in " _-./:" or (before.islower() and after.isupper()) or (before.isalpha() and after.isdigit()):
+            return cut
+    return limit
 
 
 def _value(rule: Mapping[str, JSON], key: str) -> str:

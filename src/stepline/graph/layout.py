@@ -10,11 +10,17 @@ states are ranked by longest path (every edge spans two ranks, so its middle ran
 long edges get dummy points, rank orders come from barycenter sweeps (the order with the fewest crossings
 wins), and x positions from repeated least-squares placement under the no-overlap constraints (pool
 adjacent violators). A Parallel or Map state is a box holding its branches' layouts, so nesting costs
-nothing special. Edges into End from every terminal state share one lane.
+nothing special.
+
+Edges never cross a box that is not theirs: an edge moves sideways only in the gaps between ranks, where
+there are no boxes, and crosses a rank only straight down, through its own box or at its dummy point, which
+the placement keeps clear of every box of that rank. Nothing leaves a Succeed or Fail state or an End state
+(but its Catch): there is a Start marker and no End marker. A name too long for its box is wrapped on two
+lines and shortened in the middle beyond that; names that would still look alike are wrapped in full.
 
 Node ids are the state's location as ValidateStateMachineDefinition reports it (`/States/Charge`,
-`/States/Fan/Branches[0]/States/Charge`), so a diagnostic finds its state by prefix; "start" and "end"
-are the Start and End markers.
+`/States/Fan/Branches[0]/States/Charge`), so a diagnostic finds its state by prefix; "start" is the Start
+marker.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from stepline.asl.parse import parse_definition
 from stepline.graph import labels
 from stepline.jsonvalue import JSON
 
-NODE_H = 46.0
+NODE_H = 46.0  # a box with a one-line name
+LINE_H = 16.0  # each further line of a name
+TITLE_LINES = 2  # a name longer than that is shortened in the middle
 MIN_W, MAX_W = 110.0, 230.0
 TERMINAL_W, TERMINAL_H = 64.0, 28.0
 NODE_SEP = 36.0  # horizontal gap between boxes
@@ -36,7 +44,8 @@ DUMMY_SEP = 14.0  # horizontal gap next to an edge's bend point
 RANK_SEP = 20.0  # vertical gap between ranks (an edge spans two)
 LABEL_MAX_W = 180.0
 LABEL_H = 18.0
-HEADER_H = 40.0  # a Parallel or Map box's title
+LOOP_W = 24.0  # the room a self-loop takes beside its box
+HEADER_H = 40.0  # a Parallel or Map box's title, on one line
 GROUP_LABEL_H = 22.0
 GROUP_PAD = 12.0
 GROUP_GAP = 16.0
@@ -55,14 +64,14 @@ class Node:
     y: float
     w: float
     h: float
-    title: str  # the name, fitted to the box
+    title_lines: tuple[str, ...]  # the name, wrapped or shortened to fit the box
     detail: str  # the second line: the type, or a Task's resource in short
     parent: str | None = None  # the id of the group (branch, item processor) holding it
     depth: int = 0
     compound: bool = False  # Parallel and Map: a box around their groups
     retry: int = 0  # how many Retry rules
     catch: int = 0
-    terminal: bool = False  # End: true, Succeed, Fail
+    terminal: bool = False  # Succeed, Fail, or End: true (nothing leaves it but a Catch)
 
     def moved(self, dx: float, dy: float, depth: int, parent: str | None) -> Node:
         return Node(**{**_fields(self), "x": round(self.x + dx, 1), "y": round(self.y + dy, 1),
@@ -76,7 +85,7 @@ class Edge:
     id: str
     source: str
     target: str
-    kind: str  # "next", "choice", "default", "catch", "start", "end", "loop"
+    kind: str  # "next", "choice", "default", "catch", "start"
     points: tuple[tuple[float, float], ...]
     label: str = ""  # fitted to LABEL_MAX_W
     title: str = ""  # the label in full
@@ -140,7 +149,8 @@ def layout_definition(definition: str | bytes | JSON) -> Layout:
     """Lay out a definition (JSON text or a parsed value). A broken definition draws what can be drawn."""
     model, _ = parse_definition(definition)
     empty = StateMachine(location="", start_at=None, states={}, query_language="JSONPath", fields={})
-    block = _machine(model or empty, terminals=True)
+    model = model or empty
+    block = _machine(model, _titles(model), start=True)
     nodes = [n.moved(MARGIN, MARGIN, 0, None) for n in block.nodes]
     nodes.sort(key=lambda n: (not n.compound, n.depth))  # containers first: drawn beneath their content
     return Layout(width=round(block.w + 2 * MARGIN, 1), height=round(block.h + 2 * MARGIN, 1),
@@ -167,7 +177,7 @@ class _Item:
     """A vertex of the layered graph: a state, a marker, or a bend point of a long edge."""
 
     key: str
-    w: float
+    w: float  # the room it takes in its rank: its box, and a self-loop on both sides
     h: float
     dummy: bool = False
     label: str = ""
@@ -175,6 +185,7 @@ class _Item:
     pos: float = 0.0  # place in its rank
     x: float = 0.0  # centre
     y: float = 0.0  # centre
+    box_w: float = 0.0  # its box (a dummy: 0)
     up: list[str] = field(default_factory=list)  # neighbours one rank above
     down: list[str] = field(default_factory=list)
 
@@ -191,75 +202,118 @@ class _Link:
     reversed: bool = False
 
 
-def _machine(machine: StateMachine, *, terminals: bool) -> _Block:
+def _machine(machine: StateMachine, titles: Mapping[str, tuple[str, ...]], *, start: bool) -> _Block:
     states = machine.states
     items: dict[str, _Item] = {}
     inner: dict[str, _Block] = {}  # the content of Parallel and Map boxes
     boxes: dict[str, Node] = {}
     for state in states.values():
-        node, block = _state_box(state)
+        node, block = _state_box(state, titles)
         boxes[node.id] = node
-        items[node.id] = _Item(node.id, node.w, node.h)
+        items[node.id] = _Item(node.id, node.w, node.h, box_w=node.w)
         if block is not None:
             inner[node.id] = block
     links: list[_Link] = []
-    start = states.get(machine.start_at) if machine.start_at is not None else None
-    start_at = start.location if start is not None else None
-    if terminals:
-        for key, kind in (("start", "Start"), ("end", "End")):
-            items[key] = _Item(key, TERMINAL_W, TERMINAL_H)
-            boxes[key] = Node(id=key, name=kind, type=kind, x=0, y=0, w=TERMINAL_W, h=TERMINAL_H, title=kind,
-                              detail="")
+    first = states.get(machine.start_at) if machine.start_at is not None else None
+    start_at = first.location if first is not None else None
+    if start:
+        items["start"] = _Item("start", TERMINAL_W, TERMINAL_H, box_w=TERMINAL_W)
+        boxes["start"] = Node(id="start", name="Start", type="Start", x=0, y=0, w=TERMINAL_W, h=TERMINAL_H,
+                              title_lines=("Start",), detail="")
         if start_at is not None:
             links.append(_Link("start", start_at, "start"))
     for state in states.values():
-        links.extend(_transitions(state, states, terminals))
+        links.extend(_transitions(state, states))
     loops = [link for link in links if link.source == link.target]
     links = [link for link in links if link.source != link.target]
-    roots = ["start"] if terminals else []
+    for link in loops:  # room for the loop on the right; the same on the left keeps the box centred
+        label = labels.fit(link.title, LABEL_MAX_W, labels.SMALL_CHAR_WIDTH) if link.title else ""
+        items[link.source].w += 2 * (LOOP_W + (labels.text_width(label, labels.SMALL_CHAR_WIDTH) if label else 0))
+    roots = ["start"] if start else []
     roots += [start_at] if start_at else []
     roots += [state.location for state in states.values()]
     _rank(items, links, roots)
     _add_dummies(items, links)
     ranks = _order(items, roots, links)
     _place_x(items, ranks)
-    height = _place_y(items, ranks)
+    _straighten(items, ranks, links)
+    bands = _place_y(items, ranks)
     width = _normalise_x(items)
-    block = _Block(width, height)
+    block = _Block(width, bands[-1][1] if bands else 0.0)
     for key, item in items.items():
         if item.dummy:
             continue
         node = boxes[key]
-        left, top = item.x - item.w / 2, item.y - item.h / 2
+        left, top = item.x - node.w / 2, item.y - node.h / 2
         block.nodes.append(Node(**{**_fields(node), "x": round(left, 1), "y": round(top, 1)}))
         if key in inner:
             _place_inner(block, node, inner[key], left, top)
-    block.edges.extend(_route(items, links))
+    block.edges.extend(_route(items, links, bands))
     block.edges.extend(_loop(items[link.source], link) for link in loops)
     return block
 
 
-def _state_box(state: State) -> tuple[Node, _Block | None]:
+def _all_states(machine: StateMachine) -> Iterable[State]:
+    for state in machine.states.values():
+        yield state
+        if isinstance(state, ParallelState):
+            for branch in state.branches:
+                yield from _all_states(branch)
+        elif isinstance(state, MapState) and state.processor is not None:
+            yield from _all_states(state.processor)
+
+
+def _detail(state: State) -> str:
+    return labels.resource(state.fields) if state.type == "Task" else (state.type or "?")
+
+
+def _box_width(state: State) -> float:
+    """The width of a state's box for its words (a Parallel or Map box may widen for its content)."""
+    badge = 24 if state.retry else 0
+    wanted = max(labels.text_width(state.name), labels.text_width(_detail(state), labels.SMALL_CHAR_WIDTH)) + 32
+    return min(MAX_W, max(MIN_W, wanted + badge))
+
+
+def _title_width(state: State) -> float:
+    return _box_width(state) - 24 - (24 if state.retry else 0)
+
+
+def _titles(machine: StateMachine) -> dict[str, tuple[str, ...]]:
+    """The lines of each state's name, by location: wrapped on TITLE_LINES, shortened in the middle beyond.
+    Names that would show the same lines are wrapped in full instead (lines that join up to the name itself,
+    so two different names can no longer look alike)."""
+    states = list(_all_states(machine))
+    titles = {s.location: labels.wrap(s.name, _title_width(s), TITLE_LINES) for s in states}
+    full: set[str] = set()
+    while True:
+        shown: dict[tuple[str, ...], set[str]] = {}
+        for state in states:
+            shown.setdefault(titles[state.location], set()).add(state.name)
+        alike = [s for s in states if len(shown[titles[s.location]]) > 1 and s.location not in full]
+        if not alike:
+            return titles
+        for state in alike:
+            titles[state.location] = labels.wrap(state.name, _title_width(state))
+            full.add(state.location)
+
+
+def _state_box(state: State, titles: Mapping[str, tuple[str, ...]]) -> tuple[Node, _Block | None]:
     """A state's box; for Parallel and Map also the block of their content."""
-    kind = state.type or "?"
-    detail = labels.resource(state.fields) if kind == "Task" else kind
-    retry, catch = len(state.retry), len(state.catch)
-    terminal = kind in ("Succeed", "Fail") or state.end
-    wanted = max(labels.text_width(state.name), labels.text_width(detail, labels.SMALL_CHAR_WIDTH)) + 32 + (24 if retry else 0)
-    width = min(MAX_W, max(MIN_W, wanted))
-    height = NODE_H
-    block = _container(state)
+    title = titles[state.location]
+    width = _box_width(state)
+    height = NODE_H + LINE_H * (len(title) - 1)
+    block = _container(state, titles)
     if block is not None:
         width = max(width, block.w + 2 * GROUP_PAD)
-        height = HEADER_H + block.h + GROUP_PAD
-    title = labels.fit(state.name, width - 24 - (24 if retry else 0))
-    detail = labels.fit(detail, width - 20, labels.SMALL_CHAR_WIDTH)
-    return Node(id=state.location, name=state.name, type=kind, x=0, y=0, w=round(width, 1), h=round(height, 1),
-                title=title, detail=detail, compound=block is not None, retry=retry, catch=catch,
-                terminal=terminal), block
+        height = HEADER_H + LINE_H * (len(title) - 1) + block.h + GROUP_PAD
+    detail = labels.fit(_detail(state), width - 20, labels.SMALL_CHAR_WIDTH)
+    return Node(id=state.location, name=state.name, type=state.type or "?", x=0, y=0, w=round(width, 1),
+                h=round(height, 1), title_lines=title, detail=detail, compound=block is not None,
+                retry=len(state.retry), catch=len(state.catch),
+                terminal=state.type in ("Succeed", "Fail") or state.end), block
 
 
-def _container(state: State) -> _Block | None:
+def _container(state: State, titles: Mapping[str, tuple[str, ...]]) -> _Block | None:
     """The branches of a Parallel side by side, or a Map's item processor, each in a group box."""
     if isinstance(state, ParallelState):
         parts = [(f"Branch {i + 1}", "branch", branch) for i, branch in enumerate(state.branches)]
@@ -275,7 +329,7 @@ def _container(state: State) -> _Block | None:
     x = 0.0
     for label, group_kind, machine in parts:
         group_id = machine.location
-        content = _machine(machine, terminals=False)
+        content = _machine(machine, titles, start=False)
         w = max(content.w, labels.text_width(label, labels.SMALL_CHAR_WIDTH)) + 2 * GROUP_PAD
         h = GROUP_LABEL_H + content.h + GROUP_PAD
         inset = x + (w - content.w) / 2
@@ -292,17 +346,19 @@ def _container(state: State) -> _Block | None:
 
 def _place_inner(block: _Block, box: Node, inner: _Block, left: float, top: float) -> None:
     dx = left + (box.w - inner.w) / 2
-    dy = top + HEADER_H
+    dy = top + HEADER_H + LINE_H * (len(box.title_lines) - 1)
     block.nodes += [n.moved(dx, dy, 1, None) for n in inner.nodes]
     block.edges += [e.moved(dx, dy, None) for e in inner.edges]
     block.groups += [g.moved(dx, dy, 1, None) for g in inner.groups]
 
 
-def _transitions(state: State, states: Mapping[str, State], terminals: bool) -> Iterable[_Link]:
+def _transitions(state: State, states: Mapping[str, State]) -> Iterable[_Link]:
     def target(name: str | None) -> str | None:
         return states[name].location if name is not None and name in states else None
 
     source = state.location
+    if state.type in ("Succeed", "Fail"):  # nothing leaves them, even when a broken definition says so
+        return
     if isinstance(state, ChoiceState):
         for rule in state.choices:
             if (rule_target := target(rule.next)) is not None:
@@ -310,15 +366,13 @@ def _transitions(state: State, states: Mapping[str, State], terminals: bool) -> 
         if (default := target(state.default)) is not None:
             yield _Link(source, default, "default", "Default")
         return
-    if (next_target := target(state.next)) is not None and state.type not in ("Succeed", "Fail"):
+    if (next_target := target(state.next)) is not None and not state.end:
         yield _Link(source, next_target, "next")
     for catcher in state.catch:
         if (catch_target := target(catcher.next)) is not None:
             errors = catcher.fields.get("ErrorEquals")
             title = ", ".join(str(e) for e in errors) if isinstance(errors, list) else "?"
             yield _Link(source, catch_target, "catch", title)
-    if terminals and (state.type in ("Succeed", "Fail") or state.end):
-        yield _Link(source, "end", "end")
 
 
 # ---------------------------------------------------------------------- ranks
@@ -367,8 +421,6 @@ def _rank(items: dict[str, _Item], links: list[_Link], roots: list[str]) -> None
     for key in reversed(ordered):  # a state nothing leads to sits just above its first successor
         if not above[key] and below[key] and key != "start":
             items[key].rank = min(items[k].rank for k in below[key]) - 2
-    if "end" in items:
-        items["end"].rank = max((item.rank for key, item in items.items() if key != "end"), default=-2) + 2
     lowest = min((item.rank for item in items.values()), default=0)
     for item in items.values():
         item.rank -= lowest
@@ -377,23 +429,21 @@ def _rank(items: dict[str, _Item], links: list[_Link], roots: list[str]) -> None
 def _add_dummies(items: dict[str, _Item], links: list[_Link]) -> None:
     """A bend point on every rank an edge crosses; a labelled edge's label rides on its first one.
 
-    Edges into End share one lane of bend points."""
-    lane: dict[int, str] = {}
+    Past that first one, edges of one kind into one state share their bend points (a lane), so that a hundred
+    Catch edges into one Fail state cost a lane, not a hundred: bend points grow with ranks, not ranks squared."""
     for number, link in enumerate(links):
         top, bottom = (link.target, link.source) if link.reversed else (link.source, link.target)
         span = range(items[top].rank + 1, items[bottom].rank)
-        label_rank = (items[bottom].rank - 1) if link.reversed else (items[top].rank + 1)
+        own_rank = (items[bottom].rank - 1) if link.reversed else (items[top].rank + 1)
         chain = [top]
         for rank in span:
-            if link.target == "end" and not link.reversed:
-                key = lane.get(rank)
-                if key is None:
-                    key = lane[rank] = f"~end~{rank}"
+            if rank != own_rank:
+                key = f"~{link.target}~{link.kind}~{link.reversed}~{rank}"
+                if key not in items:
                     items[key] = _Item(key, 0.0, 0.0, dummy=True, rank=rank)
             else:
                 key = f"~{number}~{rank}"
-                label = labels.fit(link.title, LABEL_MAX_W, labels.SMALL_CHAR_WIDTH) \
-                    if link.title and rank == label_rank else ""
+                label = labels.fit(link.title, LABEL_MAX_W, labels.SMALL_CHAR_WIDTH) if link.title else ""
                 width = labels.text_width(label, labels.SMALL_CHAR_WIDTH) + 10 if label else 0.0
                 items[key] = _Item(key, width, LABEL_H if label else 0.0, dummy=True, label=label, rank=rank)
             chain.append(key)
@@ -518,6 +568,43 @@ def _place_x(items: dict[str, _Item], ranks: list[list[str]]) -> None:
             _fit(items, rank, desired)
 
 
+def _straighten(items: dict[str, _Item], ranks: list[list[str]], links: list[_Link]) -> None:
+    """Long edges as straight as their neighbours allow: each stretch of an edge's bend points that can share
+    one x (between the items beside them in their ranks) gets it, the mean of their x's clamped in. Longest
+    edges first; a bend point once set stays (a lane shared by edges is straightened once)."""
+    done: set[str] = set()
+
+    def settle(run: list[str], low: float, high: float) -> None:
+        x = min(high, max(low, sum(items[key].x for key in run) / len(run))) if run else 0.0
+        for key in run:
+            items[key].x = x
+        done.update(run)
+
+    for link in sorted(links, key=lambda link: -len(link.chain)):
+        run: list[str] = []
+        low, high = float("-inf"), float("inf")
+        for key in link.chain[1:-1]:
+            lo, hi = _room(items, ranks, key)
+            if key in done or max(low, lo) > min(high, hi):
+                settle(run, low, high)
+                run, low, high = [], float("-inf"), float("inf")
+                if key in done:
+                    continue
+            run.append(key)
+            low, high = max(low, lo), min(high, hi)
+        settle(run, low, high)
+
+
+def _room(items: dict[str, _Item], ranks: list[list[str]], key: str) -> tuple[float, float]:
+    """The x's an item can take without coming closer to the items beside it than _gap."""
+    item = items[key]
+    rank, index = ranks[item.rank], int(item.pos)
+    left = items[rank[index - 1]] if index > 0 else None
+    right = items[rank[index + 1]] if index + 1 < len(rank) else None
+    return (left.x + _gap(left, item) if left else float("-inf"),
+            right.x - _gap(item, right) if right else float("inf"))
+
+
 def _fit(items: dict[str, _Item], rank: list[str], desired: list[float]) -> None:
     """Least squares x under x[i+1] - x[i] >= gap(i, i+1): isotonic regression by pool adjacent violators."""
     offsets = [0.0]
@@ -539,7 +626,9 @@ def _fit(items: dict[str, _Item], rank: list[str], desired: list[float]) -> None
             i += 1
 
 
-def _place_y(items: dict[str, _Item], ranks: list[list[str]]) -> float:
+def _place_y(items: dict[str, _Item], ranks: list[list[str]]) -> list[tuple[float, float]]:
+    """Each item centred in its rank's band; the bands (top, bottom), RANK_SEP apart."""
+    bands = []
     y = 0.0
     for number, rank in enumerate(ranks):
         height = max((items[key].h for key in rank), default=0.0)
@@ -547,8 +636,9 @@ def _place_y(items: dict[str, _Item], ranks: list[list[str]]) -> float:
             y += RANK_SEP
         for key in rank:
             items[key].y = y + height / 2
+        bands.append((y, y + height))
         y += height
-    return y
+    return bands
 
 
 def _normalise_x(items: dict[str, _Item]) -> float:
@@ -562,35 +652,44 @@ def _normalise_x(items: dict[str, _Item]) -> float:
 # ---------------------------------------------------------------------- edges
 
 
-def _route(items: dict[str, _Item], links: list[_Link]) -> list[Edge]:
+def _route(items: dict[str, _Item], links: list[_Link], bands: list[tuple[float, float]]) -> list[Edge]:
     """Points for every edge: out of the bottom of the upper box, through its bend points, into the top of the
-    lower one; several edges on one side of a box are spread along it."""
-    ports: dict[tuple[str, str], list[tuple[float, int]]] = {}
-    for number, link in enumerate(links):
-        chain = link.chain
-        ports.setdefault((chain[0], "bottom"), []).append((items[chain[1]].x, number))
-        ports.setdefault((chain[-1], "top"), []).append((items[chain[-2]].x, number))
-    where: dict[tuple[int, str], float] = {}
-    for (key, side), entries in ports.items():
+    lower one; several edges on one side of a box are spread along it.
+
+    Between two points the SVG draws a curve inside their bounding box. The points come in pairs, one at the
+    bottom of a rank's band and one at the top of the next band, so every sideways move stays in a gap
+    between bands, where there are no boxes; within a band an edge runs straight down at its own box's port
+    or at its bend point, which the placement keeps clear of the other boxes of that rank."""
+    neighbours: dict[tuple[str, str], set[str]] = {}  # edges coming along one lane share their port
+    for link in links:
+        neighbours.setdefault((link.chain[0], "bottom"), set()).add(link.chain[1])
+        neighbours.setdefault((link.chain[-1], "top"), set()).add(link.chain[-2])
+    port: dict[tuple[str, str], float] = {}  # (box, neighbour) -> x
+    for (key, _), near in neighbours.items():
         item = items[key]
-        entries.sort()
-        spacing = min(18.0, item.w * 0.7 / (len(entries) - 1)) if len(entries) > 1 else 0.0
-        for i, (_, number) in enumerate(entries):
-            where[(number, side)] = item.x + (i - (len(entries) - 1) / 2) * spacing
+        spacing = min(18.0, item.box_w * 0.7 / (len(near) - 1)) if len(near) > 1 else 0.0
+        for i, other in enumerate(sorted(near, key=lambda k: (items[k].x, k))):
+            port[(key, other)] = item.x + (i - (len(near) - 1) / 2) * spacing
     edges = []
     for number, link in enumerate(links):
         chain = link.chain
         top, bottom = items[chain[0]], items[chain[-1]]
-        points = [(where[(number, "bottom")], top.y + top.h / 2)]
-        points += [(items[key].x, items[key].y) for key in chain[1:-1]]
-        points.append((where[(number, "top")], bottom.y - bottom.h / 2))
+        exit_x, entry_x = port[(chain[0], chain[1])], port[(chain[-1], chain[-2])]
+        points = [(exit_x, top.y + top.h / 2), (exit_x, bands[top.rank][1])]
+        for key in chain[1:-1]:
+            bend = items[key]
+            points += [(bend.x, bands[bend.rank][0]), (bend.x, bands[bend.rank][1])]
+        points += [(entry_x, bands[bottom.rank][0]), (entry_x, bottom.y - bottom.h / 2)]
+        rounded = [(round(x, 1), round(y, 1)) for x, y in points]
+        rounded = [p for i, p in enumerate(rounded) if i == 0 or p != rounded[i - 1]]
+        rounded = [p for i, p in enumerate(rounded)  # the middle of a straight vertical run says nothing
+                   if i in (0, len(rounded) - 1) or not rounded[i - 1][0] == p[0] == rounded[i + 1][0]]
         label_item = next((items[key] for key in chain[1:-1] if items[key].label), None)
         if link.reversed:
-            points.reverse()
+            rounded.reverse()
         edges.append(Edge(
             id=f"{link.source}->{link.target}#{number}", source=link.source, target=link.target, kind=link.kind,
-            points=tuple((round(x, 1), round(y, 1)) for x, y in points),
-            label=label_item.label if label_item else "", title=link.title,
+            points=tuple(rounded), label=label_item.label if label_item else "", title=link.title,
             label_x=round(label_item.x, 1) if label_item else 0.0,
             label_y=round(label_item.y, 1) if label_item else 0.0))
     return edges
@@ -598,7 +697,7 @@ def _route(items: dict[str, _Item], links: list[_Link]) -> list[Edge]:
 
 def _loop(item: _Item, link: _Link) -> Edge:
     """A state that goes back to itself: a small loop on its right side."""
-    right, y = item.x + item.w / 2, item.y
+    right, y = item.x + item.box_w / 2, item.y
     points = ((right, y - 8), (right + 18, y - 8), (right + 18, y + 8), (right, y + 8))
     label = labels.fit(link.title, LABEL_MAX_W, labels.SMALL_CHAR_WIDTH) if link.title else ""
     return Edge(id=f"{link.source}->{link.target}#loop", source=link.source, target=link.target, kind=link.kind,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from xml.sax.saxutils import escape, quoteattr
 
 from stepline.graph import labels
-from stepline.graph.layout import Edge, Group, Layout, Node
+from stepline.graph.layout import LINE_H, Edge, Group, Layout, Node
 
 STYLESHEET = """
 .sl-graph { font-family: "DejaVu Sans", "Segoe UI", Helvetica, Arial, sans-serif; }
@@ -23,6 +23,9 @@ STYLESHEET = """
 .sl-node--choice rect { fill: #fff8e6; }
 .sl-node--fail rect { stroke: #c0392b; }
 .sl-node--succeed rect { stroke: #1e8e3e; }
+.sl-end-cap { fill: none; stroke: #5f6b7a; stroke-width: 3; stroke-linecap: round; }
+.sl-node--fail .sl-end-cap { stroke: #c0392b; }
+.sl-node--succeed .sl-end-cap { stroke: #1e8e3e; }
 .sl-marker rect { fill: #2b3440; stroke: #2b3440; }
 .sl-marker text { font-size: 12px; font-weight: bold; fill: #ffffff; }
 .sl-group rect { fill: #ffffff; stroke: #b6c0cc; stroke-dasharray: 4 3; }
@@ -80,27 +83,28 @@ def _node(node: Node) -> str:
     classes = ["sl-node", f"sl-node--{kind}"]
     if node.compound:
         classes.append("sl-compound")
-    if node.type in ("Start", "End"):
+    if node.type == "Start":
         classes.append("sl-marker")
-    label = f"{node.type} state {node.name}" if node.type not in ("Start", "End") else node.name
+    if node.terminal:
+        classes.append("sl-end")
+    label = f"{node.type} state {node.name}" if node.type != "Start" else node.name
     head = (f'<g class="{" ".join(classes)}" data-id={quoteattr(node.id)} data-name={quoteattr(node.name)} '
             f'data-type={quoteattr(node.type)} transform="translate({_n(node.x)},{_n(node.y)})" '
             f'aria-label={quoteattr(label)}>')
     body = [f"<title>{escape(node.name)} ({escape(node.type)})</title>"]
-    if node.type in ("Start", "End"):
+    if node.type == "Start":
         body.append(f'<rect width="{_n(node.w)}" height="{_n(node.h)}" rx="{_n(node.h / 2)}"/>')
         body.append(f'<text x="{_n(node.w / 2)}" y="{_n(node.h / 2 + 4)}" text-anchor="middle">'
-                    f'{escape(node.title)}</text>')
+                    f'{escape(node.name)}</text>')
         return head + "".join(body) + "</g>"
     body.append(f'<rect width="{_n(node.w)}" height="{_n(node.h)}" rx="6"/>')
-    if node.compound:
-        body.append(f'<text class="sl-name" x="12" y="18">{escape(node.title)}</text>')
-        body.append(f'<text class="sl-detail" x="12" y="33">{escape(node.detail)}</text>')
-    else:
-        body.append(f'<text class="sl-name" x="{_n(node.w / 2)}" y="20" text-anchor="middle">'
-                    f'{escape(node.title)}</text>')
-        body.append(f'<text class="sl-detail" x="{_n(node.w / 2)}" y="36" text-anchor="middle">'
-                    f'{escape(node.detail)}</text>')
+    x, anchor, top = ("12", "", 18.0) if node.compound else (_n(node.w / 2), ' text-anchor="middle"', 20.0)
+    for i, line in enumerate(node.title_lines):
+        body.append(f'<text class="sl-name" x="{x}" y="{_n(top + i * LINE_H)}"{anchor}>{escape(line)}</text>')
+    detail_y = top + (len(node.title_lines) - 1) * LINE_H + (15 if node.compound else 16)
+    body.append(f'<text class="sl-detail" x="{x}" y="{_n(detail_y)}"{anchor}>{escape(node.detail)}</text>')
+    if node.terminal:  # an end cap inside the box: where the execution stops
+        body.append(f'<path class="sl-end-cap" d="M8,{_n(node.h - 3)} H{_n(node.w - 8)}"/>')
     if node.retry:
         body.append(f'<g class="sl-retry" transform="translate({_n(node.w - 14)},14)"><title>Retry: {node.retry} '
                     f'rule{"s" if node.retry > 1 else ""}</title><circle r="9"/>'
@@ -123,7 +127,8 @@ def _edge(edge: Edge) -> str:
         path = f"M{_n(points[0][0])},{_n(points[0][1])}"
         for (x0, y0), (x1, y1) in zip(points, points[1:]):
             middle = (y0 + y1) / 2
-            path += f" C{_n(x0)},{_n(middle)} {_n(x1)},{_n(middle)} {_n(x1)},{_n(y1)}"
+            path += f" L{_n(x1)},{_n(y1)}" if x0 == x1 else \
+                f" C{_n(x0)},{_n(middle)} {_n(x1)},{_n(middle)} {_n(x1)},{_n(y1)}"
     marker = "sl-arrow-catch" if edge.kind == "catch" else "sl-arrow"
     parts = [f'<g class="sl-edge sl-edge--{edge.kind}" data-id={quoteattr(edge.id)} '
              f'data-source={quoteattr(edge.source)} data-target={quoteattr(edge.target)}>']
