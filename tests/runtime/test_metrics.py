@@ -185,28 +185,3 @@ def test_quantiles_are_estimated_from_buckets_as_prometheus_does(q: float, cumul
     from stepline.runtime.metrics import quantile
 
     assert quantile(q, cumulative) == (pytest.approx(expected) if expected is not None else None)
-
-
-def test_with_credentials_metrics_are_served_only_to_a_signed_request(tmp_path: Path) -> None:
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    from secured import ALICE, write_credentials
-    from serving import REGION
-
-    users = write_credentials(tmp_path / "users")
-    server = StepLine.start(tmp_path / "stepline.db", options=["--credentials", str(users)])
-    try:
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(f"{server.url}/metrics", timeout=10)
-        assert refused.value.code == 403
-        assert json.loads(refused.value.read())["__type"] == "MissingAuthenticationTokenException"
-        request = AWSRequest(method="GET", url=f"{server.url}/metrics")
-        SigV4Auth(Credentials(*ALICE), "states", REGION).add_auth(request)
-        with urllib.request.urlopen(urllib.request.Request(request.url, headers=dict(request.headers)),
-                                    timeout=10) as response:
-            families = {family.name for family in text_string_to_metric_families(response.read().decode())}
-        assert "stepline_executions_started" in families
-    finally:
-        server.stop()
