@@ -38,6 +38,8 @@ from stepline.service.errors import (
     RequestEntityTooLarge,
 )
 
+logger = logging.getLogger(__name__)
+
 SESSION_COOKIE = "stepline-session"
 # over TLS the cookie's name has the __Host- prefix: the browser then takes it only from this very origin, Secure
 # and for path /, so a sibling (sub)domain cannot plant a session cookie of its own
@@ -47,7 +49,6 @@ LOGIN_PATH = "/console/login"
 PUBLIC_PATHS = (LOGIN_PATH,)  # and everything under PUBLIC_PREFIXES
 PUBLIC_PREFIXES = ("/console/static/",)  # the console's scripts and styles: code, no data
 _SAFE_METHODS = ("GET", "HEAD")
-logger = logging.getLogger(__name__)
 _DRAIN_FACTOR = 16  # a too-large body is read (and dropped) up to 16 times the limit, so the client sees the 413
 
 
