@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from stepline.cfn import TemplateError
 from stepline.cli import render
+from stepline.cli.config import ConfigError, apply_config
 from stepline.cli.secure import SecurityError, add_security_options, security_of
 from stepline.engine.interpreter import MAX_PAYLOAD_BYTES, Execution
 from stepline.errors import DefinitionError
@@ -59,13 +60,16 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(arguments)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
     try:
+        if hasattr(args, "config") and (config := args.config or os.environ.get("STEPLINE_CONFIG")):
+            apply_config(args.command_parser, args, arguments[1:], config)
         return args.handler(args)
-    except UsageError as error:
+    except (UsageError, ConfigError) as error:
         render.error(str(error), sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -138,6 +142,10 @@ def _parser() -> argparse.ArgumentParser:
                                             "SDKs' configuration (AWS_ENDPOINT_URL..., profiles, credentials) "
                                             "and Step Functions Local's DYNAMODB_ENDPOINT, SQS_ENDPOINT... for "
                                             "the services Tasks call.")
+    serve.add_argument("--config", metavar="FILE",
+                       help="read these options from a TOML file: each key an option's name without its dashes "
+                            "(port = 8084, retention-days = 30, functions = [\"a\", \"b\"]); flags and environment "
+                            "variables win over it (or STEPLINE_CONFIG)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8083,
                        help="port (default 8083, as AWS Step Functions Local; 0 picks a free one)")
@@ -196,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
                                                           "them; 0 keeps them for ever; or STEPLINE_RETENTION_DAYS)")
     _evaluation_options(serve)
     add_security_options(serve)
-    serve.set_defaults(handler=_serve)
+    serve.set_defaults(handler=_serve, command_parser=serve)  # command_parser: what reads its --config
 
     workers = commands.add_parser("workers", help="list the workers (stepline serve processes) of a store",
                                   description="List the workers that run a store's executions: name, host, pid, "
