@@ -108,6 +108,7 @@ class Stack:
     aliases: tuple[AliasSpec, ...] = ()
     functions: tuple[FunctionSpec, ...] = ()
     schedules: tuple[ScheduleSpec, ...] = ()
+    files: tuple[Path, ...] = ()  # the local files it was read from: the template, its definition files
 
 
 def stack_name_of(path: Path) -> str:
@@ -151,6 +152,7 @@ class _Reader:
     def __init__(self, path: Path, template: dict, stack_name: str, region: str, account: str,
                  overrides: dict[str, str], used: set[str]) -> None:
         self.path, self.folder = path, path.parent
+        self.files = [path]
         self.template = template
         self._check_sections()
         declared = set(template.get("Parameters") or {})
@@ -245,7 +247,7 @@ class _Reader:
                 if function is not None:
                     functions.append(function)
         return Stack(self.resolver.stack_name, self.path, tuple(machines), tuple(activities), tuple(versions),
-                     tuple(aliases), tuple(functions), tuple(schedules))
+                     tuple(aliases), tuple(functions), tuple(schedules), tuple(self.files))
 
     def _property(self, logical_id: str, name: str) -> Any:
         return self.references.property(logical_id, name)
@@ -282,6 +284,7 @@ class _Reader:
             if not isinstance(location, str) or location.startswith("s3://"):
                 raise ResolveError(f"{where(source)}: stepline reads definitions from local files: give the path "
                                    "of the definition file (relative to the template)")
+            self.files.append(self.folder / location)
             try:
                 text = read_text(self.folder / location, "definition file")
                 if not text.lstrip().startswith("{"):  # YAML: its JSON; JSON stays as written

@@ -170,6 +170,8 @@ def _parser() -> argparse.ArgumentParser:
                             "Secrets Manager (or STEPLINE_CONNECTIONS)")
     serve.add_argument("--register", metavar="DIR", help="register every DIR/*.asl.json as a state machine at start")
     _template_options(serve)
+    serve.add_argument("--watch", action="store_true",
+                       help="apply the templates again when one of them (or a definition file they read) changes")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"],
                        help="the server's own log: warnings and errors only by default")
     serve.add_argument("--log-format", default="text", choices=["text", "json"],
@@ -782,10 +784,13 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     if args.register:
         _check_register_folder(args.register)
+    if args.watch and not (args.template or os.environ.get("STEPLINE_TEMPLATE")):
+        raise UsageError("--watch watches the templates of --template (or STEPLINE_TEMPLATE): give one")
     settings = Settings.from_environment(db=args.db, mock_config=args.mock_config, functions=tuple(args.functions),
                                          lambda_endpoint=args.lambda_endpoint, time_scale=args.time_scale,
                                          assume_role=args.assume_role, connections=args.connections, register=args.register,
                                          templates=tuple(args.template), stack_name=args.stack_name,
+                                         watch=args.watch,
                                          parameter_overrides=tuple(args.parameter_overrides),
                                          worker_name=args.worker_name, routes=args.routes,
                                          lease_seconds=args.lease_seconds, poll_seconds=args.poll_seconds,

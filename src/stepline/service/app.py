@@ -70,6 +70,7 @@ from stepline.service.paging import cursor, decode_token, encode_token, paginate
 from stepline.service.settings import Settings
 from stepline.service.schedules import Schedules
 from stepline.service.templates import apply_stack
+from stepline.service.watch import TemplateWatch
 from stepline.service.shapes import ENCRYPTION_DEFAULT, check_encryption, LOGGING_DEFAULT, TOO_DEEP, TRACING_DEFAULT, json_problem
 from stepline.service.test_state import test_state as run_test_state
 
@@ -144,6 +145,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         self.runtime: Runtime = None  # type: ignore[assignment]  # made by start()
         self.execution_logs: ExecutionLogs = None  # type: ignore[assignment]  # made by start()
         self.schedules: Schedules = None  # type: ignore[assignment]  # made by start()
+        self._watch: asyncio.Task[None] | None = None  # --watch
 
     async def start(self, *, worker: bool = True) -> None:
         """Open the store, join its workers (`worker`: a command that only reads does not), and register the
@@ -168,6 +170,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
             await self._register(path)
         for stack in self.stacks:
             await self.apply_template(stack)
+        if self.settings.watch and self.settings.templates:
+            self._watch = asyncio.create_task(TemplateWatch(self).run(), name="stepline-template-watch")
 
     async def apply_template(self, stack: Stack) -> list[str]:
         """Serve the stack's Python functions and create or update its resources (service/templates.py); what
@@ -212,6 +216,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
                 return events
 
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         await self.express.close()
         await self.runtime.close()
         if self.execution_logs is not None:

@@ -31,6 +31,7 @@ class Settings:
     templates: tuple[str, ...] = ()
     parameter_overrides: tuple[tuple[str, str], ...] = ()  # the templates' parameters and imported values
     stack_name: str | None = None  # of a single template (default: its folder's name, or CDK's stack name)
+    watch: bool = False  # apply the templates again whenever one of their files changes (service/watch.py)
     register: str | None = None  # a folder whose *.asl.json definitions are registered at start (by file name)
     job_poll_seconds: float = 1.0  # STEPLINE_JOB_POLL_SECONDS: a .sync job's first poll (doubling up to 30 s)
     activity_wait_seconds: float = 60.0  # STEPLINE_ACTIVITY_WAIT_SECONDS: GetActivityTask's long poll (AWS: 60 s)
