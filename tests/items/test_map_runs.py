@@ -359,3 +359,32 @@ async def test_stopping_the_parent_stops_its_children(service: StepFunctionsServ
     await wait_until(all_aborted)
     run = (await service.list_map_runs(executionArn=execution))["mapRuns"][0]["mapRunArn"]
     assert (await service.describe_map_run(mapRunArn=run))["status"] == "ABORTED"
+
+
+FAIL_ODD_ONCE = {"Check": {  # an odd item fails until its execution is redriven (redrive reruns this state)
+    "Type": "Pass", "QueryLanguage": "JSONata", "End": True,
+    "Output": "{% ($states.context.Execution.RedriveCount = 0 and $states.input.n % 2 = 1) ? "
+              "$error('an odd item') : $states.input %}"}}
+
+
+async def test_redriving_the_parent_redrives_only_the_failed_children(service: StepFunctionsService) -> None:
+    definition = distributed(FAIL_ODD_ONCE, ItemsPath="$.items")
+    described, history = await execute(service, definition, {"items": [{"n": i} for i in range(4)]})
+    assert (described["status"], described["error"]) == ("FAILED", "States.ExceedToleratedFailureThreshold")
+    run = map_run_arn(history)
+    before = {c["executionArn"]: c["status"] for c in await child_executions(service, run)}
+    await service.redrive_execution(executionArn=described["executionArn"])
+    await asyncio.wait_for(service.wait_for_execution(described["executionArn"]), 30)
+    redriven = await service.describe_execution(executionArn=described["executionArn"])
+    assert redriven["status"] == "SUCCEEDED", redriven
+    assert json.loads(redriven["output"]) == [{"n": i} for i in range(4)]
+    assert sorted(before.values()) == ["FAILED", "FAILED", "SUCCEEDED", "SUCCEEDED"]
+    for arn, status in before.items():
+        child = await service.describe_execution(executionArn=arn)
+        assert (child["status"], child["redriveCount"]) == ("SUCCEEDED", 0 if status == "SUCCEEDED" else 1)
+    kinds = types(await service.full_history(described["executionArn"]))
+    assert kinds.count("MapRunStarted") == 1 and kinds.count("MapRunRedriven") == 1
+    assert kinds[-4:] == ["MapRunSucceeded", "MapStateSucceeded", "MapStateExited", "ExecutionSucceeded"]
+    described_run = await service.describe_map_run(mapRunArn=run)
+    assert (described_run["status"], described_run["redriveCount"]) == ("SUCCEEDED", 1)
+    assert "redriveDate" in described_run

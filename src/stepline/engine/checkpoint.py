@@ -14,7 +14,7 @@ from stepline.engine.program import Program
 from stepline.jsonvalue import JSON
 
 _THREAD_FIELDS = ("index", "variables", "input", "entered_id", "entered_time", "last_event", "attempts", "retry_count",
-                  "token", "waiting", "effective", "recorded", "finished", "task_token")
+                  "token", "waiting", "effective", "recorded", "finished", "task_token", "map_run")
 _GROUP_FIELDS = ("kind", "results", "next_index", "failures", "done", "max_concurrency", "tolerated_count",
                  "tolerated_percentage", "distributed")
 
@@ -87,7 +87,8 @@ def restore(program: Program, document: JSON, **identity: object) -> Execution:
         t = Thread(record["key"], machine, None, record["index"], record["variables"], record["input"],
                    record["last_event"], record["recorded"])
         for field in _THREAD_FIELDS:
-            setattr(t, field, record[field])
+            if field in record:  # a checkpoint written before a field existed keeps its default
+                setattr(t, field, record[field])
         # a thread that succeeded was written without a state before its last one was kept: it runs no more
         t.state = machine.states[record["state"] if record["state"] is not None else machine.start_at]
         t.failed_events = tuple(record["failed_events"])

@@ -56,7 +56,8 @@ class FanOut:
         group = Group(t, "Parallel", [branch_input] * len(state.branches))
         self._open_group(t, group)
 
-    def _run_map(self, t: Thread) -> None:
+    def _run_map(self, t: Thread, redriven: bool = False) -> None:
+        """Run the Map state's children; `redriven`: its Map Run failed, and is redriven (RedriveExecution)."""
         state = t.state
         scope = self._scope(t)
         jsonata_mode = state.language == JSONATA
@@ -71,8 +72,9 @@ class FanOut:
         if not (self._runs_child_executions(state) and state.item_reader is not None):
             items = self._map_items(t, scope, bindings)
         t.failed_events = ()
-        self._record(t, "MapStateStarted", "mapStateStartedEventDetails",
-                     {"length": len(items) if isinstance(items, list) else 0})
+        if not redriven:
+            self._record(t, "MapStateStarted", "mapStateStartedEventDetails",
+                         {"length": len(items) if isinstance(items, list) else 0})
         tolerated_count = self._map_number(state, state.tolerated_count, "ToleratedFailureCount", bindings, t.effective,
                                            scope, int)
         tolerated_percentage = self._map_number(state, state.tolerated_percentage, "ToleratedFailurePercentage", bindings,
@@ -84,7 +86,7 @@ class FanOut:
         if self._runs_child_executions(state):
             self._start_map_run(t, scope, bindings, items, {
                 "MaxConcurrency": max_concurrency or 0, "ToleratedFailureCount": tolerated_count,
-                "ToleratedFailurePercentage": tolerated_percentage})
+                "ToleratedFailurePercentage": tolerated_percentage}, redriven)
             return
         assert isinstance(items, list)
         group = Group(t, "Map", items, max_concurrency=max_concurrency or 0, items=items,
@@ -112,11 +114,13 @@ class FanOut:
         return state.distributed
 
     def _start_map_run(self, t: Thread, scope: Scope, bindings: dict[str, JSON] | None, items: JSON,
-                       limits: dict[str, JSON]) -> None:
+                       limits: dict[str, JSON], redriven: bool) -> None:
         """Ask the runtime for the Map Run (an InvokeTask of a `mapRun` resource, answered when the run ends, as a
-        `.sync` job is): everything it needs is evaluated here, the items it reads are never in this execution."""
+        `.sync` job is): everything it needs is evaluated here, the items it reads are never in this execution.
+        A redriven run is the same run again (its failed children are redriven, the others kept)."""
         state = t.state
-        run_arn = self._map_run_arn(t)
+        run_arn = t.map_run if redriven and t.map_run is not None else self._map_run_arn(t)
+        t.map_run = run_arn
         fields = state.definition.fields
         processor = {k: v for k, v in fields["ItemProcessor"].items() if k != "ProcessorConfig"}
         assert state.processor is not None
@@ -140,7 +144,13 @@ class FanOut:
             "Processor": processor, "Items": items, **configs, "Resolved": resolved, **limits,
             "ItemSelector": selector, "QueryLanguage": state.language, "Input": t.input, "Effective": t.effective,
             "Variables": t.variables, "Context": scope.context}
-        self._record(t, "MapRunStarted", "mapRunStartedEventDetails", {"mapRunArn": run_arn})
+        if redriven:
+            count = self.execution_context.get("RedriveCount", 0)
+            parameters["RedriveCount"] = count
+            self._record(t, "MapRunRedriven", "mapRunRedrivenEventDetails", {"mapRunArn": run_arn,
+                                                                              "redriveCount": count})
+        else:
+            self._record(t, "MapRunStarted", "mapRunStartedEventDetails", {"mapRunArn": run_arn})
         t.waiting = "task"
         self._effects.append(InvokeTask(thread=t.key, token=t.token, state_name=state.name,
                                         resource=map_run_resource(run_arn), parameters=parameters,

@@ -232,8 +232,11 @@ class Execution(FanOut):
             failed.done = failed.next_index - len(failed.running)
         group = t.group
         if group is None:
-            t.waiting = None  # enter the state again
-            self._ready.append(t)
+            t.waiting = None
+            if t.map_run is not None:  # its Map Run failed: the run is redriven, not started again
+                self._guard(t, self._run_map, t, True)
+                return
+            self._ready.append(t)  # enter the state again
             return
         t.waiting = "children"
         for child in list(group.running.values()):
@@ -353,6 +356,7 @@ class Execution(FanOut):
         t.attempts = [0] * len(state.retriers)
         t.retry_count = 0
         t.resource = None  # a Task describes its own Resource; never the previous Task's
+        t.map_run = None
         t.entered_id = self._record(t, f"{state.type}StateEntered", "stateEnteredEventDetails",
                                     {"name": state.name, "input": dumps(t.input), "inputDetails": {"truncated": False}})
         self._guard(t, self._run_state, t)

@@ -13,7 +13,7 @@ class Thread:
 
     __slots__ = ("key", "machine", "parent", "index", "variables", "state", "input", "entered_id",
                  "entered_time", "last_event", "attempts", "retry_count", "token", "waiting", "effective",
-                 "group", "recorded", "finished", "task_token", "resource", "failed_events", "failed_group")
+                 "group", "recorded", "finished", "task_token", "resource", "failed_events", "failed_group", "map_run")
 
     def __init__(self, key: str, machine: Machine, parent: Group | None, index: int, variables: dict[str, JSON],
                  input: JSON, last_event: int, recorded: bool) -> None:
@@ -39,6 +39,7 @@ class Thread:
         self.resource: Resource | None = None  # what the Task state names, once described
         self.failed_events: tuple[str, ...] = ()  # MapStateFailed etc., recorded unless a Retry restarts the state
         self.failed_group: Group | None = None  # the children of a Map/Parallel that failed, kept for a redrive
+        self.map_run: str | None = None  # the ARN of the distributed Map's run, while the thread is in that Map
 
 
 class Group:

@@ -96,6 +96,10 @@ class Children(Protocol):
 
     async def stop(self, arns: list[str], error: str | None, cause: str | None) -> None: ...
 
+    async def redrive(self, plan: MapRunPlan, index: int) -> None:
+        """Run the child at `index` again (it failed, timed out or was aborted): a STANDARD child is redriven, an
+        EXPRESS one started again with its input."""
+
     async def load(self, arn: str) -> MapRunRecord | None: ...
 
     async def save(self, record: MapRunRecord) -> None: ...
@@ -180,6 +184,9 @@ class _Run:
                                   tolerated_failure_percentage=parameters.get("ToleratedFailurePercentage"),
                                   total=len(items) if isinstance(items := parameters.get("Items"), list) else None)
             await children.save(record)
+        redrive = int(parameters.get("RedriveCount") or 0)
+        if record.status != "RUNNING" and redrive > record.redrive_count:
+            record = await self._redrive(record, redrive)
         self.record = record
         if record.status == "RUNNING":
             try:
@@ -198,6 +205,18 @@ class _Run:
         else:  # aborted: the parent stopped meanwhile, and is told nothing more
             return Failed("States.Runtime", "The Map Run was aborted")
         return await self._results(writer)
+
+    async def _redrive(self, record: MapRunRecord, count: int) -> MapRunRecord:
+        """The parent was redriven: the children that failed, timed out or were aborted are redriven (the ones
+        that succeeded are kept), and the run goes on reading after the last child it started."""
+        for index in range(record.started):
+            described = await self.children.describe(self._child_arn(index))
+            if described is not None and described["status"] in FAILURES:
+                await self.children.redrive(self.plan, index)
+        record = record.but(status="RUNNING", redrive_count=count, redrive_date=self.children.now(), stop_date=None,
+                            error=None, cause=None)
+        await self.children.save(record)
+        return record
 
     def _resolve(self, path: str) -> JSON:
         return self.plan.parameters.get("Resolved", {}).get(path)
@@ -502,6 +521,13 @@ class MemoryChildren:
                 run.cancel()
                 await asyncio.gather(run, return_exceptions=True)
                 self._executions[arn].stop(error, cause, self._clock.now())
+
+    async def redrive(self, plan: MapRunPlan, index: int) -> None:
+        arn = child_arn(plan, index)
+        execution = self._executions.pop(arn, None)
+        if execution is not None:
+            self._children[plan.arn].remove(arn)
+            await self.start(plan, index, execution.input)
 
     async def load(self, arn: str) -> MapRunRecord | None:
         return self._records.get(arn)

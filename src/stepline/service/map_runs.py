@@ -73,9 +73,11 @@ class MapRunActions:
                     "startDate": run.start_date, "maxConcurrency": limits.max_concurrency or 0,
                     "toleratedFailurePercentage": float(limits.tolerated_failure_percentage or 0),
                     "toleratedFailureCount": int(limits.tolerated_failure_count or 0),
-                    "itemCounts": items, "executionCounts": executions, "redriveCount": 0}
+                    "itemCounts": items, "executionCounts": executions, "redriveCount": run.redrive_count}
         if run.stop_date is not None:
             response["stopDate"] = run.stop_date
+        if run.redrive_date is not None:
+            response["redriveDate"] = run.redrive_date
         return response
 
     async def update_map_run(self, *, mapRunArn: str, maxConcurrency: int | None = None,
@@ -227,6 +229,14 @@ class StoredChildren:
             watched = self._watched.pop(arn, None)
             if watched is not None:
                 self._service.runtime.unwatch(arn, watched)
+
+    async def redrive(self, plan: MapRunPlan, index: int) -> None:
+        arn = child_arn(plan, index)
+        try:
+            await self._service.redrive_execution(executionArn=arn)
+        except errors.ExecutionNotRedrivable:  # redriven already (a redrive applied again after a crash)
+            pass
+        self._watch(arn)
 
     async def load(self, arn: str) -> MapRunRecord | None:
         record: MapRunRecord | None = await self._service.store.get_resource(MAP_RUN_PROGRESS, arn)

@@ -163,6 +163,8 @@ class MapRunRecord(_Stored):
     items: int = 0  # items read into the children started
     read_all: bool = False  # the ItemReader has no more items: `items` is the total
     total: int | None = None  # the items, once known (at the start for the state input's, else once all are read)
+    redrive_count: int = 0
+    redrive_date: datetime | None = None
     cursor: JSON = None  # the ItemReader's position after the last child started
     stop_date: datetime | None = None
     error: str | None = None

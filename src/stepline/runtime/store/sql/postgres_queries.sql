@@ -18,9 +18,11 @@ VALUES (:arn, :state_machine_arn, :name, :status, :start_date, :map_run_arn, :re
 ON CONFLICT (arn) DO NOTHING RETURNING arn;
 
 -- name: update_execution
--- A redrive sets RUNNING: the execution is open again (its stop date goes).
+-- A redrive sets RUNNING: the execution is open again (its stop date goes), and any worker may claim it at once
+-- (the lease it ended under would hold it until it expired).
 UPDATE executions SET record = record || :summary::jsonb, status = coalesce(:status, status),
-    stop_date = CASE WHEN :status = 'RUNNING' THEN NULL ELSE stop_date END
+    stop_date = CASE WHEN :status = 'RUNNING' THEN NULL ELSE stop_date END,
+    lease_expires = CASE WHEN :status = 'RUNNING' THEN '-infinity' ELSE lease_expires END
 WHERE arn = :arn;
 
 -- name: history_pages
