@@ -2,7 +2,7 @@
 
 - no edge passes through a box that is not its source, its target, or a box holding one of them;
 - an edge starts on its own source's border, and nothing leaves a Succeed or Fail state (an End state: only Catch);
-- two states with different names never show the same text.
+- two states with different names never show the same text, and no name is wider than its box.
 
 Each check returns a list of problems (empty: readable), so a failure says what is wrong where.
 """
@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
+from stepline.graph import labels
 from stepline.graph.layout import Layout
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -132,7 +133,9 @@ def layout_problems(layout: Layout) -> list[str]:
     lines = [Line(edge.source, edge.target, edge.kind, edge.points, solid=edge.source != edge.target)
              for edge in layout.edges]
     texts = {n.id: (n.name, n.title_lines) for n in layout.nodes}
-    return problems(boxes, lines, texts)
+    overflowing = [f"{n.id} shows {line!r}, wider than its box" for n in layout.nodes for line in n.title_lines
+                   if labels.text_width(line) > n.w - 16]
+    return problems(boxes, lines, texts) + overflowing
 
 
 # ---------------------------------------------------------------------- the SVG

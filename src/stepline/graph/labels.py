@@ -7,11 +7,44 @@ strings, so the console and `stepline graph` show the same thing.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from stepline.jsonvalue import JSON
 
-CHAR_WIDTH = 8.0  # average advance of the bold 13px sans-serif of state names
-SMALL_CHAR_WIDTH = 6.3  # 11px labels
+
+@dataclass(frozen=True, slots=True)
+class Font:
+    """A font the drawing uses, measured: the advance of each printable ASCII character in thousandths of an em,
+    from DejaVu Sans (the standalone SVG's font and among the widest sans-serif ones, so text measured with it
+    fits in the console's system font too). Other characters count as an average one, CJK and emoji as an em."""
+
+    size: float  # pixels
+    advances: tuple[int, ...]  # chr(32) .. chr(126)
+
+    def width(self, text: str) -> float:
+        """The drawn width of text in pixels (no font files read in a pure layout)."""
+        total = 0
+        for char in text:
+            code = ord(char)
+            if 32 <= code < 127:
+                total += self.advances[code - 32]
+            else:
+                total += 1000 if char == "…" or code > 0x2E80 else 660
+        return total * self.size / 1000
+
+
+NAME = Font(13.0, (  # DejaVu Sans Bold: state names
+    348, 456, 521, 838, 696, 1002, 872, 306, 457, 457, 523, 838, 380, 415, 380, 365, 696, 696, 696, 696, 696, 696,
+    696, 696, 696, 696, 400, 400, 838, 838, 838, 580, 1000, 774, 762, 734, 830, 683, 683, 821, 837, 372, 372, 775,
+    637, 995, 837, 850, 733, 850, 770, 720, 682, 812, 774, 1103, 771, 724, 725, 457, 365, 457, 838, 500, 500, 675,
+    716, 593, 716, 678, 435, 716, 712, 343, 343, 665, 343, 1042, 712, 687, 716, 716, 493, 595, 478, 712, 652, 924,
+    645, 652, 582, 712, 365, 712, 838))
+SMALL = Font(11.0, (  # DejaVu Sans: a state's second line, edge labels, group titles
+    318, 401, 460, 838, 636, 950, 780, 275, 390, 390, 500, 838, 318, 361, 318, 337, 636, 636, 636, 636, 636, 636,
+    636, 636, 636, 636, 337, 337, 838, 838, 838, 531, 1000, 684, 686, 698, 770, 632, 575, 775, 752, 295, 295, 656,
+    557, 863, 748, 787, 603, 787, 695, 635, 611, 732, 684, 989, 685, 611, 685, 390, 337, 390, 838, 500, 500, 613,
+    635, 550, 635, 615, 352, 635, 634, 278, 278, 579, 278, 974, 634, 612, 635, 635, 411, 521, 392, 634, 592, 818,
+    592, 592, 525, 636, 337, 636, 838))
 
 _OPERATORS = {
     "Equals": "==", "GreaterThan": ">", "GreaterThanEquals": ">=", "LessThan": "<", "LessThanEquals": "<=",
@@ -21,48 +54,46 @@ _TESTS = {"IsNull": "null", "IsPresent": "present", "IsNumeric": "numeric", "IsS
           "IsBoolean": "a boolean", "IsTimestamp": "a timestamp"}
 
 
-def text_width(text: str, char_width: float = CHAR_WIDTH) -> float:
-    """An estimate of the drawn width of text (no font metrics in a pure layout)."""
-    wide = sum(1 for ch in text if ord(ch) > 0x2E80)  # CJK and emoji take about two advances
-    return (len(text) + wide) * char_width
+def text_width(text: str, font: Font = NAME) -> float:
+    """The drawn width of text in font."""
+    return font.width(text)
 
 
-def fit(text: str, width: float, char_width: float = CHAR_WIDTH) -> str:
+def fit(text: str, width: float, font: Font = NAME) -> str:
     """text, shortened in the middle with an ellipsis so that it fits in width: both ends stay, and names that
     differ only at their end (`…CustomerA`, `…CustomerB`) still look different."""
-    if text_width(text, char_width) <= width:
+    if font.width(text) <= width:
         return text
-    room = width - char_width  # the ellipsis
-    head_room = room * 0.45
-    head = _take(text, head_room, char_width)
-    tail = _take(text[len(head):][::-1], room - text_width(head, char_width), char_width)[::-1]
+    room = width - font.width("…")
+    head = _take(text, room * 0.45, font)
+    tail = _take(text[len(head):][::-1], room - font.width(head), font)[::-1]
     return head.rstrip() + "…" + tail.lstrip()
 
 
-def _take(text: str, width: float, char_width: float) -> str:
+def _take(text: str, width: float, font: Font) -> str:
     """The longest start of text that fits in width."""
     used = 0.0
     for index, char in enumerate(text):
-        used += text_width(char, char_width)
+        used += font.width(char)
         if used > width:
             return text[:index]
     return text
 
 
-def wrap(text: str, width: float, max_lines: int | None = None, char_width: float = CHAR_WIDTH) -> tuple[str, ...]:
+def wrap(text: str, width: float, max_lines: int | None = None, font: Font = NAME) -> tuple[str, ...]:
     """text on lines of at most width, broken after a space or punctuation or between camelCase words where it
     can be. Beyond max_lines the last line keeps the end of the text after an ellipsis. Without max_lines the
     lines joined are text itself, so different texts always wrap differently."""
     lines: list[str] = []
     rest = text
-    while rest and (max_lines is None or len(lines) < max_lines - 1) and text_width(rest, char_width) > width:
-        line = _take(rest, width, char_width) or rest[0]
+    while rest and (max_lines is None or len(lines) < max_lines - 1) and font.width(rest) > width:
+        line = _take(rest, width, font) or rest[0]
         cut = _break_at(rest, len(line))
         lines.append(rest[:cut])
         rest = rest[cut:]
     if rest or not lines:
-        lines.append(rest if text_width(rest, char_width) <= width else
-                     "…" + _take(rest[::-1], width - char_width, char_width)[::-1])
+        lines.append(rest if font.width(rest) <= width else
+                     "…" + _take(rest[::-1], width - font.width("…"), font)[::-1])
     return tuple(lines)
 
 

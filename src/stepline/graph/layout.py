@@ -227,8 +227,8 @@ def _machine(machine: StateMachine, titles: Mapping[str, tuple[str, ...]], *, st
     loops = [link for link in links if link.source == link.target]
     links = [link for link in links if link.source != link.target]
     for link in loops:  # room for the loop on the right; the same on the left keeps the box centred
-        label = labels.fit(link.title, LABEL_MAX_W, labels.SMALL_CHAR_WIDTH) if link.title else ""
-        items[link.source].w += 2 * (LOOP_W + (labels.text_width(label, labels.SMALL_CHAR_WIDTH) if label else 0))
+        label = labels.fit(link.title, LABEL_MAX_W, labels.SMALL) if link.title else ""
+        items[link.source].w += 2 * (LOOP_W + (labels.text_width(label, labels.SMALL) if label else 0))
     roots = ["start"] if start else []
     roots += [start_at] if start_at else []
     roots += [state.location for state in states.values()]
@@ -270,7 +270,7 @@ def _detail(state: State) -> str:
 def _box_width(state: State) -> float:
     """The width of a state's box for its words (a Parallel or Map box may widen for its content)."""
     badge = 24 if state.retry else 0
-    wanted = max(labels.text_width(state.name), labels.text_width(_detail(state), labels.SMALL_CHAR_WIDTH)) + 32
+    wanted = max(labels.text_width(state.name), labels.text_width(_detail(state), labels.SMALL)) + 32
     return min(MAX_W, max(MIN_W, wanted + badge))
 
 
@@ -306,7 +306,7 @@ def _state_box(state: State, titles: Mapping[str, tuple[str, ...]]) -> tuple[Nod
     if block is not None:
         width = max(width, block.w + 2 * GROUP_PAD)
         height = HEADER_H + LINE_H * (len(title) - 1) + block.h + GROUP_PAD
-    detail = labels.fit(_detail(state), width - 20, labels.SMALL_CHAR_WIDTH)
+    detail = labels.fit(_detail(state), width - 20, labels.SMALL)
     return Node(id=state.location, name=state.name, type=state.type or "?", x=0, y=0, w=round(width, 1),
                 h=round(height, 1), title_lines=title, detail=detail, compound=block is not None,
                 retry=len(state.retry), catch=len(state.catch),
@@ -330,7 +330,7 @@ def _container(state: State, titles: Mapping[str, tuple[str, ...]]) -> _Block | 
     for label, group_kind, machine in parts:
         group_id = machine.location
         content = _machine(machine, titles, start=False)
-        w = max(content.w, labels.text_width(label, labels.SMALL_CHAR_WIDTH)) + 2 * GROUP_PAD
+        w = max(content.w, labels.text_width(label, labels.SMALL)) + 2 * GROUP_PAD
         h = GROUP_LABEL_H + content.h + GROUP_PAD
         inset = x + (w - content.w) / 2
         block.nodes += [n.moved(inset, GROUP_LABEL_H, 0, group_id) for n in content.nodes]
@@ -443,8 +443,8 @@ def _add_dummies(items: dict[str, _Item], links: list[_Link]) -> None:
                     items[key] = _Item(key, 0.0, 0.0, dummy=True, rank=rank)
             else:
                 key = f"~{number}~{rank}"
-                label = labels.fit(link.title, LABEL_MAX_W, labels.SMALL_CHAR_WIDTH) if link.title else ""
-                width = labels.text_width(label, labels.SMALL_CHAR_WIDTH) + 10 if label else 0.0
+                label = labels.fit(link.title, LABEL_MAX_W, labels.SMALL) if link.title else ""
+                width = labels.text_width(label, labels.SMALL) + 10 if label else 0.0
                 items[key] = _Item(key, width, LABEL_H if label else 0.0, dummy=True, label=label, rank=rank)
             chain.append(key)
         chain.append(bottom)
@@ -699,10 +699,10 @@ def _loop(item: _Item, link: _Link) -> Edge:
     """A state that goes back to itself: a small loop on its right side."""
     right, y = item.x + item.box_w / 2, item.y
     points = ((right, y - 8), (right + 18, y - 8), (right + 18, y + 8), (right, y + 8))
-    label = labels.fit(link.title, LABEL_MAX_W, labels.SMALL_CHAR_WIDTH) if link.title else ""
+    label = labels.fit(link.title, LABEL_MAX_W, labels.SMALL) if link.title else ""
     return Edge(id=f"{link.source}->{link.target}#loop", source=link.source, target=link.target, kind=link.kind,
                 points=tuple((round(x, 1), round(y, 1)) for x, y in points), label=label, title=link.title,
-                label_x=round(right + 22 + labels.text_width(label, labels.SMALL_CHAR_WIDTH) / 2, 1),
+                label_x=round(right + 22 + labels.text_width(label, labels.SMALL) / 2, 1),
                 label_y=round(y, 1))
 
 

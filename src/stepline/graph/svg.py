@@ -136,7 +136,7 @@ def _edge(edge: Edge) -> str:
         parts.append(f"<title>{escape(edge.title)}</title>")
     parts.append(f'<path d="{path}" marker-end="url(#{marker})"/>')
     if edge.label:
-        width = labels.text_width(edge.label, labels.SMALL_CHAR_WIDTH) + 8
+        width = labels.text_width(edge.label, labels.SMALL) + 8
         parts.append(f'<g class="sl-label"><rect x="{_n(edge.label_x - width / 2)}" y="{_n(edge.label_y - 8)}" '
                      f'width="{_n(width)}" height="16" rx="3"/><text x="{_n(edge.label_x)}" '
                      f'y="{_n(edge.label_y + 4)}" text-anchor="middle">{escape(edge.label)}</text></g>')
