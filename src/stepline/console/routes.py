@@ -13,6 +13,8 @@ routes the pages need beside the Step Functions API (which the pages call at `PO
     POST /console/api/fire-timer             {"executionArn", "thread"?} -> {"fired"}
     GET|POST /console/login, POST /console/logout   signing in and out (login.py), with credentials configured
     GET  /console/api/metrics                the home's figures: executions started, finished, running, ...
+    GET  /console/api/schedules?stateMachineArn=   the schedules that start the state machine (service/schedules.py)
+    POST /console/api/schedule-state         {"scheduleArn", "state": "ENABLED"|"DISABLED"} -> the schedule
 
 ARNs in page addresses may be written as they are or URL-encoded. The routes call the service (the
 application layer) and graph/; they decide nothing about executions themselves. Malformed input raises the
@@ -220,6 +222,24 @@ async def fire_timer(request: Request) -> Response:
     return _json(fired)
 
 
+async def schedules(request: Request) -> Response:
+    """The schedules of a state machine, with their next due time."""
+    arn = request.query_params.get("stateMachineArn")
+    if not arn:
+        raise ValidationException("'stateMachineArn' is required")
+    return _json({"schedules": await request.app.state.service.schedules.list(arn)})
+
+
+async def schedule_state(request: Request) -> Response:
+    """Pause (DISABLED) or resume (ENABLED) a schedule."""
+    document = await _json_object(request)
+    arn, state = _text(document, "scheduleArn"), _text(document, "state")
+    if state not in ("ENABLED", "DISABLED"):
+        raise ValidationException("'state' must be ENABLED or DISABLED")
+    service = request.app.state.service.schedules
+    return _json(await (service.resume if state == "ENABLED" else service.pause)(arn))
+
+
 async def metrics(request: Request) -> Response:
     """The figures the home shows: the service's metrics (GET /metrics) summed up (Metrics.figures)."""
     return _json(await request.app.state.service.figures(), headers={"cache-control": "no-store"})
@@ -240,5 +260,7 @@ routes: list[BaseRoute] = [
     Route("/console/login", login, methods=["POST"]),
     Route("/console/logout", logout, methods=["POST"]),
     Route("/console/api/metrics", metrics, methods=["GET"]),
+    Route("/console/api/schedules", schedules, methods=["GET"]),
+    Route("/console/api/schedule-state", schedule_state, methods=["POST"]),
     Mount("/console/static", app=StaticFiles(directory=STATIC), name="console-static"),
 ]

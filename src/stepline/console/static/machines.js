@@ -1,6 +1,6 @@
 // The state machines list and one state machine's page: its graph, versions, aliases and executions.
 
-import { aws, consoleGet } from "./api.js";
+import { aws, consoleGet, consolePost } from "./api.js";
 import { navigate } from "./app.js";
 import { GraphView } from "./graph.js";
 import { badge, clear, date, debounce, dialog, h, href, toast } from "./ui.js";
@@ -87,6 +87,7 @@ export async function renderMachine(main, arn) {
   const graph = new GraphView({ label: `Graph of ${machine.name}` });
   const versions = h("ul", { class: "plain" });
   const aliases = h("ul", { class: "plain" });
+  const schedules = h("ul", { class: "plain", id: "schedules" });
   const rows = h("tbody");
   const status = h("select", { id: "status-filter", "aria-label": "Filter by status" },
     ...["", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"].map((s) =>
@@ -114,7 +115,8 @@ export async function renderMachine(main, arn) {
         h("dl", { class: "facts" }, h("dt", {}, "Type"), h("dd", {}, machine.type),
           h("dt", {}, "Created"), h("dd", {}, date(machine.creationDate)),
           h("dt", {}, "Revision"), h("dd", { class: "mono small" }, machine.revisionId || "–")),
-        h("h2", {}, "Versions"), versions, h("h2", {}, "Aliases"), aliases)));
+        h("h2", {}, "Versions"), versions, h("h2", {}, "Aliases"), aliases,
+        h("h2", {}, "Schedules"), schedules)));
   graph.load(machine.definition).catch((error) => toast(error.message, "error"));
   aws("ListStateMachineVersions", { stateMachineArn: arn }).then((page) => {
     clear(versions, page.stateMachineVersions.length ? page.stateMachineVersions.map((v) =>
@@ -126,6 +128,19 @@ export async function renderMachine(main, arn) {
       h("li", {}, a.stateMachineAliasArn.split(":").pop(), " ", h("span", { class: "muted" }, date(a.creationDate)))) :
       h("li", { class: "muted" }, "None"));
   }).catch(() => clear(aliases, h("li", { class: "muted" }, "–")));
+
+  async function loadSchedules() {
+    const { schedules: list } = await consoleGet("schedules", { stateMachineArn: arn });
+    clear(schedules, list.length ? list.map((s) => h("li", { "data-schedule": s.name },
+      h("span", {}, s.name), " ", h("span", { class: "mono small" }, s.expression),
+      s.timezone !== "UTC" ? h("span", { class: "muted small" }, ` ${s.timezone}`) : "", " ",
+      h("span", { class: "muted small" }, s.state === "ENABLED" ? `next ${date(s.nextDue)}` : "paused"), " ",
+      h("button", { type: "button", class: "ghost small", onclick: () =>
+        consolePost("schedule-state", { scheduleArn: s.scheduleArn, state: s.state === "ENABLED" ? "DISABLED" : "ENABLED" })
+          .then(loadSchedules).catch((error) => toast(error.message, "error")) },
+      s.state === "ENABLED" ? "Pause" : "Resume"))) : h("li", { class: "muted" }, "None"));
+  }
+  loadSchedules().catch(() => clear(schedules, h("li", { class: "muted" }, "–")));
 
   const tokens = [undefined]; // the token of each page shown so far
   let pageIndex = 0;
