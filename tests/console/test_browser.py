@@ -144,13 +144,14 @@ def test_design_mode_keeps_the_form_the_graph_and_the_code_in_sync(server: Any, 
     page.wait_for_selector(node("Done"))
     page.click('#state-list button.state-pick:has-text("Wait here")')
     page.fill("#state-seconds", "42")
-    page.wait_for_function("document.querySelector('#code').value.includes('\"Seconds\": 42')")
+    # predicates are functions: Playwright evals a bare expression on every poll, which the console's CSP forbids
+    page.wait_for_function("() => document.querySelector('#code').value.includes('\"Seconds\": 42')")
     page.fill("#state-name", "Pause")  # a rename rewires StartAt and every transition
     page.press("#state-name", "Tab")
-    page.wait_for_function("JSON.parse(document.querySelector('#code').value).StartAt === 'Pause'")
+    page.wait_for_function("() => JSON.parse(document.querySelector('#code').value).StartAt === 'Pause'")
     page.wait_for_selector(node("Pause"))
     page.select_option("#state-next", "")  # (End): Pause now ends the execution
-    page.wait_for_function("JSON.parse(document.querySelector('#code').value).States.Pause.End === true")
+    page.wait_for_function("() => JSON.parse(document.querySelector('#code').value).States.Pause.End === true")
     page.wait_for_selector('#diagnostics :text("not reachable")')  # Done is unreachable now, says the API
     page.wait_for_selector(f'{node("Done")}.sl-invalid')
     definition = json.loads(page.input_value("#code"))  # a Task that no integration of this server serves
@@ -181,7 +182,7 @@ def test_pages_stay_responsive_at_scale(server: Any, page: Any, shoot: Any, arti
     figures: dict[str, float] = {}
     began = time.perf_counter()
     page.goto(f"{running.url}/state-machines/{seeded['many']}")
-    page.wait_for_function("document.querySelectorAll('#executions tbody tr').length === 50")
+    page.wait_for_function("() => document.querySelectorAll('#executions tbody tr').length === 50")
     figures["executions page, first 50 of 10,000 (ms)"] = (time.perf_counter() - began) * 1000
     began = time.perf_counter()
     page.click("text=Next ›")
@@ -189,7 +190,7 @@ def test_pages_stay_responsive_at_scale(server: Any, page: Any, shoot: Any, arti
     figures["executions page, next page (ms)"] = (time.perf_counter() - began) * 1000
     began = time.perf_counter()
     page.fill("#name-search", "run-04242")
-    page.wait_for_function("document.querySelectorAll('#executions tbody tr').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#executions tbody tr').length === 1")
     figures["executions page, search by name incl. 300 ms debounce (ms)"] = (time.perf_counter() - began) * 1000
     page.fill("#name-search", "")
     page.select_option("#status-filter", "SUCCEEDED")
