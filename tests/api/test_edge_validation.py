@@ -220,3 +220,37 @@ def test_a_version_is_not_a_state_machine_to_update(sfn: Any) -> None:  # record
     assert error_of(sfn.update_state_machine, stateMachineArn=two, definition=PASS) == missing
     assert error_of(sfn.update_state_machine, stateMachineArn=two, definition=PASS, publish=True) == missing
     assert sfn.describe_state_machine(stateMachineArn=arn)["definition"] != PASS
+
+
+def test_create_is_idempotent_on_what_the_reference_names(sfn: Any) -> None:
+    other_role = ROLE.replace("stepline-tests", "other")
+    arn = machine(sfn, "idempotent", tags=[{"key": "a", "value": "1"}])
+    again = sfn.create_state_machine(name="idempotent", definition=PASS, roleArn=other_role,
+                                     tags=[{"key": "b", "value": "2"}])
+    assert again["stateMachineArn"] == arn  # a different role and tags: the same state machine, neither applied
+    assert sfn.describe_state_machine(stateMachineArn=arn)["roleArn"] == ROLE
+    assert sfn.list_tags_for_resource(resourceArn=arn)["tags"] == [{"key": "a", "value": "1"}]
+    assert error_of(sfn.create_state_machine, name="idempotent", definition=PASS, roleArn=ROLE,
+                    tracingConfiguration={"enabled": True}) == (
+        "StateMachineAlreadyExists", f"State Machine Already Exists: '{arn}'")
+    activity = sfn.create_activity(name="idempotent", tags=[{"key": "a", "value": "1"}])["activityArn"]
+    assert sfn.create_activity(name="idempotent", tags=[{"key": "b", "value": "2"}])["activityArn"] == activity
+    assert sfn.list_tags_for_resource(resourceArn=activity)["tags"] == [{"key": "a", "value": "1"}]
+
+
+def test_at_most_50_tags_per_resource(sfn: Any) -> None:
+    tags = [{"key": f"k{i}", "value": "v"} for i in range(51)]
+    too_many = "TooManyTags"
+    assert error_of(sfn.create_state_machine, name="tagged", definition=PASS, roleArn=ROLE, tags=tags)[0] == too_many
+    assert error_of(sfn.describe_state_machine, stateMachineArn=machine(sfn, "untagged").replace(
+        "untagged", "tagged"))[0] == "StateMachineDoesNotExist"  # nothing was created
+    assert error_of(sfn.create_activity, name="tagged", tags=tags)[0] == too_many
+    arn = machine(sfn, "fifty", tags=tags[:50])
+    sfn.tag_resource(resourceArn=arn, tags=[{"key": "k0", "value": "again"}])  # an existing key is replaced
+    assert error_of(sfn.tag_resource, resourceArn=arn, tags=tags[50:])[0] == too_many
+
+
+def test_list_executions_refuses_an_express_state_machine(sfn: Any) -> None:
+    arn = machine(sfn, "express-list", type="EXPRESS")
+    assert error_of(sfn.list_executions, stateMachineArn=arn) == (
+        "StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")

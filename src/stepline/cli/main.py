@@ -689,10 +689,12 @@ def _executions(args: argparse.Namespace) -> int:
         await service.start(worker=False)
         try:
             machines = await service.list_state_machines(maxResults=1000)
-            arns = [m["stateMachineArn"] for m in machines["stateMachines"]
-                    if args.state_machine in (None, m["name"], m["stateMachineArn"])]
-            if args.state_machine and not arns:
+            named = [m for m in machines["stateMachines"]
+                     if args.state_machine in (None, m["name"], m["stateMachineArn"])]
+            if args.state_machine and not named:
                 raise UsageError(f"no state machine {args.state_machine} in {args.db}")
+            # Express executions are not kept in the store, and ListExecutions refuses Express state machines
+            arns = [m["stateMachineArn"] for m in named if m["type"] == "STANDARD"]
             found: list[dict] = []
             for arn in arns:
                 page = await service.list_executions(stateMachineArn=arn, statusFilter=args.status,

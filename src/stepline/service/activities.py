@@ -18,6 +18,16 @@ from stepline.service.settings import Settings
 from stepline.service.shapes import ENCRYPTION_DEFAULT, TOO_DEEP, json_problem
 
 
+MAX_TAGS = 50  # Step Functions quotas: tags per resource
+
+
+def check_tag_count(tags: list) -> None:
+    """AWS's TooManyTags for more than 50 distinct tag keys on one resource."""
+    if len({tag["key"] for tag in tags}) > MAX_TAGS:
+        raise errors.TooManyTags("You've exceeded the number of tags allowed for a resource. See the Limits Topic "
+                                 "in the AWS Step Functions Developer Guide.")
+
+
 class ActivityActions:
     """The actions on activities, task tokens and tags."""
 
@@ -30,6 +40,8 @@ class ActivityActions:
 
     async def tag_resource(self, *, resourceArn: str, tags: list) -> dict:
         await self._tagged(resourceArn)
+        existing = await self.store.get_tags(resourceArn)
+        check_tag_count([*({"key": key} for key in existing), *tags])
         await self.store.set_tags(resourceArn, {t["key"]: t["value"] for t in tags})
         return {}
 
@@ -55,13 +67,15 @@ class ActivityActions:
                               encryptionConfiguration: dict | None = None) -> dict:
         check_name(name)
         shapes.check_encryption(encryptionConfiguration)
+        check_tag_count(tags or [])
         arn = activity_arn(self.settings.region, self.settings.account, name)
         now = self.clock.now()
         record = ActivityRecord(arn=arn, name=name, creation_date=now,
                                 encryption_configuration=encryptionConfiguration or ENCRYPTION_DEFAULT)
         if not await self.store.create_resource(ACTIVITIES, record):
+            # AWS: idempotent on the name; different tags are ignored, and not applied
             record = await self._activity(arn)
-        if tags:
+        elif tags:
             await self.tag_resource(resourceArn=arn, tags=tags)
         return {"activityArn": arn, "creationDate": record.creation_date}
 

@@ -61,7 +61,7 @@ from stepline.service.arns import (
     parse_state_machine_arn,
     state_machine_arn,
 )
-from stepline.service.activities import ActivityActions
+from stepline.service.activities import ActivityActions, check_tag_count
 from stepline.service.console import ConsoleMethods
 from stepline.service.metrics import MetricsMethods
 from stepline.service.definitions import create_error_message, task_resources, validate_definition
@@ -332,6 +332,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         check_encryption(encryptionConfiguration)
         if versionDescription is not None and not publish:
             raise errors.ValidationException("Version description can only be set when publish is true")
+        check_tag_count(tags or [])
         digest, _ = await self._compile(definition, type)
         arn = state_machine_arn(self.settings.region, self.settings.account, name)
         now = _now(self.clock)
@@ -342,16 +343,17 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
             encryption_configuration=encryptionConfiguration or ENCRYPTION_DEFAULT)
         await self.store.put_definition(digest, definition)
         if not await self.store.create_resource(STATE_MACHINES, record):
+            # AWS: idempotent on the name, definition, type and the logging, tracing and encryption configurations;
+            # a different roleArn or tags are ignored, and not applied
             existing = await self.store.get_resource(STATE_MACHINES, arn)
-            if not (isinstance(existing, StateMachineRecord) and (existing.definition, existing.role_arn,
-                                                                   existing.type) == (definition, roleArn, type)):
+            if not (isinstance(existing, StateMachineRecord) and _versioned(existing) == _versioned(record)):
                 raise errors.StateMachineAlreadyExists(f"State Machine Already Exists: '{arn}'")
             response = {"stateMachineArn": arn, "creationDate": existing.creation_date}
         else:
             response = {"stateMachineArn": arn, "creationDate": now}
             self.execution_logs.configure(arn, record.logging_configuration)
-        if tags:
-            await self.tag_resource(resourceArn=arn, tags=tags)
+            if tags:
+                await self.tag_resource(resourceArn=arn, tags=tags)
         if publish:
             version = await self.publish_state_machine_version(stateMachineArn=arn, description=versionDescription)
             response["stateMachineVersionArn"] = version["stateMachineVersionArn"]
@@ -694,7 +696,9 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         if stateMachineArn is not None:
             parsed = parse_state_machine_arn(stateMachineArn)
             unqualified = parsed.unqualified_arn
-            await self._state_machine(unqualified)
+            if (await self._state_machine(unqualified)).type == "EXPRESS":
+                raise errors.StateMachineTypeNotSupported("This operation is not supported by this type of state "
+                                                          "machine")
             if parsed.version is not None:
                 qualifier_key = "version_arn"
             elif parsed.alias is not None:
@@ -799,6 +803,12 @@ def _test_case(target: str) -> str | None:
 
 
 _ROLE_ARN = re.compile(r"arn:[a-z-]+:iam::\d+:role/\S+")
+
+
+def _versioned(record: StateMachineRecord) -> tuple:
+    """What CreateStateMachine's idempotency compares (the API reference): not the role, not the tags."""
+    return (record.definition, record.type, record.logging_configuration, record.tracing_configuration,
+            record.encryption_configuration)
 
 
 def _check_role(role_arn: str) -> None:
