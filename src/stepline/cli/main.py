@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="stepline", description="Run AWS Step Functions workflows anywhere.")
+    parser.add_argument("--version", action="version", version=f"stepline {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a state machine definition in process",
@@ -269,6 +270,16 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--db", help="the SQLite store (default STEPLINE_DB, or stepline.db)")
     backup.set_defaults(handler=_db_backup)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (a checkout run without installing has none)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stepline")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def _template_options(parser: argparse.ArgumentParser, *, files: bool = True) -> None:
