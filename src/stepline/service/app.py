@@ -179,7 +179,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         for f in stack.functions:
             self.template_functions.serve(ServedFunction(f.name, f.arn, f.code, f.handler, f.environment, f.timeout,
                                                          f.memory, self.settings.region))
-        return [*await apply_stack(self, stack), *await self.schedules.apply(stack.name, stack.schedules)]
+        return [*await apply_stack(self, stack), *await self.schedules.apply(stack.path, stack.schedules)]
 
     async def _register(self, path: Path) -> None:
         await self.register(path.name.split(".")[0], path.read_text(encoding="utf-8"))

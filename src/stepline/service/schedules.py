@@ -24,6 +24,7 @@ import logging
 import uuid
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from stepline.cfn import ScheduleSpec
@@ -47,32 +48,33 @@ class Schedules:
 
     # ------------------------------------------------------------------ from templates
 
-    async def apply(self, stack_name: str, specs: tuple[ScheduleSpec, ...]) -> list[str]:
-        """Create or update the stack's schedules and delete those it no longer declares. A schedule the template
-        did not change keeps its state (a pause outlives a restart) and its next due time."""
+    async def apply(self, template: Path, specs: tuple[ScheduleSpec, ...]) -> list[str]:
+        """Create or update a template's schedules and delete those it no longer declares. A schedule the
+        template did not change keeps its state (a pause outlives a restart) and its next due time."""
         done = []
         wanted = {spec.arn for spec in specs}
+        template_path = str(template.resolve())
         for record in await self.store.list_resources(SCHEDULES):
-            if record.stack == stack_name and record.arn not in wanted:
+            if record.template_path == template_path and record.arn not in wanted:
                 await self.store.delete_resource(SCHEDULES, record.arn)
                 await self.store.clear_schedule_due(record.arn)
                 done.append(f"deleted schedule {record.arn}")
         for spec in specs:
-            done.append(await self._apply(stack_name, spec))
+            done.append(await self._apply(template_path, spec))
         return done
 
-    async def _apply(self, stack_name: str, spec: ScheduleSpec) -> str:
+    async def _apply(self, template_path: str, spec: ScheduleSpec) -> str:
         said = json.dumps({k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(spec).items()
                            if k != "logical_id"}, sort_keys=True)
         existing = await self.store.get_resource(SCHEDULES, spec.arn)
-        if existing is not None and existing.template == said:
+        if existing is not None and existing.declared == said:
             return f"unchanged schedule {spec.arn}"
         record = ScheduleRecord(
-            arn=spec.arn, name=spec.name, stack=stack_name, state_machine_arn=spec.state_machine_arn,
+            arn=spec.arn, name=spec.name, template_path=template_path, state_machine_arn=spec.state_machine_arn,
             expression=spec.expression, rule=spec.rule, timezone=spec.timezone,
             state="ENABLED" if spec.enabled else "DISABLED",
             creation_date=existing.creation_date if existing else self.clock.now().replace(microsecond=0),
-            template=said, input=spec.input,
+            declared=said, input=spec.input,
             start_date=spec.start_date.isoformat() if spec.start_date else None,
             end_date=spec.end_date.isoformat() if spec.end_date else None,
             flexible_window_minutes=spec.flexible_window_minutes, maximum_event_age=spec.maximum_event_age,

@@ -180,14 +180,14 @@ class ScheduleRecord(_Stored):
 
     arn: str
     name: str
-    stack: str  # the template's stack that declares it
+    template_path: str  # the template that declares it (resolved)
     state_machine_arn: str  # the target: a state machine, version or alias ARN
     expression: str
     rule: bool  # an EventBridge rule: AWS's scheduled event is the input when none is given
     timezone: str
     state: str  # ENABLED or DISABLED
     creation_date: datetime  # a rate's first due time is a rate after this (or the start date)
-    template: str  # what the template said of it, to tell a change of the template from a pause
+    declared: str  # what the template said of it, to tell a change of the template from a pause
     input: str | None = None
     start_date: str | None = None  # ISO 8601
     end_date: str | None = None
