@@ -584,12 +584,14 @@ def _straighten(items: dict[str, _Item], ranks: list[list[str]], links: list[_Li
         run: list[str] = []
         low, high = float("-inf"), float("inf")
         for key in link.chain[1:-1]:
-            lo, hi = _room(items, ranks, key)
-            if key in done or max(low, lo) > min(high, hi):
+            if key in done:
                 settle(run, low, high)
                 run, low, high = [], float("-inf"), float("inf")
-                if key in done:
-                    continue
+                continue
+            lo, hi = _room(items, ranks, key)
+            if max(low, lo) > min(high, hi):
+                settle(run, low, high)
+                run, low, high = [], float("-inf"), float("inf")
             run.append(key)
             low, high = max(low, lo), min(high, hi)
         settle(run, low, high)
@@ -680,10 +682,7 @@ def _route(items: dict[str, _Item], links: list[_Link], bands: list[tuple[float,
             bend = items[key]
             points += [(bend.x, bands[bend.rank][0]), (bend.x, bands[bend.rank][1])]
         points += [(entry_x, bands[bottom.rank][0]), (entry_x, bottom.y - bottom.h / 2)]
-        rounded = [(round(x, 1), round(y, 1)) for x, y in points]
-        rounded = [p for i, p in enumerate(rounded) if i == 0 or p != rounded[i - 1]]
-        rounded = [p for i, p in enumerate(rounded)  # the middle of a straight vertical run says nothing
-                   if i in (0, len(rounded) - 1) or not rounded[i - 1][0] == p[0] == rounded[i + 1][0]]
+        rounded = _simplify([(round(x, 1), round(y, 1)) for x, y in _simplify(points)])
         label_item = next((items[key] for key in chain[1:-1] if items[key].label), None)
         if link.reversed:
             rounded.reverse()
@@ -693,6 +692,13 @@ def _route(items: dict[str, _Item], links: list[_Link], bands: list[tuple[float,
             label_x=round(label_item.x, 1) if label_item else 0.0,
             label_y=round(label_item.y, 1) if label_item else 0.0))
     return edges
+
+
+def _simplify(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """points without repeats, nor the middle points of a straight vertical run (a lane says nothing there)."""
+    points = [p for i, p in enumerate(points) if i == 0 or p != points[i - 1]]
+    return [p for i, p in enumerate(points)
+            if i in (0, len(points) - 1) or not points[i - 1][0] == p[0] == points[i + 1][0]]
 
 
 def _loop(item: _Item, link: _Link) -> Edge:
