@@ -52,11 +52,12 @@ def wait_until(moment: datetime) -> None:
 
 def test_each_due_time_starts_once_across_sigkills(tmp_path: Path) -> None:
     count = 10
-    first = (datetime.now(timezone.utc) + timedelta(seconds=10)).replace(microsecond=0)  # after start-up
-    path = template(tmp_path / "app", first, count)
-    server = StepLine.start(tmp_path / "s.db", options=["--template", str(path)])
-    try:
-        for kill_at in (2.3, 5.6):  # killed while due times come, restarted at once: those missed start late
+    path = template(tmp_path / "app", datetime.now(timezone.utc), 0)
+    server = StepLine.start(tmp_path / "s.db", options=["--template", str(path), "--watch"])
+    try:  # the at() schedules a few seconds after the server is up, however long its start took
+        first = (datetime.now(timezone.utc) + timedelta(seconds=3)).replace(microsecond=0)
+        template(tmp_path / "app", first, count)
+        for kill_at in (2.3, 5.6):  # killed while due times come, restarted: those missed start late
             wait_until(first + timedelta(seconds=kill_at))
             server.kill()
             server = server.restart()
@@ -106,12 +107,13 @@ def database(postgres_url: str) -> Iterator[str]:
 
 def test_two_workers_on_postgresql_start_each_due_time_once(database: str, tmp_path: Path) -> None:
     count = 12
-    first = (datetime.now(timezone.utc) + timedelta(seconds=14)).replace(microsecond=0)  # after both start
-    path = template(tmp_path / "app", first, count)
-    servers = [StepLine.start(database, options=["--template", str(path), "--worker-name", f"w{n}",  # type: ignore[arg-type]
+    path = template(tmp_path / "app", datetime.now(timezone.utc), 0)
+    servers = [StepLine.start(database, options=["--template", str(path), "--watch", "--worker-name", f"w{n}",  # type: ignore[arg-type]
                                                  "--lease-seconds", "3", "--poll-seconds", "0.2"],
                               log=tmp_path / f"w{n}.log") for n in range(2)]
-    try:
+    try:  # both servers apply the new template (--watch), and both fire schedules
+        first = (datetime.now(timezone.utc) + timedelta(seconds=3)).replace(microsecond=0)
+        template(tmp_path / "app", first, count)
         wait_until(first + timedelta(seconds=count + 1))
         deadline = time.monotonic() + 20
         while len(started_ats(servers[0])) < count and time.monotonic() < deadline:
