@@ -14,7 +14,6 @@ AWS's prefix in front: "An error occurred while executing the state 'S' (entered
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -270,15 +269,26 @@ def _bounds() -> dict[str, Any]:
     """The library's limits for one evaluation (expr/limits.py): its time (the whole limit, or what is left of the
     inline budget), and the sizes of what it builds."""
     bound = limits.current()
+    whole = _whole_bounds(bound)
     if not limits.inlined():
-        return _whole_bounds(bound)
-    return {**_whole_bounds(bound), "timeout": min(bound.seconds, limits.remaining())}
+        return whole
+    return {**whole, "timeout": min(bound.seconds, limits.remaining())}
 
 
-@functools.lru_cache(maxsize=16)
+_last_bounds: tuple[limits.Limits | None, dict[str, Any]] = (None, {})
+
+
 def _whole_bounds(bound: limits.Limits) -> dict[str, Any]:
-    return {"timeout": bound.seconds, "max_string_length": bound.memory_bytes, "max_result_size": bound.memory_bytes,
-            "max_array_length": bound.memory_bytes // 64}  # an item costs 16 bytes or more, and 50 in Python
+    """The keyword arguments for `bound`, made once per Limits (an evaluation is called with the same ones, and
+    hashing the dataclass per call cost as much as building them)."""
+    global _last_bounds
+    last = _last_bounds  # one read: another thread may replace it meanwhile
+    if last[0] is not bound:
+        last = _last_bounds = (bound, {"timeout": bound.seconds, "max_string_length": bound.memory_bytes,
+                                       "max_result_size": bound.memory_bytes,
+                                       # an item costs 16 bytes or more, and 50 in Python
+                                       "max_array_length": bound.memory_bytes // 64})
+    return last[1]
 
 
 def _has_expression(value: JSON) -> bool:
