@@ -151,6 +151,7 @@ class Runtime:
         existing = await self.store.create_execution(record, lease=lease)
         if existing is None:
             self.leases.hold(lease)
+            await self._remember(record, None)  # what a load would restore: no read back of what was just written
             self.submit(Signal("start", lease.execution_arn))
             self.metrics.started.labels(state_machine_of(record.arn)).inc()
         return existing
@@ -689,16 +690,17 @@ class Runtime:
             if found is None:
                 return None
             record, document = found, await self.store.get_checkpoint(arn)
+        if document is None and record.status != RUNNING:
+            return None
+        return await self._remember(record, document)
+
+    async def _remember(self, record: ExecutionRecord, document: str | None) -> Execution:
+        """The execution of a record and its checkpoint (None: not started yet), kept in memory."""
         program = await self._programs(record.definition_digest, record.type)
         identity = {**_identity(record), "limits": self.limits}
-        if document is None:
-            if record.status != RUNNING:
-                return None
-            execution = Execution(program, **identity)
-        else:
-            execution = restore(program, loads(document), **identity)
-        lease = self.leases.get(arn)
-        self.memory.keep(arn, execution, record, lease.fence if lease is not None else None)
+        execution = Execution(program, **identity) if document is None else restore(program, loads(document), **identity)
+        lease = self.leases.get(record.arn)
+        self.memory.keep(record.arn, execution, record, lease.fence if lease is not None else None)
         return execution
 
     async def _calls_of(self, arn: str) -> tuple[Integrations, str | None]:

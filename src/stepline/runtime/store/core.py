@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from importlib.resources import files
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from stepline.jsonvalue import JSON, dumps
 from stepline.runtime.store.base import (
@@ -59,6 +59,7 @@ Row = tuple[Any, ...]
 Params = Mapping[str, Any]
 T = TypeVar("T")
 NO_LIMIT = 2**62  # LIMIT of list_executions when none is asked (SQLite takes no NULL there)
+MAX_KEPT_RESOURCES = 10_000  # resource records kept in memory (see SqlStore._resources)
 
 
 def sql_blocks(file: str, marker: str) -> dict[str, str]:
@@ -152,6 +153,11 @@ class SqlStore:
         self._writer: asyncio.Task[None] | None = None
         self._outage = Outage(connector.name)
         self.transactions = 0
+        # Resource records (state machines, versions, aliases...) read on a database only this process writes,
+        # kept until this process writes them: a StartExecution reads its state machine without a trip to the
+        # database. Resources are written only by create_resource, put_resource and delete_resource.
+        self._resources: dict[tuple[str, str], Any] | None = {} if connector.exclusive else None
+        self._resource_writes = 0  # a read that overlapped a resource write keeps nothing
 
     async def close(self) -> None:
         while self._writer is not None and not self._writer.done():
@@ -249,7 +255,13 @@ class SqlStore:
 
     # ------------------------------------------------------------------ resources
 
+    def _resource_written(self, kind: Kind[Any], arn: str) -> None:
+        self._resource_writes += 1
+        if self._resources is not None:
+            self._resources.pop((kind.name, arn), None)
+
     async def create_resource(self, kind: Kind[Stored], record: Stored, *, parent: str | None = None) -> bool:
+        self._resource_written(kind, record.arn)
         params = {"kind": kind.name, "arn": record.arn, "parent": parent, "record": encode_record(record.to_json())}
 
         async def insert(tx: Transaction) -> bool:
@@ -257,12 +269,23 @@ class SqlStore:
         return bool(await self._write(insert))
 
     async def put_resource(self, kind: Kind[Stored], record: Stored, *, parent: str | None = None) -> None:
+        self._resource_written(kind, record.arn)
         await self._write(self._statement("put_resource", kind=kind.name, arn=record.arn, parent=parent,
                                           record=encode_record(record.to_json())))
 
     async def get_resource(self, kind: Kind[Stored], arn: str) -> Stored | None:
+        key, writes = (kind.name, arn), self._resource_writes
+        if self._resources is not None and key in self._resources:
+            return cast(Stored, self._resources[key])
         text = await self._value("get_resource", kind=kind.name, arn=arn)
-        return resource_from_text(kind, text) if text is not None else None
+        if text is None:
+            return None
+        record = resource_from_text(kind, text)
+        if self._resources is not None and writes == self._resource_writes:
+            if len(self._resources) >= MAX_KEPT_RESOURCES:
+                self._resources.clear()
+            self._resources[key] = record
+        return record
 
     async def list_resources(self, kind: Kind[Stored], *, parent: str | None = None) -> list[Stored]:
         if parent is None:
@@ -272,6 +295,7 @@ class SqlStore:
         return [resource_from_text(kind, text) for (text,) in rows]
 
     async def delete_resource(self, kind: Kind[Any], arn: str) -> bool:
+        self._resource_written(kind, arn)
         async def delete(tx: Transaction) -> bool:
             await tx.execute(self._sql["delete_tags"], {"arn": arn})
             return bool(await tx.fetch(self._sql["delete_resource"], {"kind": kind.name, "arn": arn}))
