@@ -6,6 +6,7 @@ in the conformance corpus."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +30,11 @@ def test_generated_definitions_draw_readably(definition: dict[str, Any]) -> None
     assert _problems(definition) == []
 
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
 @pytest.mark.parametrize("definition", [
+    *(pytest.param(path.read_text(), id=path.name.split(".")[0]) for path in sorted(EXAMPLES.glob("*.asl.json"))),
     pytest.param(long_loops(40), id="long-back-edges"),
     pytest.param(large_definition(300, seed=3), id="generated-300"),
     pytest.param({"StartAt": "Loop", "States": {

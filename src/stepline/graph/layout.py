@@ -268,10 +268,13 @@ def _detail(state: State) -> str:
 
 
 def _box_width(state: State) -> float:
-    """The width of a state's box for its words (a Parallel or Map box may widen for its content)."""
+    """The width of a state's box for its words (a Parallel or Map box may widen for its content). A Parallel or
+    Map box is wide anyway, so its name may take up to twice the room of another's."""
     badge = 24 if state.retry else 0
     wanted = max(labels.text_width(state.name), labels.text_width(_detail(state), labels.SMALL)) + 32
-    return min(MAX_W, max(MIN_W, wanted + badge))
+    holds = (isinstance(state, ParallelState) and state.branches) or (
+        isinstance(state, MapState) and state.processor is not None)
+    return min(2 * MAX_W if holds else MAX_W, max(MIN_W, wanted + badge))
 
 
 def _title_width(state: State) -> float:
