@@ -4,6 +4,7 @@ routes the pages need beside the Step Functions API (which the pages call at `PO
     GET  /                                   state machines
     GET  /state-machines/<stateMachineArn>   a state machine: graph, versions, aliases, executions
     GET  /executions/<executionArn>          an execution: live graph, state details, events, timeline
+    GET  /map-runs/<mapRunArn>               a Map Run: status, live counts, settings, child executions
     GET  /design[/<stateMachineArn>]         the visual editor
     GET  /console/static/<file>              JS and CSS, shipped in the package
     POST /console/api/unserved               warnings for the Tasks no integration of this server serves
@@ -249,6 +250,7 @@ routes: list[BaseRoute] = [
     Route("/", page, methods=["GET", "HEAD"]),
     Route("/state-machines/{arn:path}", page, methods=["GET", "HEAD"]),
     Route("/executions/{arn:path}", page, methods=["GET", "HEAD"]),
+    Route("/map-runs/{arn:path}", page, methods=["GET", "HEAD"]),
     Route("/design", page, methods=["GET", "HEAD"]),
     Route("/design/{arn:path}", page, methods=["GET", "HEAD"]),
     Route("/console/api/graph", graph, methods=["POST"]),

@@ -2,6 +2,7 @@
 
 import { renderHome, renderMachine } from "./machines.js";
 import { renderExecution } from "./execution.js";
+import { renderMapRun } from "./maprun.js";
 import { renderDesign } from "./design.js";
 import { signedInHeaders } from "./api.js";
 import { arnFrom, clear, h } from "./ui.js";
@@ -16,6 +17,7 @@ async function route() {
   try {
     if (path.startsWith("/state-machines/")) leave = await renderMachine(main, arnFrom("/state-machines"));
     else if (path.startsWith("/executions/")) leave = await renderExecution(main, arnFrom("/executions"));
+    else if (path.startsWith("/map-runs/")) leave = await renderMapRun(main, arnFrom("/map-runs"));
     else if (path === "/design") leave = await renderDesign(main, null);
     else if (path.startsWith("/design/")) leave = await renderDesign(main, arnFrom("/design"));
     else leave = await renderHome(main);

@@ -18,7 +18,8 @@ export async function renderExecution(main, arn) {
   ]);
   document.title = `${execution.name} · stepline`;
   const history = new History();
-  const state = { execution, timers: [], selected: null, iteration: "", eventPage: 0, eventType: "", tab: "events" };
+  const state = { execution, timers: [], selected: null, iteration: "", eventPage: 0, eventType: "", tab: "events",
+    mapRuns: (await aws("ListMapRuns", { executionArn: arn }).catch(() => ({ mapRuns: [] }))).mapRuns };
   const graph = new GraphView({ label: `Graph of execution ${execution.name}`, onSelect: (id, name) => select(name) });
 
   const statusBox = h("span", { id: "execution-status" });
@@ -53,7 +54,10 @@ export async function renderExecution(main, arn) {
       h("dt", {}, "Duration"), h("dd", {}, stop ? duration(stop - e.startDate) : "running"),
       h("dt", {}, "Events"), h("dd", { id: "event-count" }, String(history.events.length)),
       e.redriveCount ? [h("dt", {}, "Redrives"), h("dd", {}, String(e.redriveCount))] : null,
-      parent ? [h("dt", {}, "Started by"), h("dd", {}, h("a", { id: "started-by", href: href("/executions", parent) }, parent.split(":").pop()))] : null);
+      parent ? [h("dt", {}, "Started by"), h("dd", {}, h("a", { id: "started-by", href: href("/executions", parent) }, parent.split(":").pop()))] : null,
+      e.mapRunArn ? [h("dt", {}, "Map Run"), h("dd", {}, h("a", { id: "map-run", href: href("/map-runs", e.mapRunArn) }, mapRunName(e.mapRunArn)))] : null,
+      state.mapRuns.length ? [h("dt", {}, "Map Runs"), h("dd", { id: "map-runs" }, state.mapRuns.map((r, i) =>
+        [i ? ", " : "", h("a", { href: href("/map-runs", r.mapRunArn) }, mapRunName(r.mapRunArn))]))] : null);
     const running = (history.events.length ? history.status : e.status) === "RUNNING";
     clear(actions,
       running ? h("button", { type: "button", class: "danger", id: "stop", onclick: stopExecution }, "Stop") : null,
@@ -245,12 +249,19 @@ export async function renderExecution(main, arn) {
     });
   }
 
+  async function mapRunsStarted() {
+    state.mapRuns = (await aws("ListMapRuns", { executionArn: arn })).mapRuns;
+    refresh();
+  }
+
   function ensureStream() {
     if (source && source.readyState !== EventSource.CLOSED) return;
     const after = history.events.length ? history.events[history.events.length - 1].id : 0;
     source = new EventSource(`/console/api/events?executionArn=${encodeURIComponent(arn)}&after=${after}`);
     source.addEventListener("events", (message) => {
-      history.add(JSON.parse(message.data));
+      const added = JSON.parse(message.data);
+      history.add(added);
+      if ([].concat(added).some((event) => event.type === "MapRunStarted")) mapRunsStarted();
       refresh();
     });
     source.addEventListener("status", (message) => {
@@ -290,6 +301,10 @@ function expand(info) {
 }
 
 // A nested execution's parent, as AWS links them: the input field AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.
+function mapRunName(arn) {
+  return arn.split(":mapRun:")[1].split(":")[0].split("/").pop();
+}
+
 function startedBy(input) {
   try {
     const value = JSON.parse(input ?? "null")?.AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID;
