@@ -177,6 +177,17 @@ def test_map_item_reader_data_is_read_as_its_source(config: dict, data: str, ite
     assert json.loads(response["inspectionData"]["afterItemSelector"]) == [{"v": item} for item in items]
 
 
+def test_a_distributed_maps_items_pointer_and_batches_are_inspected() -> None:
+    definition = {**reader_map({"InputType": "JSON", "ItemsPointer": "/rows"}),
+                  "ItemBatcher": {"MaxItemsPerBatchPath": "$.size", "BatchInput": {"tag.$": "$.tag"}}}
+    response = call(definition, mock={"result": "[]"}, inspectionLevel="DEBUG", input=json.dumps({"size": 2, "tag": "t"}),
+                    stateConfiguration={"mapItemReaderData": '{"rows": [1, 2, 3]}'})
+    inspected = response["inspectionData"]
+    assert json.loads(inspected["afterItemsPointer"]) == [1, 2, 3]
+    assert json.loads(inspected["afterItemBatcher"]) == [{"BatchInput": {"tag": "t"}, "Items": [{"v": 1}, {"v": 2}]},
+                                                         {"BatchInput": {"tag": "t"}, "Items": [{"v": 3}]}]
+
+
 def test_map_item_reader_data_must_parse() -> None:
     error = rejected(reader_map({"InputType": "JSON"}), mock={"result": "[]"},
                      stateConfiguration={"mapItemReaderData": "[1,"})

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from stepline.engine.effects import Effect, InvokeTask, StartTimer
+from stepline.engine.batching import BatcherSpec, batch_all
 from stepline.engine.interpreter import FAILED, SUCCEEDED, Execution
 from stepline.engine.retry import first_match
 from stepline.engine.threads import Group, Thread
@@ -49,13 +50,15 @@ _JSONPATH_FIELDS: dict[str, tuple[str, ...]] = {
     "Succeed": ("afterInputPath",),
     "Fail": ("afterInputPath",),
     "Parallel": ("afterResultSelector", "afterResultPath"),
-    "Map": ("afterInputPath", "afterItemsPath", "afterItemSelector", "maxConcurrency", "toleratedFailureCount",
-            "toleratedFailurePercentage", "afterResultSelector", "afterResultPath"),
+    "Map": ("afterInputPath", "afterItemsPath", "afterItemsPointer", "afterItemSelector", "afterItemBatcher",
+            "maxConcurrency", "toleratedFailureCount", "toleratedFailurePercentage", "afterResultSelector",
+            "afterResultPath"),
 }
 _PASS_WITH_RESULT_FIELDS = ("result", "afterResultSelector", "afterResultPath")
 _JSONATA_FIELDS: dict[str, tuple[str, ...]] = {
     "Task": ("afterArguments", "result"),
-    "Map": ("afterItemSelector", "maxConcurrency", "toleratedFailureCount", "toleratedFailurePercentage"),
+    "Map": ("afterItemsPointer", "afterItemSelector", "afterItemBatcher", "maxConcurrency", "toleratedFailureCount",
+            "toleratedFailurePercentage"),
 }
 _NUMBERS = frozenset({"maxConcurrency", "toleratedFailureCount", "toleratedFailurePercentage"})
 
@@ -308,6 +311,15 @@ class _TestExecution(Execution):
         self.caught = True
         super()._catch(t, catcher, error, cause)
 
+    def _batcher(self, t: Thread) -> BatcherSpec:
+        """The Map's ItemBatcher, evaluated as a Map Run evaluates it."""
+        state = t.state
+        scope = self._scope(t)
+        if state.language == JSONATA:
+            return BatcherSpec.parse(self._jsonata(state.item_batcher, self._bindings(t, scope)))
+        field, resolved = state.item_batcher(t.effective, scope)  # type: ignore[misc]
+        return BatcherSpec.parse(field, resolve=resolved.get)
+
     def _open_group(self, t: Thread, group: Group) -> None:
         """A mocked Map or Parallel: its result is the mock's; its children do not run."""
         state = t.state
@@ -319,9 +331,15 @@ class _TestExecution(Execution):
             if state.tolerated_percentage is not None:
                 recorded["toleratedFailurePercentage"] = float(group.tolerated_percentage)
             recorded["afterItemsPath"] = group.items
+            reader = state.definition.fields.get("ItemReader")
+            if isinstance(reader, dict) and "ItemsPointer" in (reader.get("ReaderConfig") or {}):
+                recorded["afterItemsPointer"] = group.items  # mapItemReaderData, at its ItemsPointer
             if state.item_selector is not None:
                 recorded["afterItemSelector"] = [self._item_input(t, index, item)
                                                  for index, item in enumerate(group.items or [])]
+            if state.item_batcher is not None:
+                selected = recorded.get("afterItemSelector", group.items) or []
+                recorded["afterItemBatcher"] = batch_all(list(selected), self._batcher(t))
         mock = self.test.mock or Mock(result=[])
         if mock.error is not None:
             self._handle_error(t, mock.error, mock.cause)
