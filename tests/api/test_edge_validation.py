@@ -64,15 +64,28 @@ def versions(sfn: Any, name: str, count: int) -> tuple[str, list[str]]:
                  "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: These fields are required: [States] "
                  "at /'", id="missing-states-recorded"),
     pytest.param("{}", "InvalidDefinition", "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: These "
-                 "fields are required: [StartAt, States] at /'", id="empty-object"),
-    pytest.param("[]", "InvalidDefinition", "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: Expected "
-                 "value of type [OBJECT] at /'", id="not-an-object"),
+                 "fields are required: [States, StartAt] at /'", id="empty-object"),
+    pytest.param("[]", "InvalidDefinition", "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: Definition "
+                 "must be a valid JSON object at null'", id="not-an-object"),
+    pytest.param(" ", "InvalidDefinition", "Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: Definition "
+                 "must be a valid JSON object at null'", id="blank"),
     pytest.param("", "ValidationException", "1 validation error detected: Value at 'definition' failed to satisfy "
                  "constraint: Member must have length greater than or equal to 1", id="empty"),
 ])
 def test_bad_definitions(unvalidated: Any, definition: str, code: str, message: str) -> None:
     assert error_of(unvalidated.create_state_machine, name="bad", definition=definition, roleArn=ROLE) == (
         code, message)
+
+
+@pytest.mark.parametrize(("definition", "diagnostic"), [  # recorded
+    pytest.param(" ", {"code": "SCHEMA_VALIDATION_FAILED", "message": "Definition must be a valid JSON object",
+                       "severity": "ERROR"}, id="blank"),
+    pytest.param("{}", {"code": "SCHEMA_VALIDATION_FAILED", "location": "/", "severity": "ERROR",
+                        "message": "These fields are required: [States, StartAt]"}, id="empty-object"),
+])
+def test_validate_a_definition_that_is_none(sfn: Any, definition: str, diagnostic: dict) -> None:
+    answer = sfn.validate_state_machine_definition(definition=definition, type="STANDARD")
+    assert (answer["result"], answer["diagnostics"], answer["truncated"]) == ("FAIL", [diagnostic], False)
 
 
 def test_update_with_nothing_to_update(sfn: Any) -> None:

@@ -53,23 +53,25 @@ def _parse(definition: str | bytes | JSON, machine_type: str) -> tuple[StateMach
         return None, (Diagnostic("TOO_DEEPLY_NESTED", "The states are too deeply nested.", ""),)
 
 
+# AWS, recorded (ValidateStateMachineDefinition of " "): a definition that is blank, or JSON but not an object
+_NOT_AN_OBJECT = Diagnostic("SCHEMA_VALIDATION_FAILED", "Definition must be a valid JSON object", "")
+
+
 def _parse_value(definition: str | bytes | JSON,
                  machine_type: str) -> tuple[StateMachine | None, tuple[Diagnostic, ...]]:
     duplicates: dict[int, list[str]] = {}
     if isinstance(definition, (str, bytes)):
         text = definition.decode("utf-8", "replace") if isinstance(definition, bytes) else definition
         if not text.strip():
-            return None, (Diagnostic("MISSING_DESCRIPTION", "Received a null or empty workflow input.", ""),)
+            return None, (_NOT_AN_OBJECT,)
         loaded = _load(text, duplicates)
         if isinstance(loaded, Diagnostic):
             return None, (loaded,)
         value: JSON = loaded
     else:
         value = definition
-    if value is None:
-        return None, (Diagnostic("MISSING_DESCRIPTION", "Received a null or empty workflow input.", ""),)
     if not isinstance(value, dict):
-        return None, (Diagnostic("SCHEMA_VALIDATION_FAILED", "Expected value of type [OBJECT]", "/"),)
+        return None, (_NOT_AN_OBJECT,)
     checker = Checker(machine_type=machine_type, duplicates=duplicates,
                       definition_language=query_language_of(value, "JSONPath"))
     return checker.machine(value, "", "top", "JSONPath"), tuple(checker.found)

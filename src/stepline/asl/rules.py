@@ -173,7 +173,7 @@ class Checker:
                     self.error(f"Field '{key}' is not supported", at)
             if container == "top" and "QueryLanguage" in obj:
                 self.enum(obj["QueryLanguage"], (f.JSONPATH, f.JSONATA), "/QueryLanguage")
-            self.require(obj, ("StartAt", "States"), at)
+            self.require(obj, ("States", "StartAt"), at)  # AWS's order, recorded: [States, StartAt]
             self.strings(obj, ("StartAt", "Comment", "Version"), base)
             if container == "top":
                 self.number(obj, "TimeoutSeconds", base, f.JSONPATH, low=1, high=99999999)
