@@ -16,6 +16,8 @@ from stepline.service import errors
 from stepline.service.app import StepFunctionsService
 from stepline.service.settings import Settings
 
+from .conftest import Backend
+
 pytestmark = pytest.mark.anyio
 
 ROLE = "arn:aws:iam::123456789012:role/test"
@@ -158,3 +160,68 @@ async def test_a_resume_never_redrives_an_execution_that_ended_in_memory(service
         await asyncio.sleep(0.01)
     assert (await service.describe_execution(executionArn=arn))["status"] == "FAILED"
     assert await service.full_history(arn) == before
+
+
+LONG_LEASE = 600.0  # a redrive, a stop or an answer that waited for a lease to expire would time the test out
+CALLBACK = {"StartAt": "Approve", "States": {"Approve": {
+    "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken", "End": True,
+    "Parameters": {"FunctionName": "keep_token", "Payload": {"token.$": "$$.Task.Token"}}}}}
+
+
+def _prompt_service(location: str, tokens: list[str]) -> StepFunctionsService:
+    """A worker whose leases outlast the test (30 s bounds each wait below)."""
+    service = StepFunctionsService(Settings(db=location, time_scale=0, lease_seconds=LONG_LEASE, poll_seconds=0.2))
+    service.functions.register("keep_token", lambda event, context: tokens.append(event["token"]) or {})
+    return service
+
+
+async def _token(tokens: list[str], count: int) -> str:
+    async with asyncio.timeout(30):
+        while len(tokens) < count:
+            await asyncio.sleep(0.01)
+    return tokens[count - 1]
+
+
+async def test_a_redrive_runs_at_once_on_either_store(backend: Backend) -> None:
+    """The lease an execution ended under does not hold its redrive back: redriven twice, it fails again each
+    time within the wait's 30 s, long before the lease would have expired."""
+    service = _prompt_service(backend.location, [])
+    await service.start()
+    try:
+        definition = {"StartAt": "Broken", "States": {"Broken": {"Type": "Fail", "Error": "Broken", "Cause": "x"}}}
+        arn = await _run(service, definition, {})
+        for count in (1, 2):
+            await service.redrive_execution(executionArn=arn)
+            await service.runtime.wait(arn, timeout=30)
+            failed = await service.describe_execution(executionArn=arn)
+            assert (failed["status"], failed["redriveCount"]) == ("FAILED", count)
+        types = [e["type"] for e in await service.full_history(arn)]
+        assert types.count("ExecutionRedriven") == 2 and types.count("ExecutionFailed") == 3
+    finally:
+        await service.close()
+
+
+async def test_a_stopped_and_redriven_execution_takes_its_answer_at_once_after_a_restart(backend: Backend) -> None:
+    """A stop reaches a waiting execution, a redrive runs its callback task again, and SendTaskSuccess sent to the
+    next server (after a restart) ends it: none waits for a lease."""
+    tokens: list[str] = []
+    first = _prompt_service(backend.location, tokens)
+    await first.start()
+    machine = await first.create_state_machine(name="approve", definition=json.dumps(CALLBACK), roleArn=ROLE)
+    arn = (await first.start_execution(stateMachineArn=machine["stateMachineArn"], input="{}"))["executionArn"]
+    await _token(tokens, 1)
+    await first.stop_execution(executionArn=arn, error="Operator")
+    await first.runtime.wait(arn, timeout=30)
+    assert (await first.describe_execution(executionArn=arn))["status"] == "ABORTED"
+    await first.redrive_execution(executionArn=arn)
+    token = await _token(tokens, 2)
+    await first.close()
+    second = _prompt_service(backend.location, tokens)
+    await second.start()
+    try:
+        await second.send_task_success(taskToken=token, output='{"approved": true}')
+        await second.runtime.wait(arn, timeout=30)
+        done = await second.describe_execution(executionArn=arn)
+        assert (done["status"], done["redriveCount"]) == ("SUCCEEDED", 1)
+    finally:
+        await second.close()
