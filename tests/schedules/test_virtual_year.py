@@ -50,7 +50,7 @@ def test_a_year_of_schedules_on_a_virtual_clock(tmp_path: Path) -> None:
         (tmp_path / "app").mkdir()
         template = tmp_path / "app" / "template.yaml"
         template.write_text(TEMPLATE.replace("START", start.isoformat()).replace("END", end.isoformat())
-                            .replace("HOURS", str(HOURS)))
+                            .replace("HOURS hours", "1 hour" if HOURS == 1 else f"{HOURS} hours"))
         service = StepFunctionsService(Settings(db=str(tmp_path / "s.db"), time_scale=0,
                                                 templates=(str(template),)))
         await service.start()

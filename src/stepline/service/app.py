@@ -164,12 +164,12 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
                                fire_schedule=lambda timer: self.schedules.fire(timer))
         self.schedules = Schedules(self.store, clock=self.clock, actions=self, region=self.settings.region,
                                    account=self.settings.account, arm=self.runtime.timers.arm)
-        if worker:
-            await self.runtime.start()
         for path in sorted(Path(self.settings.register).glob("*.asl.json")) if self.settings.register else ():
             await self._register(path)
         for stack in self.stacks:
             await self.apply_template(stack)
+        if worker:  # once the templates are applied: a virtual clock must not pass a schedule not yet applied
+            await self.runtime.start()
         if self.settings.watch and self.settings.templates:
             self._watch = asyncio.create_task(TemplateWatch(self).run(), name="stepline-template-watch")
 

@@ -166,7 +166,8 @@ class Schedules:
 
     async def _target(self, record: ScheduleRecord) -> dict | None:
         try:
-            described: dict = await self.actions.describe_state_machine(stateMachineArn=record.state_machine_arn)
+            # the state machine's own ARN: a version or an alias has its type (and describes an alias without it)
+            described: dict = await self.actions.describe_state_machine(stateMachineArn=_base(record.state_machine_arn))
             return described
         except ApiError as error:
             log.warning("schedule %s cannot start %s: %s", record.name, record.state_machine_arn, error.message,
