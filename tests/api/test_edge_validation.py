@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from serving import ROLE, StepLine
+from support import fresh_schema
 
 PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
 WAIT = json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": True}}})
@@ -18,11 +19,18 @@ CMK = "CUSTOMER_MANAGED_KMS_KEY"
 NO_KEY = "Invalid Encryption Configuration: 'kmsKeyId' is required when 'type' is 'CUSTOMER_MANAGED_KMS_KEY'"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StepLine]:
-    running = StepLine.start(tmp_path_factory.mktemp("edges") / "stepline.db")
-    yield running
-    assert running.stop() == 0
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StepLine]:
+    folder = tmp_path_factory.mktemp("edges")
+    if request.param == "sqlite":
+        running = StepLine.start(folder / "stepline.db")
+        yield running
+        assert running.stop() == 0
+        return
+    with fresh_schema(request.getfixturevalue("postgres_url"), "edges") as (location, _):
+        running = StepLine.start(location, log=folder / "server.log")  # type: ignore[arg-type]
+        yield running
+        assert running.stop() == 0
 
 
 @pytest.fixture
