@@ -4,11 +4,14 @@ server; what a request without a valid signature gets is AWS's error and status.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -301,3 +304,52 @@ def test_the_metrics_route_is_protected_like_the_api(server: StepLine) -> None:
     scraped = connection.getresponse()
     assert scraped.status == 200 and b"stepline_executions_started_total" in scraped.read()
     connection.close()
+
+
+def basic_scrape(server: StepLine, key: str, secret: str, method: str = "GET", path: str = "/metrics",
+                 authorization: str | None = None) -> tuple[int, bytes]:
+    """A request as Prometheus's `basic_auth` sends it: the Authorization header up front, no challenge awaited."""
+    token = base64.b64encode(f"{key}:{secret}".encode()).decode()
+    request = urllib.request.Request(f"{server.url}{path}", method=method,
+                                     headers={"Authorization": authorization or f"Basic {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read()
+
+
+def test_prometheus_scrapes_the_metrics_with_basic_authentication(server: StepLine) -> None:
+    """A scraper that cannot sign SigV4 sends a user's access key id and secret as HTTP Basic credentials."""
+    status, body = basic_scrape(server, *ALICE)
+    assert status == 200 and b"stepline_executions_started_total" in body
+    assert basic_scrape(server, *ALICE, path="/metrics?name[]=x")[0] == 200
+
+
+@pytest.mark.parametrize(("key", "secret", "authorization", "expected"), [
+    pytest.param(ALICE[0], ALICE[1] + "x", None, "UnrecognizedClientException", id="wrong-secret"),
+    pytest.param(ALICE[0], ALICE[1][:-1], None, "UnrecognizedClientException", id="secret-prefix"),
+    pytest.param(ALICE[0], "", None, "UnrecognizedClientException", id="empty-secret"),
+    pytest.param("AKIANOBODYEXAMPLE000", ALICE[1], None, "UnrecognizedClientException", id="unknown-key"),
+    pytest.param(BOB[0], BOB[1], None, "UnrecognizedClientException", id="key-with-a-session-token"),
+    pytest.param("", "", "Basic not-base64!", "IncompleteSignatureException", id="not-base64"),
+    pytest.param("", "", "Basic " + base64.b64encode(b"no-colon").decode(), "IncompleteSignatureException",
+                 id="no-colon"),
+])
+def test_wrong_basic_credentials_are_refused_in_aws_shape(server: StepLine, key: str, secret: str,
+                                                          authorization: str | None, expected: str) -> None:
+    status, body = basic_scrape(server, key, secret, authorization=authorization)
+    assert (status, json.loads(body)["__type"]) == (400, expected)
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    pytest.param("GET", "/", id="console-home"),
+    pytest.param("GET", "/console/api/metrics", id="console-api"),
+    pytest.param("POST", "/", id="api"),
+    pytest.param("POST", "/metrics", id="metrics-not-get"),
+])
+def test_basic_authentication_opens_nothing_but_the_metrics(server: StepLine, method: str, path: str) -> None:
+    status, body = basic_scrape(server, *ALICE, method=method, path=path)
+    refusal = json.loads(body)
+    assert (status, refusal["__type"]) == (400, "IncompleteSignatureException")
+    assert "Basic authentication is accepted for GET /metrics only" in refusal["message"]

@@ -9,12 +9,17 @@ method but GET and HEAD) must also carry the session's token in the `X-Stepline-
 of another site cannot read nor send. Anything else is refused in AWS's shape (MissingAuthenticationToken...);
 a browser asking for a page without a session is sent to the sign-in page instead.
 
-Routes added later (metrics, ...) are protected without doing anything: only PUBLIC_PATHS are open. A route
-reads who was let in with `authenticated_user(request)`.
+`GET /metrics` also takes HTTP Basic authentication with a user's access key id and secret access key (what
+Prometheus's `basic_auth` sends: it cannot sign SigV4); the secret then travels in clear, so serve it over TLS.
+
+Routes added later are protected without doing anything: only PUBLIC_PATHS are open. A route reads who was let
+in with `authenticated_user(request)`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 from collections.abc import Mapping
@@ -34,8 +39,10 @@ from stepline.security.sessions import SESSION_SECONDS, Session, Sessions
 from stepline.security.sigv4 import SignedRequest, is_signed, verify
 from stepline.service.errors import (
     AccessDeniedException,
+    IncompleteSignatureException,
     MissingAuthenticationTokenException,
     RequestEntityTooLarge,
+    UnrecognizedClientException,
 )
 
 logger = logging.getLogger(__name__)
@@ -48,6 +55,7 @@ CSRF_HEADER = "x-stepline-csrf"
 LOGIN_PATH = "/console/login"
 PUBLIC_PATHS = (LOGIN_PATH,)  # and everything under PUBLIC_PREFIXES
 PUBLIC_PREFIXES = ("/console/static/",)  # the console's scripts and styles: code, no data
+BASIC_AUTH_PATHS = ("/metrics",)  # GET only: scrapers that cannot sign SigV4
 _SAFE_METHODS = ("GET", "HEAD")
 _DRAIN_FACTOR = 16  # a too-large body is read (and dropped) up to 16 times the limit, so the client sees the 413
 
@@ -63,6 +71,8 @@ class Authenticator:
 
     def authenticate(self, request: SignedRequest, *, now: datetime | None = None) -> tuple[str, Session | None]:
         """(the user's name, the console session if that is how it came in); the ApiError to answer otherwise."""
+        if _is_basic(request):
+            return self._basic_user(request).name, None
         if is_signed(request):
             return verify(request, self.users, now=now or datetime.now(UTC)).name, None
         session = self.session_of(request.header("cookie"))
@@ -79,18 +89,52 @@ class Authenticator:
         return self.sessions.find(token) if token else None
 
     def sign_in(self, access_key_id: str, secret_access_key: str) -> Session | None:
-        """A new session when the key and secret are a user's; compared in constant time."""
-        user = self.users.get(access_key_id.strip())
+        """A new session when the key and secret are a user's."""
+        user = self._user_with_secret(access_key_id.strip(), secret_access_key.strip())
+        return self.sessions.open(user.name) if user is not None else None
+
+    def _user_with_secret(self, access_key_id: str, secret_access_key: str) -> User | None:
+        """The user of this key when the secret is its; compared in constant time (an unknown key too)."""
+        user = self.users.get(access_key_id)
         expected = user.secret_access_key if user is not None else "\0" * 40
-        if not hmac.compare_digest(secret_access_key.strip().encode(), expected.encode()) or user is None:
+        if not hmac.compare_digest(secret_access_key.encode(), expected.encode()) or user is None:
             return None
-        return self.sessions.open(user.name)
+        return user
+
+    def _basic_user(self, request: SignedRequest) -> User:
+        """The user of an `Authorization: Basic` header (access key id and secret access key), on the paths that
+        take one; the ApiError to answer otherwise."""
+        if request.method != "GET" or request.path not in BASIC_AUTH_PATHS:
+            raise IncompleteSignatureException(
+                f"HTTP Basic authentication is accepted for GET {', '.join(BASIC_AUTH_PATHS)} only; sign this request "
+                "with Signature Version 4.")
+        _, _, encoded = (request.header("authorization") or "").strip().partition(" ")
+        try:
+            access_key_id, colon, secret_access_key = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            colon = ""
+        if not colon:
+            raise IncompleteSignatureException(
+                "The Basic authorization must be base64 of access-key-id:secret-access-key.")
+        user = self._user_with_secret(access_key_id, secret_access_key)
+        if user is None:
+            raise UnrecognizedClientException("The access key id or the secret access key of the Basic authorization "
+                                              "is not valid.")
+        if user.session_token is not None:
+            raise UnrecognizedClientException(f"The access key {access_key_id} is accepted only with its session "
+                                              "token, which Basic authentication cannot carry: use another key.")
+        return user
 
     def session_cookie(self, response: Response, session: Session | None) -> None:
         """Set (or, with None, clear) the session cookie: HttpOnly, SameSite=Strict, Secure over TLS."""
         response.set_cookie(self.cookie_name, session.token if session else "",
                             max_age=SESSION_SECONDS if session else 0, path="/", httponly=True,
                             samesite="strict", secure=self.secure_cookies)
+
+
+def _is_basic(request: SignedRequest) -> bool:
+    scheme, _, _ = (request.header("authorization") or "").strip().partition(" ")
+    return scheme.lower() == "basic"
 
 
 def authenticated_user(request: Request) -> str | None:
