@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -55,6 +54,7 @@ from stepline.service import errors, shapes
 from stepline.service.compat import SFN_LOCAL, sfn_local_event
 from stepline.service.arns import (
     check_name,
+    check_role_arn,
     execution_arn,
     express_execution_arn,
     parse_execution_arn,
@@ -327,7 +327,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
                                    versionDescription: str | None = None,
                                    encryptionConfiguration: dict | None = None) -> dict:
         check_name(name)
-        _check_role(roleArn)
+        check_role_arn(roleArn)
         _check_logging(loggingConfiguration)
         check_encryption(encryptionConfiguration)
         if versionDescription is not None and not publish:
@@ -380,7 +380,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
                                    encryptionConfiguration: dict | None = None) -> dict:
         record = await self._state_machine(stateMachineArn)
         if roleArn is not None:
-            _check_role(roleArn)
+            check_role_arn(roleArn)
         _check_logging(loggingConfiguration)
         check_encryption(encryptionConfiguration)
         if versionDescription is not None and not publish:
@@ -802,19 +802,10 @@ def _test_case(target: str) -> str | None:
     return target.split("#", 1)[1] if "#" in target else None
 
 
-_ROLE_ARN = re.compile(r"arn:[a-z-]+:iam::\d+:role/\S+")
-
-
 def _versioned(record: StateMachineRecord) -> tuple:
     """What CreateStateMachine's idempotency compares (the API reference): not the role, not the tags."""
     return (record.definition, record.type, record.logging_configuration, record.tracing_configuration,
             record.encryption_configuration)
-
-
-def _check_role(role_arn: str) -> None:
-    """AWS's InvalidArn for a roleArn that does not name an IAM role."""
-    if not _ROLE_ARN.fullmatch(role_arn):
-        raise errors.InvalidArn(f"Invalid Role Arn: '{role_arn}'")
 
 
 def _check_logging(configuration: dict | None) -> None:

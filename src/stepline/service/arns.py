@@ -28,6 +28,7 @@ SERVICE = "states"
 # control characters (U+0000-U+001F, U+007F-U+009F). Non-ASCII letters are allowed.
 _FORBIDDEN_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 NAME_MAX_LENGTH = 80
+_ROLE_ARN = re.compile(r"arn:[a-z-]+:iam::\d+:role/\S+")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +140,12 @@ def activity_arn(region: str, account: str, name: str) -> str:
 def invalid_arn(detail: str) -> ApiError:
     """AWS's InvalidArn, whose message wraps a detail: "Invalid Arn: 'Invalid ARN prefix: x'"."""
     return InvalidArn(f"Invalid Arn: '{detail}'")
+
+
+def check_role_arn(role_arn: str) -> None:
+    """AWS's InvalidArn for a roleArn that does not name an IAM role."""
+    if not _ROLE_ARN.fullmatch(role_arn):
+        raise InvalidArn(f"Invalid Role Arn: '{role_arn}'")
 
 
 def parse_arn(text: str, *allowed_types: str) -> Arn:

@@ -113,7 +113,7 @@ def _problem(value: JSON, shape: Shape, label: str, *, strict: bool) -> str | No
             return f"Field '{label}' must be an object"
         if strict:
             for required in shape.required_members:
-                if step_functions_name(required) not in value:
+                if value.get(step_functions_name(required)) is None:
                     return f"Required field '{step_functions_name(required)}' is missing"
         for member, member_shape in shape.members.items():
             name = step_functions_name(member)

@@ -27,6 +27,7 @@ from stepline.runtime.integrations.registry import (AwaitCallback, Failed, Integ
 from stepline.runtime.applying import STEPS
 from stepline.runtime.items import csv as csv_file
 from stepline.service import errors
+from stepline.service.arns import check_role_arn
 from stepline.service.definitions import create_error_message
 from stepline.service.mock_results import check_mock_result
 from stepline.service.settings import Settings
@@ -35,12 +36,15 @@ from stepline.service.shapes import TOO_DEEP
 MAX_PAYLOAD = 256 * 1024
 TIMEOUT_SECONDS = 300  # "The TestState API can run for up to five minutes"
 MOCKABLE = frozenset({"Task", "Map", "Parallel"})
+_RETRYING = MOCKABLE  # the state types that may have a Retry field
 SUPPORTED_WITHOUT_MOCK = "[Task, Wait, Pass, Succeed, Fail, Choice]"
 
 
 async def test_state(request: Mapping[str, Any], *, settings: Settings, integrations: Integrations,
                      now: datetime) -> dict:
     """TestState: the response members, or an ApiError as AWS reports it."""
+    if request.get("roleArn") is not None:
+        check_role_arn(request["roleArn"])
     mock_request = request.get("mock")
     mock = _mock(mock_request) if mock_request is not None else None
     if mock is not None and request.get("revealSecrets"):
@@ -74,7 +78,7 @@ async def test_state(request: Mapping[str, Any], *, settings: Settings, integrat
         if mock is None:
             raise errors.ValidationException("A Context object can only be specified when a mock is specified")
         context = _context(context)
-    configuration = _configuration(request.get("stateConfiguration"), state)
+    configuration = _configuration(request.get("stateConfiguration"), state, mock)
     if mock is not None and mock.error is None:
         if state.type in ("Map", "Parallel"):
             _check_group_result(mock.result, state, body)
@@ -193,19 +197,37 @@ def _mock(mock: Mapping[str, Any]) -> Mock:
         raise errors.ValidationException("Mocked result must be valid JSON") from None
 
 
-def _configuration(configuration: Mapping[str, Any] | None, state: State) -> StateConfiguration:
+def _configuration(configuration: Mapping[str, Any] | None, state: State, mock: Mock | None) -> StateConfiguration:
+    """stateConfiguration, each member checked against the state it configures: a member that cannot apply to the
+    state (or to the mock) is refused rather than ignored."""
     if not configuration:
         return StateConfiguration()
+    retry_count = configuration.get("retrierRetryCount")
+    if retry_count is not None and state.type not in _RETRYING:
+        raise errors.ValidationException(f"retrierRetryCount is not supported for state type '{state.type}': only "
+                                         "Task, Map and Parallel states have a Retry field")
+    failure_count = configuration.get("mapIterationFailureCount")
+    if failure_count is not None and state.type != "Map":
+        raise errors.ValidationException("mapIterationFailureCount can only be specified when testing a Map state")
     caused_by = configuration.get("errorCausedByState")
-    if caused_by is not None and state.type in ("Map", "Parallel") and caused_by not in _inner_states(state):
-        raise errors.ValidationException(f"errorCausedByState '{caused_by}' is not a state of the "
-                                         f"{state.type} state '{state.name}'")
+    if caused_by is not None:
+        if state.type not in ("Map", "Parallel"):
+            raise errors.ValidationException("errorCausedByState can only be specified when testing a Map or "
+                                             "Parallel state")
+        if mock is None or mock.error is None:
+            raise errors.ValidationException("errorCausedByState can only be specified when mock.errorOutput is "
+                                             "specified")
+        if caused_by not in _inner_states(state):
+            raise errors.ValidationException(f"errorCausedByState '{caused_by}' is not a state of the "
+                                             f"{state.type} state '{state.name}'")
     reader_data = configuration.get("mapItemReaderData")
     if reader_data is not None:
         reader = state.definition.fields.get("ItemReader") if state.type == "Map" else None
-        reader_data = _reader_items(reader_data, reader if isinstance(reader, dict) else {})
-    return StateConfiguration(retrier_retry_count=configuration.get("retrierRetryCount") or 0,
-                              map_iteration_failure_count=configuration.get("mapIterationFailureCount") or 0,
+        if not isinstance(reader, dict):
+            raise errors.ValidationException("mapItemReaderData can only be specified when testing a Map state "
+                                             "with an ItemReader")
+        reader_data = _reader_items(reader_data, reader)
+    return StateConfiguration(retrier_retry_count=retry_count or 0, map_iteration_failure_count=failure_count or 0,
                               error_caused_by_state=caused_by, map_item_reader_data=reader_data)
 
 
