@@ -67,6 +67,11 @@ def test_each_due_time_starts_once_across_sigkills(tmp_path: Path) -> None:
             time.sleep(0.2)
         time.sleep(1)
         assert started_ats(server) == list(range(count))
+        deployed = subprocess.run([sys.executable, "-m", "stepline.cli.main", "deploy", str(path), "--endpoint",
+                                   server.url], capture_output=True, text=True, timeout=60)
+        assert deployed.returncode == 0, deployed.stderr
+        assert "not created schedule arn:aws:scheduler:us-east-1:123456789012:schedule/default/at-0: schedules run " \
+               "where the template is served (stepline serve --template)" in deployed.stdout
     finally:
         server.stop()
     listed = schedules_cli("list", "--json", db=tmp_path / "s.db")["schedules"]
