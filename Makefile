@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stepline
 
-.PHONY: install run examples test bench bench-api bench-postgres clean
+.PHONY: install run examples test bench bench-api bench-postgres bench-retention clean
 
 install: $(STAMP)
 
@@ -38,6 +38,11 @@ bench: install
 # and two worker processes, beside SQLite: prints a table and writes build/bench-postgres.json (docs/postgres.md)
 bench-postgres: install
 	$(BIN)/python bench/postgres.py
+
+# retention over 100,000 closed executions on a virtual clock (SQLite): StartExecution's p50/p99 without and
+# during the purge, the store's size before and after; prints a table, writes build/bench-retention.json
+bench-retention: install
+	$(BIN)/python bench/retention.py
 
 # stepline's API beside moto's server and MiniStack, one after the other, driven by ../shared/bench/run.py:
 # prints a table per workload and writes build/bench-api.json (docs/benchmarks.md). Several minutes. Also sqs_send

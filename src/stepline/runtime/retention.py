@@ -1,8 +1,9 @@
 """Retention: closed executions, with their histories and every row of theirs, are deleted some days after they
 closed (90 by default, as AWS keeps them). Running executions are never touched.
 
-The purge runs beside the engine in small batches, one transaction each with a pause between them, so that the
-commits of running executions wait behind one small batch at most; then the space it freed is given back to the
+The purge runs beside the engine in small batches, one transaction each with a pause between them (long enough
+that the purge takes a fifth of the store's time at most), so that the commits of running executions wait
+behind one small batch at most; then the space it freed is given back to the
 file system in small steps too (SQLite; PostgreSQL's autovacuum does it there). Which executions are old enough
 is read from the runtime's clock (a virtual one in tests, which jumps ahead); how often the purge looks is real
 time, since a virtual clock's sleep would move the executions' time.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -20,10 +22,11 @@ from stepline.runtime.store.base import Store, StoreError
 log = logging.getLogger(__name__)
 
 DAYS = 90.0  # AWS keeps closed executions 90 days
-BATCH = 200  # executions per transaction
-PAUSE_SECONDS = 0.05  # between two batches: the engine's commits go first
+BATCH = 50  # executions per transaction
+PAUSE_SECONDS = 0.02  # between two batches at least: the engine's commits go first
+SHARE = 0.2  # of the store's time the purge takes at most: after a step of d seconds, it pauses 4 d
 INTERVAL_SECONDS = 600.0  # between two purges
-RECLAIM_PAGES = 1000  # pages (4 MiB by default) given back to the file system per step
+RECLAIM_PAGES = 128  # pages (512 KiB by default) given back to the file system per step
 
 
 class Retention:
@@ -46,17 +49,26 @@ class Retention:
         before = self.clock.now() - timedelta(days=self.days)
         deleted = 0
         while True:
+            began = time.perf_counter()
             count = await self.store.purge_closed(before, self.batch)
             deleted += count
             if count < self.batch:
                 break
-            await asyncio.sleep(self.pause_seconds)
-        if deleted:
-            while await self.store.reclaim_space(RECLAIM_PAGES):
-                await asyncio.sleep(self.pause_seconds)
+            await self._pause(began)
+        if deleted:  # until less than a step is left: the engine's own writes keep freeing a few pages
+            while True:
+                began = time.perf_counter()
+                if await self.store.reclaim_space(RECLAIM_PAGES) < RECLAIM_PAGES:
+                    break
+                await self._pause(began)
             log.info("deleted %d executions closed before %s", deleted, before.isoformat(),
                      extra={"action": "retention", "executions": deleted})
         return deleted
+
+    async def _pause(self, began: float) -> None:
+        """Let the engine have the store: at least pause_seconds, and long enough for the purge's SHARE."""
+        took = time.perf_counter() - began
+        await asyncio.sleep(max(self.pause_seconds, took * (1 - SHARE) / SHARE))
 
     async def run(self) -> None:
         """Purge now and then every `interval_seconds`, until cancelled; a store that fails is tried again then."""

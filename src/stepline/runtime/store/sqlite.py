@@ -145,7 +145,8 @@ class SqliteConnector:
         try:
             if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:  # 2: INCREMENTAL
                 return 0
-            self._db.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+            # executescript runs it to its end: execute() would step it once, freeing one page
+            self._db.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
             return int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
         except sqlite3.DatabaseError as error:
             raise failure(self.name, "written", error, _unavailable(error)) from None
