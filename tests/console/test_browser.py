@@ -250,3 +250,30 @@ def test_the_home_shows_the_servers_figures(tmp_path: Any, page: Any, shoot: Any
         assert page.inner_text('#figures dd[data-figure="running"]') == "0"
     finally:
         running.stop()
+
+
+def test_load_more_shows_only_while_there_is_a_next_page(tmp_path: Any, page: Any, shoot: Any) -> None:
+    """The home's "Load more" is drawn only when ListStateMachines returned a nextToken (the hidden attribute
+    wins over the buttons' display rule), and it loads the next page."""
+    from serving import StepLine
+
+    running = StepLine.start(tmp_path / "stepline.db")
+    try:
+        client = running.client()
+        definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        client.create_state_machine(name="only-one", definition=definition, roleArn=ROLE)
+        page.goto(f"{running.url}/")
+        page.wait_for_selector("text=only-one")
+        more = page.locator("button", has_text="Load more")
+        assert more.count() == 1 and more.is_hidden()
+        shoot("home-one-page")
+        for number in range(100):  # the home asks for pages of 100
+            client.create_state_machine(name=f"machine-{number:03d}", definition=definition, roleArn=ROLE)
+        page.reload()
+        page.wait_for_function("() => document.querySelectorAll('main table tbody tr').length === 100")
+        assert more.is_visible()
+        more.click()
+        page.wait_for_function("() => document.querySelectorAll('main table tbody tr').length === 101")
+        assert more.is_hidden()
+    finally:
+        running.stop()
