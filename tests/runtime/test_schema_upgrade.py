@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -80,3 +81,28 @@ async def test_a_version_2_store_keeps_its_histories_and_goes_on(backend: Backen
     finally:
         await backend.close_all()
 
+
+
+async def test_the_closed_executions_of_an_older_store_are_found_by_retention(backend: Backend) -> None:
+    write_version_2(backend, events=3)
+    closed_arn = ARN.replace(":old", ":closed")
+    record = json.dumps({**json.loads(RECORD), "executionArn": closed_arn, "name": "closed", "status": "SUCCEEDED",
+                         "stopDate": 1767225660.0})
+    if backend.name == "sqlite":
+        with sqlite3.connect(backend.location) as connection:
+            connection.execute("INSERT INTO executions VALUES (?, 'machine', 'closed', 'SUCCEEDED', 0, NULL, ?, "
+                               "NULL, 2)", (closed_arn, record))
+            connection.execute("INSERT INTO events VALUES (2, 1, ?)", (json.dumps(event(1)),))
+    else:
+        backend.execute("INSERT INTO executions (arn, state_machine_arn, name, status, start_date, record) "
+                        "VALUES (?, 'machine', 'closed', 'SUCCEEDED', now(), ?)", (closed_arn, record))
+        backend.execute("INSERT INTO events VALUES (?, 1, ?)", (closed_arn, json.dumps(event(1))))
+    store = await opened_after_upgrade(backend)
+    try:
+        stopped = datetime.fromtimestamp(1767225660.0, timezone.utc)
+        assert await store.purge_closed(stopped, 10) == 0  # closed at that moment, not before it
+        assert await store.purge_closed(stopped + timedelta(seconds=1), 10) == 1
+        assert await store.get_execution(closed_arn) is None and await store.get_events(closed_arn) == []
+        assert [e["id"] for e in await store.get_events(ARN)] == [1, 2, 3]  # the running one stays
+    finally:
+        await backend.close_all()
