@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stepline.cfn.schedule_expressions import At, ExpressionError, Rate, parse_expression, time_zone
 
@@ -125,3 +127,46 @@ def test_at_is_not_a_rule_expression() -> None:
 def test_unknown_time_zone() -> None:
     with pytest.raises(ExpressionError, match="not a time zone"):
         time_zone("Mars/Olympus")
+
+
+@st.composite
+def crons(draw: st.DrawFn) -> tuple[str, dict]:
+    """A cron expression of plain value lists, and the values it stands for."""
+    def values(low: int, high: int) -> list[int]:
+        return sorted(draw(st.sets(st.integers(low, high), min_size=1, max_size=3)))
+    fields = {"minutes": values(0, 59), "hours": values(0, 23), "months": draw(st.none() | st.just(values(1, 12)))}
+    by_weekday = draw(st.booleans())
+    fields["days"] = None if by_weekday else values(1, 31)
+    fields["weekdays"] = values(1, 7) if by_weekday else None
+    text = lambda v: ",".join(map(str, v)) if v else "*"  # noqa: E731
+    expression = (f"cron({text(fields['minutes'])} {text(fields['hours'])} "
+                  f"{text(fields['days']) if fields['days'] else '?'} {text(fields['months'])} "
+                  f"{text(fields['weekdays']) if fields['weekdays'] else '?'} *)")
+    return expression, fields
+
+
+def matches(moment: datetime, fields: dict) -> bool:
+    """The plain reading of a cron expression, written independently of the module."""
+    weekday = moment.isoweekday() % 7 + 1  # 1 SUN ... 7 SAT
+    return (moment.minute in fields["minutes"] and moment.hour in fields["hours"]
+            and (fields["months"] is None or moment.month in fields["months"])
+            and (moment.day in fields["days"] if fields["days"] else weekday in fields["weekdays"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(crons(), st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2026, 12, 31)))
+def test_cron_gives_the_first_matching_minute_after_a_moment(cron: tuple[str, dict], after: datetime) -> None:
+    expression, fields = cron
+    after = after.replace(tzinfo=UTC)
+    due = parse_expression(expression).following(after, time_zone("UTC"))  # type: ignore[union-attr]
+    assert due is not None and due > after and matches(due, fields), (expression, after, due)
+    day = after.replace(hour=0, minute=0, second=0, microsecond=0)
+    while day < due:  # no matching minute between `after` and `due`
+        if (fields["months"] is None or day.month in fields["months"]) and matches(
+                day.replace(hour=fields["hours"][0], minute=fields["minutes"][0]), fields | {
+                    "minutes": [fields["minutes"][0]], "hours": [fields["hours"][0]]}):
+            for hour in fields["hours"]:
+                for minute in fields["minutes"]:
+                    moment = day.replace(hour=hour, minute=minute)
+                    assert not after < moment < due, (expression, after, due, moment)
+        day += timedelta(days=1)
