@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stepline
 
-.PHONY: install run examples test bench bench-api bench-postgres bench-retention clean
+.PHONY: install run examples test bench bench-api bench-postgres bench-retention bench-maps clean
 
 install: $(STAMP)
 
@@ -33,6 +33,12 @@ test: install
 
 bench: install
 	$(BIN)/python bench/engine.py
+
+# Map states at scale (bench/map_runs.py): an inline Map over 1,000 and 2,000 items, durable and in memory; a
+# distributed Map over a CSV in moto's S3 into EXPRESS children beside plain starts; STANDARD children all at once.
+# Writes build/bench-maps.json; the issue's full sizes: ARGS="--rows 1000000 --children 10000 --standard 10000"
+bench-maps: install
+	$(BIN)/python bench/map_runs.py $(ARGS)
 
 # durable throughput on PostgreSQL (STEPLINE_TEST_POSTGRES, default the local server's `test` database) with one
 # and two worker processes, beside SQLite: prints a table and writes build/bench-postgres.json (docs/postgres.md)

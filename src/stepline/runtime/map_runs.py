@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -85,8 +85,12 @@ class Children(Protocol):
     async def start(self, plan: MapRunPlan, index: int, input: JSON) -> str:
         """Start the child at `index` (the same child again if it was started before); its ARN."""
 
-    async def wait_any(self, plan: MapRunPlan, arns: set[str], timeout: float) -> set[str]:
-        """Until one of the children may have ended, or the timeout: those that ended."""
+    async def follow(self, plan: MapRunPlan, arns: Collection[str]) -> None:
+        """A resumed run's children still running (started before a restart): their ends are to be told too."""
+
+    async def wait_any(self, plan: MapRunPlan, arns: Collection[str], timeout: float) -> list[str]:
+        """Until one of the running children `arns` may have ended, or the timeout: those that ended (each told
+        once; the cost is that of the ends, never of the children still running)."""
 
     async def describe(self, arn: str) -> dict[str, Any] | None:
         """A child as DescribeExecution gives it (camelCase, datetimes), or None if it was never started."""
@@ -234,6 +238,7 @@ class _Run:
                 self.running[described["executionArn"]] = items
             elif described["status"] in FAILURES:
                 self.failed_items += items
+        await self.children.follow(self.plan, self.running)
 
     async def _child(self, index: int) -> tuple[dict[str, Any], int] | None:
         described = await self.children.describe(self._child_arn(index))
@@ -274,9 +279,9 @@ class _Run:
                             raise StatesError(THRESHOLD_ERROR, THRESHOLD_CAUSE)
                         return
                     continue
-                for arn in await self.children.wait_any(self.plan, set(self.running), self.poll_seconds):
+                for arn in await self.children.wait_any(self.plan, self.running, self.poll_seconds):
                     described = await self.children.describe(arn)
-                    items = self.running.pop(arn)
+                    items = self.running.pop(arn, 0)
                     if described is not None and described["status"] in FAILURES:
                         self.failed_items += items
         finally:
@@ -429,12 +434,32 @@ def _items_in(described: Mapping[str, Any], batched: bool) -> int:
     return len(items) if isinstance(items, list) else 1
 
 
-async def wait_first(futures: list[asyncio.Future[Any]], timeout: float) -> None:
-    """Until one of the futures is done, or the timeout."""
-    if futures:
-        await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    else:
-        await asyncio.sleep(timeout)
+class Ends:
+    """The children that ended, per run, as they are told (`tell`), until their run takes them (`wait`)."""
+
+    def __init__(self) -> None:
+        self._ended: dict[str, list[str]] = {}
+        self._wakes: dict[str, asyncio.Event] = {}
+
+    def tell(self, run: str, arn: str) -> None:
+        self._ended.setdefault(run, []).append(arn)
+        wake = self._wakes.get(run)
+        if wake is not None:
+            wake.set()
+
+    async def wait(self, run: str, running: Collection[str], timeout: float) -> list[str]:
+        """The run's children among `running` that ended, waiting up to `timeout` for one."""
+        if not self._ended.get(run):
+            wake = self._wakes.setdefault(run, asyncio.Event())
+            wake.clear()
+            try:
+                await asyncio.wait_for(wake.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        ended = self._ended.pop(run, [])
+        if not ended:
+            self._wakes.pop(run, None)
+        return [arn for arn in ended if arn in running]
 
 
 class MemoryChildren:
@@ -454,6 +479,7 @@ class MemoryChildren:
         self._runs: dict[str, asyncio.Task[Execution]] = {}
         self._children: dict[str, list[str]] = {}  # run ARN -> its children's ARNs
         self._records: dict[str, MapRunRecord] = {}
+        self.ends = Ends()
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -478,16 +504,16 @@ class MemoryChildren:
             timeout = min(timeout or self._timeout_seconds, self._timeout_seconds)
         runner = ExecutionRunner(execution, self._integrations(), self._clock, timeout_seconds=timeout)
         self._executions[arn] = execution
-        self._runs[arn] = asyncio.get_running_loop().create_task(runner.run())
+        run = self._runs[arn] = asyncio.get_running_loop().create_task(runner.run())
+        run.add_done_callback(lambda _: self.ends.tell(plan.arn, arn))
         self._children.setdefault(plan.arn, []).append(arn)
         return arn
 
-    async def wait_any(self, plan: MapRunPlan, arns: set[str], timeout: float) -> set[str]:
-        ended = {arn for arn in arns if self._ended(arn)}
-        if not ended:
-            await wait_first([self._runs[arn] for arn in arns if arn in self._runs], timeout)
-            ended = {arn for arn in arns if self._ended(arn)}
-        return ended
+    async def follow(self, plan: MapRunPlan, arns: Collection[str]) -> None:
+        pass  # its children are all started by this process: their ends are told
+
+    async def wait_any(self, plan: MapRunPlan, arns: Collection[str], timeout: float) -> list[str]:
+        return await self.ends.wait(plan.arn, arns, timeout)
 
     def _ended(self, arn: str) -> bool:
         execution = self._executions.get(arn)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from stepline.engine.interpreter import RUNNING
 from stepline.jsonvalue import JSON, dumps, loads
-from stepline.runtime.map_runs import MapRunPlan, MemoryChildren, child_arn, wait_first
+from stepline.runtime.map_runs import Ends, MapRunPlan, MemoryChildren, child_arn
 from stepline.runtime.signals import Signal
 from stepline.runtime.store.records import MAP_RUN_PROGRESS, MAP_RUNS, ExecutionRecord, MapRunLimits, MapRunRecord
 from stepline.service import errors, shapes
@@ -167,6 +168,7 @@ class StoredChildren:
         self._digests: dict[str, str] = {}  # a processor's definition -> its digest (stored and compiled)
         self._parents: dict[str, ExecutionRecord] = {}
         self._watched: dict[str, asyncio.Future[None]] = {}  # child ARN -> resolved when it ends on this worker
+        self.ends = Ends()
 
     def now(self) -> datetime:
         now: datetime = self._service.clock.now()
@@ -191,29 +193,41 @@ class StoredChildren:
                                  input=dumps(input), role_arn=parent.role_arn, definition_digest=digest,
                                  type="STANDARD", map_run_arn=plan.arn)
         await service.runtime.create(record)  # the child started before a crash, if there is one, is left as it is
-        self._watch(arn)  # before anything else runs: it cannot have ended yet
+        self._watch(plan.arn, arn)  # before anything else runs: it cannot have ended yet
         return arn
 
-    def _watch(self, arn: str) -> bool:
+    def _watch(self, run: str, arn: str) -> None:
+        """Have the child's end told when it ends on this worker (one on another worker is found by a poll)."""
         if arn in self._watched:
-            return False
-        self._watched[arn] = self._service.runtime.watch(arn)
-        return True
+            return
+        watched = self._watched[arn] = self._service.runtime.watch(arn)
+        watched.add_done_callback(lambda _: self._ended(run, arn))
 
-    async def wait_any(self, plan: MapRunPlan, arns: set[str], timeout: float) -> set[str]:
-        """Children ending on this worker are known at once; those on another one (PostgreSQL) by a poll."""
-        resumed = [arn for arn in arns if self._watch(arn)]
-        ended = {arn for arn in arns if self._watched[arn].done()}
-        if not ended and not resumed:
-            await wait_first([self._watched[arn] for arn in arns], timeout)
-            ended = {arn for arn in arns if self._watched[arn].done()}
-        if not ended:  # looked for in the store: they may have ended elsewhere
-            still = {record.arn for record in await self._service.store.list_executions(map_run_arn=plan.arn,
-                                                                                        status=RUNNING)}
-            ended = arns - still
-        for arn in ended:
-            self._service.runtime.unwatch(arn, self._watched.pop(arn))
+    def _ended(self, run: str, arn: str) -> None:
+        if self._watched.pop(arn, None) is not None:
+            self.ends.tell(run, arn)
+
+    async def follow(self, plan: MapRunPlan, arns: Collection[str]) -> None:
+        for arn in arns:
+            self._watch(plan.arn, arn)
+        await self._poll(plan, arns)  # those that ended before they were watched
+
+    async def wait_any(self, plan: MapRunPlan, arns: Collection[str], timeout: float) -> list[str]:
+        ended = await self.ends.wait(plan.arn, arns, timeout)
+        if not ended:
+            await self._poll(plan, arns)
+            ended = await self.ends.wait(plan.arn, arns, 0)
         return ended
+
+    async def _poll(self, plan: MapRunPlan, arns: Collection[str]) -> None:
+        """The children that ended elsewhere (another worker): told, as if they had ended here."""
+        still = {record.arn for record in await self._service.store.list_executions(map_run_arn=plan.arn,
+                                                                                    status=RUNNING)}
+        for arn in [arn for arn in arns if arn not in still]:
+            watched = self._watched.pop(arn, None)
+            if watched is not None:
+                self._service.runtime.unwatch(arn, watched)
+            self.ends.tell(plan.arn, arn)
 
     async def describe(self, arn: str) -> dict[str, Any] | None:
         record = await self._service.store.get_execution(arn)
@@ -236,7 +250,7 @@ class StoredChildren:
             await self._service.redrive_execution(executionArn=arn)
         except errors.ExecutionNotRedrivable:  # redriven already (a redrive applied again after a crash)
             pass
-        self._watch(arn)
+        self._watch(plan.arn, arn)
 
     async def load(self, arn: str) -> MapRunRecord | None:
         record: MapRunRecord | None = await self._service.store.get_resource(MAP_RUN_PROGRESS, arn)
