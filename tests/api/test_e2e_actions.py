@@ -202,13 +202,13 @@ def test_versions(sfn: Any) -> None:
     arn = machine(sfn, "versioned")
     first = sfn.publish_state_machine_version(stateMachineArn=arn, description="one")
     assert first["stateMachineVersionArn"] == f"{arn}:1"
-    revision = sfn.describe_state_machine(stateMachineArn=arn)["revisionId"]
+    assert "revisionId" not in sfn.describe_state_machine(stateMachineArn=arn)  # never updated: no revision yet
     code, message = error_of(sfn.publish_state_machine_version, stateMachineArn=arn, revisionId="stale")
     assert code == "ConflictException", message
     for i in range(2, 5):
         sfn.update_state_machine(stateMachineArn=arn, definition=PASS.replace('"P"', f'"P{i}"'))
         assert sfn.publish_state_machine_version(stateMachineArn=arn)["stateMachineVersionArn"] == f"{arn}:{i}"
-    assert revision
+    assert sfn.describe_state_machine(stateMachineArn=arn)["revisionId"]
     versions = all_pages(sfn.list_state_machine_versions, "stateMachineVersions", stateMachineArn=arn)
     assert [v["stateMachineVersionArn"] for v in versions] == [f"{arn}:{i}" for i in (4, 3, 2, 1)]
     described = sfn.describe_state_machine(stateMachineArn=f"{arn}:1")

@@ -144,8 +144,10 @@ def test_update_with_publish_publishes_whenever_anything_versioned_changed(sfn: 
 
 def test_initial_names_the_revision_of_a_state_machine_that_has_none(sfn: Any) -> None:
     arn = machine(sfn, "initial-revision")
-    assert sfn.publish_state_machine_version(stateMachineArn=arn, revisionId="INITIAL")[
-        "stateMachineVersionArn"] == f"{arn}:1"
+    for _ in range(2):
+        assert sfn.publish_state_machine_version(stateMachineArn=arn, revisionId="INITIAL")[
+            "stateMachineVersionArn"] == f"{arn}:1"
+    sfn.update_state_machine(stateMachineArn=arn, definition=WAIT)
     code, message = error_of(sfn.publish_state_machine_version, stateMachineArn=arn, revisionId="INITIAL")
     assert code == "ConflictException" and message.startswith("Failed to publish the State Machine version for "
                                                               "revision INITIAL. The current State Machine revision is ")
@@ -275,3 +277,11 @@ def test_list_executions_refuses_an_express_state_machine(sfn: Any) -> None:
     arn = machine(sfn, "express-list", type="EXPRESS")
     assert error_of(sfn.list_executions, stateMachineArn=arn) == (
         "StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
+
+
+def test_a_state_machine_never_updated_has_no_revision(sfn: Any) -> None:  # recorded
+    created = sfn.create_state_machine(name="no-revision", definition=PASS, roleArn=ROLE, publish=True)
+    for arn in (created["stateMachineArn"], created["stateMachineVersionArn"]):
+        assert "revisionId" not in sfn.describe_state_machine(stateMachineArn=arn)
+    again = sfn.publish_state_machine_version(stateMachineArn=created["stateMachineArn"])
+    assert again["stateMachineVersionArn"] == created["stateMachineVersionArn"]

@@ -455,13 +455,17 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
             raise errors.ConflictException(f"Failed to publish the State Machine version for revision {revisionId}. "
                                            f"The current State Machine revision is {current}.")
         # idempotent per revision: an update that changed anything versioned (definition, role, logging, tracing,
-        # encryption) made a new revision, which publishes a new version
-        if current is not None:
-            for published in await self.store.list_resources(VERSIONS, parent=record.arn):
-                if published.revision_id == current:
-                    return {"creationDate": published.creation_date, "stateMachineVersionArn": published.arn}
+        # encryption) made a new revision, which publishes a new version. A state machine never updated has no
+        # revision (AWS, recorded: no revisionId in DescribeStateMachine after CreateStateMachine with publish); its
+        # first update makes one even when nothing changed, so a version published before that is the current
+        # revision's when nothing versioned differs
+        versions = await self.store.list_resources(VERSIONS, parent=record.arn)
+        for published in versions:
+            if published.revision_id == current or (published.revision_id is None and published is versions[-1]
+                                                    and _versioned(published) == _versioned(record)):
+                return {"creationDate": published.creation_date, "stateMachineVersionArn": published.arn}
         number = record.versions + 1
-        record = record.but(versions=number, revision_id=record.revision_id or str(uuid.uuid4()))
+        record = record.but(versions=number)
         version = record.but(arn=f"{record.arn}:{number}", creation_date=_now(self.clock), version_number=number,
                              description=description)
         await self.store.put_resource(STATE_MACHINES, record)
