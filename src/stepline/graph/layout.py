@@ -38,7 +38,7 @@ NODE_H = 46.0  # a box with a one-line name
 LINE_H = 16.0  # each further line of a name
 TITLE_LINES = 2  # a name longer than that is shortened in the middle
 MIN_W, MAX_W = 110.0, 230.0
-TERMINAL_W, TERMINAL_H = 64.0, 28.0
+MARKER_W, MARKER_H = 64.0, 28.0  # the Start marker
 NODE_SEP = 36.0  # horizontal gap between boxes
 DUMMY_SEP = 14.0  # horizontal gap next to an edge's bend point
 RANK_SEP = 20.0  # vertical gap between ranks (an edge spans two)
@@ -217,8 +217,8 @@ def _machine(machine: StateMachine, titles: Mapping[str, tuple[str, ...]], *, st
     first = states.get(machine.start_at) if machine.start_at is not None else None
     start_at = first.location if first is not None else None
     if start:
-        items["start"] = _Item("start", TERMINAL_W, TERMINAL_H, box_w=TERMINAL_W)
-        boxes["start"] = Node(id="start", name="Start", type="Start", x=0, y=0, w=TERMINAL_W, h=TERMINAL_H,
+        items["start"] = _Item("start", MARKER_W, MARKER_H, box_w=MARKER_W)
+        boxes["start"] = Node(id="start", name="Start", type="Start", x=0, y=0, w=MARKER_W, h=MARKER_H,
                               title_lines=("Start",), detail="")
         if start_at is not None:
             links.append(_Link("start", start_at, "start"))

@@ -121,7 +121,7 @@ def _group(group: Group) -> str:
 
 def _edge(edge: Edge) -> str:
     points = edge.points
-    if edge.kind == "loop" or (edge.source == edge.target):
+    if edge.source == edge.target:  # a loop: straight lines around the box's side
         path = "M" + " L".join(f"{_n(x)},{_n(y)}" for x, y in points)
     else:
         path = f"M{_n(points[0][0])},{_n(points[0][1])}"
