@@ -259,6 +259,9 @@ def test_create_is_idempotent_on_what_the_reference_names(sfn: Any) -> None:
     activity = sfn.create_activity(name="idempotent", tags=[{"key": "a", "value": "1"}])["activityArn"]
     assert sfn.create_activity(name="idempotent", tags=[{"key": "b", "value": "2"}])["activityArn"] == activity
     assert sfn.list_tags_for_resource(resourceArn=activity)["tags"] == [{"key": "a", "value": "1"}]
+    assert error_of(sfn.create_activity, name="idempotent", encryptionConfiguration={
+        "type": CMK, "kmsKeyId": "alias/k"}) == (
+        "ActivityAlreadyExists", "Activity already exists. EncryptionConfiguration may not be updated.")
 
 
 def test_at_most_50_tags_per_resource(sfn: Any) -> None:

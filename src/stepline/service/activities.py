@@ -73,8 +73,13 @@ class ActivityActions:
         record = ActivityRecord(arn=arn, name=name, creation_date=now,
                                 encryption_configuration=encryptionConfiguration or ENCRYPTION_DEFAULT)
         if not await self.store.create_resource(ACTIVITIES, record):
-            # AWS: idempotent on the name; different tags are ignored, and not applied
-            record = await self._activity(arn)
+            # AWS: idempotent on the name; different tags are ignored, and not applied, but the encryption
+            # configuration may not change (the API reference's ActivityAlreadyExists)
+            existing = await self._activity(arn)
+            if existing.encryption_configuration != record.encryption_configuration:
+                raise errors.ActivityAlreadyExists("Activity already exists. EncryptionConfiguration may not be "
+                                                   "updated.")
+            record = existing
         elif tags:
             await self.tag_resource(resourceArn=arn, tags=tags)
         return {"activityArn": arn, "creationDate": record.creation_date}
