@@ -191,6 +191,12 @@ def test_definition_is_required(sfn: Any) -> None:
                  "PRESENT", "Field 'Entries' must be an array", id="list"),
     pytest.param({**LAMBDA, "Resource": "arn:aws:states:::dynamodb:getItem"}, {"Item": {"k": {"N": 1}}},
                  "PRESENT", "Field 'N' must be a string", id="nested-structure"),
+    pytest.param({**LAMBDA, "Resource": "arn:aws:states:::aws-sdk:kms:encrypt"}, {"CiphertextBlob": {"a": 1}},
+                 "PRESENT", "Field 'CiphertextBlob' must be a string", id="aws-sdk-blob-is-base64-text"),
+    pytest.param({**LAMBDA, "Resource": "arn:aws:states:::aws-sdk:kms:encrypt"}, {"CiphertextBlob": "AAE="},
+                 "PRESENT", None, id="aws-sdk-blob"),
+    pytest.param(LAMBDA, {"StatusCode": 200, "Payload": {"any": ["json"]}}, "STRICT", None,
+                 id="optimized-lambda-payload-any-json"),
     pytest.param({**LAMBDA, "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken"}, {"any": "thing"},
                  "STRICT", None, id="callback-result-not-an-api-output"),
 ])
@@ -233,9 +239,12 @@ def test_error_caused_by_a_state_inside_the_parallel(sfn: Any) -> None:
 
 
 def test_map_item_reader_data_is_what_the_reader_reads(sfn: Any) -> None:
-    answer = run_state(sfn, READER_MAP, mock=mock([]), inspectionLevel="DEBUG",
-                        stateConfiguration={"mapItemReaderData": '[{"n": 1}, {"n": 2}]'})
-    assert json.loads(answer["inspectionData"]["afterItemsPath"]) == [{"n": 1}, {"n": 2}]
+    batched = {**READER_MAP, "ItemBatcher": {"MaxItemsPerBatch": 2}}
+    answer = run_state(sfn, batched, mock=mock([]), inspectionLevel="DEBUG",
+                       stateConfiguration={"mapItemReaderData": '[{"n": 1}, {"n": 2}, {"n": 3}]'})
+    data = answer["inspectionData"]
+    assert json.loads(data["afterItemsPath"]) == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert json.loads(data["afterItemBatcher"]) == [{"Items": [{"n": 1}, {"n": 2}]}, {"Items": [{"n": 3}]}]
 
 
 # ------------------------------------------------------------------------------------------ the response

@@ -17,7 +17,8 @@ ARNs have no output shape: their mocks are not checked. A result's fields are na
 them (PascalCase); a field the shape does not have is let through. Kinds: a structure (or union) is an object, a
 list an array, a map an object whose values have the map's value shape, a string (or timestamp, which Step
 Functions returns as ISO 8601 text) a string, an enum one of its values, a number (integer, long, float, double)
-any JSON number, a boolean a boolean; a blob (Lambda's and Bedrock's JSON payloads, base64 text elsewhere) and a
+any JSON number, a boolean a boolean; a blob is text for an `aws-sdk:*` Task (base64, or an HTTP payload's text,
+as that integration returns it) and any JSON for an optimized one (Lambda's and Bedrock's JSON payloads); a
 document may be any JSON. A null is an absent field.
 """
 
@@ -62,7 +63,8 @@ def check_mock_result(result: JSON, resource: Resource, mode: str) -> None:
     shape = output_shape(resource)
     if shape is None:
         return
-    problem = _problem(result, shape, "result", strict=mode == "STRICT")
+    text_blobs = resource.resource_type.startswith("aws-sdk:")
+    problem = _problem(result, shape, "result", strict=mode == "STRICT", text_blobs=text_blobs)
     if problem is not None:
         raise errors.ValidationException(f"Mock result schema validation error: {problem}")
 
@@ -103,8 +105,9 @@ def _optimized_model(service: str) -> ServiceModel | None:
         return None
 
 
-def _problem(value: JSON, shape: Shape, label: str, *, strict: bool) -> str | None:
-    """The first way value does not fit shape, worded as AWS words it; None when it fits."""
+def _problem(value: JSON, shape: Shape, label: str, *, strict: bool, text_blobs: bool) -> str | None:
+    """The first way value does not fit shape, worded as AWS words it; None when it fits. `text_blobs`: a blob is
+    text (an AWS SDK integration's), not any JSON (an optimized integration's JSON payload)."""
     if value is None:
         return None
     kind = shape.type_name
@@ -118,18 +121,20 @@ def _problem(value: JSON, shape: Shape, label: str, *, strict: bool) -> str | No
         for member, member_shape in shape.members.items():
             name = step_functions_name(member)
             if name in value:
-                problem = _problem(value[name], member_shape, name, strict=strict)
+                problem = _problem(value[name], member_shape, name, strict=strict, text_blobs=text_blobs)
                 if problem is not None:
                     return problem
         return None
     if isinstance(shape, ListShape):
         if not isinstance(value, list):
             return f"Field '{label}' must be an array"
-        return next((p for item in value if (p := _problem(item, shape.member, label, strict=strict))), None)
+        return next((p for item in value
+                     if (p := _problem(item, shape.member, label, strict=strict, text_blobs=text_blobs))), None)
     if isinstance(shape, MapShape):
         if not isinstance(value, dict):
             return f"Field '{label}' must be an object"
-        return next((p for item in value.values() if (p := _problem(item, shape.value, label, strict=strict))),
+        return next((p for item in value.values()
+                     if (p := _problem(item, shape.value, label, strict=strict, text_blobs=text_blobs))),
                     None)
     if kind in ("string", "timestamp"):
         if not isinstance(value, str):
@@ -142,4 +147,6 @@ def _problem(value: JSON, shape: Shape, label: str, *, strict: bool) -> str | No
             f"Field '{label}' must be a number")
     if kind == "boolean":
         return None if isinstance(value, bool) else f"Field '{label}' must be a boolean"
-    return None  # blobs and documents
+    if kind == "blob" and text_blobs:
+        return None if isinstance(value, str) else f"Field '{label}' must be a string"
+    return None  # documents, and an optimized integration's blobs
