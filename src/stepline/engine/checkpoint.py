@@ -2,10 +2,17 @@
 
 A checkpoint is taken only when the execution is quiescent (every thread waits or has ended), which is
 when a durable runtime commits. Events are not part of it: they are committed as they are recorded.
+
+A durable runtime writes a Map's items and its iterations' results apart from the document, as rows that are
+written once (`Iterations`): the document keeps the Map's counters and its running iterations, so what a commit
+writes grows with what changed in it, not with the Map's size. Row -1 of a Map holds its items with its state's
+input (none of them changes while the Map runs), row i the result of iteration i, written by the commit after
+that iteration ended.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from stepline.engine.interpreter import Execution
@@ -19,8 +26,15 @@ _GROUP_FIELDS = ("kind", "results", "next_index", "failures", "done", "max_concu
                  "tolerated_percentage", "distributed")
 
 
-def checkpoint(execution: Execution) -> dict[str, JSON]:
-    """The execution's position as JSON (no events)."""
+Iterations = list[tuple[str, int, JSON]]  # (map, index, value): rows of the Maps' items and results
+HEAD = -1  # the row of a Map's items and its state's input
+
+
+def checkpoint(execution: Execution, iterations: Iterations | None = None) -> dict[str, JSON]:
+    """The execution's position as JSON (no events). With `iterations`, the Maps' items and results are left out:
+    the rows not written yet are appended to it (and count as written from now on)."""
+    threads = [_thread(t, retained, iterations) for t, retained in _walk(execution.threads[""], False)] \
+        if "" in execution.threads else []
     return {
         "status": execution.status,
         "output": execution.output,
@@ -31,8 +45,8 @@ def checkpoint(execution: Execution) -> dict[str, JSON]:
         "event_count": execution.event_count,
         "invocations": dict(execution.invocations),
         "redrive_count": execution.execution_context.get("RedriveCount"),
-        "threads": [_thread(t, retained) for t, retained in _walk(execution.threads[""], False)]
-        if "" in execution.threads else [],
+        "threads": threads,
+        "maps": [thread["group"]["stored"] for thread in threads if "stored" in thread.get("group", {})],
     }
 
 
@@ -48,7 +62,12 @@ def _walk(t: Thread, retained: bool) -> list[tuple[Thread, bool]]:
     return found
 
 
-def _thread(t: Thread, retained: bool) -> dict[str, JSON]:
+def map_key(t: Thread) -> str:
+    """The Map a thread runs, one per entering of the state and per Retry of it (a redrive keeps it)."""
+    return f"{t.key}@{t.entered_id}.{t.retry_count}"
+
+
+def _thread(t: Thread, retained: bool, iterations: Iterations | None) -> dict[str, JSON]:
     record = {field: getattr(t, field) for field in _THREAD_FIELDS}
     record["key"] = t.key
     record["machine"] = t.machine.at
@@ -58,17 +77,36 @@ def _thread(t: Thread, retained: bool) -> dict[str, JSON]:
     record["retained"] = retained
     group = t.group or t.failed_group
     if group is not None:
-        record["group"] = {field: getattr(group, field) for field in _GROUP_FIELDS}
-        record["group"]["failed"] = t.failed_group is not None
-        record["group"]["running"] = sorted(group.running)
+        spec = record["group"] = {field: getattr(group, field) for field in _GROUP_FIELDS}
+        spec["failed"] = t.failed_group is not None
+        spec["running"] = sorted(group.running)
         # a Map's inputs are its items; a Parallel gives every branch the same input
-        record["group"]["items"] = group.items if group.kind == "Map" else group.inputs[:1]
-        record["group"]["size"] = len(group.inputs)
+        spec["items"] = group.items if group.kind == "Map" else group.inputs[:1]
+        spec["size"] = len(group.inputs)
+        if group.kind == "Map" and iterations is not None:
+            spec["stored"] = key = map_key(t)
+            iterations += _unwritten(key, t, group)
+            spec["items"] = spec["results"] = record["input"] = record["effective"] = None
     return record
 
 
-def restore(program: Program, document: JSON, **identity: object) -> Execution:
-    """An Execution in the position `document` records; `identity` are the Execution constructor's arguments."""
+def _unwritten(key: str, t: Thread, group: Group) -> Iterations:
+    """The rows of the Map that are not written yet (all of them the first time), counted as written."""
+    if group.unwritten is None:
+        rows: Iterations = [(key, HEAD, {"items": group.items, "input": t.input, "effective": t.effective})]
+        ended = set(range(group.next_index)) - group.running.keys() - group.unfinished.keys()
+        indexes = sorted(ended)
+    else:
+        rows, indexes = [], group.unwritten
+    rows += [(key, index, group.results[index]) for index in indexes]
+    group.unwritten = []
+    return rows
+
+
+def restore(program: Program, document: JSON, iterations: Mapping[str, Mapping[int, JSON]] | None = None,
+            **identity: object) -> Execution:
+    """An Execution in the position `document` records; `iterations`: the rows of the Maps it lists under "maps"
+    by Map and index; `identity` are the Execution constructor's arguments."""
     execution = Execution(program, **identity)  # type: ignore[arg-type]
     execution.status = document["status"]
     execution.output = document["output"]
@@ -97,11 +135,22 @@ def restore(program: Program, document: JSON, **identity: object) -> Execution:
         t = threads[record["key"]]
         spec = record.get("group")
         if spec is not None:
+            stored = spec.get("stored")
+            rows = (iterations or {})[stored] if stored is not None else {}
+            if stored is not None:
+                head = rows[HEAD]
+                spec["items"], t.input, t.effective = head["items"], head["input"], head["effective"]
             items = spec["items"]
             inputs = items if spec["kind"] == "Map" else items * spec["size"]
             group = Group(t, spec["kind"], inputs, items=items if spec["kind"] == "Map" else None)
             for field in _GROUP_FIELDS:
                 setattr(group, field, spec[field])
+            if stored is not None:
+                group.results = [None] * len(inputs)
+                for index, result in rows.items():
+                    if index != HEAD:
+                        group.results[index] = result
+                group.unwritten = []
             if spec["failed"]:
                 t.failed_group = group
             else:

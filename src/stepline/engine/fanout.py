@@ -259,7 +259,7 @@ class FanOut:
         elif group.kind == "Parallel":
             owner.last_event = max(owner.last_event, child.last_event)
         if error is None:
-            group.results[child.index] = output
+            _set_result(group, child.index, output)
         elif group.kind == "Parallel" or not self._tolerated(group, group.failures + 1):
             group.failures += 1
             group.unfinished[child.index] = child
@@ -272,7 +272,7 @@ class FanOut:
             return
         else:
             group.failures += 1
-            group.results[child.index] = {"Error": error[0], "Cause": error[1]}
+            _set_result(group, child.index, {"Error": error[0], "Cause": error[1]})
         if group.done == len(group.inputs):
             self._close_group(owner, failed=False)
             self._guard(owner, self._complete, owner, group.results)
@@ -333,6 +333,12 @@ class FanOut:
         else:
             for kind in kinds:
                 self._record(t, kind, None, None)
+
+
+def _set_result(group: Group, index: int, result: JSON) -> None:
+    group.results[index] = result
+    if group.unwritten is not None:  # a durable checkpoint writes it next (checkpoint.py)
+        group.unwritten.append(index)
 
 
 def _quoted(value: JSON) -> str:

@@ -46,7 +46,8 @@ class Group:
     """The children of a running Parallel or Map state."""
 
     __slots__ = ("owner", "kind", "inputs", "results", "next_index", "running", "failures", "done",
-                 "max_concurrency", "tolerated_count", "tolerated_percentage", "distributed", "items", "unfinished")
+                 "max_concurrency", "tolerated_count", "tolerated_percentage", "distributed", "items", "unfinished",
+                 "unwritten")
 
     def __init__(self, owner: Thread, kind: str, inputs: list[JSON], max_concurrency: int = 0,
                  tolerated_count: float = 0, tolerated_percentage: float = 0.0, distributed: bool = False,
@@ -65,3 +66,5 @@ class Group:
         self.tolerated_count = tolerated_count
         self.tolerated_percentage = tolerated_percentage
         self.distributed = distributed
+        # a Map's results a durable checkpoint has not written yet (checkpoint.py); None: nothing of it written
+        self.unwritten: list[int] | None = None

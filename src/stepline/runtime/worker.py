@@ -31,13 +31,13 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from stepline.engine.checkpoint import checkpoint, restore
+from stepline.engine.checkpoint import Iterations, checkpoint, restore
 from stepline.engine.effects import CancelTask, Effect, InvokeTask, StartTimer
 from stepline.engine.interpreter import RUNNING, SUCCEEDED, Execution
 from stepline.engine.program import Program
 from stepline.expr import limits as evaluation
 from stepline.expr.limits import DEFAULT_LIMITS, Limits
-from stepline.jsonvalue import dumps, loads
+from stepline.jsonvalue import JSON, dumps, loads
 from stepline.runtime.applying import BATCH_SECONDS, INLINE_SECONDS, TURN_SECONDS, Applier, Group
 from stepline.runtime.dispatch import Tasks
 from stepline.runtime.fleet import BATCH, Coordinator, Inbox, Leases, default_worker_name, wall
@@ -494,10 +494,11 @@ class Runtime:
                                  consumed_signals=[s.signal_id for s in applied.signals if s.signal_id is not None])
         for effect in effects:
             self._plan(execution, effect, change, result)
+        self._outcome(execution, change)
         try:
-            self._outcome(execution, change)
+            self._position(execution, change)
         except Exception:  # its position cannot be written either: it ends without one
-            change.checkpoint = None
+            change.checkpoint, change.iterations = None, []
         result.changes.append(change)
         result.recorded.append((execution, change.events))
         return result
@@ -518,6 +519,9 @@ class Runtime:
         try:
             for signal in group.signals:
                 self._apply_signal(group.context, signal, applied)
+            applied_to = [change for change in applied.changes if change.status is not None]
+            if applied_to and group.context.execution is not None:  # where the last signal left it: one checkpoint
+                self._position(group.context.execution, applied_to[-1])
         except Exception as error:
             applied.failure = error
         return applied
@@ -640,14 +644,21 @@ class Runtime:
     @staticmethod
     def _outcome(execution: Execution, change: ExecutionChange) -> None:
         """What the signal left of the execution, into its change: the events, the status, the summary once it
-        ended, and (unless it succeeded: a failed execution keeps its position for a redrive) the checkpoint, last,
-        as the one part that may fail (data nested too deeply to be written)."""
+        ended."""
         change.events = execution.take_events()
         change.status = execution.status
         if execution.status != RUNNING:
             change.summary = _summary(execution)
+
+    @staticmethod
+    def _position(execution: Execution, change: ExecutionChange) -> None:
+        """The checkpoint, with its Maps' rows not written yet, into the last change of a batch to the execution
+        (unless it succeeded: a failed execution keeps its position for a redrive); it may fail (data nested too
+        deeply to be written)."""
         if execution.status != SUCCEEDED:
-            change.checkpoint = dumps(checkpoint(execution))
+            iterations: Iterations = []
+            change.checkpoint = dumps(checkpoint(execution, iterations))
+            change.iterations = [(map, index, dumps(value)) for map, index, value in iterations]
 
     def _plan(self, execution: Execution, effect: Effect, change: ExecutionChange, applied: _Applied) -> None:
         arn = execution.execution_arn
@@ -698,7 +709,16 @@ class Runtime:
         """The execution of a record and its checkpoint (None: not started yet), kept in memory."""
         program = await self._programs(record.definition_digest, record.type)
         identity = {**_identity(record), "limits": self.limits}
-        execution = Execution(program, **identity) if document is None else restore(program, loads(document), **identity)
+        if document is None:
+            execution = Execution(program, **identity)
+        else:
+            position = loads(document)
+            iterations: dict[str, dict[int, JSON]] = {map: {} for map in position.get("maps", ())}
+            if iterations:  # its running Maps' items and results
+                for map, index, body in await self.store.get_iterations(record.arn):
+                    if map in iterations:
+                        iterations[map][index] = loads(body)
+            execution = restore(program, position, iterations, **identity)
         lease = self.leases.get(record.arn)
         self.memory.keep(record.arn, execution, record, lease.fence if lease is not None else None)
         return execution

@@ -82,6 +82,8 @@ class ExecutionChange:
     execution_arn: str
     status: str | None  # None: the execution row is left as it is (a stale timer is only removed)
     checkpoint: str | None  # JSON text of the interpreter's position; None once the execution ended
+    # rows of its Maps' items and results that the checkpoint leaves out: (map, index, JSON text), engine/checkpoint.py
+    iterations: list[tuple[str, int, str]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)  # output, error, cause, stopDate, ... when they change
     timers: list[Timer] = field(default_factory=list)  # set (replacing any of the same thread and kind)
@@ -167,6 +169,8 @@ class Store(Protocol):
     async def get_checkpoint(self, arn: str) -> str | None: ...
     async def load_executions(self, arns: list[str]) -> dict[str, tuple[ExecutionRecord, str | None]]:
         """The records and checkpoints of several executions at once (those that exist), to restore them."""
+    async def get_iterations(self, arn: str) -> list[tuple[str, int, str]]:
+        """The rows of the execution's Maps' items and results that its commits wrote (map, index, JSON text)."""
 
     # the runtime
     async def commit(self, changes: list[ExecutionChange]) -> None:

@@ -382,6 +382,9 @@ class SqlStore:
         rows = await self._rows("load_executions", arns=list(arns)) if arns else []
         return {arn: (execution_from_text(record), checkpoint) for arn, record, checkpoint in rows}
 
+    async def get_iterations(self, arn: str) -> list[tuple[str, int, str]]:
+        return [(map, int(index), body) for map, index, body in await self._rows("get_iterations", arn=arn)]
+
     # ------------------------------------------------------------------ the runtime
 
     async def commit(self, changes: list[ExecutionChange]) -> None:
@@ -396,7 +399,8 @@ class SqlStore:
             rows = await tx.fetch(self._sql["closed_before"], {"before": closed_before, "limit": limit})
             arns = [{"arn": arn} for (arn,) in rows]
             if arns:  # the executions' own rows first: SQLite finds their history by the execution's row
-                for name in ("purge_history", "clear_timers", "clear_tasks", "clear_signals", "purge_map_runs",
+                for name in ("purge_history", "clear_timers", "clear_tasks", "clear_signals", "clear_iterations",
+                             "purge_map_runs",
                              "purge_executions"):
                     await tx.execute_many(self._sql[name], arns)
             return len(arns)
@@ -516,6 +520,8 @@ class _Folded:
     checkpoint: str | None = None
     summary: dict[str, Any] | None = None
     cleared: bool = False  # the execution ended: its timers, tasks and signals go (before what follows is set)
+    succeeded: bool = False  # its Maps' rows go too (a failed execution keeps its checkpoint for a redrive)
+    iterations: dict[tuple[str, int], str] = field(default_factory=dict)
     timers: dict[tuple[str, str], Timer | None] = field(default_factory=dict)  # None: delete
     tasks: dict[str, PendingTask | None] = field(default_factory=dict)
     consumed: list[int] = field(default_factory=list)  # inbox signals applied
@@ -537,10 +543,15 @@ class _Folded:
             self.tasks[thread] = None
         for task in change.tasks:
             self.tasks[task.thread] = task
+        for map, index, body in change.iterations:
+            self.iterations[(map, index)] = body
         if change.status not in ("RUNNING", None):
             self.cleared = True
             self.timers.clear()
             self.tasks.clear()
+        if change.status == "SUCCEEDED":
+            self.succeeded = True
+            self.iterations.clear()
 
 
 def folded_writes(folded: dict[str, _Folded]) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -552,6 +563,9 @@ def folded_writes(folded: dict[str, _Folded]) -> list[tuple[str, list[dict[str, 
     tasks = [(arn, thread, task) for arn, f in executions for thread, task in f.tasks.items()]
     writes: list[tuple[str, list[dict[str, Any]]]] = [
         ("clear_timers", cleared), ("clear_tasks", cleared), ("clear_signals", cleared),
+        ("clear_iterations", [{"arn": arn} for arn, f in executions if f.succeeded]),
+        ("set_iterations", [{"arn": arn, "map": map, "idx": index, "body": body}
+                            for arn, f in executions for (map, index), body in f.iterations.items()]),
         ("consume_signals", [{"id": id} for _, f in executions for id in f.consumed]),
         ("delete_timers", [{"arn": arn, "thread": thread, "kind": kind}
                            for arn, (thread, kind), timer in timers if timer is None]),

@@ -35,7 +35,7 @@ from stepline.runtime.store.codec import timer_from_row
 from stepline.runtime.store.core import Params, Row, SqlStore, Transaction, failure, load_queries, sql_blocks
 
 T = TypeVar("T")
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
 _SEARCH_PATH = re.compile(r"-c\s*search_path\s*=\s*([^\s,]+)")
 _PARAMETER = re.compile(r"(?<![:\w]):(\w+)(::\w+\[\])?")

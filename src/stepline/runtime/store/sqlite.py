@@ -32,7 +32,7 @@ from stepline.runtime.store.codec import timer_from_row
 from stepline.runtime.store.core import Params, Row, SqlStore, Transaction, failure, load_queries, sql_blocks
 
 T = TypeVar("T")
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA = sql_blocks("sqlite_schema.sql", "name")
 QUERIES = load_queries("sqlite", str)
 

@@ -188,6 +188,14 @@ UPDATE timers SET claimed_until = '-infinity' WHERE claimed_by = :worker;
 DELETE FROM history WHERE execution_arn IN (
     SELECT arn FROM executions WHERE arn = ANY(:arn::text[]) AND status <> 'RUNNING');
 
+-- name: clear_iterations
+DELETE FROM iterations WHERE execution_arn = ANY(:arn::text[]);
+
+-- name: set_iterations
+INSERT INTO iterations (execution_arn, map, idx, body)
+SELECT * FROM unnest(:arn::text[], :map::text[], :idx::integer[], :body::text[])
+ON CONFLICT (execution_arn, map, idx) DO UPDATE SET body = excluded.body;
+
 -- name: purge_map_runs
 DELETE FROM resources WHERE kind IN ('map_run', 'map_run_progress') AND parent = ANY(:arn::text[]);
 

@@ -118,3 +118,13 @@ ALTER TABLE executions ADD COLUMN stop_date timestamptz;
 UPDATE executions SET stop_date = to_timestamp((record->>'stopDate')::float8)
 WHERE status <> 'RUNNING' AND jsonb_typeof(record->'stopDate') = 'number';
 CREATE INDEX executions_by_stop_date ON executions (stop_date) WHERE stop_date IS NOT NULL;
+
+-- migration: 5
+-- A running Map's items and its iterations' results, apart from the checkpoint (engine/checkpoint.py): row -1 holds
+-- the items, row i the result of iteration i, each written once by the commit that produced it.
+CREATE TABLE iterations (
+    execution_arn text NOT NULL,
+    map text NOT NULL,                     -- the Map state's thread, the event it entered at and its retries
+    idx integer NOT NULL,
+    body text NOT NULL,                    -- JSON text
+    PRIMARY KEY (execution_arn, map, idx));

@@ -97,6 +97,13 @@ WHERE status = 'RUNNING' AND (checkpoint IS NULL OR arn IN (SELECT execution_arn
 -- Retention (core.py's purge_closed): what belongs to closed executions, then the executions; one row per ARN.
 DELETE FROM history WHERE execution = (SELECT seq FROM executions WHERE arn = :arn AND status <> 'RUNNING');
 
+-- name: clear_iterations
+DELETE FROM iterations WHERE execution_arn = :arn;
+
+-- name: set_iterations
+INSERT INTO iterations VALUES (:arn, :map, :idx, :body)
+ON CONFLICT (execution_arn, map, idx) DO UPDATE SET body = excluded.body;
+
 -- name: purge_map_runs
 DELETE FROM resources WHERE kind IN ('map_run', 'map_run_progress') AND parent = :arn;
 

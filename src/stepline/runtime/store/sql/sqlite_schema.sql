@@ -1,6 +1,6 @@
 -- The SQLite store's schema. `tables` runs at every open (each statement only creates what is missing); the
--- upgrades of a file written by an older stepline run next (paged_history below version 3, stop_dates below 4),
--- then `indexes`. A new file is made with auto_vacuum=INCREMENTAL (sqlite.py), so that retention's deletions can
+-- upgrades of a file written by an older stepline run next (paged_history below version 3, stop_dates below 4;
+-- version 5 only added a table), then `indexes`. A new file is made with auto_vacuum=INCREMENTAL (sqlite.py), so that retention's deletions can
 -- give their pages back to the file system.
 
 -- name: tables
@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS signals (
     id INTEGER PRIMARY KEY AUTOINCREMENT, execution_arn TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS signals_by_execution ON signals (execution_arn, id);
 CREATE TABLE IF NOT EXISTS workers (name TEXT PRIMARY KEY, record TEXT NOT NULL, heartbeat REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS iterations (  -- version 5: a running Map's items and results (engine/checkpoint.py)
+    execution_arn TEXT NOT NULL, map TEXT NOT NULL, idx INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (execution_arn, map, idx)
+) WITHOUT ROWID;
 
 -- name: paged_history
 -- Versions 1 and 2 kept one row per event (version 2 only added tables).
