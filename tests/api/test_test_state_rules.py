@@ -121,6 +121,9 @@ def error_mock(error: str = "Boom", cause: str = "it broke") -> dict:
     # variables: a JSON object
     pytest.param(PASS, {"variables": "[1]"}, "ValidationException", "Variables must be a valid JSON object",
                  id="variables-not-object"),
+    pytest.param(PASS, {"variables": '{"two words": 1}'}, "ValidationException", "The variable name 'two words' is "
+                 "not valid: a variable name is a letter or '_' followed by letters, digits or '_', at most 80 "
+                 "characters, and not 'states'", id="variables-names"),
     # stateName: a state of a whole definition, at any depth (recorded)
     pytest.param({"StartAt": "A", "States": {"A": PASS}}, {"stateName": "B"}, "ValidationException",
                  "State not found in definition", id="state-name-unknown"),

@@ -63,6 +63,15 @@ def _join(names: Iterable[str]) -> str:
     return ", ".join(names)
 
 
+VARIABLE_NAME_RULE = ("a variable name is a letter or '_' followed by letters, digits or '_', at most 80 characters, "
+                      "and not 'states'")
+
+
+def is_variable_name(name: str) -> bool:
+    """A Unicode identifier (UAX #31, as str.isidentifier) of at most 80 characters; `states` is reserved."""
+    return name.isidentifier() and len(name) <= 80 and name != "states"
+
+
 class Checker:
     """Collects the diagnostics of one definition and builds its model."""
 
@@ -147,13 +156,12 @@ class Checker:
                     self.variable_names(obj[key], f"{at}/Assign", language)
 
     def variable_names(self, assign: Mapping[str, JSON], at: str, language: str) -> None:
-        """Variable names are Unicode identifiers (UAX #31, as str.isidentifier) of at most 80 characters; `states`
-        is reserved. In JSONPath states a name may end in ".$" (its value is then a path or intrinsic)."""
+        """Each name is_variable_name; in JSONPath states a name may end in ".$" (its value is then a path or
+        intrinsic)."""
         for key in assign:
             name = key[:-2] if language == f.JSONPATH and key.endswith(".$") else key
-            if not name.isidentifier() or len(name) > 80 or name == "states":
-                self.error(f"The variable name '{name}' is not valid: a variable name is a letter or '_' followed by "
-                           "letters, digits or '_', at most 80 characters, and not 'states'", f"{at}/{key}")
+            if not is_variable_name(name):
+                self.error(f"The variable name '{name}' is not valid: {VARIABLE_NAME_RULE}", f"{at}/{key}")
 
     # -- state machines --------------------------------------------------------------------------------
     def machine(self, obj: Mapping[str, JSON], base: str, container: Container, language: str,

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from stepline.asl.parse import parse_definition
+from stepline.asl.rules import VARIABLE_NAME_RULE, is_variable_name
 from stepline.engine.effects import InvokeTask
 from stepline.engine.program import State
 from stepline.engine.resources import describe_resource
@@ -177,6 +178,9 @@ def _variables(text: str | None) -> dict:
         raise errors.ValidationException("Variables must be a valid JSON object") from None
     if not isinstance(variables, dict):
         raise errors.ValidationException("Variables must be a valid JSON object")
+    for name in variables:
+        if not is_variable_name(name):
+            raise errors.ValidationException(f"The variable name '{name}' is not valid: {VARIABLE_NAME_RULE}")
     return variables
 
 
