@@ -25,6 +25,7 @@ marker.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,8 +199,22 @@ class _Link:
     target: str
     kind: str
     title: str = ""
-    chain: list[str] = field(default_factory=list)  # item keys from top to bottom
-    reversed: bool = False
+    reversed: bool = False  # drawn from the target down to the source (a loop back)
+    own: str = ""  # its first bend point, next to its source: it carries the label
+    lane: list[str] = field(default_factory=list)  # the lane it goes on along, nearest the target first
+    shared: int = 0  # how many of the lane's bend points it goes through
+
+    def ends(self) -> tuple[str, str]:
+        """The upper and the lower of its two states."""
+        return (self.target, self.source) if self.reversed else (self.source, self.target)
+
+    def inner(self) -> tuple[str, str]:
+        """Its bend points next to its upper and its lower state (its states themselves when it has none)."""
+        top, bottom = self.ends()
+        if not self.own:
+            return bottom, top
+        near_target = self.lane[0] if self.shared else self.own
+        return (near_target, self.own) if self.reversed else (self.own, near_target)
 
 
 def _machine(machine: StateMachine, titles: Mapping[str, tuple[str, ...]], *, start: bool) -> _Block:
@@ -233,10 +248,10 @@ def _machine(machine: StateMachine, titles: Mapping[str, tuple[str, ...]], *, st
     roots += [start_at] if start_at else []
     roots += [state.location for state in states.values()]
     _rank(items, links, roots)
-    _add_dummies(items, links)
+    lanes = _add_dummies(items, links)
     ranks = _order(items, roots, links)
     _place_x(items, ranks)
-    _straighten(items, ranks, links)
+    _straighten(items, ranks, lanes)
     bands = _place_y(items, ranks)
     width = _normalise_x(items)
     block = _Block(width, bands[-1][1] if bands else 0.0)
@@ -429,33 +444,48 @@ def _rank(items: dict[str, _Item], links: list[_Link], roots: list[str]) -> None
         item.rank -= lowest
 
 
-def _add_dummies(items: dict[str, _Item], links: list[_Link]) -> None:
-    """A bend point on every rank an edge crosses; a labelled edge's label rides on its first one.
+def _add_dummies(items: dict[str, _Item], links: list[_Link]) -> list[list[str]]:
+    """A bend point on every rank an edge crosses; a labelled edge's label rides on its first one. Returns the
+    lanes.
 
     Past that first one, edges of one kind into one state share their bend points (a lane), so that a hundred
-    Catch edges into one Fail state cost a lane, not a hundred: bend points grow with ranks, not ranks squared."""
+    Catch edges into one Fail state cost a lane, not a hundred: bend points, and the work on them, grow with
+    ranks, not ranks squared."""
+    lanes: dict[tuple[str, str, bool], list[str]] = {}
+
+    def link_items(upper: str, lower: str) -> None:
+        items[upper].down.append(lower)
+        items[lower].up.append(upper)
+
     for number, link in enumerate(links):
-        top, bottom = (link.target, link.source) if link.reversed else (link.source, link.target)
-        span = range(items[top].rank + 1, items[bottom].rank)
-        own_rank = (items[bottom].rank - 1) if link.reversed else (items[top].rank + 1)
-        chain = [top]
-        for rank in span:
-            if rank != own_rank:
-                key = f"~{link.target}~{link.kind}~{link.reversed}~{rank}"
-                if key not in items:
-                    items[key] = _Item(key, 0.0, 0.0, dummy=True, rank=rank)
-            else:
-                key = f"~{number}~{rank}"
-                label = labels.fit(link.title, LABEL_MAX_W, labels.SMALL) if link.title else ""
-                width = labels.text_width(label, labels.SMALL) + 10 if label else 0.0
-                items[key] = _Item(key, width, LABEL_H if label else 0.0, dummy=True, label=label, rank=rank)
-            chain.append(key)
-        chain.append(bottom)
-        link.chain = chain
-        for upper, lower in zip(chain, chain[1:]):
-            if lower not in items[upper].down:
-                items[upper].down.append(lower)
-                items[lower].up.append(upper)
+        top, bottom = link.ends()
+        top_rank, bottom_rank = items[top].rank, items[bottom].rank
+        if bottom_rank - top_rank < 2:  # not drawn by _rank; kept straight should it ever be
+            link_items(top, bottom)
+            continue
+        own_rank = bottom_rank - 1 if link.reversed else top_rank + 1
+        link.own = f"~{number}~{own_rank}"
+        label = labels.fit(link.title, LABEL_MAX_W, labels.SMALL) if link.title else ""
+        width = labels.text_width(label, labels.SMALL) + 10 if label else 0.0
+        items[link.own] = _Item(link.own, width, LABEL_H if label else 0.0, dummy=True, label=label, rank=own_rank)
+        link.lane = lanes.setdefault((link.target, link.kind, link.reversed), [])
+        link.shared = bottom_rank - top_rank - 2
+        target_rank = items[link.target].rank
+        while len(link.lane) < link.shared:  # the lane grows away from the target
+            rank = target_rank + 1 + len(link.lane) if link.reversed else target_rank - 1 - len(link.lane)
+            key = f"~{link.target}~{link.kind}~{link.reversed}~{rank}"
+            items[key] = _Item(key, 0.0, 0.0, dummy=True, rank=rank)
+            nearer = link.lane[-1] if link.lane else link.target
+            link_items(*((nearer, key) if link.reversed else (key, nearer)))
+            link.lane.append(key)
+        far = link.lane[link.shared - 1] if link.shared else link.target
+        if link.reversed:
+            link_items(far, link.own)
+            link_items(link.own, bottom)
+        else:
+            link_items(top, link.own)
+            link_items(link.own, far)
+    return list(lanes.values())
 
 
 # ---------------------------------------------------------------------- order within ranks
@@ -571,33 +601,28 @@ def _place_x(items: dict[str, _Item], ranks: list[list[str]]) -> None:
             _fit(items, rank, desired)
 
 
-def _straighten(items: dict[str, _Item], ranks: list[list[str]], links: list[_Link]) -> None:
-    """Long edges as straight as their neighbours allow: each stretch of an edge's bend points that can share
-    one x (between the items beside them in their ranks) gets it, the mean of their x's clamped in. Longest
-    edges first; a bend point once set stays (a lane shared by edges is straightened once)."""
-    done: set[str] = set()
-
-    def settle(run: list[str], low: float, high: float) -> None:
-        x = min(high, max(low, sum(items[key].x for key in run) / len(run))) if run else 0.0
-        for key in run:
-            items[key].x = x
-        done.update(run)
-
-    for link in sorted(links, key=lambda link: -len(link.chain)):
+def _straighten(items: dict[str, _Item], ranks: list[list[str]], lanes: list[list[str]]) -> None:
+    """Lanes as straight as their neighbours allow: each stretch of a lane that can share one x (between the items
+    beside them in their ranks) gets it."""
+    for lane in lanes:
         run: list[str] = []
         low, high = float("-inf"), float("inf")
-        for key in link.chain[1:-1]:
-            if key in done:
-                settle(run, low, high)
-                run, low, high = [], float("-inf"), float("inf")
-                continue
+        for key in lane:
             lo, hi = _room(items, ranks, key)
             if max(low, lo) > min(high, hi):
-                settle(run, low, high)
+                _align(items, run, low, high)
                 run, low, high = [], float("-inf"), float("inf")
             run.append(key)
             low, high = max(low, lo), min(high, hi)
-        settle(run, low, high)
+        _align(items, run, low, high)
+
+
+def _align(items: dict[str, _Item], run: list[str], low: float, high: float) -> None:
+    """The items of run on one x: the mean of theirs, clamped between low and high."""
+    if run:
+        x = min(high, max(low, sum(items[key].x for key in run) / len(run)))
+        for key in run:
+            items[key].x = x
 
 
 def _room(items: dict[str, _Item], ranks: list[list[str]], key: str) -> tuple[float, float]:
@@ -659,34 +684,60 @@ def _normalise_x(items: dict[str, _Item]) -> float:
 
 def _route(items: dict[str, _Item], links: list[_Link], bands: list[tuple[float, float]]) -> list[Edge]:
     """Points for every edge: out of the bottom of the upper box, through its bend points, into the top of the
-    lower one; several edges on one side of a box are spread along it.
+    lower one; several edges on one side of a box are spread along it, edges along one lane share their port.
 
     Between two points the SVG draws a curve inside their bounding box. The points come in pairs, one at the
     bottom of a rank's band and one at the top of the next band, so every sideways move stays in a gap
     between bands, where there are no boxes; within a band an edge runs straight down at its own box's port
     or at its bend point, which the placement keeps clear of the other boxes of that rank."""
-    neighbours: dict[tuple[str, str], set[str]] = {}  # edges coming along one lane share their port
+    neighbours: dict[tuple[str, str], set[str]] = {}
     for link in links:
-        neighbours.setdefault((link.chain[0], "bottom"), set()).add(link.chain[1])
-        neighbours.setdefault((link.chain[-1], "top"), set()).add(link.chain[-2])
+        (upper, lower), (below_upper, above_lower) = link.ends(), link.inner()
+        neighbours.setdefault((upper, "bottom"), set()).add(below_upper)
+        neighbours.setdefault((lower, "top"), set()).add(above_lower)
     port: dict[tuple[str, str], float] = {}  # (box, neighbour) -> x
     for (key, _), near in neighbours.items():
         item = items[key]
         spacing = min(18.0, item.box_w * 0.7 / (len(near) - 1)) if len(near) > 1 else 0.0
         for i, other in enumerate(sorted(near, key=lambda k: (items[k].x, k))):
             port[(key, other)] = item.x + (i - (len(near) - 1) / 2) * spacing
+
+    def through(key: str) -> list[tuple[float, float]]:
+        item = items[key]
+        return [(item.x, bands[item.rank][0]), (item.x, bands[item.rank][1])]
+
+    lane_paths: dict[int, tuple[list[tuple[float, float]], list[int], list[tuple[float, float]]]] = {}
+
+    def along(link: _Link) -> list[tuple[float, float]]:
+        """The points of the lane stretch link goes through, top to bottom, from the lane's points worked out
+        once: without the middles of its straight runs, so a long straight lane costs each edge two points."""
+        if not link.shared:
+            return []
+        if id(link.lane) not in lane_paths:
+            keys = link.lane if link.reversed else link.lane[::-1]
+            points = [point for key in keys for point in through(key)]
+            kept = [i for i in range(len(points)) if i in (0, len(points) - 1)
+                    or not points[i - 1][0] == points[i][0] == points[i + 1][0]]
+            lane_paths[id(link.lane)] = (points, kept, [points[i] for i in kept])
+        points, kept, corners = lane_paths[id(link.lane)]
+        if link.reversed:  # from the lane's top (the target's side) to its link.shared-th point
+            last = 2 * link.shared - 1
+            return corners[:bisect.bisect_left(kept, last)] + [points[last]]
+        first = len(points) - 2 * link.shared  # from the link.shared-th point from the bottom to the target
+        return [points[first]] + corners[bisect.bisect_right(kept, first):]
+
     edges = []
     for number, link in enumerate(links):
-        chain = link.chain
-        top, bottom = items[chain[0]], items[chain[-1]]
-        exit_x, entry_x = port[(chain[0], chain[1])], port[(chain[-1], chain[-2])]
+        (top_key, bottom_key), (below_top, above_bottom) = link.ends(), link.inner()
+        top, bottom = items[top_key], items[bottom_key]
+        exit_x, entry_x = port[(top_key, below_top)], port[(bottom_key, above_bottom)]
         points = [(exit_x, top.y + top.h / 2), (exit_x, bands[top.rank][1])]
-        for key in chain[1:-1]:
-            bend = items[key]
-            points += [(bend.x, bands[bend.rank][0]), (bend.x, bands[bend.rank][1])]
+        if link.own:
+            own = through(link.own)
+            points += (along(link) + own) if link.reversed else (own + along(link))
         points += [(entry_x, bands[bottom.rank][0]), (entry_x, bottom.y - bottom.h / 2)]
         rounded = _simplify([(round(x, 1), round(y, 1)) for x, y in _simplify(points)])
-        label_item = next((items[key] for key in chain[1:-1] if items[key].label), None)
+        label_item = items[link.own] if link.own and items[link.own].label else None
         if link.reversed:
             rounded.reverse()
         edges.append(Edge(
