@@ -234,6 +234,8 @@ def test_map_iteration_failure_count_against_the_tolerated_failures(sfn: Any) ->
     assert tolerated["status"] == "SUCCEEDED"
     exceeded = run_state(sfn, MAP, stateConfiguration={"mapIterationFailureCount": 2}, **request)
     assert (exceeded["status"], exceeded["error"]) == ("FAILED", "States.ExceedToleratedFailureThreshold")
+    assert error_of(sfn, MAP, stateConfiguration={"mapIterationFailureCount": 4}, **request) == (
+        "ValidationException", "mapIterationFailureCount (4) cannot be greater than the number of Map items (3)")
 
 
 def test_error_caused_by_a_state_inside_the_parallel(sfn: Any) -> None:

@@ -134,6 +134,7 @@ class StateTest:
         self.execution.context = context
         self.now = start_time
         self.pending: InvokeTask | None = None
+        self.item_count: int | None = None  # a Map's items, once it has read them
 
     # ------------------------------------------------------------------ driving
 
@@ -325,6 +326,7 @@ class _TestExecution(Execution):
         state = t.state
         recorded = self.recorded
         if group.kind == "Map":
+            self.test.item_count = len(group.items or [])
             recorded["maxConcurrency"] = group.max_concurrency
             if state.tolerated_count is not None:
                 recorded["toleratedFailureCount"] = int(group.tolerated_count)

@@ -96,6 +96,9 @@ async def test_state(request: Mapping[str, Any], *, settings: Settings, integrat
                      item_reader=state.type == "Map" and "ItemReader" in body, limits=settings.limits)
     # the state's expressions run off the event loop, which serves everything else meanwhile (expr/limits.py)
     call = await STEPS.run(test.start, now)
+    if test.item_count is not None and configuration.map_iteration_failure_count > test.item_count:
+        raise errors.ValidationException(f"mapIterationFailureCount ({configuration.map_iteration_failure_count}) "
+                                         f"cannot be greater than the number of Map items ({test.item_count})")
     exchanges: list[JSON] = []
     while call is not None:  # an unmocked Task: stepline's integrations answer it
         task = TaskCall.of(call, test.execution.execution_arn)
