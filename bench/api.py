@@ -21,6 +21,10 @@ build/bench-api.json (with each driver's full report); the peer servers' logs to
 server, beside a plain boto3 loop sending the same messages from the same number of threads, in the same run; it
 reports both rates, their ratio, stepline's server CPU per task call and moto's CPU per message in each phase.
 
+`inline_map` (bench/inline_map.py, stepline only) is issue 14's: an inline Map over 1,000 and 2,000 items whose
+iterations call a local function (`--functions inline_map`), as a Standard execution on the durable store and as
+a StartSyncExecution of an Express state machine (in memory), timed by the server's startDate and stopDate.
+
 moto and MiniStack live in their own virtualenv (build/bench-peers, from bench/peers.txt): MiniStack pins a
 botocore that is not stepline's, so they cannot share .venv.
 """
@@ -45,6 +49,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import inline_map
 import services
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +60,7 @@ MOCK_CONFIG = SHARED_BENCH / "workloads" / "mock_config.json"
 PEERS = ["stepline", "moto", "ministack"]
 MULTI_STATE = ["pass_chain_100", "choice_loop_1000", "map_1000", "map_1000_c10", "parallel_10"]
 SQS_SEND = "sqs_send"  # bench/services.py's workload, not run.py's
+INLINE_MAP = "inline_map"  # bench/inline_map.py's workload, not run.py's
 WAIT_DUE_S = 1.0  # wait_short's Wait state: "Seconds": 1
 
 # The targets of issue #7, checked against this run's figures.
@@ -75,7 +81,7 @@ def _driver_module() -> Any:
 
 def shared_workloads(workloads: list[str]) -> list[str]:
     """The workloads that ../shared/bench/run.py drives on every peer."""
-    return [wl for wl in workloads if wl != SQS_SEND]
+    return [wl for wl in workloads if wl not in (SQS_SEND, INLINE_MAP)]
 
 
 def free_port() -> int:
@@ -432,6 +438,9 @@ def render(summary: dict, targets: list[dict]) -> str:
         if wl == SQS_SEND:
             out.append(services.render(row, _table))
             continue
+        if wl == INLINE_MAP:
+            out.append(f"\ninline_map  (seconds, best of 3; server startDate to stopDate): {row}")
+            continue
         out.append(f"\n{wl}  ({row['states_entered_per_execution']} states entered per execution)")
         if wl == "wait_short":
             rows = []
@@ -472,8 +481,8 @@ def main(argv: list[str] | None = None) -> int:
     driver = _driver_module()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peers", nargs="*", default=PEERS, choices=PEERS)
-    parser.add_argument("--workloads", nargs="*", default=[*driver.DEFAULT_ORDER, SQS_SEND],
-                        choices=[*driver.DEFAULT_ORDER, SQS_SEND])
+    parser.add_argument("--workloads", nargs="*", default=[*driver.DEFAULT_ORDER, SQS_SEND, INLINE_MAP],
+                        choices=[*driver.DEFAULT_ORDER, SQS_SEND, INLINE_MAP])
     parser.add_argument("--target-s", type=float, default=8.0,
                         help="run.py's seconds per timed run and per StartSyncExecution throughput run, the same "
                              "for every peer (default 8)")
@@ -518,11 +527,26 @@ def main(argv: list[str] | None = None) -> int:
             sqs_send = {"error": f"{type(error).__name__}: {error}"[:1000]}
             print(f"sqs_send: {sqs_send['error']}", flush=True)
 
+    mapped: dict[str, Any] | None = None
+    if INLINE_MAP in args.workloads and "stepline" in args.peers:
+        try:
+            mapped = inline_map.served(inline_map.SIZES, 3, lambda port, folder: peer_command(
+                "stepline", port, args.peer_bin, folder), free_port(), logs / "inline_map.log", wait_ready, stop)
+        except Exception as error:  # noqa: BLE001 - reported with the other workloads' results
+            mapped = {"error": f"{type(error).__name__}: {error}"[:1000]}
+        print(f"inline_map: {mapped}", flush=True)
+
     summary = summarize(reports, shared_workloads(args.workloads), driver.WORKLOADS)
     targets = check_targets(summary)
     if sqs_send is not None and "error" not in sqs_send:
         summary[SQS_SEND] = services.summarize(sqs_send)
         targets.append(services.target(summary[SQS_SEND]))
+    if mapped is not None:
+        summary[INLINE_MAP] = mapped
+        targets.append({"target": f"inline_map: durable 2,000 items <= {inline_map.MAX_SIZE_RATIO:g}x 1,000 and "
+                                  f"<= {inline_map.MAX_MEMORY_RATIO:g}x in memory (issue 14)",
+                        "met": mapped.get("targets_met"),
+                        "value": [mapped.get("size_ratio"), mapped.get("memory_ratio")]})
     print("\n" + "=" * 100)
     versions = {peer: reports[peer]["version"] if peer in reports else peer_version(peer, args.peer_bin)
                 for peer in args.peers}
@@ -544,6 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summary,
         "reports": reports,
         **({SQS_SEND: sqs_send} if sqs_send is not None else {}),
+        **({INLINE_MAP: mapped} if mapped is not None else {}),
     }
     args.out.write_text(json.dumps(document, indent=2, default=str) + "\n")
     print(f"\nwritten to {args.out}")

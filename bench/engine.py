@@ -4,6 +4,8 @@ Prints a table and writes build/bench.json as {"<workload>": {"transitions_per_s
 where floor_ratio = the floor's step rate / the engine's state-transition rate, both measured in this run
 (floor.py's shallow-copy + call + json.dumps loop, the least a Python interpreter can do per transition).
 Transitions are counted as AWS bills them: states entered (Map iterations and Parallel branches included).
+`inline_map` (bench/inline_map.py) is an inline Map over 1,000 and 2,000 items calling a local function, durable
+and in memory: its seconds and the two ratios issue 14 sets targets for.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import inline_map
 from stepline.runtime.integrations.mock_config import MockConfig
 from stepline.service.app import StepFunctionsService
 from stepline.service.settings import Settings
@@ -28,7 +31,7 @@ SHARED_BENCH = next(path for path in (Path(os.environ.get("STEPLINE_SHARED_BENCH
                                        Path("/work/shared/bench")) if path.exists())
 DURABLE = ["pass_chain_100"]  # also measured on the durable runtime, as "<name>_durable"
 WORKLOADS = ["pass1", "pass_chain_100", "pass_chain_100_jsonata", "choice_loop_1000", "map_1000", "map_1000_c10",
-             "parallel_10", "retry_catch", "wait_short"]
+             "parallel_10", "retry_catch", "wait_short", "inline_map"]
 JSONATA_SUFFIX = "_jsonata"  # the JSONata twin of a workload of Pass states (jsonata_twin)
 
 
@@ -139,7 +142,7 @@ def main() -> int:
     report = {}
     print(f"interpreter floor (floor.py shallow copy + call + dumps): {floor:,} steps/s")
     print(f"{'workload':<22} {'executions/s':>13} {'transitions/s':>14} {'floor_ratio':>12}")
-    runs = [(name, measure) for name in args.workloads] + [(f"{name}_durable", measure_durable)
+    runs = [(name, measure) for name in args.workloads if name != "inline_map"] + [(f"{name}_durable", measure_durable)
                                                            for name in DURABLE if name in args.workloads]
     for label, run in runs:
         figures = run(label.removesuffix("_durable"), args.seconds)
@@ -147,6 +150,9 @@ def main() -> int:
         report[label] = figures
         print(f"{label:<22} {figures['executions_per_s']:>13,} {figures['transitions_per_s']:>14,} "
               f"{figures['floor_ratio']:>12}")
+    if "inline_map" in args.workloads:
+        report["inline_map"] = figures = inline_map.measure(inline_map.SIZES, runs=3)
+        print(f"inline_map (seconds, best of 3): {figures}")
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     print(f"written to {args.report}")
