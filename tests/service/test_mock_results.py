@@ -89,6 +89,11 @@ def test_none_checks_nothing() -> None:
     pytest.param("arn:aws:states:::bedrock:invokeModel", "InvokeModelResponse", id="bedrock-runtime"),
     pytest.param("arn:aws:states:::bedrock:createModelCustomizationJob", "CreateModelCustomizationJobResponse",
                  id="bedrock"),
+    pytest.param("arn:aws:states:::states:startExecution.sync", "DescribeExecutionOutput", id="sync-execution"),
+    pytest.param("arn:aws:states:::states:startExecution.sync:2", "DescribeExecutionOutput", id="sync2-execution"),
+    pytest.param("arn:aws:states:::ecs:runTask.sync", "Task", id="sync-ecs-task"),
+    pytest.param("arn:aws:states:::glue:startJobRun.sync", "JobRun", id="sync-glue-job-run"),
+    pytest.param("arn:aws:states:::elasticmapreduce:createCluster.sync", "RunJobFlowOutput", id="sync-emr-submitted"),
 ])
 def test_output_shape_of_the_api_called(resource: str, operation: str) -> None:
     shape = output_shape(describe_resource(resource))
@@ -97,7 +102,7 @@ def test_output_shape_of_the_api_called(resource: str, operation: str) -> None:
 
 @pytest.mark.parametrize("resource", [
     pytest.param("arn:aws:states:::sqs:sendMessage.waitForTaskToken", id="callback"),
-    pytest.param("arn:aws:states:::glue:startJobRun.sync", id="sync"),
+    pytest.param("arn:aws:states:::codebuild:startBuild.sync", id="sync-wrapped-build"),
     pytest.param("arn:aws:states:us-east-1:123456789012:activity:work", id="activity"),
     pytest.param("arn:aws:lambda:us-east-1:123456789012:function:work", id="function-arn"),
     pytest.param("arn:aws:states:::http:invoke", id="http"),

@@ -12,8 +12,11 @@ calls an AWS API and answers at once:
   the action in PascalCase, with the integrations whose actions AWS names otherwise (`elasticmapreduce:createCluster`
   is EMR's RunJobFlow) and Bedrock's two APIs (`invokeModel` is the runtime's, the others Bedrock's).
 
-Activities, `.sync` and `.waitForTaskToken` tasks, HTTP and API Gateway tasks, Kubernetes calls and Lambda function
-ARNs have no output shape: their mocks are not checked. A result's fields are named as Step Functions names
+A `.sync` Task's result is its job's description: the output of the operation that describes the job
+(`DescribeExecution` for `states:startExecution.sync` and `.sync:2`, ECS's `Task` for `ecs:runTask.sync`, ...; see
+runtime/integrations/aws/jobs.py), which AWS checks a mock against too. Activities, `.waitForTaskToken` tasks, HTTP
+and API Gateway tasks, Kubernetes calls, CodeBuild's wrapped builds and Lambda function ARNs have no output shape:
+their mocks are not checked. A result's fields are named as Step Functions names
 them (PascalCase); a field the shape does not have is let through. Kinds: a structure (or union) is an object, a
 list an array, a map an object whose values have the map's value shape, a string (or timestamp, which Step
 Functions returns as ISO 8601 text) a string, an enum one of its values, a number (integer, long, float, double)
@@ -33,6 +36,7 @@ from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Sh
 from stepline.engine.resources import Resource
 from stepline.errors import StatesError
 from stepline.jsonvalue import JSON
+from stepline.runtime.integrations.aws.jobs import result_shape
 from stepline.runtime.integrations.aws.sdk import service_model
 from stepline.runtime.integrations.aws.shapes import step_functions_name
 from stepline.service import errors
@@ -70,10 +74,19 @@ def check_mock_result(result: JSON, resource: Resource, mode: str) -> None:
 
 
 def output_shape(resource: Resource) -> StructureShape | None:
-    """The output shape of the API a request-response Task calls; None when it calls none that stepline knows."""
-    if resource.kind != "service" or resource.pattern != "request" or not resource.name:
+    """The shape of a Task's result: the output of the API a request-response Task calls, the job description a
+    `.sync` Task returns; None when stepline knows no such API."""
+    if resource.kind != "service" or resource.pattern == "callback" or not resource.name:
         return None
     action = resource.name
+    if resource.pattern == "sync":
+        action = action.split(".sync")[0]
+        if resource.resource_type == "states" and action == "startExecution":  # .sync and .sync:2 alike
+            model = _optimized_model("stepfunctions")
+            return _output(model, "DescribeExecution") if model is not None else None
+        if resource.resource_type.startswith("aws-sdk:"):
+            return None
+        return result_shape(resource.resource_type, action)
     if resource.resource_type.startswith("aws-sdk:"):
         try:
             _, model = service_model(resource.resource_type.split(":", 1)[1])

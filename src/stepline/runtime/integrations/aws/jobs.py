@@ -255,6 +255,26 @@ class JobIntegrations(Integration):
                 raise states_error(error, api.naming, model) from None
 
 
+def result_shape(resource_type: str, action: str) -> StructureShape | None:
+    """The shape of a `<resource type>:<action>.sync` Task's result: the job's description in its describe
+    operation's output, or the call's own output where that is the result; None for a wrapped description
+    (CodeBuild's `Build`) and for an action JOBS does not know."""
+    job = JOBS.get((resource_type, action))
+    api = api_for(resource_type, action)
+    if job is None or api is None or job.wrap is not None:
+        return None
+    model = service_model(api.service)
+    if job.result == "submitted":
+        return model.operation_model(api.actions[action]).output_shape
+    shape: Shape | None = model.operation_model(job.describe).output_shape
+    for step in job.job:
+        if isinstance(step, int):
+            shape = shape.member if isinstance(shape, ListShape) else None
+        else:
+            shape = shape.members.get(step) if isinstance(shape, StructureShape) else None
+    return shape if isinstance(shape, StructureShape) else None
+
+
 def _result(job: Job, handle: JSON, description: JSON) -> JSON:
     return handle.get("Result") if job.result == "submitted" and isinstance(handle, dict) else description
 
