@@ -34,8 +34,8 @@ test: install
 bench: install
 	$(BIN)/python bench/engine.py
 
-# Map states at scale (bench/map_runs.py): an inline Map over 1,000 and 2,000 items, durable and in memory; a
-# distributed Map over a CSV in moto's S3 into EXPRESS children beside plain starts; STANDARD children all at once.
+# distributed Maps at scale (bench/map_runs.py): a Map over a CSV in moto's S3 into EXPRESS children beside plain
+# starts; STANDARD children all at once.
 # Writes build/bench-maps.json; the issue's full sizes: ARGS="--rows 1000000 --children 10000 --standard 10000"
 bench-maps: install
 	$(BIN)/python bench/map_runs.py $(ARGS)

@@ -1,10 +1,9 @@
-"""`make bench-maps`: Map states at scale, the figures issue 14 asks for, each measured in this run.
+"""`make bench-maps`: distributed Maps at scale, the figures issue 14 asks for, each measured in this run (the
+inline Map's are bench/inline_map.py's).
 
-1. An inline Map over 1,000 and 2,000 items whose iterations call a local function: durable (SQLite) and in
-   memory; the ratios 2,000/1,000 (linear would be 2) and durable/in memory.
-2. A distributed Map over a CSV of --rows rows in S3 (moto's server on 127.0.0.1), batched into --children EXPRESS
+1. A distributed Map over a CSV of --rows rows in S3 (moto's server on 127.0.0.1), batched into --children EXPRESS
    children: items/s and child executions/s, beside plain StartExecution's rate in the same run; peak RSS.
-3. --standard STANDARD children with MaxConcurrency as many: the time, and peak RSS.
+2. --standard STANDARD children with MaxConcurrency as many: the time, and peak RSS.
 
 Prints a table and writes build/bench-maps.json. The issue's full sizes are --rows 1000000 --children 10000
 --standard 10000 (minutes, and a few GB of moto); the defaults are a tenth of them.
@@ -15,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -30,21 +30,8 @@ from aws_services import aws_client, aws_environment  # noqa: E402
 
 from stepline.service.app import StepFunctionsService  # noqa: E402
 from stepline.service.settings import Settings  # noqa: E402
-from stepline.service.workflow import Workflow  # noqa: E402
 
 ROLE = "arn:aws:iam::123456789012:role/bench"
-FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:work"
-
-
-def work(event: Any, context: Any) -> Any:
-    return event
-
-
-def inline_map() -> dict:
-    return {"StartAt": "Each", "States": {"Each": {
-        "Type": "Map", "ItemsPath": "$.items", "End": True,
-        "ItemProcessor": {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": FUNCTION,
-                                                                 "End": True}}}}}}
 
 
 def distributed(reader: dict | None, batch: int | None, execution_type: str, **fields: Any) -> dict:
@@ -77,7 +64,6 @@ async def run(service: StepFunctionsService, definition: dict, input: Any, timeo
 
 async def service_on(directory: Path) -> StepFunctionsService:
     service = StepFunctionsService(Settings(db=str(directory / f"{uuid.uuid4().hex}.db"), poll_seconds=0.2))
-    service.functions.register("work", work)
     await service.start()
     return service
 
@@ -101,22 +87,7 @@ async def main(rows: int, children: int, standard: int) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
-        for items in (1000, 2000):  # 1. inline Map
-            service = await service_on(directory)
-            try:
-                figures[f"inline_map_{items}_durable_s"] = await run(service, inline_map(), {"items": list(range(items))})
-            finally:
-                await service.close()
-            workflow = Workflow(inline_map(), functions={"work": work})
-            began = time.perf_counter()
-            assert (await workflow.run_async({"items": list(range(items))})).succeeded
-            figures[f"inline_map_{items}_memory_s"] = time.perf_counter() - began
-        figures["inline_map_2000_over_1000_durable"] = (figures["inline_map_2000_durable_s"]
-                                                        / figures["inline_map_1000_durable_s"])
-        figures["inline_map_2000_durable_over_memory"] = (figures["inline_map_2000_durable_s"]
-                                                          / figures["inline_map_2000_memory_s"])
-
-        import os  # 2. a distributed Map over a CSV in S3, in EXPRESS children
+        # 1. a distributed Map over a CSV in S3, in EXPRESS children
         os.environ.update(aws_environment())
         s3 = aws_client("s3")
         bucket = f"bench-{uuid.uuid4().hex[:8]}"
@@ -135,7 +106,7 @@ async def main(rows: int, children: int, standard: int) -> dict[str, Any]:
             figures["express_children_per_s"] = children / seconds
             figures["children_over_plain_starts"] = figures["express_children_per_s"] / figures["plain_starts_per_s"]
             figures["peak_rss_after_csv_mib"] = peak_rss_mib()
-            # 3. STANDARD children, all at once
+            # 2. STANDARD children, all at once
             seconds = await run(service, distributed(None, None, "STANDARD", ItemsPath="$.items",
                                                      MaxConcurrency=standard), {"items": list(range(standard))})
             figures["standard_children"], figures["standard_children_s"] = standard, seconds

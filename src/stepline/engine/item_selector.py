@@ -41,6 +41,11 @@ class ItemSelector:
                         if language == JSONATA else compile_template(selector, at="/ItemSelector", field="ItemSelector"))
         return cls(evaluate, language, parameters)
 
+    @property
+    def selects(self) -> bool:
+        """Whether there is an ItemSelector (without one, an item is its child's input)."""
+        return self._evaluate is not None
+
     def __call__(self, index: int, value: JSON, *, now: datetime) -> JSON:
         """The input of the child that processes the item at `index` (the item itself without a selector)."""
         if self._evaluate is None:

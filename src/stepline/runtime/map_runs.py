@@ -327,9 +327,12 @@ class _Run:
             raise StatesError(READER_FAILED, f"The ItemReader could not be opened: {error}") from None
         try:
             while page := await reader.read():
+                if selector.selects:
+                    now = self.children.now()
+                    page = [Item(selector(item.cursor["index"] - 1, item.value, now=now), item.cursor)
+                            for item in page]
                 for item in page:
-                    index = item.cursor["index"] - 1
-                    yield Item(selector(index, item.value, now=self.children.now()), item.cursor)
+                    yield item
         finally:
             await reader.close()
 
