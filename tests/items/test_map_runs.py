@@ -230,6 +230,24 @@ async def test_results_are_written_to_s3(service: StepFunctionsService, bucket: 
     assert [(entry["Error"], entry["Status"]) for entry in read("FAILED")] == [("Odd", "FAILED"), ("Odd", "FAILED")]
 
 
+async def test_a_failed_run_writes_its_results_and_the_items_it_never_started(service: StepFunctionsService,
+                                                                               bucket: str, s3: Any) -> None:
+    writer = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": bucket, "Prefix": "out"}}
+    definition = distributed(FAIL_ODD, ItemsPath="$.items", ResultWriter=writer, MaxConcurrency=1)
+    described, history = await execute(service, definition, {"items": [{"n": i} for i in range(5)]})
+    assert (described["status"], described["error"]) == ("FAILED", "States.ExceedToleratedFailureThreshold")
+    key = f"out/{map_run_arn(history).rsplit(':', 1)[1]}/manifest.json"
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    def entries(name: str) -> list[dict]:
+        return [entry for file in manifest["ResultFiles"][name]
+                for entry in json.loads(s3.get_object(Bucket=bucket, Key=file["Key"])["Body"].read())]
+    assert [json.loads(e["Output"]) for e in entries("SUCCEEDED")] == [{"n": 0}]
+    assert [e["Status"] for e in entries("FAILED")] == ["FAILED"]
+    assert [(json.loads(e["Input"]), e["Status"]) for e in entries("PENDING")] == [
+        ({"n": 2}, "PENDING"), ({"n": 3}, "PENDING"), ({"n": 4}, "PENDING")]
+
+
 @pytest.mark.parametrize(("fields", "status"), [
     pytest.param({"ToleratedFailureCount": 2}, "SUCCEEDED", id="count-tolerated"),
     pytest.param({"ToleratedFailureCount": 1}, "FAILED", id="count-exceeded"),

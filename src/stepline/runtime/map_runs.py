@@ -165,6 +165,7 @@ class _Run:
         self.failed_items = 0
         self.failure: tuple[str, str | None] | None = None
         self._saved = time.monotonic()  # when the record was last saved
+        self._pending: tuple[ReaderSpec | None, BatcherSpec | None, ItemSelector] | None = None  # how items are read
 
     async def drive(self) -> Ended:
         plan, children = self.plan, self.children
@@ -208,6 +209,7 @@ class _Run:
             self.failure = (record.error or THRESHOLD_ERROR, record.cause)
         else:  # aborted: the parent stopped meanwhile, and is told nothing more
             return Failed("States.Runtime", "The Map Run was aborted")
+        self._pending = (reader, batcher, selector)
         return await self._results(writer)
 
     async def _redrive(self, record: MapRunRecord, count: int) -> MapRunRecord:
@@ -411,6 +413,15 @@ class _Run:
             described = await self.children.describe(self._child_arn(index))
             if described is not None:
                 await writer.add(described)
+        if self.failure is not None and not self.record.read_all and self._pending is not None:
+            inputs = self._inputs(*self._pending)  # the items no child was started for
+            try:
+                async for value, _, _ in inputs:
+                    await writer.add({"status": "PENDING", "input": dumps(value)})
+            except StatesError:
+                pass  # the items that cannot be read are not written (the run failed reading them)
+            finally:
+                await inputs.aclose()
         return await writer.finish()
 
 
