@@ -318,6 +318,14 @@ async def test_express_children(service: StepFunctionsService) -> None:
     assert (run["status"], run["executionCounts"]["succeeded"], run["itemCounts"]["total"]) == ("SUCCEEDED", 3, 3)
 
 
+async def test_an_express_parent_runs_its_children_in_memory(service: StepFunctionsService) -> None:
+    definition = distributed(ECHO, ItemsPath="$.items")
+    machine = (await service.create_state_machine(name="quick", definition=json.dumps(definition), roleArn=ROLE,
+                                                  type="EXPRESS"))["stateMachineArn"]
+    done = await service.start_sync_execution(stateMachineArn=machine, input=json.dumps({"items": [1, 2]}))
+    assert (done["status"], json.loads(done["output"])) == ("SUCCEEDED", [1, 2])
+
+
 SLOW = {"Nap": {"Type": "Wait", "Seconds": 4, "End": True}}
 
 

@@ -255,8 +255,9 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         return digest, program
 
     def _children_for(self, call: TaskCall, execution_type: str) -> StoredChildren | ExpressChildren:
-        """Where a Map Run's children run (made on first use: the store is open by then)."""
-        if execution_type == "EXPRESS":
+        """Where a Map Run's children run (made on first use: the store is open by then). An Express parent's live
+        in memory as it does, whatever their type."""
+        if execution_type == "EXPRESS" or ":express:" in call.execution_arn:
             if self._express_children is None:
                 self._express_children = ExpressChildren(self)
             return self._express_children
