@@ -5,6 +5,7 @@ PostgreSQL (the application layer over each store, its durable runtime running t
 from __future__ import annotations
 
 import asyncio
+import gzip
 import io
 import json
 import uuid
@@ -181,6 +182,53 @@ async def test_list_objects_v2_gives_each_object(service: StepFunctionsService, 
                                                       ItemSelector={"key.$": "$$.Map.Item.Value.Key"}))
     assert described["status"] == "SUCCEEDED", described
     assert json.loads(described["output"]) == [{"key": "in/a.txt"}, {"key": "in/b.txt"}]
+
+
+async def test_manifests_flattened_listings_max_items_path_and_jsonata_readers(service: StepFunctionsService,
+                                                                              bucket: str, put) -> None:
+    put("inventory/data/0.csv.gz", gzip.compress(b'"source","a.txt","3"\n"source","b.txt","4"\n'))
+    put("inventory/manifest.json", json.dumps({
+        "sourceBucket": "source", "destinationBucket": f"arn:aws:s3:::{bucket}", "version": "2016-11-30",
+        "fileFormat": "CSV", "fileSchema": "Bucket, Key, Size",
+        "files": [{"key": "inventory/data/0.csv.gz", "size": 1, "MD5checksum": "x"}]}))
+    manifest = {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "MANIFEST"},
+                "Parameters": {"Bucket": bucket, "Key": "inventory/manifest.json"}}
+    described, _ = await execute(service, distributed(ECHO, ItemReader=manifest))
+    assert json.loads(described["output"]) == [{"Bucket": "source", "Key": "a.txt", "Size": "3"},
+                                               {"Bucket": "source", "Key": "b.txt", "Size": "4"}]
+    put("athena/1.jsonl", '{"n": 1}\n{"n": 2}\n')
+    put("athena/q-manifest.csv", f"s3://{bucket}/athena/1.jsonl\n")
+    athena = {"Resource": "arn:aws:states:::s3:getObject",
+              "ReaderConfig": {"InputType": "JSONL", "ManifestType": "ATHENA_DATA"},
+              "Parameters": {"Bucket": bucket, "Key": "athena/q-manifest.csv"}}
+    described, _ = await execute(service, distributed(ECHO, ItemReader=athena))
+    assert json.loads(described["output"]) == [{"n": 1}, {"n": 2}]
+    for n in range(3):
+        put(f"parts/{n}.jsonl", f'{{"n": {n}}}\n{{"n": {n + 10}}}\n')
+    flattened = {"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": bucket, "Prefix": "parts/"},
+                 "ReaderConfig": {"InputType": "JSONL", "Transformation": "LOAD_AND_FLATTEN",
+                                  "MaxItemsPath": "$.limit"}}
+    described, _ = await execute(service, distributed(ECHO, ItemReader=flattened), {"limit": 5})
+    assert json.loads(described["output"]) == [{"n": 0}, {"n": 10}, {"n": 1}, {"n": 11}, {"n": 2}]
+    jsonata = {"QueryLanguage": "JSONata", "StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "End": True, "ItemSelector": "{% {'doubled': $states.context.Map.Item.Value.n * 2} %}",
+        "ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2",
+                       "Arguments": {"Bucket": bucket, "Prefix": "{% $states.input.prefix %}"},
+                       "ReaderConfig": {"InputType": "JSONL", "Transformation": "LOAD_AND_FLATTEN",
+                                        "MaxItems": "{% $states.input.limit %}"}},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "Echo", "States": ECHO}}}}
+    described, _ = await execute(service, jsonata, {"prefix": "parts/", "limit": 3})
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == [{"doubled": 0}, {"doubled": 20}, {"doubled": 2}]
+
+
+async def test_a_writer_config_alone_shapes_the_output(service: StepFunctionsService) -> None:
+    definition = distributed({"Pair": {"Type": "Pass", "Parameters": {"pair.$": "States.Array($.n, $.n)"},
+                                       "OutputPath": "$.pair", "End": True}}, ItemsPath="$.items",
+                             ResultWriter={"WriterConfig": {"Transformation": "FLATTEN", "OutputType": "JSON"}})
+    described, _ = await execute(service, definition, {"items": [{"n": 1}, {"n": 2}]})
+    assert json.loads(described["output"]) == [1, 1, 2, 2]
 
 
 async def test_items_are_batched(service: StepFunctionsService) -> None:
