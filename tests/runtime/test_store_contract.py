@@ -302,20 +302,23 @@ async def test_map_iterations_are_written_by_the_commits_that_made_them_and_go_w
                         ExecutionChange(other, "RUNNING", "{}", iterations=[("/Map@2.0", 0, '"other"')])])
     await store.commit([ExecutionChange(arn, "RUNNING", "{}", iterations=[("/Map@2.0", 1, "null"),
                                                                           ("/Inner@7.1", 0, "{}")])])
-    assert sorted(await store.get_iterations(arn)) == [
+    assert sorted(await store.get_iterations(arn, ["/Map@2.0", "/Inner@7.1"])) == [
         ("/Inner@7.1", 0, "{}"), ("/Map@2.0", -1, '{"items": [1, 2, 3]}'), ("/Map@2.0", 0, '"a again"'),
         ("/Map@2.0", 1, "null"), ("/Map@2.0", 2, '"c"')]
+    assert await store.get_iterations(arn, ["/Inner@7.1"]) == [("/Inner@7.1", 0, "{}")]  # only the Maps asked for
+    assert await store.get_iterations(arn, []) == []
     # an execution that succeeded needs them no more (in the same commit as its last rows); a failed one keeps them
     await store.commit([ExecutionChange(arn, "RUNNING", "{}", iterations=[("/Map@9.0", 0, "1")]),
                         ExecutionChange(arn, "SUCCEEDED", None, summary={"stopDate": T0, "output": "[]"}),
                         ExecutionChange(failed, "FAILED", "{}", iterations=[("/Map@2.0", 0, "1")],
                                         summary={"stopDate": T0, "error": "E"})])
-    assert await store.get_iterations(arn) == []
-    assert await store.get_iterations(failed) == [("/Map@2.0", 0, "1")]
-    assert await store.get_iterations(other) == [("/Map@2.0", 0, '"other"')]
+    maps = ["/Map@2.0", "/Map@9.0"]
+    assert await store.get_iterations(arn, maps) == []
+    assert await store.get_iterations(failed, maps) == [("/Map@2.0", 0, "1")]
+    assert await store.get_iterations(other, maps) == [("/Map@2.0", 0, '"other"')]
     assert await store.purge_closed(T0 + timedelta(days=1), 10) == 2
-    assert await store.get_iterations(failed) == []
-    assert await store.get_iterations(other) == [("/Map@2.0", 0, '"other"')]
+    assert await store.get_iterations(failed, maps) == []
+    assert await store.get_iterations(other, maps) == [("/Map@2.0", 0, '"other"')]
 
 
 async def test_many_concurrent_commits_share_few_transactions_and_all_are_durable(store: Store,

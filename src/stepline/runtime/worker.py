@@ -715,9 +715,8 @@ class Runtime:
             position = loads(document)
             iterations: dict[str, dict[int, JSON]] = {map: {} for map in position.get("maps", ())}
             if iterations:  # its running Maps' items and results
-                for map, index, body in await self.store.get_iterations(record.arn):
-                    if map in iterations:
-                        iterations[map][index] = loads(body)
+                for map, index, body in await self.store.get_iterations(record.arn, list(iterations)):
+                    iterations[map][index] = loads(body)
             execution = restore(program, position, iterations, **identity)
         lease = self.leases.get(record.arn)
         self.memory.keep(record.arn, execution, record, lease.fence if lease is not None else None)

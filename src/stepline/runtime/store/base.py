@@ -169,8 +169,8 @@ class Store(Protocol):
     async def get_checkpoint(self, arn: str) -> str | None: ...
     async def load_executions(self, arns: list[str]) -> dict[str, tuple[ExecutionRecord, str | None]]:
         """The records and checkpoints of several executions at once (those that exist), to restore them."""
-    async def get_iterations(self, arn: str) -> list[tuple[str, int, str]]:
-        """The rows of the execution's Maps' items and results that its commits wrote (map, index, JSON text)."""
+    async def get_iterations(self, arn: str, maps: list[str]) -> list[tuple[str, int, str]]:
+        """The rows of these Maps' items and results that the execution's commits wrote (map, index, JSON text)."""
 
     # the runtime
     async def commit(self, changes: list[ExecutionChange]) -> None:

@@ -382,8 +382,9 @@ class SqlStore:
         rows = await self._rows("load_executions", arns=list(arns)) if arns else []
         return {arn: (execution_from_text(record), checkpoint) for arn, record, checkpoint in rows}
 
-    async def get_iterations(self, arn: str) -> list[tuple[str, int, str]]:
-        return [(map, int(index), body) for map, index, body in await self._rows("get_iterations", arn=arn)]
+    async def get_iterations(self, arn: str, maps: list[str]) -> list[tuple[str, int, str]]:
+        rows = await self._rows("get_iterations", arn=arn, maps=list(maps)) if maps else []
+        return [(map, int(index), body) for map, index, body in rows]
 
     # ------------------------------------------------------------------ the runtime
 

@@ -188,6 +188,10 @@ UPDATE timers SET claimed_until = '-infinity' WHERE claimed_by = :worker;
 DELETE FROM history WHERE execution_arn IN (
     SELECT arn FROM executions WHERE arn = ANY(:arn::text[]) AND status <> 'RUNNING');
 
+-- name: get_iterations
+-- A checkpoint's Maps' items and results (engine/checkpoint.py), read back to restore it.
+SELECT map, idx, body FROM iterations WHERE execution_arn = :arn AND map = ANY(:maps::text[]);
+
 -- name: clear_iterations
 DELETE FROM iterations WHERE execution_arn = ANY(:arn::text[]);
 

@@ -62,10 +62,6 @@ SELECT events FROM executions WHERE arn = :arn;
 -- name: get_checkpoint
 SELECT checkpoint FROM executions WHERE arn = :arn;
 
--- name: get_iterations
--- A checkpoint's Maps' items and results (engine/checkpoint.py), read back to restore it.
-SELECT map, idx, body FROM iterations WHERE execution_arn = :arn;
-
 -- name: running_executions
 SELECT arn FROM executions WHERE status = 'RUNNING' ORDER BY seq;
 

@@ -97,6 +97,10 @@ WHERE status = 'RUNNING' AND (checkpoint IS NULL OR arn IN (SELECT execution_arn
 -- Retention (core.py's purge_closed): what belongs to closed executions, then the executions; one row per ARN.
 DELETE FROM history WHERE execution = (SELECT seq FROM executions WHERE arn = :arn AND status <> 'RUNNING');
 
+-- name: get_iterations
+-- A checkpoint's Maps' items and results (engine/checkpoint.py), read back to restore it.
+SELECT map, idx, body FROM iterations WHERE execution_arn = :arn AND map IN (SELECT value FROM json_each(:maps));
+
 -- name: clear_iterations
 DELETE FROM iterations WHERE execution_arn = :arn;
 
