@@ -327,8 +327,10 @@ class _Run:
             raise
         except Exception as error:  # S3 unreachable, credentials refused
             raise StatesError(READER_FAILED, f"The ItemReader could not be opened: {error}") from None
+        following = asyncio.ensure_future(reader.read())  # the next page is read while this one's children start
         try:
-            while page := await reader.read():
+            while page := await following:
+                following = asyncio.ensure_future(reader.read())
                 if selector.selects:
                     now = self.children.now()
                     page = [Item(selector(item.cursor["index"] - 1, item.value, now=now), item.cursor)
@@ -336,6 +338,7 @@ class _Run:
                 for item in page:
                     yield item
         finally:
+            await asyncio.gather(following, return_exceptions=True)  # a page being read is read to its end first
             await reader.close()
 
     async def _limits(self) -> MapRunLimits:
