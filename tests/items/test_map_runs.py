@@ -350,6 +350,16 @@ async def test_a_missing_bucket_and_a_batch_over_the_limit_fail_the_map_run(serv
     assert (described["status"], described["error"]) == ("FAILED", "States.ItemReaderFailed"), described
 
 
+async def test_a_batch_size_that_is_not_a_positive_integer_fails_the_state_before_its_run(
+        service: StepFunctionsService) -> None:
+    definition = distributed(ECHO, ItemsPath="$.items", ItemBatcher={"MaxItemsPerBatchPath": "$.size"})
+    described, history = await execute(service, definition, {"items": [1], "size": 0})
+    assert (described["status"], described["error"]) == ("FAILED", "States.Runtime"), described
+    assert 'The MaxItemsPerBatchPath field refers to value "0" which is not a valid positive integer' in \
+        described["cause"]
+    assert "MapRunStarted" not in types(history)
+
+
 async def test_results_over_the_payload_limit_fail_without_a_writer(service: StepFunctionsService) -> None:
     definition = distributed(ECHO, ItemsPath="$.items", ItemSelector={"text.$": "$.big"})
     described, _ = await execute(service, definition, {"items": [1, 2, 3], "big": "x" * 90_000})

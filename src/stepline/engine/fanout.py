@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stepline.engine.batching import BatcherSpec
 from stepline.engine.effects import CancelTask, InvokeTask
 from stepline.engine.program import JSONATA, Evaluate, State
 from stepline.engine.resources import map_run_resource
@@ -137,6 +138,8 @@ class FanOut:
             else:
                 configs[name], paths = config(t.effective, scope)
                 resolved.update(paths)
+        if isinstance(configs.get("ItemBatcher"), dict):  # its values are checked before the Map Run starts, as AWS does
+            BatcherSpec.parse(configs["ItemBatcher"], resolve=resolved.get)
         selector = fields.get("ItemSelector", fields.get("Parameters"))
         parameters: dict[str, JSON] = {
             "MapRunArn": run_arn, "ExecutionType": fields["ItemProcessor"]["ProcessorConfig"].get("ExecutionType",
