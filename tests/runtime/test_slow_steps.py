@@ -83,11 +83,11 @@ async def test_a_timer_of_an_execution_failed_alone_fires_again_after_a_redrive(
                                              "X": {"Type": "Wait", "Seconds": 1, "End": True}}}
     write = worker.checkpoint
 
-    def refusing(execution: object) -> object:  # the checkpoint after the first Wait cannot be written
+    def refusing(execution: object, *iterations: object) -> object:  # the one after the first Wait cannot be written
         threads = execution.threads  # type: ignore[attr-defined]
         if "" in threads and threads[""].state is not None and threads[""].state.name == "X":
             raise ValueError("cannot checkpoint")
-        return write(execution)
+        return write(execution, *iterations)  # type: ignore[arg-type]
 
     monkeypatch.setattr(worker, "checkpoint", refusing)
     machine = (await service.create_state_machine(name="waits", definition=json.dumps(definition), roleArn=ROLE))
