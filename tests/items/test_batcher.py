@@ -14,9 +14,10 @@ from stepline.runtime.items.reader import Item
 pytestmark = pytest.mark.anyio
 
 
-async def items(values: list) -> AsyncIterator[Item]:
-    for index, value in enumerate(values):
-        yield Item(value, {"index": index + 1})
+async def items(values: list) -> AsyncIterator[list[Item]]:
+    """The items in pages of three (batches span pages)."""
+    for start in range(0, len(values), 3):
+        yield [Item(value, {"index": index + 1}) for index, value in enumerate(values[start:start + 3], start)]
 
 
 async def batch(values: list, batcher: dict, resolve=None) -> list[Batch]:

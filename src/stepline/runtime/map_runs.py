@@ -45,7 +45,7 @@ from stepline.runtime.integrations.registry import (Ended, Failed, Integration, 
                                                     Succeeded, TaskCall)
 from stepline.runtime.items import writer as results
 from stepline.runtime.items.batcher import BatcherSpec, batches
-from stepline.runtime.items.reader import Item, ReaderSpec, open_reader, reader_call
+from stepline.runtime.items.reader import PAGE_ITEMS, Item, ReaderSpec, open_reader, reader_call
 from stepline.runtime.items.s3 import READER_FAILED, WRITER_FAILED
 from stepline.runtime.runner import ExecutionRunner
 from stepline.runtime.store.records import MapRunLimits, MapRunRecord
@@ -301,24 +301,27 @@ class _Run:
     async def _inputs(self, reader: ReaderSpec | None, batcher: BatcherSpec | None,
                       selector: ItemSelector) -> AsyncGenerator[tuple[JSON, JSON, int], None]:
         """(child input, cursor after it, items in it), from the record's cursor on."""
-        items = self._items(reader, self.record.cursor, selector)
+        pages = self._pages(reader, self.record.cursor, selector)
         if batcher is None:
-            async for item in items:
-                yield item.value, item.cursor, 1
+            async for page in pages:
+                for item in page:
+                    yield item.value, item.cursor, 1
             return
-        async for batch in batches(items, batcher):
+        async for batch in batches(pages, batcher):
             yield batch.value, batch.cursor, batch.length
 
-    async def _items(self, spec: ReaderSpec | None, cursor: JSON,
-                     selector: ItemSelector) -> AsyncIterator[Item]:
-        """The items from the cursor, each through the ItemSelector."""
+    async def _pages(self, spec: ReaderSpec | None, cursor: JSON,
+                     selector: ItemSelector) -> AsyncIterator[list[Item]]:
+        """The items from the cursor, a page at a time, each through the ItemSelector."""
         start = cursor.get("index", 0) if isinstance(cursor, dict) else 0
         if spec is None:
             values = self.plan.parameters.get("Items")
             if not isinstance(values, list):
                 raise StatesError("States.Runtime", "The Map state's items are not an array")
-            for index in range(start, len(values)):
-                yield Item(selector(index, values[index], now=self.children.now()), {"index": index + 1})
+            now = self.children.now()
+            for first in range(start, len(values), PAGE_ITEMS):
+                yield [Item(selector(index, values[index], now=now), {"index": index + 1})
+                       for index in range(first, min(first + PAGE_ITEMS, len(values)))]
             return
         call = reader_call(spec, self.plan.execution_arn, self.call.state_name, role_arn=self.call.role_arn)
         try:
@@ -335,8 +338,7 @@ class _Run:
                     now = self.children.now()
                     page = [Item(selector(item.cursor["index"] - 1, item.value, now=now), item.cursor)
                             for item in page]
-                for item in page:
-                    yield item
+                yield page
         finally:
             await asyncio.gather(following, return_exceptions=True)  # a page being read is read to its end first
             await reader.close()

@@ -1,7 +1,7 @@
-"""The ItemBatcher of a Map Run: items read as they come, grouped by the rules of engine/batching.py.
+"""The ItemBatcher of a Map Run: items read a page at a time, grouped by the rules of engine/batching.py.
 
     spec = BatcherSpec.parse(evaluated_item_batcher, resolve=lambda path: ...)
-    async for batch in batches(reader, spec):        # Batch(value, cursor, length)
+    async for batch in batches(pages, spec):         # pages: lists of Items; Batch(value, cursor, length)
         ...                                          # start a child with batch.value; commit batch.cursor
 
 A batch's cursor is its last item's, so a resumed read starts the next batch.
@@ -25,14 +25,18 @@ class Batch(NamedTuple):
     length: int  # items in it
 
 
-async def batches(items: AsyncIterable[Item], spec: BatcherSpec) -> AsyncIterator[Batch]:
-    """The items' batches, in order."""
+async def batches(pages: AsyncIterable[list[Item]], spec: BatcherSpec) -> AsyncIterator[Batch]:
+    """The items' batches, in order (a page's items are grouped together, without a pause per item)."""
     grouping = Grouping(spec)
     cursor: JSON = None
-    async for item in items:
-        for value, length in grouping.add(item.value):
-            yield Batch(value, cursor, length)
-        cursor = item.cursor
+    async for page in pages:
+        closed = []
+        for item in page:
+            for value, length in grouping.add(item.value):
+                closed.append(Batch(value, cursor, length))
+            cursor = item.cursor
+        for batch in closed:
+            yield batch
     last = grouping.end()
     if last is not None:
         yield Batch(last[0], cursor, last[1])
