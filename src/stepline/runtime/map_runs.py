@@ -38,7 +38,7 @@ from stepline.engine.program import Program, compile_definition
 from stepline.engine.resources import describe_resource
 from stepline.errors import StatesError
 from stepline.expr.limits import DEFAULT_LIMITS, Limits
-from stepline.jsonvalue import JSON, dumps
+from stepline.jsonvalue import JSON, dumps, loads
 from stepline.runtime.clock import Clock
 from stepline.runtime.integrations.aws.clients import AwsClients
 from stepline.runtime.integrations.registry import (Ended, Failed, Integration, Integrations, Outcome, Submitted,
@@ -484,19 +484,22 @@ class Ends:
 class MemoryChildren:
     """Children that run in this process: a server's EXPRESS children, and every child of an in-process run. The
     runs' records are kept here too: a run whose process ends starts again (as Express executions do, at least
-    once)."""
+    once). An ended child is kept as its description only (not its execution and history), and only the
+    `remembered` latest are kept (whole runs are forgotten, oldest first)."""
 
     def __init__(self, integrations: Callable[[], Integrations], clock: Clock, *, role_arn: str,
-                 limits: Limits = DEFAULT_LIMITS, timeout_seconds: float | None = None) -> None:
+                 limits: Limits = DEFAULT_LIMITS, timeout_seconds: float | None = None,
+                 remembered: int = 100_000) -> None:
         self._integrations = integrations
         self._clock = clock
         self._role_arn = role_arn
         self._limits = limits
         self._timeout_seconds = timeout_seconds  # at most (an Express child's five minutes)
+        self._remembered = remembered
         self._programs: dict[str, Program] = {}
-        self._executions: dict[str, Execution] = {}
-        self._runs: dict[str, asyncio.Task[Execution]] = {}
-        self._children: dict[str, list[str]] = {}  # run ARN -> its children's ARNs
+        self._running: dict[str, tuple[Execution, asyncio.Task[Execution]]] = {}
+        self._ended: dict[str, dict[str, Any]] = {}  # child ARN -> its description
+        self._children: dict[str, list[str]] = {}  # run ARN -> its children's ARNs, in the order they started
         self._records: dict[str, MapRunRecord] = {}
         self.ends = Ends()
 
@@ -505,7 +508,7 @@ class MemoryChildren:
 
     async def start(self, plan: MapRunPlan, index: int, input: JSON) -> str:
         arn = child_arn(plan, index)
-        if arn in self._executions:
+        if arn in self._running or arn in self._ended:
             return arn
         text = dumps(plan.processor)
         program = self._programs.get(text)
@@ -522,11 +525,23 @@ class MemoryChildren:
         if self._timeout_seconds is not None:
             timeout = min(timeout or self._timeout_seconds, self._timeout_seconds)
         runner = ExecutionRunner(execution, self._integrations(), self._clock, timeout_seconds=timeout)
-        self._executions[arn] = execution
-        run = self._runs[arn] = asyncio.get_running_loop().create_task(runner.run())
-        run.add_done_callback(lambda _: self.ends.tell(plan.arn, arn))
+        run = asyncio.get_running_loop().create_task(runner.run())
+        self._running[arn] = (execution, run)
+        run.add_done_callback(lambda _: self._settle(plan.arn, arn))
         self._children.setdefault(plan.arn, []).append(arn)
         return arn
+
+    def _settle(self, run: str, arn: str) -> None:
+        """A child's run ended (or was cancelled: the child was stopped): its description is what is kept."""
+        execution, _ = self._running.pop(arn)
+        if execution.status == "RUNNING":
+            execution.stop(None, None, self._clock.now())
+        self._ended[arn] = _description(execution)
+        self.ends.tell(run, arn)
+        while len(self._ended) > self._remembered and len(self._children) > 1:
+            oldest = next(iter(self._children))
+            for forgotten in self._children.pop(oldest):
+                self._ended.pop(forgotten, None)
 
     async def follow(self, plan: MapRunPlan, arns: Collection[str]) -> None:
         pass  # its children are all started by this process: their ends are told
@@ -534,45 +549,32 @@ class MemoryChildren:
     async def wait_any(self, plan: MapRunPlan, arns: Collection[str], timeout: float) -> list[str]:
         return await self.ends.wait(plan.arn, arns, timeout)
 
-    def _ended(self, arn: str) -> bool:
-        execution = self._executions.get(arn)
-        return execution is None or execution.status != "RUNNING"
-
     async def describe(self, arn: str) -> dict[str, Any] | None:
-        execution = self._executions.get(arn)
-        if execution is None:
-            return None
-        described: dict[str, Any] = {
-            "executionArn": arn, "name": execution.execution_context["Name"],
-            "stateMachineArn": execution.machine_context["Id"], "status": execution.status,
-            "startDate": execution.start_time, "stopDate": execution.stop_time, "input": dumps(execution.input),
-            "inputDetails": {"included": True}, "output": execution.output_text, "error": execution.error,
-            "cause": execution.cause}
-        if execution.output_text is not None:
-            described["outputDetails"] = {"included": True}
-        return {key: value for key, value in described.items() if value is not None}
+        running = self._running.get(arn)
+        return _description(running[0]) if running is not None else self._ended.get(arn)
 
     async def running(self, plan: MapRunPlan) -> list[str]:
-        return [arn for arn in self._children.get(plan.arn, []) if not self._ended(arn)]
+        return [arn for arn in self._children.get(plan.arn, []) if arn in self._running]
 
-    def executions(self, run_arn: str) -> list[Execution]:
-        """The run's children, as they are now (DescribeMapRun counts them)."""
-        return [self._executions[arn] for arn in self._children.get(run_arn, [])]
+    def statuses(self, run_arn: str) -> list[tuple[str, str]]:
+        """The run's children as they are now, (status, input) each (DescribeMapRun counts them)."""
+        described = [self._ended.get(arn) or _description(self._running[arn][0])
+                     for arn in self._children.get(run_arn, []) if arn in self._ended or arn in self._running]
+        return [(d["status"], d["input"]) for d in described]
 
     async def stop(self, arns: list[str], error: str | None, cause: str | None) -> None:
         for arn in arns:
-            run = self._runs.get(arn)
-            if run is not None and not run.done():
-                run.cancel()
-                await asyncio.gather(run, return_exceptions=True)
-                self._executions[arn].stop(error, cause, self._clock.now())
+            running = self._running.get(arn)
+            if running is not None:
+                running[1].cancel()
+                await asyncio.gather(running[1], return_exceptions=True)
 
     async def redrive(self, plan: MapRunPlan, index: int) -> None:
         arn = child_arn(plan, index)
-        execution = self._executions.pop(arn, None)
-        if execution is not None:
+        described = self._ended.pop(arn, None)
+        if described is not None:
             self._children[plan.arn].remove(arn)
-            await self.start(plan, index, execution.input)
+            await self.start(plan, index, loads(described["input"]))
 
     async def load(self, arn: str) -> MapRunRecord | None:
         return self._records.get(arn)
@@ -582,3 +584,16 @@ class MemoryChildren:
 
     async def limits(self, arn: str) -> MapRunLimits | None:
         return None
+
+
+def _description(execution: Execution) -> dict[str, Any]:
+    """A child in memory as DescribeExecution gives one."""
+    described: dict[str, Any] = {
+        "executionArn": execution.execution_arn, "name": execution.execution_context["Name"],
+        "stateMachineArn": execution.machine_context["Id"], "status": execution.status,
+        "startDate": execution.start_time, "stopDate": execution.stop_time, "input": dumps(execution.input),
+        "inputDetails": {"included": True}, "output": execution.output_text, "error": execution.error,
+        "cause": execution.cause}
+    if execution.output_text is not None:
+        described["outputDetails"] = {"included": True}
+    return {key: value for key, value in described.items() if value is not None}

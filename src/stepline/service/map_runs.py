@@ -66,7 +66,7 @@ class MapRunActions:
             status = "ABORTED"  # the parent ended while its run was open
         if run.execution_type == "EXPRESS":  # in memory, as Express executions are
             express = self._express_children
-            children = [(e.status, dumps(e.input)) for e in express.executions(mapRunArn)] if express else []
+            children = express.statuses(mapRunArn) if express else []
         else:
             children = [(c.status, c.input) for c in await self.store.list_executions(map_run_arn=mapRunArn)]
         executions, items = _counts(run, children)
