@@ -2,7 +2,7 @@
 closed (90 by default, as AWS keeps them). Running executions are never touched.
 
 The purge runs beside the engine in small batches, one transaction each with a pause between them (long enough
-that the purge takes a fifth of the store's time at most), so that the commits of running executions wait
+that the purge takes a tenth of the store's time at most), so that the commits of running executions wait
 behind one small batch at most; then the space it freed is given back to the
 file system in small steps too (SQLite; PostgreSQL's autovacuum does it there). Which executions are old enough
 is read from the runtime's clock (a virtual one in tests, which jumps ahead); how often the purge looks is real
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 DAYS = 90.0  # AWS keeps closed executions 90 days
 BATCH = 50  # executions per transaction
 PAUSE_SECONDS = 0.02  # between two batches at least: the engine's commits go first
-SHARE = 0.2  # of the store's time the purge takes at most: after a step of d seconds, it pauses 4 d
+SHARE = 0.1  # of the store's time the purge takes at most: after a step of d seconds, it pauses 9 d
 INTERVAL_SECONDS = 600.0  # between two purges
 RECLAIM_PAGES = 128  # pages (512 KiB by default) given back to the file system per step
 
