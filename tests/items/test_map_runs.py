@@ -472,3 +472,22 @@ async def test_redriving_the_parent_redrives_only_the_failed_children(service: S
     described_run = await service.describe_map_run(mapRunArn=run)
     assert (described_run["status"], described_run["redriveCount"]) == ("SUCCEEDED", 1)
     assert "redriveDate" in described_run
+
+
+@pytest.mark.parametrize("time_scale", [0.05])
+async def test_a_map_run_in_a_failed_branch_is_aborted_with_its_children(service: StepFunctionsService) -> None:
+    sleepy = distributed({"Nap": {"Type": "Wait", "Seconds": 600, "End": True}}, ItemsPath="$.items")
+    definition = {"StartAt": "Both", "States": {"Both": {"Type": "Parallel", "End": True, "Branches": [
+        sleepy,
+        {"StartAt": "Later", "States": {"Later": {"Type": "Wait", "Seconds": 20, "Next": "Broken"},
+                                        "Broken": {"Type": "Fail", "Error": "Broken"}}}]}}}
+    described, history = await execute(service, definition, {"items": [1, 2]})
+    assert (described["status"], described["error"]) == ("FAILED", "Broken")
+    kinds = types(history)
+    assert kinds.index("MapRunStarted") < kinds.index("MapRunAborted") < kinds.index("ParallelStateFailed")
+    run = map_run_arn(history)
+
+    async def aborted() -> bool:
+        return {c["status"] for c in await child_executions(service, run)} == {"ABORTED"}
+    await wait_until(aborted)
+    assert (await service.describe_map_run(mapRunArn=run))["status"] == "ABORTED"

@@ -310,7 +310,9 @@ class FanOut:
         t.finished = True
         self.threads.pop(t.key, None)
         if t.waiting == "task":
-            self._effects.append(CancelTask(thread=t.key, token=t.token))
+            self._effects.append(CancelTask(thread=t.key, token=t.token))  # a Map Run's: its children are stopped
+            if t.map_run is not None:
+                self._record(t, "MapRunAborted", None, None)
         if t.group is not None:
             for child in list(t.group.running.values()):
                 self._abort_thread(child)
