@@ -136,6 +136,9 @@ async def test_a_csv_in_s3_runs_a_standard_child_per_row(service: StepFunctionsS
     assert child["mapRunArn"] == run
     assert child["executionArn"].startswith(f"{PREFIX}:execution:{described['stateMachineArn'].split(':')[-1]}/Each:")
     assert types(await service.full_history(child["executionArn"]))[-1] == "ExecutionSucceeded"
+    machine = await service.describe_state_machine_for_execution(executionArn=child["executionArn"])
+    assert (machine["mapRunArn"], machine["label"]) == (run, "Each")
+    assert json.loads(machine["definition"])["StartAt"] == "Echo"
     described_run = await service.describe_map_run(mapRunArn=run)
     assert described_run["status"] == "SUCCEEDED" and described_run["maxConcurrency"] == 2
     assert described_run["itemCounts"]["succeeded"] == described_run["itemCounts"]["total"] == 3

@@ -104,6 +104,9 @@ def machine_of_execution(record: ExecutionRecord, definition: str, machine: Stat
                 "encryptionConfiguration": machine.encryption_configuration if machine else ENCRYPTION_DEFAULT}
     if machine is not None and machine.revision_id:
         response["revisionId"] = machine.revision_id
+    if record.map_run_arn is not None:  # a Map Run's child: its Map state's label, and the run
+        response["mapRunArn"] = record.map_run_arn
+        response["label"] = record.state_machine_arn.rsplit("/", 1)[-1]
     response.update(references(definition))
     return response
 
