@@ -494,3 +494,27 @@ async def test_a_map_run_in_a_failed_branch_is_aborted_with_its_children(service
         return {c["status"] for c in await child_executions(service, run)} == {"ABORTED"}
     await wait_until(aborted)
     assert (await service.describe_map_run(mapRunArn=run))["status"] == "ABORTED"
+
+
+@pytest.mark.parametrize("time_scale", [0.05])
+async def test_update_map_run_tolerates_failures_of_a_running_run(service: StepFunctionsService) -> None:
+    slow_or_failing = {"Which?": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericEquals": 1,
+                                                                 "Next": "Broken"}], "Default": "Nap"},
+                       "Broken": {"Type": "Fail", "Error": "Broken"},
+                       "Nap": {"Type": "Wait", "Seconds": 40, "End": True}}
+    definition = distributed(slow_or_failing, ItemsPath="$.items", MaxConcurrency=1)
+    machine = (await service.create_state_machine(name="tolerant", definition=json.dumps(definition),
+                                                  roleArn=ROLE))["stateMachineArn"]
+    execution = (await service.start_execution(stateMachineArn=machine,
+                                               input=json.dumps({"items": [{"n": 0}, {"n": 1}]})))["executionArn"]
+
+    async def run_arn() -> str | None:
+        runs = (await service.list_map_runs(executionArn=execution))["mapRuns"]
+        return runs[0]["mapRunArn"] if runs else None
+    run = await wait_until(run_arn)
+    await service.update_map_run(mapRunArn=run, toleratedFailureCount=1)  # while the first child naps
+    await asyncio.wait_for(service.wait_for_execution(execution), 30)
+    described = await service.describe_execution(executionArn=execution)
+    assert described["status"] == "SUCCEEDED", described
+    counts = (await service.describe_map_run(mapRunArn=run))["executionCounts"]
+    assert (counts["succeeded"], counts["failed"]) == (1, 1)
