@@ -365,8 +365,9 @@ async def test_a_batch_size_that_is_not_a_positive_integer_fails_the_state_befor
 
 async def test_results_over_the_payload_limit_fail_without_a_writer(service: StepFunctionsService) -> None:
     definition = distributed(ECHO, ItemsPath="$.items", ItemSelector={"text.$": "$.big"})
-    described, _ = await execute(service, definition, {"items": [1, 2, 3], "big": "x" * 90_000})
+    described, history = await execute(service, definition, {"items": [1, 2, 3], "big": "x" * 90_000})
     assert (described["status"], described["error"]) == ("FAILED", "States.DataLimitExceeded"), described
+    assert (await service.describe_map_run(mapRunArn=map_run_arn(history)))["status"] == "FAILED"
 
 
 async def test_express_children(service: StepFunctionsService) -> None:

@@ -210,7 +210,11 @@ class _Run:
         else:  # aborted: the parent stopped meanwhile, and is told nothing more
             return Failed("States.Runtime", "The Map Run was aborted")
         self._pending = (reader, batcher, selector)
-        return await self._results(writer)
+        ended = await self._results(writer)
+        if isinstance(ended, Failed) and self.record.status == "SUCCEEDED":  # its results could not be given
+            self.record = self.record.but(status="FAILED", error=ended.error, cause=ended.cause)
+            await children.save(self.record)
+        return ended
 
     async def _redrive(self, record: MapRunRecord, count: int) -> MapRunRecord:
         """The parent was redriven: the children that failed, timed out or were aborted are redriven (the ones
