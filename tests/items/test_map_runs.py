@@ -353,13 +353,19 @@ async def test_a_missing_bucket_and_a_batch_over_the_limit_fail_the_map_run(serv
     assert (described["status"], described["error"]) == ("FAILED", "States.ItemReaderFailed"), described
 
 
-async def test_a_batch_size_that_is_not_a_positive_integer_fails_the_state_before_its_run(
+async def test_a_batch_size_or_max_items_that_is_not_an_integer_fails_the_state_before_its_run(
         service: StepFunctionsService) -> None:
     definition = distributed(ECHO, ItemsPath="$.items", ItemBatcher={"MaxItemsPerBatchPath": "$.size"})
     described, history = await execute(service, definition, {"items": [1], "size": 0})
     assert (described["status"], described["error"]) == ("FAILED", "States.Runtime"), described
     assert 'The MaxItemsPerBatchPath field refers to value "0" which is not a valid positive integer' in \
         described["cause"]
+    assert "MapRunStarted" not in types(history)
+    reader = {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b", "Key": "k.json"},
+              "ReaderConfig": {"InputType": "JSON", "MaxItemsPath": "$.limit"}}
+    described, history = await execute(service, distributed(ECHO, ItemReader=reader), {"limit": 1.5})
+    assert (described["status"], described["cause"].split(". ", 1)[1]) == (
+        "FAILED", 'The MaxItemsPath field refers to value "1.5" which is not a valid integer: $.limit'), described
     assert "MapRunStarted" not in types(history)
 
 

@@ -1,4 +1,4 @@
-"""The ItemBatcher's rules, pure: a batch is `{"BatchInput": ..., "Items": [...]}` (no BatchInput key without one)
+"""A distributed Map's item rules, pure: ReaderConfig's MaxItems (`max_items_value`), and the ItemBatcher's: a batch is `{"BatchInput": ..., "Items": [...]}` (no BatchInput key without one)
 of at most MaxItemsPerBatch items and at most MaxInputBytesPerBatch bytes (the whole input as compact JSON; 256 KiB,
 an execution's input limit, when not given). A Map Run batches the items it reads (runtime/items/batcher.py);
 TestState batches its items the same way (afterItemBatcher).
@@ -22,6 +22,7 @@ from stepline.errors import StatesError
 from stepline.jsonvalue import JSON
 
 INPUT_LIMIT = 256 * 1024  # bytes of a child execution's input
+MAX_ITEMS_LIMIT = 100_000_000
 READER_FAILED = "States.ItemReaderFailed"
 _ABSENT: Any = object()
 
@@ -64,6 +65,24 @@ def _bound(batcher: Mapping[str, Any], name: str, resolve: Callable[[str], JSON]
         shown = orjson.dumps(value).decode().strip('"')
         raise StatesError("States.Runtime", f"{words} \"{shown}\" which is not a valid positive integer: {path}")
     return value
+
+
+def max_items_value(value: JSON, field_words: str, where: str) -> int | None:
+    """MaxItems: None (0 or absent) reads every item; more than 100,000,000 reads them all too."""
+    if value is None:
+        return None
+    number = value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value)
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)
+    if not isinstance(number, int) or isinstance(number, bool):
+        shown = value if isinstance(value, str) else orjson.dumps(value).decode()
+        raise StatesError("States.Runtime", f"The {field_words} value \"{shown}\" which is not a valid "
+                                            f"integer: {where}")
+    if number < 0:
+        raise StatesError(READER_FAILED, "field MaxItems must be positive")
+    return None if number == 0 or number > MAX_ITEMS_LIMIT else number
 
 
 class Grouping:

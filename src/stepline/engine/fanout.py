@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from stepline.engine.batching import BatcherSpec
+from stepline.engine.batching import READER_FAILED, BatcherSpec, max_items_value
 from stepline.engine.effects import CancelTask, InvokeTask
 from stepline.engine.program import JSONATA, Evaluate, State
 from stepline.engine.resources import map_run_resource
@@ -138,8 +138,21 @@ class FanOut:
             else:
                 configs[name], paths = config(t.effective, scope)
                 resolved.update(paths)
-        if isinstance(configs.get("ItemBatcher"), dict):  # its values are checked before the Map Run starts, as AWS does
+        # values that are not integers are checked before the Map Run starts, as AWS checks them
+        if isinstance(configs.get("ItemBatcher"), dict):
             BatcherSpec.parse(configs["ItemBatcher"], resolve=resolved.get)
+        reader = configs.get("ItemReader")
+        config = reader.get("ReaderConfig") if isinstance(reader, dict) else None
+        if isinstance(config, dict):
+            try:
+                if isinstance(config.get("MaxItemsPath"), str):
+                    path = config["MaxItemsPath"]
+                    max_items_value(resolved.get(path), "MaxItemsPath field refers to", path)
+                elif "MaxItems" in config:
+                    max_items_value(config["MaxItems"], "MaxItems field has", "MaxItems")
+            except StatesError as error:
+                if error.error != READER_FAILED:
+                    raise  # a number out of range fails the Map Run itself
         selector = fields.get("ItemSelector", fields.get("Parameters"))
         parameters: dict[str, JSON] = {
             "MapRunArn": run_arn, "ExecutionType": fields["ItemProcessor"]["ProcessorConfig"].get("ExecutionType",

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from stepline.engine.batching import max_items_value
 from stepline.engine.resources import describe_resource
 from stepline.errors import StatesError
 from stepline.jsonvalue import JSON
@@ -33,7 +34,6 @@ from stepline.runtime.items.parquet import read_parquet
 from stepline.runtime.items.s3 import READER_FAILED, S3, describe_object, list_objects
 
 ITEM_LIMIT = 256 * 1024  # bytes of one item, as JSON: an execution's input limit
-MAX_ITEMS_LIMIT = 100_000_000
 PAGE_ITEMS = 1000  # items read per trip to the thread pool
 PAGE_BYTES = 4 << 20
 INPUT_TYPES = ("CSV", "JSON", "JSONL", "MANIFEST", "PARQUET")
@@ -101,24 +101,6 @@ class ReaderSpec:
                    headers=headers, delimiter=csv_file.DELIMITERS[delimiter],
                    items_pointer=config.get("ItemsPointer"), manifest_type=manifest_type,
                    load_and_flatten=load_and_flatten, max_items=max_items)
-
-
-def max_items_value(value: JSON, field_words: str, where: str) -> int | None:
-    """MaxItems: None (0 or absent) reads every item; more than 100,000,000 reads them all too."""
-    if value is None:
-        return None
-    number = value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        number = int(value)
-    if isinstance(number, float) and number.is_integer():
-        number = int(number)
-    if not isinstance(number, int) or isinstance(number, bool):
-        shown = value if isinstance(value, str) else orjson.dumps(value).decode()
-        raise StatesError("States.Runtime", f"The {field_words} value \"{shown}\" which is not a valid "
-                                            f"integer: {where}")
-    if number < 0:
-        raise StatesError(READER_FAILED, "field MaxItems must be positive")
-    return None if number == 0 or number > MAX_ITEMS_LIMIT else number
 
 
 async def open_reader(spec: ReaderSpec, clients: AwsClients, call: TaskCall, cursor: JSON = None) -> ItemReader:
