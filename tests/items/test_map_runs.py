@@ -340,14 +340,21 @@ async def test_bad_items_fail_the_map_run(service: StepFunctionsService, bucket:
     assert (described["status"], described["error"]) == ("FAILED", "States.ItemReaderFailed"), described
     assert fragment in described["cause"]
     assert types(history)[-3:] == ["MapRunFailed", "MapStateFailed", "ExecutionFailed"]
+    assert (await service.describe_map_run(mapRunArn=map_run_arn(history)))["status"] == "FAILED"
 
 
 async def test_a_missing_bucket_and_a_batch_over_the_limit_fail_the_map_run(service: StepFunctionsService) -> None:
+    unreadable = {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b", "Key": "k"},
+                  "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "GIVEN", "CSVHeaders": ["a", "a"]}}
+    described, history = await execute(service, distributed(ECHO, ItemReader=unreadable))
+    assert (described["status"], described["error"]) == ("FAILED", "States.ItemReaderFailed"), described
+    assert (await service.describe_map_run(mapRunArn=map_run_arn(history)))["status"] == "FAILED"
     reader = {"Resource": "arn:aws:states:::s3:getObject",
               "Parameters": {"Bucket": f"none-{uuid.uuid4().hex[:8]}", "Key": "k.json"},
               "ReaderConfig": {"InputType": "JSON"}}
-    described, _ = await execute(service, distributed(ECHO, ItemReader=reader))
+    described, history = await execute(service, distributed(ECHO, ItemReader=reader))
     assert (described["status"], described["error"]) == ("FAILED", "States.ItemReaderFailed"), described
+    assert (await service.describe_map_run(mapRunArn=map_run_arn(history)))["status"] == "FAILED"
     definition = distributed(ECHO, ItemsPath="$.items", ItemBatcher={"MaxInputBytesPerBatch": 100})
     described, _ = await execute(service, definition, {"items": ["x" * 200]})
     assert (described["status"], described["error"]) == ("FAILED", "States.ItemReaderFailed"), described

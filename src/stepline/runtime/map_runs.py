@@ -170,16 +170,6 @@ class _Run:
     async def drive(self) -> Ended:
         plan, children = self.plan, self.children
         parameters = plan.parameters
-        try:
-            reader = ReaderSpec.parse(parameters["ItemReader"], resolve=self._resolve) \
-                if parameters.get("ItemReader") is not None else None
-            batcher = BatcherSpec.parse(parameters["ItemBatcher"], resolve=self._resolve) \
-                if parameters.get("ItemBatcher") is not None else None
-            writer = results.WriterSpec.parse(parameters["ResultWriter"]) \
-                if parameters.get("ResultWriter") is not None else results.WriterSpec()
-            selector = ItemSelector.compile(parameters)
-        except StatesError as error:
-            return Failed(error.error, error.cause)
         record = await children.load(plan.arn)
         if record is None:
             record = MapRunRecord(arn=plan.arn, execution_arn=plan.execution_arn, start_date=children.now(),
@@ -193,6 +183,18 @@ class _Run:
         if record.status != "RUNNING" and redrive > record.redrive_count:
             record = await self._redrive(record, redrive)
         self.record = record
+        try:
+            reader = ReaderSpec.parse(parameters["ItemReader"], resolve=self._resolve) \
+                if parameters.get("ItemReader") is not None else None
+            batcher = BatcherSpec.parse(parameters["ItemBatcher"], resolve=self._resolve) \
+                if parameters.get("ItemBatcher") is not None else None
+            writer = results.WriterSpec.parse(parameters["ResultWriter"]) \
+                if parameters.get("ResultWriter") is not None else results.WriterSpec()
+            selector = ItemSelector.compile(parameters)
+        except StatesError as error:  # the run fails as it starts
+            self.record = record.but(status="FAILED", stop_date=children.now(), error=error.error, cause=error.cause)
+            await children.save(self.record)
+            return Failed(error.error, error.cause)
         if record.status == "RUNNING":
             try:
                 await self._resume()
