@@ -123,7 +123,9 @@ class FanOut:
         run_arn = t.map_run if redriven and t.map_run is not None else self._map_run_arn(t)
         t.map_run = run_arn
         fields = state.definition.fields
-        processor = {k: v for k, v in fields["ItemProcessor"].items() if k != "ProcessorConfig"}
+        declared = fields.get("ItemProcessor", fields.get("Iterator"))  # Iterator: the older name
+        assert isinstance(declared, dict)
+        processor = {k: v for k, v in declared.items() if k != "ProcessorConfig"}
         assert state.processor is not None
         if state.processor.language == JSONATA:
             processor.setdefault("QueryLanguage", JSONATA)
@@ -155,8 +157,7 @@ class FanOut:
                     raise  # a number out of range fails the Map Run itself
         selector = fields.get("ItemSelector", fields.get("Parameters"))
         parameters: dict[str, JSON] = {
-            "MapRunArn": run_arn, "ExecutionType": fields["ItemProcessor"]["ProcessorConfig"].get("ExecutionType",
-                                                                                                  "STANDARD"),
+            "MapRunArn": run_arn, "ExecutionType": declared["ProcessorConfig"].get("ExecutionType", "STANDARD"),
             "Processor": processor, "Items": items, **configs, "Resolved": resolved, **limits,
             "ItemSelector": selector, "QueryLanguage": state.language, "Input": t.input, "Effective": t.effective,
             "Variables": t.variables, "Context": scope.context}
