@@ -71,10 +71,12 @@ class Retention:
         await asyncio.sleep(max(self.pause_seconds, took * (1 - SHARE) / SHARE))
 
     async def run(self) -> None:
-        """Purge now and then every `interval_seconds`, until cancelled; a store that fails is tried again then."""
+        """Purge now and then every `interval_seconds`, until cancelled; a purge that fails is tried again then."""
         while True:
             try:
                 await self.purge()
             except StoreError as error:
                 log.warning("retention could not delete old executions: %s", error, extra={"action": "retention"})
+            except Exception:  # a bug: said, and the purge tried again at the next interval rather than never
+                log.exception("retention failed", extra={"action": "retention"})
             await asyncio.sleep(self.interval_seconds)
