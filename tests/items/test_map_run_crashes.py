@@ -1,12 +1,14 @@
-"""A Map Run across crashes: SIGKILLs of `stepline serve` while 1,000 STANDARD children run (SQLite), and the kill
-of the worker that drives a Map Run while another PostgreSQL worker shares it. Every child runs to its end exactly
-once (one execution per item, each history gap-free with one start and one end), and the parent's results and
-counts match."""
+"""A Map Run across crashes and workers: SIGKILLs of `stepline serve` while 1,000 STANDARD children run (SQLite),
+two PostgreSQL workers running one Map Run's children between them (and stopping them), and the kill of the worker
+that drives a Map Run while another shares it. Every child runs to its end exactly once (one execution per item,
+each history gap-free with one start and one end), and the parent's results and counts match."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,6 +114,92 @@ def test_two_postgres_workers_share_a_map_run_when_its_driver_dies(database: str
         wait_for_children(sfn, run, 50)
         first.kill()  # the worker driving the run and holding its children: the second takes them all over
         check(second.client(), execution, run, items)
+    finally:
+        first.stop()
+        second.stop()
+
+
+def finished_here(server: StepLine, machine: str) -> int:
+    """The executions of `machine` (its Map Runs' children included) that ended on this worker, by its metrics."""
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    pattern = rf'^stepline_executions_finished_total{{[^}}]*state_machine="{machine}"[^}}]*}} (\S+)$'
+    return int(sum(float(value) for value in re.findall(pattern, text, re.MULTILINE)))
+
+
+def test_two_postgres_workers_run_a_map_runs_children_between_them(database: str, tmp_path: Path) -> None:
+    options = ["--poll-seconds", "0.3"]
+    first = StepLine.start(database, options=[*options, "--worker-name", "first"], log=tmp_path / "first.log")
+    second = StepLine.start(database, options=[*options, "--worker-name", "second"], log=tmp_path / "second.log")
+    items = 200
+    try:
+        sfn = first.client()
+        machine = sfn.create_state_machine(name="fan", definition=definition(1), roleArn=ROLE)["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine,
+                                        input=json.dumps({"items": list(range(items))}))["executionArn"]
+        run = map_run(sfn, execution)
+        check(sfn, execution, run, items)
+        ran = [finished_here(server, "fan") for server in (first, second)]
+        assert sum(ran) == items + 1, ran  # each child and the parent ended once, on one worker
+        assert min(ran) >= items // 10, ran  # the worker that drives the run is not the only one running children
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_stopping_the_parent_stops_its_children_on_every_postgres_worker(database: str, tmp_path: Path) -> None:
+    options = ["--poll-seconds", "0.3"]
+    first = StepLine.start(database, options=[*options, "--worker-name", "first"], log=tmp_path / "first.log")
+    second = StepLine.start(database, options=[*options, "--worker-name", "second"], log=tmp_path / "second.log")
+    items = 100
+    try:
+        sfn = first.client()
+        machine = sfn.create_state_machine(name="fan", definition=definition(120), roleArn=ROLE)["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine,
+                                        input=json.dumps({"items": list(range(items))}))["executionArn"]
+        run = map_run(sfn, execution)
+        wait_for_children(sfn, run, items)
+        sfn.stop_execution(executionArn=execution, error="Enough")
+        deadline = time.monotonic() + 20
+        while {child["status"] for child in children(sfn, run)} != {"ABORTED"}:
+            assert time.monotonic() < deadline, "children still running"
+            time.sleep(0.1)
+        described = sfn.describe_map_run(mapRunArn=run)
+        assert described["status"] == "ABORTED"
+        assert (described["executionCounts"]["aborted"], described["executionCounts"]["total"]) == (items, items)
+        for child in children(sfn, run):
+            kinds = types(history(sfn, child["executionArn"]))
+            assert kinds.count("ExecutionStarted") == kinds.count("ExecutionAborted") == 1, kinds
+        ran = [finished_here(server, "fan") for server in (first, second)]
+        assert sum(ran) == items + 1 and min(ran) >= items // 10, ran  # the children were stopped where they ran
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_children_ending_on_another_postgres_worker_are_counted_at_once(database: str, tmp_path: Path) -> None:
+    """With a polling interval of 1 s, 60 children five at a time would take 6 s or more if the run learnt of
+    the ends on the other worker by looking: their worker announces them."""
+    first = StepLine.start(database, options=["--worker-name", "first"], log=tmp_path / "first.log")
+    second = StepLine.start(database, options=["--worker-name", "second"], log=tmp_path / "second.log")
+    items = 60
+    try:
+        sfn = first.client()
+        definition = {"StartAt": "Each", "States": {"Each": {
+            "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 5, "End": True,
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                              "StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}}}}}
+        machine = sfn.create_state_machine(name="fan", definition=json.dumps(definition),
+                                           roleArn=ROLE)["stateMachineArn"]
+        began = time.monotonic()
+        execution = sfn.start_execution(stateMachineArn=machine,
+                                        input=json.dumps({"items": list(range(items))}))["executionArn"]
+        done = finished(sfn, execution, timeout=30)
+        took = time.monotonic() - began
+        assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == list(range(items)), done
+        ran = [finished_here(server, "fan") for server in (first, second)]
+        assert sum(ran) == items + 1 and min(ran) > 0, ran
+        assert took < 4, took
     finally:
         first.stop()
         second.stop()

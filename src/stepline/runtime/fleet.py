@@ -240,14 +240,18 @@ class Coordinator:
 
     async def listen(self) -> None:
         """Notifications from every process on the store: signals posted (the holder reads them, or a worker
-        claims the execution) and activity tasks scheduled (GetActivityTask long polls wake)."""
+        claims the execution), activity tasks scheduled (GetActivityTask long polls wake), and Map Runs' children
+        ended (their run's driver counts them)."""
         runtime = self._runtime
         while True:
             try:
-                async with self._store.listen(["signals", "activities"]) as notifications:
+                async with self._store.listen(["signals", "activities", "ended"]) as notifications:
                     async for notification in notifications:
                         if notification.channel == "signals":
                             self.wake(notification.payload)
+                        elif notification.channel == "ended":  # ARNs, a line each
+                            for arn in notification.payload.splitlines():
+                                runtime.heard_end(arn)
                         else:
                             runtime.tasks.wake_activity_workers(notification.payload)
             except StoreError as error:  # reconnect; the polls cover what was missed meanwhile

@@ -289,6 +289,9 @@ class _Run:
                     continue
                 for arn in await self.children.wait_any(self.plan, self.running, self.poll_seconds):
                     described = await self.children.describe(arn)
+                    if described is not None and described["status"] == "RUNNING":  # told of an end before a redrive
+                        await self.children.follow(self.plan, [arn])
+                        continue
                     items = self.running.pop(arn, 0)
                     if described is not None and described["status"] in FAILURES:
                         self.failed_items += items

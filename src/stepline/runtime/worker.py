@@ -26,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 CACHE = 2048  # executions kept in memory besides those with tasks in flight
 LEASE_SECONDS = 30.0  # a dead worker's executions are taken over after at most this long
 POLL_SECONDS = 1.0  # how often a worker looks for work that a lost notification did not announce
+NOTIFY_BYTES = 7_000  # a notification's payload at most (PostgreSQL's limit is 8,000 bytes; ARNs are ASCII)
 
 
 class Runtime:
@@ -143,10 +144,16 @@ class Runtime:
         except StoreError as error:  # the leases expire by themselves
             log.warning("could not hand back the leases: %s", error, extra={"worker": self.worker, "error": str(error)})
 
-    async def create(self, record: ExecutionRecord) -> ExecutionRecord | None:
+    async def create(self, record: ExecutionRecord, *, anywhere: bool = False) -> ExecutionRecord | None:
         """Store a new execution and start it (None); or return the record of the execution that has its ARN.
         The new execution is created held by this worker (fence 1), so no other worker's poll takes it first
-        (and it costs no claim)."""
+        (and it costs no claim). `anywhere`, on a store other processes share: created for any worker to claim
+        (this one included), every worker woken by the store's notification (a Map Run's children spread)."""
+        if anywhere and self.store.shared:
+            existing = await self.store.create_execution(record)
+            if existing is None:
+                self.metrics.started.labels(state_machine_of(record.arn)).inc()
+            return existing
         lease = self.leases.first(record.arn)
         existing = await self.store.create_execution(record, lease=lease)
         if existing is None:
@@ -461,15 +468,24 @@ class Runtime:
                 self.tasks.cancel(arn, thread)
             for arn, effect in applied.dispatches:
                 self.tasks.dispatch(arn, effect)
+        ended_children: list[str] = []  # of Map Runs, whose drivers may be on other workers
         for change in changes:
             for timer in change.timers:
                 self.timers.arm(timer.due)
             if change.status not in (RUNNING, None):
+                record = self.memory.record(change.execution_arn)
+                if record is not None and record.map_run_arn is not None and self.store.shared:
+                    ended_children.append(change.execution_arn)
                 self._finished(change.execution_arn)
         for activity in {activity for applied in results for activity in applied.activities}:
             try:  # GetActivityTask long polls, in every process
                 await self.store.notify("activities", activity)
             except StoreError:  # their poll finds the task
+                pass
+        for payload in _lines(ended_children, NOTIFY_BYTES):
+            try:  # the watchers on every worker (heard_end)
+                await self.store.notify("ended", payload)
+            except StoreError:  # their poll finds the ends
                 pass
 
     async def _fail_alone(self, applied: _Applied) -> _Applied:
@@ -730,9 +746,25 @@ class Runtime:
     def _finished(self, arn: str) -> None:
         self.memory.drop(arn)
         self.leases.drop([arn])
+        self.heard_end(arn)
+
+    def heard_end(self, arn: str) -> None:
+        """The execution ended (here, or on another worker that announced it): its watchers and waiters are told."""
         for future in self._waiters.pop(arn, []):
             if not future.done():
                 future.set_result(None)
+
+
+def _lines(texts: list[str], limit: int) -> Iterator[str]:
+    """The texts joined by newlines, in payloads of at most `limit` bytes (a text longer than that alone)."""
+    payload = ""
+    for text in texts:
+        if payload and len(payload) + 1 + len(text) > limit:
+            yield payload
+            payload = ""
+        payload = f"{payload}\n{text}" if payload else text
+    if payload:
+        yield payload
 
 
 class Memory:

@@ -28,6 +28,7 @@ from stepline.service.paging import paginate
 if TYPE_CHECKING:
     from stepline.service.app import StepFunctionsService
 
+REMEMBERED_RUNS = 10_000  # runs whose last poll for children ended elsewhere is remembered
 _COUNTS = ("pending", "running", "succeeded", "failed", "timedOut", "aborted", "total", "resultsWritten",
            "failuresNotRedrivable", "pendingRedrive")
 _COUNTED = {"RUNNING": "running", "SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "timedOut",
@@ -161,13 +162,15 @@ def _items_of(input: str) -> int:
 
 class StoredChildren:
     """STANDARD children: executions of the store, started through the durable runtime (a crash resumes them as
-    every execution is resumed); the run's record is a resource of the store."""
+    every execution is resumed; on PostgreSQL any worker runs them, and announces their ends); the run's record is
+    a resource of the store."""
 
     def __init__(self, service: StepFunctionsService) -> None:
         self._service = service
         self._digests: dict[str, str] = {}  # a processor's definition -> its digest (stored and compiled)
         self._parents: dict[str, ExecutionRecord] = {}
         self._watched: dict[str, asyncio.Future[None]] = {}  # child ARN -> resolved when it ends on this worker
+        self._polled: dict[str, float] = {}  # run ARN -> when its children were last looked up (loop time)
         self.ends = Ends()
 
     def now(self) -> datetime:
@@ -192,8 +195,9 @@ class StoredChildren:
                                  name=plan.child_name(index), status=RUNNING, start_date=self.now(),
                                  input=dumps(input), role_arn=parent.role_arn, definition_digest=digest,
                                  type="STANDARD", map_run_arn=plan.arn)
-        await service.runtime.create(record)  # the child started before a crash, if there is one, is left as it is
-        self._watch(plan.arn, arn)  # before anything else runs: it cannot have ended yet
+        # the child started before a crash, if there is one, is left as it is; on PostgreSQL any worker runs it
+        await service.runtime.create(record, anywhere=True)
+        self._watch(plan.arn, arn)  # had it ended already (on another worker), the next poll finds it
         return arn
 
     def _watch(self, run: str, arn: str) -> None:
@@ -213,10 +217,18 @@ class StoredChildren:
         await self._poll(plan, arns)  # those that ended before they were watched
 
     async def wait_any(self, plan: MapRunPlan, arns: Collection[str], timeout: float) -> list[str]:
+        """The children that ended here as they end; those that ended on other workers found by a poll every
+        `timeout` at least (children ending here meanwhile do not put it off)."""
         ended = await self.ends.wait(plan.arn, arns, timeout)
-        if not ended:
-            await self._poll(plan, arns)
-            ended = await self.ends.wait(plan.arn, arns, 0)
+        now = asyncio.get_running_loop().time()
+        if not ended or now - self._polled.get(plan.arn, -timeout) >= timeout:
+            self._polled.pop(plan.arn, None)  # the latest last: the runs polled longest ago are forgotten first
+            self._polled[plan.arn] = now
+            if len(self._polled) > REMEMBERED_RUNS:
+                del self._polled[next(iter(self._polled))]
+            told = set(ended)
+            await self._poll(plan, [arn for arn in arns if arn not in told])
+            ended += await self.ends.wait(plan.arn, arns, 0)
         return ended
 
     async def _poll(self, plan: MapRunPlan, arns: Collection[str]) -> None:

@@ -138,6 +138,10 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
+    @property
+    def shared(self) -> bool:
+        """Whether workers of other processes share the store (PostgreSQL), rather than this process alone."""
+
     # resources
     async def create_resource(self, kind: Kind[Stored], record: Stored, *, parent: str | None = None) -> bool: ...
     async def put_resource(self, kind: Kind[Stored], record: Stored, *, parent: str | None = None) -> None: ...
@@ -156,7 +160,8 @@ class Store(Protocol):
     async def create_execution(self, record: ExecutionRecord, *,
                                lease: Lease | None = None) -> ExecutionRecord | None:
         """None when created; else the existing execution's record. With a lease (fence 1), the new execution
-        is created held by its worker: no other worker's poll takes it before its creator starts it."""
+        is created held by its worker: no other worker's poll takes it before its creator starts it. Without
+        one, it is created for any worker to claim, and channel "signals" is notified with its ARN."""
     async def get_execution(self, arn: str) -> ExecutionRecord | None: ...
     async def list_executions(self, *, state_machine_arn: str | None = None, status: str | None = None,
                               map_run_arn: str | None = None, name: str | None = None, after: str | None = None,

@@ -159,6 +159,10 @@ class SqlStore:
         self._resources: dict[tuple[str, str], Any] | None = {} if connector.exclusive else None
         self._resource_writes = 0  # a read that overlapped a resource write keeps nothing
 
+    @property
+    def shared(self) -> bool:
+        return not self._connector.exclusive
+
     async def close(self) -> None:
         while self._writer is not None and not self._writer.done():
             await asyncio.shield(self._writer)
@@ -339,6 +343,8 @@ class SqlStore:
             if await tx.fetch(self._sql["create_execution"], params):
                 if lease is not None:
                     await tx.hold(lease)
+                else:  # for any worker: the one that claims it first starts it
+                    await tx.notify("signals", arn)
                 return None
             [(existing,)] = await tx.fetch(self._sql["get_execution"], {"arn": arn})
             return execution_from_text(existing)
