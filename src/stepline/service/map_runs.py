@@ -217,11 +217,12 @@ class StoredChildren:
         await self._poll(plan, arns)  # those that ended before they were watched
 
     async def wait_any(self, plan: MapRunPlan, arns: Collection[str], timeout: float) -> list[str]:
-        """The children that ended here as they end; those that ended on other workers found by a poll every
-        `timeout` at least (children ending here meanwhile do not put it off)."""
+        """The children that ended here as they end; on PostgreSQL, those that ended on other workers as they
+        announce it, and by a poll every `timeout` at least (a lost announcement; ends here do not put it off)."""
         ended = await self.ends.wait(plan.arn, arns, timeout)
         now = asyncio.get_running_loop().time()
-        if not ended or now - self._polled.get(plan.arn, -timeout) >= timeout:
+        shared = self._service.store.shared  # else every child ends in this process, and is told
+        if not ended or (shared and now - self._polled.get(plan.arn, -timeout) >= timeout):
             self._polled.pop(plan.arn, None)  # the latest last: the runs polled longest ago are forgotten first
             self._polled[plan.arn] = now
             if len(self._polled) > REMEMBERED_RUNS:
