@@ -1,7 +1,7 @@
 """A Map Run across crashes and workers: SIGKILLs of `stepline serve` while 1,000 STANDARD children run (SQLite),
-two PostgreSQL workers running one Map Run's children between them (and stopping them), and the kill of the worker
-that drives a Map Run while another shares it. Every child runs to its end exactly once (one execution per item,
-each history gap-free with one start and one end), and the parent's results and counts match."""
+two PostgreSQL workers running one Map Run's children between them (stopping and redriving them), and the kill
+of the worker that drives a Map Run while another shares it. Every child runs to its end exactly once (one
+execution per item, each history gap-free with one start and one end), and the parent's results and counts match."""
 
 from __future__ import annotations
 
@@ -200,6 +200,40 @@ def test_children_ending_on_another_postgres_worker_are_counted_at_once(database
         ran = [finished_here(server, "fan") for server in (first, second)]
         assert sum(ran) == items + 1 and min(ran) > 0, ran
         assert took < 4, took
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_redriving_a_parent_redrives_its_children_on_two_postgres_workers(database: str, tmp_path: Path) -> None:
+    options = ["--poll-seconds", "0.3"]
+    first = StepLine.start(database, options=[*options, "--worker-name", "first"], log=tmp_path / "first.log")
+    second = StepLine.start(database, options=[*options, "--worker-name", "second"], log=tmp_path / "second.log")
+    items = 100
+    try:
+        sfn = first.client()
+        definition = {"StartAt": "Each", "States": {"Each": {
+            "Type": "Map", "ItemsPath": "$.items", "End": True,
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                              "StartAt": "Check", "States": {"Check": {  # odd items fail until redriven
+                                  "Type": "Pass", "QueryLanguage": "JSONata", "End": True,
+                                  "Output": "{% ($states.context.Execution.RedriveCount = 0 and $states.input % 2 = 1)"
+                                            " ? $error('an odd item') : $states.input %}"}}}}}}
+        machine = sfn.create_state_machine(name="strict", definition=json.dumps(definition),
+                                           roleArn=ROLE)["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine,
+                                        input=json.dumps({"items": list(range(items))}))["executionArn"]
+        assert finished(sfn, execution, timeout=30)["status"] == "FAILED"  # no failure tolerated
+        run = map_run(sfn, execution)
+        second.client().redrive_execution(executionArn=execution)
+        done = finished(sfn, execution, timeout=30)
+        assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == list(range(items)), done
+        listed = children(sfn, run)
+        assert len(listed) == items and {child["status"] for child in listed} == {"SUCCEEDED"}
+        described = sfn.describe_map_run(mapRunArn=run)
+        assert (described["status"], described["redriveCount"]) == ("SUCCEEDED", 1)
+        assert (described["executionCounts"]["succeeded"], described["itemCounts"]["succeeded"]) == (items, items)
+        assert min(finished_here(server, "strict") for server in (first, second)) > 0
     finally:
         first.stop()
         second.stop()
