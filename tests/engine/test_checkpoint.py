@@ -57,9 +57,11 @@ def test_each_result_is_written_once_and_a_restored_map_ends_as_it_would_have() 
     restored = restore(PROGRAM, json.loads(json.dumps(second)), rows_by_map(written), **IDENTITY)
     for task in tasks:  # the restored execution waits for the same tasks
         assert restored.awaits_task(task.thread, task.token)
+    assert restored.stored_maps == [key]
     while tasks:
         tasks = answer(restored, tasks, 1)
     assert restored.status == "SUCCEEDED" and restored.output == [i * 2 for i in range(10)]
+    assert checkpoint(restored, [])["maps"] == restored.stored_maps == []  # its rows are needed no more
 
 
 def test_a_checkpoint_written_with_its_items_inside_is_split_at_its_next_commit() -> None:

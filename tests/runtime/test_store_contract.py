@@ -307,6 +307,12 @@ async def test_map_iterations_are_written_by_the_commits_that_made_them_and_go_w
         ("/Map@2.0", 1, "null"), ("/Map@2.0", 2, '"c"')]
     assert await store.get_iterations(arn, ["/Inner@7.1"]) == [("/Inner@7.1", 0, "{}")]  # only the Maps asked for
     assert await store.get_iterations(arn, []) == []
+    # a Map that ended: its rows go, those written in the same group commit too
+    await store.commit([ExecutionChange(arn, "RUNNING", "{}", iterations=[("/Inner@7.1", 1, "2")]),
+                        ExecutionChange(other, "RUNNING", "{}", ended_maps=["/Inner@7.1"]),
+                        ExecutionChange(arn, "RUNNING", "{}", ended_maps=["/Inner@7.1"])])
+    assert await store.get_iterations(arn, ["/Inner@7.1"]) == []
+    assert len(await store.get_iterations(arn, ["/Map@2.0"])) == 4
     # an execution that succeeded needs them no more (in the same commit as its last rows); a failed one keeps them
     await store.commit([ExecutionChange(arn, "RUNNING", "{}", iterations=[("/Map@9.0", 0, "1")]),
                         ExecutionChange(arn, "SUCCEEDED", None, summary={"stopDate": T0, "output": "[]"}),

@@ -7,7 +7,8 @@ A durable runtime writes a Map's items and its iterations' results apart from th
 written once (`Iterations`): the document keeps the Map's counters and its running iterations, so what a commit
 writes grows with what changed in it, not with the Map's size. Row -1 of a Map holds its items with its state's
 input (none of them changes while the Map runs), row i the result of iteration i, written by the commit after
-that iteration ended.
+that iteration ended. The rows of a Map that a checkpoint no longer lists (it ended, or a Retry or Catch left it)
+are needed no more (`Execution.stored_maps` tells which the last one listed).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def checkpoint(execution: Execution, iterations: Iterations | None = None) -> di
     the rows not written yet are appended to it (and count as written from now on)."""
     threads = [_thread(t, retained, iterations) for t, retained in _walk(execution.threads[""], False)] \
         if "" in execution.threads else []
+    maps = [thread["group"]["stored"] for thread in threads if "stored" in thread.get("group", {})]
+    if iterations is not None:
+        execution.stored_maps = maps
     return {
         "status": execution.status,
         "output": execution.output,
@@ -46,7 +50,7 @@ def checkpoint(execution: Execution, iterations: Iterations | None = None) -> di
         "invocations": dict(execution.invocations),
         "redrive_count": execution.execution_context.get("RedriveCount"),
         "threads": threads,
-        "maps": [thread["group"]["stored"] for thread in threads if "stored" in thread.get("group", {})],
+        "maps": maps,
     }
 
 
@@ -116,6 +120,7 @@ def restore(program: Program, document: JSON, iterations: Mapping[str, Mapping[i
     execution.stop_time = datetime.fromisoformat(document["stop_time"]) if document["stop_time"] else None
     execution.event_count = document["event_count"]
     execution.invocations.update(document["invocations"])
+    execution.stored_maps = list(document.get("maps", ()))
     if document.get("redrive_count") is not None:
         execution.execution_context["RedriveCount"] = document["redrive_count"]
     records = document["threads"]

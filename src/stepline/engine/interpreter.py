@@ -87,6 +87,7 @@ class Execution(FanOut):
         self.machine_context = {"Id": state_machine_arn, "Name": state_machine_name}
         self.threads: dict[str, Thread] = {}
         self.invocations: Counter[str] = Counter()
+        self.stored_maps: list[str] = []  # the Maps whose rows the last durable checkpoint wrote (checkpoint.py)
         self._ready: deque[Thread] = deque()
         self._effects: list[Effect] = []
         self._now = start_time

@@ -673,8 +673,10 @@ class Runtime:
         deeply to be written)."""
         if execution.status != SUCCEEDED:
             iterations: Iterations = []
+            listed = execution.stored_maps
             change.checkpoint = dumps(checkpoint(execution, iterations))
             change.iterations = [(map, index, dumps(value)) for map, index, value in iterations]
+            change.ended_maps = [map for map in listed if map not in execution.stored_maps]
 
     def _plan(self, execution: Execution, effect: Effect, change: ExecutionChange, applied: _Applied) -> None:
         arn = execution.execution_arn

@@ -84,6 +84,7 @@ class ExecutionChange:
     checkpoint: str | None  # JSON text of the interpreter's position; None once the execution ended
     # rows of its Maps' items and results that the checkpoint leaves out: (map, index, JSON text), engine/checkpoint.py
     iterations: list[tuple[str, int, str]] = field(default_factory=list)
+    ended_maps: list[str] = field(default_factory=list)  # Maps whose rows go: no checkpoint needs them any more
     events: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)  # output, error, cause, stopDate, ... when they change
     timers: list[Timer] = field(default_factory=list)  # set (replacing any of the same thread and kind)

@@ -529,6 +529,7 @@ class _Folded:
     cleared: bool = False  # the execution ended: its timers, tasks and signals go (before what follows is set)
     succeeded: bool = False  # its Maps' rows go too (a failed execution keeps its checkpoint for a redrive)
     iterations: dict[tuple[str, int], str] = field(default_factory=dict)
+    ended_maps: list[str] = field(default_factory=list)
     timers: dict[tuple[str, str], Timer | None] = field(default_factory=dict)  # None: delete
     tasks: dict[str, PendingTask | None] = field(default_factory=dict)
     consumed: list[int] = field(default_factory=list)  # inbox signals applied
@@ -552,6 +553,10 @@ class _Folded:
             self.tasks[task.thread] = task
         for map, index, body in change.iterations:
             self.iterations[(map, index)] = body
+        if change.ended_maps:
+            ended = set(change.ended_maps)
+            self.iterations = {key: body for key, body in self.iterations.items() if key[0] not in ended}
+            self.ended_maps += change.ended_maps
         if change.status not in ("RUNNING", None):
             self.cleared = True
             self.timers.clear()
@@ -559,6 +564,7 @@ class _Folded:
         if change.status == "SUCCEEDED":
             self.succeeded = True
             self.iterations.clear()
+            self.ended_maps.clear()
 
 
 def folded_writes(folded: dict[str, _Folded]) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -573,6 +579,7 @@ def folded_writes(folded: dict[str, _Folded]) -> list[tuple[str, list[dict[str, 
         ("clear_iterations", [{"arn": arn} for arn, f in executions if f.succeeded]),
         ("set_iterations", [{"arn": arn, "map": map, "idx": index, "body": body}
                             for arn, f in executions for (map, index), body in f.iterations.items()]),
+        ("delete_iterations", [{"arn": arn, "map": map} for arn, f in executions for map in f.ended_maps]),
         ("consume_signals", [{"id": id} for _, f in executions for id in f.consumed]),
         ("delete_timers", [{"arn": arn, "thread": thread, "kind": kind}
                            for arn, (thread, kind), timer in timers if timer is None]),

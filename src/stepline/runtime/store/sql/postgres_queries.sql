@@ -200,6 +200,10 @@ INSERT INTO iterations (execution_arn, map, idx, body)
 SELECT * FROM unnest(:arn::text[], :map::text[], :idx::integer[], :body::text[])
 ON CONFLICT (execution_arn, map, idx) DO UPDATE SET body = excluded.body;
 
+-- name: delete_iterations
+DELETE FROM iterations USING unnest(:arn::text[], :map::text[]) AS ended(arn, map)
+WHERE execution_arn = ended.arn AND iterations.map = ended.map;
+
 -- name: purge_map_runs
 DELETE FROM resources WHERE kind IN ('map_run', 'map_run_progress') AND parent = ANY(:arn::text[]);
 

@@ -108,6 +108,9 @@ DELETE FROM iterations WHERE execution_arn = :arn;
 INSERT INTO iterations VALUES (:arn, :map, :idx, :body)
 ON CONFLICT (execution_arn, map, idx) DO UPDATE SET body = excluded.body;
 
+-- name: delete_iterations
+DELETE FROM iterations WHERE execution_arn = :arn AND map = :map;
+
 -- name: purge_map_runs
 DELETE FROM resources WHERE kind IN ('map_run', 'map_run_progress') AND parent = :arn;
 
