@@ -160,6 +160,15 @@ def _items_of(input: str) -> int:
     return len(batch) if isinstance(batch, list) else 1
 
 
+KEPT = 1_000  # parents and processor definitions remembered by a server's Map Runs (reads saved, memory bounded)
+
+
+def _keep(kept: dict[str, Any], key: str, value: Any) -> None:
+    if len(kept) >= KEPT and key not in kept:
+        kept.clear()
+    kept[key] = value
+
+
 class StoredChildren:
     """STANDARD children: executions of the store, started through the durable runtime (a crash resumes them as
     every execution is resumed; on PostgreSQL any worker runs them, and announces their ends); the run's record is
@@ -183,13 +192,13 @@ class StoredChildren:
         parent = self._parents.get(plan.execution_arn) or await service.store.get_execution(plan.execution_arn)
         if parent is None:
             raise errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{plan.execution_arn}'")
-        self._parents[plan.execution_arn] = parent
+        _keep(self._parents, plan.execution_arn, parent)
         definition = dumps(plan.processor)
         digest = self._digests.get(definition)
         if digest is None:
             digest, _ = await service._compile(definition, "STANDARD")
             await service.store.put_definition(digest, definition)
-            self._digests[definition] = digest
+            _keep(self._digests, definition, digest)
         prefix = plan.arn.partition(":mapRun:")[0]
         record = ExecutionRecord(arn=arn, state_machine_arn=f"{prefix}:stateMachine:{plan.machine_and_label}",
                                  name=plan.child_name(index), status=RUNNING, start_date=self.now(),
