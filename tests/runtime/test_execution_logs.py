@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from aws_services import REGION, aws_client
+from aws_services import REGION, aws_client, free_port
 
 from stepline.runtime import execution_logs
 from stepline.runtime.execution_logs import _batches, log_file_name, log_record, log_stream_name
@@ -197,12 +197,16 @@ async def test_records_are_delivered_to_cloudwatch_logs(aws, backend, tmp_path: 
 async def test_a_failing_destination_never_fails_the_execution(aws, tmp_path: Path, caplog,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(execution_logs, "RETRY_SECONDS", 0.01)
+    logs = aws_client("logs")
+    group = f"deleted-group-{tmp_path.name}"
+    logs.create_log_group(logGroupName=group)
     service = StepFunctionsService(Settings(db=str(tmp_path / "store.db"), time_scale=0))
     await service.start()
     try:
-        missing = f"arn:aws:logs:{REGION}:123456789012:log-group:no-such-group-{tmp_path.name}:*"
+        deleted = f"arn:aws:logs:{REGION}:123456789012:log-group:{group}:*"
         machine = await service.create_state_machine(name="unheard", definition=json.dumps(PASS), roleArn=ROLE,
-                                                     loggingConfiguration=_logging("ALL", False, missing))
+                                                     loggingConfiguration=_logging("ALL", False, deleted))
+        logs.delete_log_group(logGroupName=group)  # after the state machine was made: its records have nowhere to go
         with caplog.at_level(logging.WARNING, logger="stepline.runtime.execution_logs"):
             arn, _ = await _run(service, machine["stateMachineArn"])
             await service.execution_logs.close()
@@ -212,6 +216,57 @@ async def test_a_failing_destination_never_fails_the_execution(aws, tmp_path: Pa
         assert "ResourceNotFoundException" in dropped[0].getMessage()
     finally:
         await service.close()
+
+
+async def test_a_log_group_that_does_not_exist_is_refused_as_aws_refuses_it(aws, tmp_path: Path) -> None:
+    logs = aws_client("logs")
+    group = f"/stepline/{tmp_path.name}"
+    logs.create_log_group(logGroupName=f"{group}-longer")  # a group whose name begins with the one asked for
+    arn = f"arn:aws:logs:{REGION}:123456789012:log-group:{group}:*"
+    service = StepFunctionsService(Settings(db=str(tmp_path / "store.db"), time_scale=0))  # CloudWatch Logs: moto
+    await service.start()
+    try:
+        with pytest.raises(errors.InvalidLoggingConfiguration) as refused:
+            await service.create_state_machine(name="unheard", definition=json.dumps(PASS), roleArn=ROLE,
+                                               loggingConfiguration=_logging("ERROR", False, arn))
+        assert refused.value.message == "Invalid Logging Configuration: Log Destination not found."
+        assert (await service.list_state_machines())["stateMachines"] == []
+        machine = (await service.create_state_machine(
+            name="unheard", definition=json.dumps(PASS), roleArn=ROLE,
+            loggingConfiguration=_logging("OFF", False, arn)))["stateMachineArn"]  # OFF logs nowhere: not checked
+        with pytest.raises(errors.InvalidLoggingConfiguration, match="Log Destination not found"):
+            await service.update_state_machine(stateMachineArn=machine,
+                                               loggingConfiguration=_logging("ALL", True, arn))
+        described = await service.describe_state_machine(stateMachineArn=machine)
+        assert described["loggingConfiguration"]["level"] == "OFF"  # the refused update changed nothing
+        logs.create_log_group(logGroupName=group)
+        await service.update_state_machine(stateMachineArn=machine, loggingConfiguration=_logging("ALL", True, arn))
+        assert (await service.describe_state_machine(stateMachineArn=machine))["loggingConfiguration"]["level"] == "ALL"
+    finally:
+        await service.close()
+
+
+async def test_files_and_an_unreachable_endpoint_take_any_log_group(aws, tmp_path: Path, caplog) -> None:
+    arn = f"arn:aws:logs:{REGION}:123456789012:log-group:never-made-{tmp_path.name}:*"
+    with_files = StepFunctionsService(Settings(db=str(tmp_path / "files.db"), time_scale=0,
+                                               log_dir=str(tmp_path / "logs")))  # --log-dir: files, nothing to check
+    await with_files.start()
+    try:
+        await with_files.create_state_machine(name="filed", definition=json.dumps(PASS), roleArn=ROLE,
+                                              loggingConfiguration=_logging("ALL", False, arn))
+    finally:
+        await with_files.close()
+    aws.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    unreachable = StepFunctionsService(Settings(db=str(tmp_path / "unreachable.db"), time_scale=0))
+    await unreachable.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="stepline.runtime.execution_logs"):
+            await unreachable.create_state_machine(name="unchecked", definition=json.dumps(PASS), roleArn=ROLE,
+                                                    loggingConfiguration=_logging("ALL", False, arn))
+        assert [r.getMessage().split(":")[0] for r in caplog.records if r.name == "stepline.runtime.execution_logs"] \
+            == [f"could not check that log group never-made-{tmp_path.name} exists"]
+    finally:
+        await unreachable.close()
 
 
 @pytest.mark.parametrize("configuration, problem", [

@@ -230,6 +230,24 @@ class ExecutionLogs:
             self._dropped += len(dropped.events)
         self._wake.set()
 
+    async def destination_problem(self, configuration: JSON) -> str | None:
+        """Why Step Functions refuses this loggingConfiguration's destination (InvalidLoggingConfiguration), as
+        AWS does when its log group does not exist; None when it logs nothing, when records go to files (nothing
+        to check), and when CloudWatch Logs cannot be asked (said in a warning: delivery tries again later)."""
+        settings = LogSettings.of(configuration)
+        if settings is None or self.clients is None:
+            return None
+        try:  # groups come in the order of their names: the one named so is the first of its prefix
+            found = await self.clients.request("logs", "DescribeLogGroups", {"logGroupNamePrefix": settings.log_group,
+                                                                             "limit": 1}, region=settings.region)
+        except Exception as error:
+            log.warning("could not check that log group %s exists: %s", settings.log_group, error,
+                        extra={"log_group": settings.log_group, "error": str(error)})
+            return None
+        if [group.get("logGroupName") for group in found.get("logGroups", [])] == [settings.log_group]:
+            return None
+        return "Invalid Logging Configuration: Log Destination not found."
+
     def configure(self, state_machine_arn: str, configuration: JSON) -> None:
         """The state machine's loggingConfiguration is now this (None: it was deleted)."""
         self._settings[state_machine_arn] = (self._monotonic(), LogSettings.of(configuration))

@@ -299,6 +299,15 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
                                            location, "WARNING"))
         return warnings
 
+    async def _check_logging(self, configuration: dict | None) -> None:
+        """AWS's InvalidLoggingConfiguration for a configuration that cannot log as asked, or whose log group
+        does not exist (when CloudWatch Logs can tell)."""
+        if configuration is None:
+            return
+        problem = configuration_problem(configuration) or await self.execution_logs.destination_problem(configuration)
+        if problem is not None:
+            raise errors.InvalidLoggingConfiguration(problem)
+
     async def _state_machine(self, arn: str) -> StateMachineRecord:
         """The state machine an action on a state machine names; a version or alias ARN names none (AWS,
         recorded: UpdateStateMachine on a version is StateMachineDoesNotExist)."""
@@ -329,7 +338,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
                                    encryptionConfiguration: dict | None = None) -> dict:
         check_name(name)
         check_role_arn(roleArn)
-        _check_logging(loggingConfiguration)
+        await self._check_logging(loggingConfiguration)
         check_encryption(encryptionConfiguration)
         if versionDescription is not None and not publish:
             raise errors.ValidationException("Version description can only be set when publish is true")
@@ -382,7 +391,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         record = await self._state_machine(stateMachineArn)
         if roleArn is not None:
             check_role_arn(roleArn)
-        _check_logging(loggingConfiguration)
+        await self._check_logging(loggingConfiguration)
         check_encryption(encryptionConfiguration)
         if versionDescription is not None and not publish:
             raise errors.ValidationException("Version description can only be set when publish is true")
@@ -811,13 +820,6 @@ def _versioned(record: StateMachineRecord) -> tuple:
     """What CreateStateMachine's idempotency compares (the API reference): not the role, not the tags."""
     return (record.definition, record.type, record.logging_configuration, record.tracing_configuration,
             record.encryption_configuration)
-
-
-def _check_logging(configuration: dict | None) -> None:
-    """AWS's InvalidLoggingConfiguration for a configuration that cannot log as asked."""
-    problem = configuration_problem(configuration) if configuration is not None else None
-    if problem is not None:
-        raise errors.InvalidLoggingConfiguration(problem)
 
 
 def _without_data(event: dict) -> dict:
