@@ -50,7 +50,6 @@ from stepline.api.protocol import (
     MAX_REQUEST_BYTES,
     dispatch,
     dumps,
-    error_body,
 )
 from stepline.security.cors import CrossOriginAccess, origin_of
 from stepline.security.gate import LOGIN_PATH, Authenticator, RequireAuthentication
@@ -66,6 +65,7 @@ from stepline.service.errors import (
     RequestEntityTooLarge,
     SerializationException,
     UnknownOperationException,
+    error_body,
 )
 
 logger = logging.getLogger(__name__)

@@ -33,6 +33,7 @@ from stepline.service.errors import (
     ServiceUnavailable,
     StoreUnavailable,
     UnknownOperationException,
+    error_body,
 )
 
 logger = logging.getLogger(__name__)
@@ -153,17 +154,9 @@ def json_response(value: Any, status: int = 200) -> Response:
     return Response(dumps(value), status_code=status, media_type=CONTENT_TYPE)
 
 
-def error_body(error: ApiError) -> dict[str, str]:
-    """`{"__type": code, "message": text}`; no message member when AWS sends none (empty message)."""
-    body = {"__type": error.code}
-    if error.message:
-        body[error.message_key] = error.message
-    return body
-
-
 def error_response(error: ApiError) -> Response:
     return json_response(error_body(error), status=error.status)
 
 
-__all__ = ["CONTENT_TYPE", "MAX_REQUEST_BYTES", "dispatch", "dumps", "error_body", "error_response",
+__all__ = ["CONTENT_TYPE", "MAX_REQUEST_BYTES", "dispatch", "dumps", "error_response",
            "json_response", "parse_body", "read_body"]

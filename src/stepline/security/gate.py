@@ -43,6 +43,7 @@ from stepline.service.errors import (
     MissingAuthenticationTokenException,
     RequestEntityTooLarge,
     UnrecognizedClientException,
+    error_body,
 )
 
 logger = logging.getLogger(__name__)
@@ -220,8 +221,7 @@ def _refusal(scope: Scope, error: ApiError) -> Response:
         target = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
         return RedirectResponse(f"{LOGIN_PATH}?next={quote(target, safe='')}", status_code=303,
                                 headers={"cache-control": "no-store"})
-    body = {"__type": error.code, **({error.message_key: error.message} if error.message else {})}
-    return Response(orjson.dumps(body), status_code=error.status, media_type="application/json")
+    return Response(orjson.dumps(error_body(error)), status_code=error.status, media_type="application/json")
 
 
 def _cookie(header: str | None, name: str) -> str | None:

@@ -11,7 +11,16 @@ from stepline.errors import ApiError
 # what the store raises, for the surfaces: StoreUnavailable is answered as ServiceUnavailable by every one
 from stepline.runtime.store.base import StoreError, StoreUnavailable
 
-__all__ = ["ApiError", "StoreError", "StoreUnavailable"]  # besides the errors below
+__all__ = ["ApiError", "StoreError", "StoreUnavailable", "error_body"]  # besides the errors below
+
+
+def error_body(error: ApiError) -> dict[str, str]:
+    """AWS's JSON error shape, `{"__type": code, "message": text}`; no message member when AWS sends none (empty
+    message)."""
+    body = {"__type": error.code}
+    if error.message:
+        body[error.message_key] = error.message
+    return body
 
 
 def _error(code: str, status: int = 400, message_key: str = "message") -> type[ApiError]:
