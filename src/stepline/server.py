@@ -5,11 +5,11 @@ text format, with every request counted and timed by action), and the service's 
     serve(service, port=8083)                                   # uvicorn on 127.0.0.1:8083 until SIGTERM/Ctrl-C
 
 The server defends itself against what a browser page of another site, or a slow or greedy client, could do:
-a request whose Host is not a name of this server (DNS rebinding) or that comes from another origin is
-refused with AccessDeniedException (403); a client has `request_timeout` seconds to send a whole request; past
-`max_connections` open connections the one that has waited longest for a request is closed. Every error,
-refusals and unknown routes included, is answered in AWS's JSON error shape. Every response carries the
-security headers (security/headers.py). With an `authenticator` (credentials configured), every request but
+a request whose Host is not a name of this server (DNS rebinding) or that comes from another origin (but the
+`cors_origins`) is refused with AccessDeniedException (403); a client has `request_timeout` seconds to send a
+whole request; past `max_connections` open connections the one that has waited longest for a request is
+closed. Every error, refusals and unknown routes included, is answered in AWS's JSON error shape. Every
+response carries the security headers (security/headers.py). With an `authenticator` (credentials configured), every request but
 the console's sign-in page and static files must be authenticated (security/gate.py); with `tls_cert` and
 `tls_key` it is served over HTTPS.
 """
@@ -186,7 +186,8 @@ class _HostAndOriginCheck:
 
     A Host that is not a name of this server means a DNS-rebound name; it is refused. A foreign Origin is
     refused on every request (unless it is one of `allowed_origins`, configured for CORS); a state-changing
-    request without Origin is refused when its Referer is foreign. The `sync-` host prefix botocore adds for StartSyncExecution and TestState is accepted on any allowed name.
+    request without Origin is refused when its Referer is foreign. The `sync-` host prefix botocore adds for
+    StartSyncExecution and TestState is accepted on any allowed name.
     """
 
     def __init__(self, app: ASGIApp, allowed_hosts: Collection[str], allowed_origins: Collection[str] = ()) -> None:
@@ -473,8 +474,9 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     CannotStart when the service cannot start.
 
     Prints one line with the address once listening (port 0 picks a free port). Logs are quiet: warnings
-    only; with `log_level="debug"` one line per request; `log_format="json"`: one JSON object per line (JsonLines). `allowed_hosts` adds Host names to the default ones
-    (`*`: any). `max_connections` is capped by the open-files limit, which is first raised to its maximum.
+    only; with `log_level="debug"` one line per request; `log_format="json"`: one JSON object per line
+    (JsonLines). `allowed_hosts` adds Host names to the default ones (`*`: any). `max_connections` is capped
+    by the open-files limit, which is first raised to its maximum.
     With an `authenticator`, a one-time console sign-in link is printed too. `tls_cert` and `tls_key` (PEM
     files) serve HTTPS. The pages of `cors_origins` may call the API from their origin.
     """

@@ -21,7 +21,7 @@ ARNs in page addresses may be written as they are or URL-encoded. The routes cal
 application layer) and graph/; they decide nothing about executions themselves. Malformed input raises the
 ApiError AWS would name (the app answers it in AWS's JSON shape). A POST must be sent as
 `Content-Type: application/json`, which a page of another site cannot send here without a CORS preflight,
-and the server approves none.
+and the server approves those only for the origins of `stepline serve --cors-origin` (security/cors.py).
 """
 
 from __future__ import annotations
