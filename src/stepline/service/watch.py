@@ -35,12 +35,17 @@ class TemplateWatch:
         self._seen = _snapshot(self._files)
 
     async def run(self) -> None:
+        """Poll until cancelled; a change that fails with a bug is logged with its traceback, and watching goes on
+        (as retention's loop does) rather than ending silently."""
         while True:
             await asyncio.sleep(self.poll_seconds)
-            now = await asyncio.to_thread(_snapshot, self._files)
-            if now != self._seen:
-                self._seen = now
-                await self.apply()
+            try:
+                now = await asyncio.to_thread(_snapshot, self._files)
+                if now != self._seen:
+                    self._seen = now
+                    await self.apply()
+            except Exception:
+                log.exception("template not applied (serving the previous one)")
 
     async def apply(self) -> None:
         """Read the templates again and apply them; a refusal is one line, and the server keeps what it had."""
