@@ -136,6 +136,25 @@ def test_a_nested_execution_links_to_the_execution_that_started_it(server: Any, 
     assert "nested-parent" in page.url
 
 
+def test_an_express_childs_page_shows_it_without_the_actions_aws_refuses_for_it(server: Any, page: Any) -> None:
+    running, _ = server
+    client = running.client()
+    child = client.create_state_machine(name="express-child", roleArn=ROLE, type="EXPRESS", definition=json.dumps(
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    parent = client.create_state_machine(name="express-parent", roleArn=ROLE, definition=json.dumps(
+        {"StartAt": "Start", "States": {"Start": {
+            "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2", "End": True,
+            "Parameters": {"StateMachineArn": child,
+                           "Input": {"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"}}}}}))
+    arn = client.start_execution(stateMachineArn=parent["stateMachineArn"], name="express-parent-1")["executionArn"]
+    wait_status(client, arn, "SUCCEEDED")
+    child_arn = json.loads(client.describe_execution(executionArn=arn)["output"])["ExecutionArn"]
+    page.goto(f"{running.url}/executions/{quote(child_arn, safe='')}")
+    assert page.wait_for_selector("#started-by").inner_text() == "express-parent-1"
+    assert "SUCCEEDED" in page.inner_text("#execution-status").upper()
+    assert page.query_selector("#stop") is None and page.query_selector("#redrive") is None
+
+
 def test_design_mode_keeps_the_form_the_graph_and_the_code_in_sync(server: Any, page: Any, shoot: Any) -> None:
     running, _ = server
     client = running.client()

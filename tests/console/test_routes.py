@@ -119,9 +119,12 @@ def test_event_stream_follows_an_execution_and_a_timer_fires_now(running: StepLi
 
 
 def test_unknown_execution_is_an_aws_error(running: StepLine) -> None:
-    status, _, body = get(f"{running.url}/console/api/events?executionArn="
-                          + quote("arn:aws:states:us-east-1:123456789012:execution:none:none"))
-    assert status == 400 and json.loads(body)["__type"] == "ExecutionDoesNotExist"
+    for route in ("events", "execution"):
+        status, _, body = get(f"{running.url}/console/api/{route}?executionArn="
+                              + quote("arn:aws:states:us-east-1:123456789012:execution:none:none"))
+        assert status == 400 and json.loads(body)["__type"] == "ExecutionDoesNotExist"
+    status, _, body = get(f"{running.url}/console/api/execution?executionArn=not-an-arn")
+    assert status == 400 and json.loads(body)["__type"] == "InvalidArn"
 
 
 def test_find_executions_by_name_pages_like_list_executions(running: StepLine) -> None:

@@ -163,6 +163,14 @@ async def unserved(request: Request) -> Response:
     return _json({"diagnostics": [d.to_json() for d in warnings]})
 
 
+async def execution(request: Request) -> Response:
+    """An execution and its state machine (DescribeExecution's and DescribeStateMachineForExecution's answers),
+    Express executions included, which those actions refuse as AWS's do."""
+    service = request.app.state.service
+    arn = request.query_params.get("executionArn", "")
+    return _json({"execution": await service.execution(arn), "machine": await service.machine_of_execution(arn)})
+
+
 async def events(request: Request) -> Response:
     """Server-sent events: `events` (a list of history events), `status` (status and timers), then `end`."""
     service = request.app.state.service
@@ -255,6 +263,7 @@ routes: list[BaseRoute] = [
     Route("/design/{arn:path}", page, methods=["GET", "HEAD"]),
     Route("/console/api/graph", graph, methods=["POST"]),
     Route("/console/api/unserved", unserved, methods=["POST"]),
+    Route("/console/api/execution", execution, methods=["GET"]),
     Route("/console/api/events", events, methods=["GET"]),
     Route("/console/api/executions", find_executions, methods=["GET"]),
     Route("/console/api/fire-timer", fire_timer, methods=["POST"]),

@@ -57,6 +57,7 @@ from stepline.service.arns import (
     check_role_arn,
     execution_arn,
     express_execution_arn,
+    not_in_context,
     parse_execution_arn,
     parse_state_machine_arn,
     state_machine_arn,
@@ -123,8 +124,9 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
             if settings.templates else []
         endpoint = settings.step_functions_endpoint
         self.aws_clients = AwsClients(assume_role=settings.assume_role, region=settings.region)
+        here = ExecutionsHere(self)
         self.nested = NestedExecutions((lambda call: RemoteExecutions(self.aws_clients, call)) if endpoint
-                                       else (lambda call: self))
+                                       else (lambda call: here))
         self.remote = remote_integrations(self.aws_clients, connections=settings.connections,
                                           job_poll_seconds=settings.job_poll_seconds,
                                           local={} if endpoint else {"stepfunctions": self._step_functions})
@@ -687,7 +689,15 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         return response
 
     async def describe_execution(self, *, executionArn: str, includedData: str | None = None) -> dict:
-        return shapes.execution(await self._execution(executionArn))
+        parsed = parse_execution_arn(executionArn)
+        if parsed.express_id is not None and parsed.map_label is None:
+            raise not_in_context("express")  # AWS: an Express execution only when a Map Run dispatched it
+        return await self.execution(executionArn)
+
+    async def execution(self, arn: str) -> dict:
+        """DescribeExecution's answer for any execution, Express ones included: for what follows an Express
+        execution inside stepline (a nested execution's parent, the console), where the action refuses them."""
+        return shapes.execution(await self._execution(arn))
 
     async def wait_for_execution(self, arn: str) -> None:
         """Until the execution has ended (a nested execution's parent waits so)."""
@@ -695,7 +705,12 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
             await self.runtime.wait(arn)
 
     async def describe_state_machine_for_execution(self, *, executionArn: str, includedData: str | None = None) -> dict:
-        record = await self._execution(executionArn)
+        parse_execution_arn(executionArn, express=False)
+        return await self.machine_of_execution(executionArn)
+
+    async def machine_of_execution(self, arn: str) -> dict:
+        """DescribeStateMachineForExecution's answer for any execution, Express ones included (the console)."""
+        record = await self._execution(arn)
         definition = await self.store.get_definition(record.definition_digest) or ""
         machine = await self.store.get_resource(STATE_MACHINES, record.state_machine_arn)
         return shapes.machine_of_execution(record, definition, machine
@@ -753,6 +768,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
 
     async def get_execution_history(self, *, executionArn: str, maxResults: int = 0, reverseOrder: bool = False,
                                     nextToken: str | None = None, includeExecutionData: bool = True) -> dict:
+        parse_execution_arn(executionArn, express=False)
         await self._execution(executionArn)
         limit = maxResults or 100
         scope = f"GetExecutionHistory/{executionArn}/{reverseOrder}"
@@ -770,6 +786,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         return response
 
     async def stop_execution(self, *, executionArn: str, error: str | None = None, cause: str | None = None) -> dict:
+        parse_execution_arn(executionArn, express=False)
         record = await self._execution(executionArn)
         now = _now(self.clock)
         if record.status != RUNNING:
@@ -783,10 +800,8 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         return {"stopDate": (stopped.stop_date if stopped is not None else None) or now}
 
     async def redrive_execution(self, *, executionArn: str, clientToken: str | None = None) -> dict:
+        parse_execution_arn(executionArn, express=False)
         record = await self._execution(executionArn)
-        if record.type != "STANDARD" or ":express:" in executionArn:
-            raise errors.ExecutionNotRedrivable(f"Execution with arn {executionArn} is an EXPRESS execution and "
-                                                "cannot be redriven")
         if record.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
             raise errors.ExecutionNotRedrivable(f"Execution is {record.status} and cannot be redriven")
         if (_now(self.clock) - record.start_date).days >= 14:
@@ -798,6 +813,31 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
                                                          "redriveDate": now}, status=RUNNING)
         await self.runtime.post(Signal("redrive", executionArn))
         return {"redriveDate": now}
+
+class ExecutionsHere:
+    """The Executions (runtime/integrations/states.py) a nested execution's parent follows its child through on
+    this stepline: StartExecution as the API starts it, but the child described and stopped whatever its type,
+    where DescribeExecution and StopExecution refuse an Express execution's ARN (as AWS's do)."""
+
+    def __init__(self, service: StepFunctionsService) -> None:
+        self._service = service
+
+    async def start_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
+                              traceHeader: str | None = None) -> dict:
+        return await self._service.start_execution(stateMachineArn=stateMachineArn, name=name, input=input,
+                                                   traceHeader=traceHeader)
+
+    async def describe_execution(self, *, executionArn: str) -> dict:
+        return await self._service.execution(executionArn)
+
+    async def stop_execution(self, *, executionArn: str, error: str | None = None, cause: str | None = None) -> dict:
+        if parse_execution_arn(executionArn).express_id is not None:
+            return {}  # nothing stops an Express execution (AWS has no action for it): it runs to its end
+        return await self._service.stop_execution(executionArn=executionArn, error=error, cause=cause)
+
+    async def wait_for_execution(self, arn: str) -> None:
+        await self._service.wait_for_execution(arn)
+
 
 # ---------------------------------------------------------------------- helpers
 

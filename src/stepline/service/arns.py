@@ -11,7 +11,8 @@
 
 Messages recorded from AWS: "Invalid Arn: 'Invalid ARN prefix: not_a_valid_arn'" (api_behaviour corpus),
 "Invalid Arn: 'Resource type not valid in this context: execution'" (an execution ARN given to
-StartExecution), "Invalid Name: 'activity:name'". AWS checks the prefix, then the resource type, then the rest.
+StartExecution; "...: express" for an Express execution given to DescribeExecution, StopExecution or
+GetExecutionHistory), "Invalid Name: 'activity:name'". AWS checks the prefix, then the resource type, then the rest.
 """
 
 from __future__ import annotations
@@ -142,6 +143,11 @@ def invalid_arn(detail: str) -> ApiError:
     return InvalidArn(f"Invalid Arn: '{detail}'")
 
 
+def not_in_context(resource_type: str) -> ApiError:
+    """AWS's InvalidArn for an ARN of a type the action does not take: "...not valid in this context: express"."""
+    return invalid_arn(f"Resource type not valid in this context: {resource_type}")
+
+
 def check_role_arn(role_arn: str) -> None:
     """AWS's InvalidArn for a roleArn that does not name an IAM role."""
     if not _ROLE_ARN.fullmatch(role_arn):
@@ -154,7 +160,7 @@ def parse_arn(text: str, *allowed_types: str) -> Arn:
         raise invalid_arn(f"Invalid ARN prefix: {text}")
     parts = text.split(":")
     if len(parts) >= 6 and allowed_types and parts[5] not in allowed_types:
-        raise invalid_arn(f"Resource type not valid in this context: {parts[5]}")
+        raise not_in_context(parts[5])
     if len(parts) < 7 or not parts[1] or parts[2] != SERVICE or not all(parts[3:7]):
         raise invalid_arn(f"Invalid ARN: {text}")
     return Arn(partition=parts[1], region=parts[3], account=parts[4], resource_type=parts[5],

@@ -1,7 +1,7 @@
 // An execution: its graph coloured by state status and updated live (server-sent events), the selected
 // state's details, the event history, a timeline, and the actions: stop, redrive, fire a timer now.
 
-import { aws, consolePost } from "./api.js";
+import { aws, consoleGet, consolePost } from "./api.js";
 import { GraphView } from "./graph.js";
 import { History, details } from "./history.js";
 import { startDialog } from "./machines.js";
@@ -12,10 +12,9 @@ const TIMELINE_BARS = 400;
 
 export async function renderExecution(main, arn) {
   const started = performance.now();
-  const [execution, machine] = await Promise.all([
-    aws("DescribeExecution", { executionArn: arn }),
-    aws("DescribeStateMachineForExecution", { executionArn: arn }),
-  ]);
+  // through the console's route: DescribeExecution and DescribeStateMachineForExecution refuse Express executions
+  const { execution, machine } = await consoleGet("execution", { executionArn: arn });
+  const express = arn.split(":")[5] === "express"; // AWS has no action to stop or redrive one
   document.title = `${execution.name} · stepline`;
   const history = new History();
   const state = { execution, timers: [], selected: null, iteration: "", eventPage: 0, eventType: "", tab: "events",
@@ -60,8 +59,8 @@ export async function renderExecution(main, arn) {
         [i ? ", " : "", h("a", { href: href("/map-runs", r.mapRunArn) }, mapRunName(r.mapRunArn))]))] : null);
     const running = (history.events.length ? history.status : e.status) === "RUNNING";
     clear(actions,
-      running ? h("button", { type: "button", class: "danger", id: "stop", onclick: stopExecution }, "Stop") : null,
-      ["FAILED", "TIMED_OUT", "ABORTED"].includes(history.status) && !running ?
+      running && !express ? h("button", { type: "button", class: "danger", id: "stop", onclick: stopExecution }, "Stop") : null,
+      ["FAILED", "TIMED_OUT", "ABORTED"].includes(history.status) && !running && !express ?
         h("button", { type: "button", id: "redrive", onclick: redrive }, "Redrive") : null,
       running && state.timers.length ? h("button", { type: "button", id: "fire-timer", onclick: fireTimer,
         title: state.timers.map((t) => `${t.kind === "retry" ? "Retry interval of" : "Wait state"} ${t.state}`).join(", ") },
@@ -274,7 +273,7 @@ export async function renderExecution(main, arn) {
       source.close();
       state.timers = [];
       main.dataset.loadedMs = main.dataset.loadedMs || String(Math.round(performance.now() - started));
-      state.execution = await aws("DescribeExecution", { executionArn: arn });
+      state.execution = (await consoleGet("execution", { executionArn: arn })).execution;
       refresh();
     });
     source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) toast("Lost the event stream", "error"); });

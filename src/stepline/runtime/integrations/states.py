@@ -40,7 +40,8 @@ ENDED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 class Executions(Protocol):
     """StartExecution, DescribeExecution and StopExecution, and a wait for an execution's end: the application
-    layer's (raising ApiError as its API does) or another endpoint's (raising botocore's errors)."""
+    layer's (raising ApiError as its API does; describing an Express child too, which DescribeExecution refuses)
+    or another endpoint's (raising botocore's errors)."""
 
     async def start_execution(self, *, stateMachineArn: str, name: str | None = None, input: str | None = None,
                               traceHeader: str | None = None) -> dict[str, Any]: ...
