@@ -41,8 +41,6 @@ from stepline.runtime.integrations.aws.sdk import service_model
 from stepline.runtime.integrations.aws.shapes import step_functions_name
 from stepline.service import errors
 
-MODES = ("STRICT", "PRESENT", "NONE")
-
 # Optimized integrations: the resource's service -> botocore's services whose API it calls, in the order tried.
 _OPTIMIZED_SERVICES: dict[str, tuple[str, ...]] = {
     "states": ("stepfunctions",), "elasticmapreduce": ("emr",), "bedrock": ("bedrock-runtime", "bedrock"),
