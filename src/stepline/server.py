@@ -9,9 +9,9 @@ a request whose Host is not a name of this server (DNS rebinding) or that comes 
 `cors_origins`) is refused with AccessDeniedException (403); a client has `request_timeout` seconds to send a
 whole request; past `max_connections` open connections the one that has waited longest for a request is
 closed. Every error, refusals and unknown routes included, is answered in AWS's JSON error shape. Every
-response carries the security headers (security/headers.py). With an `authenticator` (credentials configured), every request but
-the console's sign-in page and static files must be authenticated (security/gate.py); with `tls_cert` and
-`tls_key` it is served over HTTPS.
+response carries the security headers (security/headers.py). With an `authenticator` (credentials
+configured), every request but the console's sign-in page and static files must be authenticated
+(security/gate.py); with `tls_cert` and `tls_key` it is served over HTTPS.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""A distributed Map's item rules, pure: ReaderConfig's MaxItems (`max_items_value`), and the ItemBatcher's: a batch is `{"BatchInput": ..., "Items": [...]}` (no BatchInput key without one)
-of at most MaxItemsPerBatch items and at most MaxInputBytesPerBatch bytes (the whole input as compact JSON; 256 KiB,
-an execution's input limit, when not given). A Map Run batches the items it reads (runtime/items/batcher.py);
+"""A distributed Map's item rules, pure: ReaderConfig's MaxItems (`max_items_value`), and the ItemBatcher's: a
+batch is `{"BatchInput": ..., "Items": [...]}` (no BatchInput key without one) of at most MaxItemsPerBatch items
+and at most MaxInputBytesPerBatch bytes (the whole input as compact JSON; 256 KiB, an execution's input limit,
+when not given). A Map Run batches the items it reads (runtime/items/batcher.py);
 TestState batches its items the same way (afterItemBatcher).
 
     spec = BatcherSpec.parse(evaluated_item_batcher, resolve=lambda path: ...)
