@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -100,9 +101,10 @@ class Children(Protocol):
 
     async def stop(self, arns: list[str], error: str | None, cause: str | None) -> None: ...
 
-    async def redrive(self, plan: MapRunPlan, index: int) -> None:
+    async def redrive(self, plan: MapRunPlan, index: int) -> bool:
         """Run the child at `index` again (it failed, timed out or was aborted): a STANDARD child is redriven, an
-        EXPRESS one started again with its input."""
+        EXPRESS one started again with its input. False if it cannot be (a STANDARD child past its redrivable
+        period, or redriven 1,000 times): it stays as it ended."""
 
     async def load(self, arn: str) -> MapRunRecord | None: ...
 
@@ -162,6 +164,7 @@ class _Run:
         self.plan, self.children, self.clients, self.call = plan, children, clients, call
         self.poll_seconds = poll_seconds
         self.running: dict[str, int] = {}  # child ARN -> its items
+        self.pending_redrive: deque[tuple[int, int]] = deque()  # (index, items) of the children to run again
         self.failed_items = 0
         self.failure: tuple[str, str | None] | None = None
         self._saved = time.monotonic()  # when the record was last saved
@@ -181,7 +184,9 @@ class _Run:
             await children.save(record)
         redrive = int(parameters.get("RedriveCount") or 0)
         if record.status != "RUNNING" and redrive > record.redrive_count:
-            record = await self._redrive(record, redrive)
+            record = record.but(status="RUNNING", redrive_count=redrive, redrive_date=children.now(), stop_date=None,
+                                error=None, cause=None)
+            await children.save(record)
         self.record = record
         try:
             reader = ReaderSpec.parse(parameters["ItemReader"], resolve=self._resolve) \
@@ -218,25 +223,17 @@ class _Run:
             await children.save(self.record)
         return ended
 
-    async def _redrive(self, record: MapRunRecord, count: int) -> MapRunRecord:
-        """The parent was redriven: the children that failed, timed out or were aborted are redriven (the ones
-        that succeeded are kept), and the run goes on reading after the last child it started."""
-        for index in range(record.started):
-            described = await self.children.describe(self._child_arn(index))
-            if described is not None and described["status"] in FAILURES:
-                await self.children.redrive(self.plan, index)
-        record = record.but(status="RUNNING", redrive_count=count, redrive_date=self.children.now(), stop_date=None,
-                            error=None, cause=None)
-        await self.children.save(record)
-        return record
-
     def _resolve(self, path: str) -> JSON:
         return self.plan.parameters.get("Resolved", {}).get(path)
 
     # ------------------------------------------------------------------ starting and counting children
 
     async def _resume(self) -> None:
-        """After a restart: the children started before, by how they ended."""
+        """At the start, after a restart or a redrive: the children started before, by how they ended. Those
+        that failed, timed out or were aborted before the run's latest redrive are pending redrive: they are run
+        again before new items are read, within MaxConcurrency as new children are (the ones that succeeded are
+        kept)."""
+        redrive_date = self.record.redrive_date
         for index in range(self.record.started):
             arn_items = await self._child(index)
             if arn_items is None:
@@ -245,7 +242,12 @@ class _Run:
             if described["status"] == "RUNNING":
                 self.running[described["executionArn"]] = items
             elif described["status"] in FAILURES:
-                self.failed_items += items
+                stop_date = described.get("stopDate")
+                # at or before: a virtual clock does not move between the end and the redrive
+                if redrive_date is not None and stop_date is not None and stop_date <= redrive_date:
+                    self.pending_redrive.append((index, items))
+                else:
+                    self.failed_items += items
         await self.children.follow(self.plan, self.running)
 
     async def _child(self, index: int) -> tuple[dict[str, Any], int] | None:
@@ -265,7 +267,16 @@ class _Run:
                 limits = await self._limits()
                 if self._exceeded(limits):
                     raise StatesError(THRESHOLD_ERROR, THRESHOLD_CAUSE)
-                while inputs is not None and len(self.running) < (limits.max_concurrency or MAX_CHILDREN):
+                while (self.pending_redrive or inputs is not None) \
+                        and len(self.running) < (limits.max_concurrency or MAX_CHILDREN):
+                    if self.pending_redrive:
+                        index, length = self.pending_redrive.popleft()
+                        if await self.children.redrive(self.plan, index):
+                            self.running[self._child_arn(index)] = length
+                        else:
+                            self.failed_items += length
+                        continue
+                    assert inputs is not None
                     following = await anext(inputs, None)
                     if following is None:
                         inputs = None
@@ -282,7 +293,7 @@ class _Run:
                     self.record = self.record.but(started=index + 1, items=self.record.items + length, cursor=cursor)
                     await self._save_progress()
                 if not self.running:
-                    if inputs is None:
+                    if inputs is None and not self.pending_redrive:
                         if self._exceeded(await self._limits()):
                             raise StatesError(THRESHOLD_ERROR, THRESHOLD_CAUSE)
                         return
@@ -565,11 +576,11 @@ class MemoryChildren:
     async def running(self, plan: MapRunPlan) -> list[str]:
         return [arn for arn in self._children.get(plan.arn, []) if arn in self._running]
 
-    def statuses(self, run_arn: str) -> list[tuple[str, str]]:
-        """The run's children as they are now, (status, input) each (DescribeMapRun counts them)."""
+    def statuses(self, run_arn: str) -> list[tuple[str, str, datetime | None]]:
+        """The run's children as they are now, (status, input, stop date) each (DescribeMapRun counts them)."""
         described = [self._ended.get(arn) or _description(self._running[arn][0])
                      for arn in self._children.get(run_arn, []) if arn in self._ended or arn in self._running]
-        return [(d["status"], d["input"]) for d in described]
+        return [(d["status"], d["input"], d.get("stopDate")) for d in described]
 
     async def stop(self, arns: list[str], error: str | None, cause: str | None) -> None:
         for arn in arns:
@@ -578,12 +589,14 @@ class MemoryChildren:
                 running[1].cancel()
                 await asyncio.gather(running[1], return_exceptions=True)
 
-    async def redrive(self, plan: MapRunPlan, index: int) -> None:
+    async def redrive(self, plan: MapRunPlan, index: int) -> bool:
         arn = child_arn(plan, index)
         described = self._ended.pop(arn, None)
-        if described is not None:
-            self._children[plan.arn].remove(arn)
-            await self.start(plan, index, loads(described["input"]))
+        if described is None:
+            return False
+        self._children[plan.arn].remove(arn)
+        await self.start(plan, index, loads(described["input"]))
+        return True
 
     async def load(self, arn: str) -> MapRunRecord | None:
         return self._records.get(arn)

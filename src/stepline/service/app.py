@@ -802,13 +802,10 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
     async def redrive_execution(self, *, executionArn: str, clientToken: str | None = None) -> dict:
         parse_execution_arn(executionArn, express=False)
         record = await self._execution(executionArn)
-        if record.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
-            raise errors.ExecutionNotRedrivable(f"Execution is {record.status} and cannot be redriven")
-        if (_now(self.clock) - record.start_date).days >= 14:
-            raise errors.ExecutionNotRedrivable("Execution started more than 14 days ago and cannot be redriven")
-        if record.redrive_count >= 1000:
-            raise errors.ExecutionNotRedrivable("Execution has been redriven 1000 times and cannot be redriven again")
         now = _now(self.clock)
+        refusal = shapes.redrive_refusal(record, now)
+        if refusal is not None:
+            raise errors.ExecutionNotRedrivable(refusal)
         await self.store.update_execution(executionArn, {"redriveCount": record.redrive_count + 1,
                                                          "redriveDate": now}, status=RUNNING)
         await self.runtime.post(Signal("redrive", executionArn))

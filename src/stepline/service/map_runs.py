@@ -14,11 +14,11 @@ import asyncio
 from collections import Counter
 from collections.abc import Collection
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from stepline.engine.interpreter import RUNNING
 from stepline.jsonvalue import JSON, dumps, loads
-from stepline.runtime.map_runs import Ends, MapRunPlan, MemoryChildren, child_arn
+from stepline.runtime.map_runs import FAILURES, Ends, MapRunPlan, MemoryChildren, child_arn
 from stepline.runtime.signals import Signal
 from stepline.runtime.store.records import MAP_RUN_PROGRESS, MAP_RUNS, ExecutionRecord, MapRunLimits, MapRunRecord
 from stepline.service import errors, shapes
@@ -39,6 +39,7 @@ class MapRunActions:
     """The three Map Run actions of StepFunctionsService (a mixin: it uses the service's store)."""
 
     store: Any
+    clock: Any
     _express_children: ExpressChildren | None
 
     async def list_map_runs(self, *, executionArn: str, maxResults: int = 0, nextToken: str | None = None) -> dict:
@@ -65,11 +66,14 @@ class MapRunActions:
         parent = await self.store.get_execution(run.execution_arn)
         if status == RUNNING and (parent is None or parent.status != RUNNING):
             status = "ABORTED"  # the parent ended while its run was open
-        if run.execution_type == "EXPRESS":  # in memory, as Express executions are
+        if run.execution_type == "EXPRESS":  # in memory, as Express executions are; a Map Run redrives them all
             express = self._express_children
-            children = express.statuses(mapRunArn) if express else []
+            children = [Child(status, input, stop_date, True)
+                        for status, input, stop_date in (express.statuses(mapRunArn) if express else [])]
         else:
-            children = [(c.status, c.input) for c in await self.store.list_executions(map_run_arn=mapRunArn)]
+            now = self.clock.now()
+            children = [Child(c.status, c.input, c.stop_date, shapes.redrive_refusal(c, now) is None)
+                        for c in await self.store.list_executions(map_run_arn=mapRunArn)]
         executions, items = _counts(run, children)
         response = {"mapRunArn": mapRunArn, "executionArn": run.execution_arn, "status": status,
                     "startDate": run.start_date, "maxConcurrency": limits.max_concurrency or 0,
@@ -129,21 +133,44 @@ def _limits(run: MapRunRecord, updated: MapRunLimits | None) -> MapRunLimits:
                          if v is not None})
 
 
-def _counts(run: MapRunRecord, children: list[tuple[str, str]]) -> tuple[dict[str, int], dict[str, int]]:
-    """executionCounts and itemCounts of the children (status, input): by status; items by their children's (a
-    batch counts its items), those not started yet pending."""
+class Child(NamedTuple):
+    """A child as DescribeMapRun counts it."""
+
+    status: str
+    input: str
+    stop_date: datetime | None
+    redrivable: bool  # if it failed, timed out or was aborted: whether a redrive of the run would rerun it
+
+
+def _counts(run: MapRunRecord, children: list[Child]) -> tuple[dict[str, int], dict[str, int]]:
+    """executionCounts and itemCounts of the children: by status; items by their children's (a batch counts its
+    items), those not started yet pending. Of the children that failed, timed out or were aborted (each still
+    counted by its status), `failuresNotRedrivable` are those a redrive cannot rerun, and `pendingRedrive` those
+    that ended before the redrive that runs now and that it has not rerun yet (the Map Run's redrive page)."""
     executions: Counter[str] = Counter()
     items: Counter[str] = Counter()
-    for status, input in children:
-        key = _COUNTED.get(status, "running")
+    redriving = run.redrive_date if run.status == RUNNING else None  # the redrive that runs now
+    for child in children:
+        key = _COUNTED.get(child.status, "running")
+        length = _items_of(child.input)
         executions[key] += 1
-        items[key] += _items_of(input)
+        items[key] += length
+        if child.status in FAILURES:
+            if not child.redrivable:
+                key = "failuresNotRedrivable"
+            elif redriving is not None and child.stop_date is not None and child.stop_date <= redriving:
+                key = "pendingRedrive"
+            else:
+                continue
+            executions[key] += 1
+            items[key] += length
     ended = run.status != RUNNING
     execution_counts = {name: executions[name] for name in _COUNTS}
     execution_counts["total"] = len(children)
     item_counts = {name: items[name] for name in _COUNTS}
-    item_counts["total"] = run.total if run.total is not None else max(run.items, sum(items.values()))
-    item_counts["pending"] = max(0, item_counts["total"] - sum(items.values())) if not ended else 0
+    by_status = sum(items[name] for name in _COUNTED.values())
+    item_counts["total"] = run.total if run.total is not None else max(run.items, by_status)
+    item_counts["pending"] = max(0, item_counts["total"] - by_status) if not ended else 0
     if ended:
         finished = ("succeeded", "failed", "timedOut", "aborted")
         execution_counts["resultsWritten"] = sum(executions[name] for name in finished)
@@ -266,13 +293,14 @@ class StoredChildren:
             if watched is not None:
                 self._service.runtime.unwatch(arn, watched)
 
-    async def redrive(self, plan: MapRunPlan, index: int) -> None:
+    async def redrive(self, plan: MapRunPlan, index: int) -> bool:
         arn = child_arn(plan, index)
         try:
             await self._service.redrive_execution(executionArn=arn)
-        except errors.ExecutionNotRedrivable:  # redriven already (a redrive applied again after a crash)
-            pass
+        except errors.ExecutionNotRedrivable:
+            return False
         self._watch(plan.arn, arn)
+        return True
 
     async def load(self, arn: str) -> MapRunRecord | None:
         record: MapRunRecord | None = await self._service.store.get_resource(MAP_RUN_PROGRESS, arn)

@@ -3,6 +3,8 @@ place a record becomes AWS's JSON shape)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from stepline.engine.references import variable_references
 from stepline.jsonvalue import MAX_DEPTH
 from stepline.runtime.store.records import ActivityRecord, AliasRecord, ExecutionRecord, StateMachineRecord
@@ -57,6 +59,18 @@ def execution(record: ExecutionRecord) -> dict:
         response["redriveCount"] = record.redrive_count
         response.update(_redrive_status(record.status))
     return response
+
+
+def redrive_refusal(record: ExecutionRecord, now: datetime) -> str | None:
+    """Why RedriveExecution refuses a STANDARD execution now (ExecutionNotRedrivable's message), or None. The
+    redrivable period (14 days) counts from the execution's end, as the Developer Guide's redrive page says."""
+    if record.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
+        return f"Execution is {record.status} and cannot be redriven"
+    if (now - (record.stop_date or record.start_date)).days >= 14:
+        return "Execution ended more than 14 days ago and cannot be redriven"
+    if record.redrive_count >= 1000:
+        return "Execution has been redriven 1000 times and cannot be redriven again"
+    return None
 
 
 def _redrive_status(status: str) -> dict:
