@@ -10,12 +10,13 @@ import json
 import threading
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from secured import ALICE, write_credentials
+from secured import ALICE, BOB, write_credentials
 from serving import REGION, ROLE, StepLine, finished
 
 HOSTILE_STATES = {
@@ -115,6 +116,21 @@ def test_sign_in_with_a_key_use_the_console_and_sign_out(secured: tuple[StepLine
     page.goto(f"{server.url}/")
     assert page.url == f"{server.url}/console/login?next=%2F"
     assert csp_violations == []
+
+
+def test_a_key_accepted_only_with_its_session_token_cannot_sign_in(secured: tuple[StepLine, str]) -> None:
+    server, _ = secured  # the form has no session token to give, as Basic authentication has none either
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("POST", "/console/login", body=urlencode({"access_key_id": BOB[0],
+                                                                     "secret_access_key": BOB[1]}),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        response = connection.getresponse()
+        page = response.read().decode()
+    finally:
+        connection.close()
+    assert response.status == 403 and response.getheader("set-cookie") is None
+    assert f"The access key {BOB[0]} is accepted only with its session token" in page
 
 
 def test_the_sign_in_link_works_once(secured: tuple[StepLine, str], browser: Any) -> None:

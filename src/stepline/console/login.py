@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from stepline.security.gate import console_session
-from stepline.service.errors import RequestEntityTooLarge, ValidationException
+from stepline.service.errors import RequestEntityTooLarge, UnrecognizedClientException, ValidationException
 
 MAX_FORM_BYTES = 8192
 
@@ -101,10 +101,10 @@ async def login(request: Request) -> Response:
     if authenticator is None:
         return RedirectResponse("/", status_code=303)
     form = await _form_fields(request)
-    session = authenticator.sign_in(form.get("access_key_id", ""), form.get("secret_access_key", ""))
-    if session is None:
-        return _form(form.get("next", "/"), "The access key ID or the secret access key is not right.", 403,
-                     key=form.get("access_key_id", ""))
+    try:
+        session = authenticator.sign_in(form.get("access_key_id", ""), form.get("secret_access_key", ""))
+    except UnrecognizedClientException as error:
+        return _form(form.get("next", "/"), error.message, 403, key=form.get("access_key_id", ""))
     response = RedirectResponse(_local(form.get("next", "/")), status_code=303)
     authenticator.session_cookie(response, session)
     return response

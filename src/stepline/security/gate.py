@@ -89,10 +89,16 @@ class Authenticator:
         token = _cookie(cookie_header, self.cookie_name)
         return self.sessions.find(token) if token else None
 
-    def sign_in(self, access_key_id: str, secret_access_key: str) -> Session | None:
-        """A new session when the key and secret are a user's."""
+    def sign_in(self, access_key_id: str, secret_access_key: str) -> Session:
+        """A new session when the key and secret are a user's; UnrecognizedClientException otherwise, and for a key
+        accepted only with its session token (the sign-in form cannot carry one, as Basic cannot)."""
         user = self._user_with_secret(access_key_id.strip(), secret_access_key.strip())
-        return self.sessions.open(user.name) if user is not None else None
+        if user is None:
+            raise UnrecognizedClientException("The access key ID or the secret access key is not right.")
+        if user.session_token is not None:
+            raise UnrecognizedClientException(f"The access key {user.access_key_id} is accepted only with its "
+                                              "session token, which the sign-in form cannot carry: use another key.")
+        return self.sessions.open(user.name)
 
     def _user_with_secret(self, access_key_id: str, secret_access_key: str) -> User | None:
         """The user of this key when the secret is its; compared in constant time (an unknown key too)."""
