@@ -7,9 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
-import http.server
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from serving import ROLE, StepLine, history, types
+from web_site import html_site
 
 REGION_ACCOUNT = "us-east-1:123456789012"
 MACHINE = f"arn:aws:states:{REGION_ACCOUNT}:stateMachine:napper"
@@ -201,25 +200,9 @@ ATTACK = """<!doctype html>
 def attacker(running: StepLine) -> Iterator[dict[str, Any]]:
     """A second web server, the attacker's site, serving ATTACK for the execution it is told about."""
     site: dict[str, Any] = {"arn": ""}
-
-    class Page(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            page = ATTACK.format(target=running.url, arn=site["arn"]).encode()
-            self.send_response(200)
-            self.send_header("content-type", "text/html")
-            self.send_header("content-length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    site["port"] = server.server_address[1]
-    yield site
-    server.shutdown()
-    server.server_close()
+    with html_site(lambda: ATTACK.format(target=running.url, arn=site["arn"])) as port:
+        site["port"] = port
+        yield site
 
 
 def test_a_page_of_another_site_cannot_fire_a_timer(running: StepLine, attacker: dict[str, Any], page: Any) -> None:

@@ -5,11 +5,10 @@ the console's session. Without the option no CORS header is ever sent (tests/con
 from __future__ import annotations
 
 import http.client
-import http.server
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 
 from secured import ALICE, write_credentials
 from serving import StepLine
+from web_site import html_site
 
 CALLER = """<!doctype html>
 <title>partner</title>
@@ -28,41 +28,25 @@ CALLER = """<!doctype html>
 """
 
 
+@dataclass
 class Sites:
-    """Two web servers on 127.0.0.1 (attacker.test in the test browser), each serving CALLER for `target`."""
+    """Two web sites on 127.0.0.1 (attacker.test in the test browser), each serving CALLER for `target`."""
 
-    def __init__(self) -> None:
-        self.target = ""
-        sites = self
-
-        class Page(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                page = CALLER.format(target=sites.target).encode()
-                self.send_response(200)
-                self.send_header("content-type", "text/html")
-                self.send_header("content-length", str(len(page)))
-                self.end_headers()
-                self.wfile.write(page)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page) for _ in range(2)]
-        for server in self.servers:
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.partner, self.stranger = (f"http://attacker.test:{server.server_address[1]}" for server in self.servers)
-
-    def close(self) -> None:
-        for server in self.servers:
-            server.shutdown()
-            server.server_close()
+    partner: str = ""
+    stranger: str = ""
+    target: str = ""
 
 
 @pytest.fixture(scope="module")
 def sites() -> Iterator[Sites]:
     running = Sites()
-    yield running
-    running.close()
+
+    def page() -> str:
+        return CALLER.format(target=running.target)
+
+    with html_site(page) as partner, html_site(page) as stranger:
+        running.partner, running.stranger = f"http://attacker.test:{partner}", f"http://attacker.test:{stranger}"
+        yield running
 
 
 def start(folder: Path, sites: Sites, *options: str) -> StepLine:

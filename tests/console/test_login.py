@@ -5,9 +5,7 @@ from another site refused, and hostile state names, inputs, errors and causes sh
 from __future__ import annotations
 
 import http.client
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -18,6 +16,7 @@ from botocore.config import Config
 
 from secured import ALICE, BOB, write_credentials
 from serving import REGION, ROLE, StepLine, finished
+from web_site import html_site
 
 HOSTILE_STATES = {
     "pass": "<img src=x onerror=window.__xss=2>",
@@ -166,24 +165,8 @@ ATTACK = """<!doctype html>
 def attacker(secured: tuple[StepLine, str]) -> Iterator[int]:
     """The port of a second web server, another site (attacker.test resolves to 127.0.0.1 in the test browser)."""
     server, _ = secured
-
-    class Page(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            page = ATTACK.format(target=server.url).encode()
-            self.send_response(200)
-            self.send_header("content-type", "text/html")
-            self.send_header("content-length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=site.serve_forever, daemon=True).start()
-    yield site.server_address[1]
-    site.shutdown()
-    site.server_close()
+    with html_site(lambda: ATTACK.format(target=server.url)) as port:
+        yield port
 
 
 def test_a_page_of_another_site_cannot_use_a_signed_in_session(secured: tuple[StepLine, str], attacker: int,
