@@ -1,6 +1,7 @@
 """A Map Run across crashes and workers: SIGKILLs of `stepline serve` while 1,000 STANDARD children run (SQLite),
-two PostgreSQL workers running one Map Run's children between them (stopping and redriving them), and the kill
-of the worker that drives a Map Run while another shares it. Every child runs to its end exactly once (one
+two PostgreSQL workers running one Map Run's children between them (stopping and redriving them), the kill
+of the worker that drives a Map Run while another shares it, and the kill of a worker that runs some of its
+children but not the run. Every child runs to its end exactly once (one
 execution per item, each history gap-free with one start and one end), and the parent's results and counts match."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from serving import ROLE, StepLine, finished, history, types
@@ -58,10 +60,10 @@ def wait_for_children(sfn: Any, run: str, count: int, timeout: float = 30) -> No
         time.sleep(0.05)
 
 
-def check(sfn: Any, execution: str, run: str, items: int) -> None:
+def check(sfn: Any, execution: str, run: str, items: int, output: list | None = None) -> None:
     done = finished(sfn, execution, timeout=90)
     assert done["status"] == "SUCCEEDED", done
-    assert json.loads(done["output"]) == [{"n": 2 * n} for n in range(items)]
+    assert json.loads(done["output"]) == (output or [{"n": 2 * n} for n in range(items)])
     listed = children(sfn, run)
     assert len(listed) == items and len({c["name"] for c in listed}) == items
     assert {c["status"] for c in listed} == {"SUCCEEDED"}
@@ -237,3 +239,55 @@ def test_redriving_a_parent_redrives_its_children_on_two_postgres_workers(databa
     finally:
         first.stop()
         second.stop()
+
+
+def test_killing_a_postgres_worker_that_runs_children_but_not_the_run(database: str, postgres_url: str,
+                                                                      tmp_path: Path) -> None:
+    """The worker that dies holds some of the run's STANDARD children (each in a 1 s function call), not their
+    parent: the other worker, which drives the run, takes them over once their leases expire; each child runs to
+    its end once (a call cut short runs again, as a Task does after a crash) and is counted once."""
+    options = ["--lease-seconds", "2", "--poll-seconds", "0.3"]
+    workers = {name: StepLine.start(database, functions=["multiworker_functions"],
+                                    options=[*options, "--worker-name", name], log=tmp_path / f"{name}.log")
+               for name in ("first", "second")}
+    schema = database.rsplit("schema=", 1)[1]
+    items = 60
+    napping = json.dumps({"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "End": True,
+        "ItemSelector": {"value.$": "$$.Map.Item.Value", "nap": 1},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "Work", "States": {"Work": {
+                              "Type": "Task", "End": True,
+                              "Resource": "arn:aws:lambda:us-east-1:123456789012:function:nap_add_one"}}}}}})
+    try:
+        sfn = workers["first"].client()
+        machine = sfn.create_state_machine(name="fan", definition=napping, roleArn=ROLE)["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine,
+                                        input=json.dumps({"items": list(range(items))}))["executionArn"]
+        run = map_run(sfn, execution)
+        with psycopg.connect(postgres_url, autocommit=True) as connection:
+            driver = owner_of(connection, schema, execution)
+            [other] = [name for name in workers if name != driver]
+            deadline = time.monotonic() + 20
+            while (held := running_children_held_by(connection, schema, run, other)) < 5:
+                assert time.monotonic() < deadline, f"{other} holds {held} children"
+                time.sleep(0.02)
+        workers[other].kill()  # in the middle of its children's calls: the driver takes them over
+        check(workers[driver].client(), execution, run, items,
+              [{"value": n + 1, "nap": 1} for n in range(items)])
+    finally:
+        for worker in workers.values():
+            worker.stop()
+
+
+def owner_of(connection: psycopg.Connection, schema: str, arn: str) -> str:
+    """The worker holding an execution's lease (its name, as `--worker-name` gave it)."""
+    row = connection.execute(f"SELECT lease_owner FROM {schema}.executions WHERE arn = %s", (arn,)).fetchone()
+    assert row is not None and row[0], row
+    return str(row[0])
+
+
+def running_children_held_by(connection: psycopg.Connection, schema: str, run: str, worker: str) -> int:
+    row = connection.execute(f"SELECT count(*) FROM {schema}.executions WHERE map_run_arn = %s AND status = "
+                             "'RUNNING' AND lease_owner = %s", (run, worker)).fetchone()
+    return int(row[0]) if row else 0
