@@ -96,7 +96,8 @@ CASES = [
     pytest.param(["graph", "pass.asl.json", "-o", "out.png", "--scale", "1e9"], {}, "pixels cannot be drawn",
                  id="graph-scale-huge"),
     *[pytest.param(["serve", "--db", "s.db"], {name: value}, f"the environment variable {name}: ", id=name)
-      for name, value in (("STEPLINE_LEASE_SECONDS", "abc"), ("LAMBDA_ENDPOINT", "nowhere"))],
+      for name, value in (("STEPLINE_LEASE_SECONDS", "abc"), ("LAMBDA_ENDPOINT", "nowhere"),
+                          ("STEPLINE_JOB_POLL_SECONDS", "abc"))],
     # stores: missing, in a missing folder, malformed or unreachable
     pytest.param(["executions", "--db", "missing/x.db"], {}, "cannot read the store missing/x.db: No such file",
                  id="executions-missing-store"),

@@ -453,7 +453,8 @@ def _boolean(value: str) -> bool:
 
 _ENVIRONMENT_CHECKS: dict[str, Callable[[str], object]] = {
     "WAIT_TIME_SCALE": _time_scale, "STEPLINE_LEASE_SECONDS": _positive, "STEPLINE_POLL_SECONDS": _positive,
-    "STEPLINE_ACTIVITY_WAIT_SECONDS": _positive, "STEPLINE_POOL_SIZE": _count, "LAMBDA_ENDPOINT": _url,
+    "STEPLINE_ACTIVITY_WAIT_SECONDS": _positive, "STEPLINE_JOB_POLL_SECONDS": _positive,
+    "STEPLINE_POOL_SIZE": _count, "LAMBDA_ENDPOINT": _url,
     "STEPLINE_WORKER_NAME": _worker_name, "STEPLINE_EVALUATION_SECONDS": _positive,
     "STEPLINE_EVALUATION_MEMORY": _count, "STEPLINE_ASSUME_ROLE": _boolean, "STEPLINE_RETENTION_DAYS": _days,
     "STEPLINE_COMPAT": _compat_mode,
