@@ -242,7 +242,13 @@ def test_a_sign_in_sent_as_json_is_refused(server: StepLine) -> None:
     body = json.dumps({"access_key_id": ALICE[0], "secret_access_key": ALICE[1]}).encode()
     assert send(server, "POST", "/console/login", {"Content-Type": "application/json"}, body) == \
         (400, {"__type": "ValidationException",
-               "message": "The sign-in form must be sent as application/x-www-form-urlencoded"})
+               "message": "The sign-in form must be sent as Content-Type: application/x-www-form-urlencoded"})
+
+
+def test_a_sign_in_form_over_8_kib_is_refused(server: StepLine) -> None:
+    body = f"access_key_id={ALICE[0]}&secret_access_key={'x' * 8192}".encode()
+    assert send(server, "POST", "/console/login", {"Content-Type": "application/x-www-form-urlencoded"}, body) == \
+        (413, {"__type": "RequestEntityTooLargeException", "message": "Request size exceeds the maximum of 8192 bytes."})
 
 
 def test_stepline_deploy_of_a_sam_template_signs_with_the_callers_credentials(server: StepLine) -> None:

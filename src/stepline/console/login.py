@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from stepline.security.gate import console_session
-from stepline.service.errors import RequestEntityTooLarge, UnrecognizedClientException, ValidationException
+from stepline.console.bodies import request_body
+from stepline.service.errors import UnrecognizedClientException, ValidationException
 
 MAX_FORM_BYTES = 8192
 
@@ -122,14 +123,8 @@ async def logout(request: Request) -> Response:
 
 
 async def _form_fields(request: Request) -> dict[str, str]:
-    if request.headers.get("content-type", "").partition(";")[0].strip().lower() != \
-            "application/x-www-form-urlencoded":
-        raise ValidationException("The sign-in form must be sent as application/x-www-form-urlencoded")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise RequestEntityTooLarge(f"The sign-in form exceeds {MAX_FORM_BYTES} bytes.")
+    body = await request_body(request, media_type="application/x-www-form-urlencoded", max_bytes=MAX_FORM_BYTES,
+                              sender="The sign-in form")
     try:
         fields = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=10, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):

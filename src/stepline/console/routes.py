@@ -40,11 +40,12 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from stepline.console.bodies import request_body
 from stepline.console.login import login, login_page, logout
 from stepline.graph.layout import layout_definition
 from stepline.graph.svg import render_svg
 from stepline.security.gate import console_session
-from stepline.service.errors import RequestEntityTooLarge, SerializationException, ValidationException
+from stepline.service.errors import SerializationException, ValidationException
 
 logger = logging.getLogger(__name__)
 
@@ -93,13 +94,8 @@ def _encode(value: Any) -> Any:
 
 async def _json_object(request: Request) -> dict[str, Any]:
     """The JSON object a console POST sends, as `Content-Type: application/json`."""
-    if request.headers.get("content-type", "").partition(";")[0].strip().lower() != "application/json":
-        raise ValidationException("Console requests must be sent as Content-Type: application/json")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise RequestEntityTooLarge(f"Request size exceeds the maximum of {MAX_BODY_BYTES} bytes.")
+    body = await request_body(request, media_type="application/json", max_bytes=MAX_BODY_BYTES,
+                              sender="Console requests")
     try:
         document = orjson.loads(body or b"{}")
     except orjson.JSONDecodeError:
