@@ -56,11 +56,11 @@ SWEEPS = 12
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Node:
-    """A state (or the Start/End marker): its box, top left at (x, y)."""
+    """A state (or the Start marker): its box, top left at (x, y)."""
 
     id: str
     name: str
-    type: str  # an ASL state type, or "Start" / "End"
+    type: str  # an ASL state type, or "Start"
     x: float
     y: float
     w: float
@@ -81,7 +81,8 @@ class Node:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Edge:
-    """A transition: Next, a Choice rule, Default, a Catch, or to End; points run from source to target."""
+    """A transition: Next, a Choice rule, Default, a Catch, or from the Start marker; points run from source to
+    target."""
 
     id: str
     source: str
