@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -92,6 +93,55 @@ def test_a_thousand_standard_children_across_sigkills(tmp_path: Path) -> None:
             server = server.restart()
             sfn = server.client()
         check(sfn, execution, run, ITEMS)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_express_children_that_ended_before_a_sigkill_are_kept(store: str, request: pytest.FixtureRequest,
+                                                               tmp_path: Path) -> None:
+    """EXPRESS children live in memory, how each ended is in the store too: after a SIGKILL the run keeps the
+    children that had ended (not run again, counted and given once) and starts again the ones that were running."""
+    calls = tmp_path / "calls"
+    calls.touch()
+    location = tmp_path / "store.db" if store == "sqlite" else request.getfixturevalue("database")
+    server = StepLine.start(location, functions=["durable_functions"], options=["--lease-seconds", "2"],
+                            environment={"COUNTED_CALLS": str(calls)}, log=tmp_path / "server.log")
+    items, concurrency = 40, 4
+    doubling = json.dumps({"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": concurrency, "End": True,
+        "ItemSelector": {"n.$": "$$.Map.Item.Value"},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                          "StartAt": "Double", "States": {"Double": {
+                              "Type": "Task", "End": True,
+                              "Resource": "arn:aws:lambda:us-east-1:123456789012:function:counted_double"}}}}}})
+    try:
+        sfn = server.client()
+        machine = sfn.create_state_machine(name="fan", definition=doubling, roleArn=ROLE)["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine,
+                                        input=json.dumps({"items": list(range(items))}))["executionArn"]
+        deadline = time.monotonic() + 20
+        while len(calls.read_text().split()) < 12:
+            assert time.monotonic() < deadline, "too few children ran"
+            time.sleep(0.02)
+        server.kill()
+        before = calls.read_text().split()
+        assert len(before) < items - concurrency, before  # killed while the run had children to start
+        server = server.restart()
+        sfn = server.client()
+        done = finished(sfn, execution, timeout=30)
+        assert done["status"] == "SUCCEEDED", done
+        assert json.loads(done["output"]) == [{"n": 2 * n} for n in range(items)]
+        ran = Counter(int(n) for n in calls.read_text().split())
+        assert set(ran) == set(range(items)) and max(ran.values()) <= 2, ran
+        # only the children without a row in the store (running, or ended a moment before) ran again
+        assert sum(1 for count in ran.values() if count == 2) <= concurrency, ran
+        described = sfn.describe_map_run(mapRunArn=map_run(sfn, execution))
+        assert described["status"] == "SUCCEEDED"
+        assert (described["executionCounts"]["succeeded"], described["executionCounts"]["total"]) == (items, items)
+        assert (described["itemCounts"]["succeeded"], described["itemCounts"]["total"]) == (items, items)
+        parent = types(history(sfn, execution))
+        assert parent.count("MapRunStarted") == parent.count("MapRunSucceeded") == 1
     finally:
         server.stop()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -25,3 +26,11 @@ def flaky_add_one(event: dict, context: Any) -> dict:
     if event["attempt"] == 0:
         raise Flaky("first attempt")
     return {"value": event["value"] + 1}
+
+
+def counted_double(event: dict, context: Any) -> dict:
+    """{"n": 2n} after 0.1 s, each call noted as a line `n` in the file $COUNTED_CALLS (how often each item ran)."""
+    time.sleep(0.1)
+    with open(os.environ["COUNTED_CALLS"], "a") as calls:
+        calls.write(f"{event['n']}\n")
+    return {"n": 2 * event["n"]}

@@ -13,7 +13,7 @@ from stepline.jsonvalue import dumps
 from stepline.runtime.clock import VirtualClock
 from stepline.runtime.retention import Retention
 from stepline.runtime.store.base import ExecutionChange, Store, Timer
-from stepline.runtime.store.records import MAP_RUNS, MapRunLimits
+from stepline.runtime.store.records import MAP_RUN_EXPRESS_CHILDREN, MAP_RUNS, ExecutionRecord, MapRunLimits
 from stepline.service.app import StepFunctionsService
 from stepline.service.errors import ExecutionDoesNotExist
 from stepline.service.settings import Settings
@@ -39,6 +39,9 @@ async def test_closed_executions_go_after_the_period_in_batches_and_running_ones
                                         timers=[Timer(running, "", "timer", 1, T0 + timedelta(days=400))],
                                         tasks=[task(running, "a")])])
     await store.put_resource(MAP_RUNS, MapRunLimits(arn=f"{old[0]}-map", max_concurrency=3), parent=old[0])
+    await store.put_resource(MAP_RUN_EXPRESS_CHILDREN, ExecutionRecord(  # an EXPRESS child of its Map Run
+        arn=f"{old[0]}-child", state_machine_arn=old[0], name="child", status="SUCCEEDED", start_date=T0,
+        input="{}", type="EXPRESS", map_run_arn=f"{old[0]}-map"), parent=old[0])
     await store.post_signal(running, "heartbeat", {"thread": "a"})
 
     clock = VirtualClock(T0 + timedelta(days=90, minutes=5))  # the first five are 90 days old, and more
@@ -49,6 +52,7 @@ async def test_closed_executions_go_after_the_period_in_batches_and_running_ones
         assert await store.get_execution(arn) is None
         assert await store.get_events(arn) == []
     assert await store.get_resource(MAP_RUNS, f"{old[0]}-map") is None
+    assert await store.get_resource(MAP_RUN_EXPRESS_CHILDREN, f"{old[0]}-child") is None
     for arn in [*old[5:], recent]:
         assert [e["id"] for e in await store.get_events(arn)] == [1, 2, 3]
 

@@ -528,7 +528,10 @@ class MemoryChildren:
 
     async def start(self, plan: MapRunPlan, index: int, input: JSON) -> str:
         arn = child_arn(plan, index)
-        if arn in self._running or arn in self._ended:
+        if arn in self._ended:  # ended before a restart: a resumed run reads its items again
+            self.ends.tell(plan.arn, arn)
+            return arn
+        if arn in self._running:
             return arn
         text = dumps(plan.processor)
         program = self._programs.get(text)
@@ -557,11 +560,23 @@ class MemoryChildren:
         if execution.status == "RUNNING":
             execution.stop(None, None, self._clock.now())
         self._ended[arn] = _description(execution)
+        self._child_ended(run, arn)
         self.ends.tell(run, arn)
         while len(self._ended) > self._remembered and len(self._children) > 1:
             oldest = next(iter(self._children))
             for forgotten in self._children.pop(oldest):
                 self._ended.pop(forgotten, None)
+
+    def _child_ended(self, run: str, arn: str) -> None:
+        """A child ended (its description is kept): a subclass keeps it elsewhere too."""
+
+    def recall(self, run: str, ended: list[dict[str, Any]]) -> None:
+        """The descriptions of a run's children that ended before a restart, kept again."""
+        for described in ended:
+            arn = described["executionArn"]
+            if arn not in self._ended and arn not in self._running:
+                self._ended[arn] = described
+                self._children.setdefault(run, []).append(arn)
 
     async def follow(self, plan: MapRunPlan, arns: Collection[str]) -> None:
         pass  # its children are all started by this process: their ends are told

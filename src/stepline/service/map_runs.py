@@ -20,7 +20,8 @@ from stepline.engine.interpreter import RUNNING
 from stepline.jsonvalue import JSON, dumps, loads
 from stepline.runtime.map_runs import FAILURES, Ends, MapRunPlan, MemoryChildren, child_arn
 from stepline.runtime.signals import Signal
-from stepline.runtime.store.records import MAP_RUN_PROGRESS, MAP_RUNS, ExecutionRecord, MapRunLimits, MapRunRecord
+from stepline.runtime.store.records import (MAP_RUN_EXPRESS_CHILDREN, MAP_RUN_PROGRESS, MAP_RUNS, ExecutionRecord,
+                                            MapRunLimits, MapRunRecord)
 from stepline.service import errors, shapes
 from stepline.service.arns import parse_arn, parse_execution_arn
 from stepline.service.paging import paginate
@@ -315,14 +316,63 @@ class StoredChildren:
 
 
 class ExpressChildren(MemoryChildren):
-    """EXPRESS children: in memory, as Express executions run; the run's record is written to the store too, for
-    DescribeMapRun and ListMapRuns, but a run resumed after a restart starts over (its children are gone)."""
+    """EXPRESS children: in memory, as Express executions run. How each ended is written to the store as well (a
+    row per child, under the parent, written before the run counts it), and so is the run's record. A run resumed
+    after a restart keeps the children that had ended (they are neither run nor counted again, their results are
+    given once) and starts again those that were running, as a redrive of a Map Run starts EXPRESS children
+    again: it reads its items again from the first, and a child that had ended is found, not started."""
 
     def __init__(self, service: StepFunctionsService) -> None:
         super().__init__(lambda: service._integrations_for(None), service.clock,
                          role_arn=f"arn:aws:iam::{service.settings.account}:role/stepline",
                          limits=service.settings.limits, timeout_seconds=300)
         self._store = service.store
+        self._writes: dict[str, asyncio.Task[None]] = {}  # child ARN -> the writing of its end
+
+    def _child_ended(self, run: str, arn: str) -> None:
+        parent = self._records[run].execution_arn
+        if ":express:" in parent:  # an Express parent is not resumed after a restart: its children neither
+            return
+        described = self._ended[arn]
+        record = ExecutionRecord(arn=arn, state_machine_arn=described["stateMachineArn"], name=described["name"],
+                                 status=described["status"], start_date=described["startDate"],
+                                 input=described["input"], type="EXPRESS", map_run_arn=run,
+                                 stop_date=described.get("stopDate"), output=described.get("output"),
+                                 error=described.get("error"), cause=described.get("cause"))
+        self._writes[arn] = asyncio.get_running_loop().create_task(
+            self._store.put_resource(MAP_RUN_EXPRESS_CHILDREN, record, parent=parent))
+
+    async def _written(self, arns: Collection[str]) -> None:
+        """The ends of these children are in the store."""
+        writes = [write for arn in arns if (write := self._writes.pop(arn, None)) is not None]
+        for write in writes:
+            await write
+
+    async def wait_any(self, plan: MapRunPlan, arns: Collection[str], timeout: float) -> list[str]:
+        ended = await super().wait_any(plan, arns, timeout)
+        await self._written(ended)
+        return ended
+
+    async def stop(self, arns: list[str], error: str | None, cause: str | None) -> None:
+        await super().stop(arns, error, cause)
+        await self._written(arns)
+
+    async def load(self, arn: str) -> MapRunRecord | None:
+        """The run's record; after a restart, from the store, with the children that had ended (a running run
+        is read again from its first item, its children that were running started again)."""
+        record = await super().load(arn)
+        if record is not None:
+            return record
+        record = await self._store.get_resource(MAP_RUN_PROGRESS, arn)
+        if record is None:
+            return None
+        children = await self._store.list_resources(MAP_RUN_EXPRESS_CHILDREN, parent=record.execution_arn)
+        self.recall(arn, [{k: v for k, v in shapes.execution(child).items() if k != "mapRunArn"}
+                          for child in children if child.map_run_arn == arn])
+        if record.status == RUNNING:
+            record = record.but(started=0, items=0, read_all=False, cursor=None)
+        await super().save(record)
+        return record
 
     async def save(self, record: MapRunRecord) -> None:
         await super().save(record)

@@ -213,5 +213,6 @@ ALIASES = Kind("alias", AliasRecord)
 ACTIVITIES = Kind("activity", ActivityRecord)
 MAP_RUNS = Kind("map_run", MapRunLimits)
 MAP_RUN_PROGRESS = Kind("map_run_progress", MapRunRecord)
+MAP_RUN_EXPRESS_CHILDREN = Kind("map_run_child", ExecutionRecord)  # how each EXPRESS child ended, under the parent
 SCHEDULES = Kind("schedule", ScheduleRecord)
 

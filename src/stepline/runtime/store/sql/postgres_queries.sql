@@ -205,7 +205,7 @@ DELETE FROM iterations USING unnest(:arn::text[], :map::text[]) AS ended(arn, ma
 WHERE execution_arn = ended.arn AND iterations.map = ended.map;
 
 -- name: purge_map_runs
-DELETE FROM resources WHERE kind IN ('map_run', 'map_run_progress') AND parent = ANY(:arn::text[]);
+DELETE FROM resources WHERE kind IN ('map_run', 'map_run_progress', 'map_run_child') AND parent = ANY(:arn::text[]);
 
 -- name: purge_executions
 DELETE FROM executions WHERE arn = ANY(:arn::text[]) AND status <> 'RUNNING';

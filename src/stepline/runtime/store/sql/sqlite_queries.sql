@@ -112,7 +112,7 @@ ON CONFLICT (execution_arn, map, idx) DO UPDATE SET body = excluded.body;
 DELETE FROM iterations WHERE execution_arn = :arn AND map = :map;
 
 -- name: purge_map_runs
-DELETE FROM resources WHERE kind IN ('map_run', 'map_run_progress') AND parent = :arn;
+DELETE FROM resources WHERE kind IN ('map_run', 'map_run_progress', 'map_run_child') AND parent = :arn;
 
 -- name: purge_executions
 DELETE FROM executions WHERE arn = :arn AND status <> 'RUNNING';
