@@ -323,7 +323,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    location = _store_location(args.db or os.environ.get("STEPLINE_DB") or "stepline.db", must_exist=False)
+    location = _store_of(args, must_exist=False)
     from stepline.service.app import open_store  # imported once the location is known to be usable
 
     async def upgrade() -> str:
@@ -344,7 +344,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _sqlite_store(args: argparse.Namespace, command: str, postgres_advice: str) -> str:
-    location = _store_location(args.db or os.environ.get("STEPLINE_DB") or "stepline.db", must_exist=True)
+    location = _store_of(args, must_exist=True)
     if _is_postgres(location):
         raise UsageError(f"stepline db {command} is for SQLite stores; on PostgreSQL {postgres_advice}")
     return location
@@ -476,6 +476,11 @@ def _is_postgres(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
+def _store_of(args: argparse.Namespace, *, must_exist: bool) -> str:
+    """The store of a command's --db (else STEPLINE_DB, else stepline.db), checked as _store_location does."""
+    return _store_location(args.db or os.environ.get("STEPLINE_DB") or "stepline.db", must_exist=must_exist)
+
+
 def _store_location(location: str, *, must_exist: bool) -> str:
     """A --db value checked before it is opened: a PostgreSQL URL that parses, or a SQLite file that exists
     (`must_exist`: a command that only reads never creates an empty store) or can be made in an existing folder."""
@@ -496,7 +501,7 @@ def _store_location(location: str, *, must_exist: bool) -> str:
 def _workers(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    location = _store_location(args.db or os.environ.get("STEPLINE_DB") or "stepline.db", must_exist=True)
+    location = _store_of(args, must_exist=True)
     from stepline.service.app import open_store
 
     async def listing() -> list[dict]:
@@ -522,7 +527,7 @@ def _workers(args: argparse.Namespace) -> int:
 def _schedules(args: argparse.Namespace) -> int:
     if (args.action == "list") != (args.name is None):
         raise UsageError("schedules pause and resume take a schedule's name or ARN; list takes none")
-    location = _store_location(args.db or os.environ.get("STEPLINE_DB") or "stepline.db", must_exist=True)
+    location = _store_of(args, must_exist=True)
     from stepline.runtime.clock import SystemClock
     from stepline.service.app import open_store
     from stepline.service.schedules import Schedules
