@@ -9,6 +9,7 @@ routes the pages need beside the Step Functions API (which the pages call at `PO
     GET  /console/static/<file>              JS and CSS, shipped in the package
     POST /console/api/unserved               warnings for the Tasks no integration of this server serves
     POST /console/api/graph                  {"definition"} -> {"svg", "layout"} (graph/: the CLI's drawing)
+    GET  /console/api/execution?executionArn=   {"execution", "machine"}, Express executions included
     GET  /console/api/events?executionArn=&after=   text/event-stream of new history events
     GET  /console/api/executions?stateMachineArn=&name=&statusFilter=&nextToken=   executions by name
     POST /console/api/fire-timer             {"executionArn", "thread"?} -> {"fired"}
