@@ -456,8 +456,11 @@ def _announce(out: TextIO, scheme: str, authenticator: Authenticator | None) -> 
     def ready(host: str, port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
         print(f"stepline: Step Functions API on {scheme}://{shown}:{port}", file=out, flush=True)
-        if authenticator is not None:
-            first_user = next(iter(authenticator.users.values())).name
+        if authenticator is None:
+            return
+        # for the first user who could sign in with the form: a key bound to a session token cannot
+        first_user = next((user.name for user in authenticator.users.values() if user.session_token is None), None)
+        if first_user is not None:
             token = authenticator.sessions.login_link(first_user)
             print(f"stepline: console sign-in link for {first_user} (works once): "
                   f"{scheme}://{shown}:{port}{LOGIN_PATH}?token={token}", file=out, flush=True)
@@ -477,7 +480,8 @@ def serve(service: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     only; with `log_level="debug"` one line per request; `log_format="json"`: one JSON object per line
     (JsonLines). `allowed_hosts` adds Host names to the default ones (`*`: any). `max_connections` is capped
     by the open-files limit, which is first raised to its maximum.
-    With an `authenticator`, a one-time console sign-in link is printed too. `tls_cert` and `tls_key` (PEM
+    With an `authenticator`, a one-time console sign-in link is printed too (for the first user whose key is not
+    bound to a session token). `tls_cert` and `tls_key` (PEM
     files) serve HTTPS. The pages of `cors_origins` may call the API from their origin.
     """
     app = create_app(service, console_routes=console_routes, allowed_hosts=server_names(host, allowed_hosts),

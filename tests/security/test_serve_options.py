@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from secured import ALICE, write_credentials
+from secured import ALICE, BOB, write_credentials
 from serving import REGION, StepLine
 
 
@@ -107,5 +107,20 @@ def test_serving_on_every_address_without_credentials_is_allowed_when_said(tmp_p
     server = StepLine.start(tmp_path / "stepline.db", options=["--host", "0.0.0.0", "--allow-unauthenticated"])
     try:
         assert server.client().list_activities()["activities"] == []
+    finally:
+        server.stop()
+
+
+def test_the_sign_in_link_is_for_the_first_user_without_a_session_token(tmp_path: Path) -> None:
+    """A key bound to a session token cannot sign in to the console (the form has no token): nor can its link."""
+    users = tmp_path / "users"
+    users.write_text(f"[bob]\naws_access_key_id = {BOB[0]}\naws_secret_access_key = {BOB[1]}\n"
+                     f"aws_session_token = {BOB[2]}\n\n"
+                     f"[alice]\naws_access_key_id = {ALICE[0]}\naws_secret_access_key = {ALICE[1]}\n")
+    server = StepLine.start(tmp_path / "stepline.db", options=["--credentials", str(users)])
+    try:
+        assert server.process.stdout is not None
+        line = server.process.stdout.readline()
+        assert line.startswith(f"stepline: console sign-in link for alice (works once): {server.url}/console/login?token=")
     finally:
         server.stop()
