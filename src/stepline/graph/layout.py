@@ -765,10 +765,3 @@ def _loop(item: _Item, link: _Link) -> Edge:
                 points=tuple((round(x, 1), round(y, 1)) for x, y in points), label=label, title=link.title,
                 label_x=round(right + 22 + labels.text_width(label, labels.SMALL) / 2, 1),
                 label_y=round(y, 1))
-
-
-def layout_json(definition: str | bytes | JSON) -> dict[str, Any]:
-    """layout_definition(definition).to_json()."""
-    return layout_definition(definition).to_json()
-
-
