@@ -146,6 +146,54 @@ def test_express_children_that_ended_before_a_sigkill_are_kept(store: str, reque
         server.stop()
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_redrive_of_express_children_cut_by_a_sigkill_reruns_the_failures_it_had_not_rerun(
+        store: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Every item fails once, then the parent is redriven and killed while its Map Run reruns the failures two at a
+    time: after the restart each failure is rerun (those rerun before the kill kept), none is taken as final."""
+    calls = tmp_path / "calls"
+    calls.touch()
+    location = tmp_path / "store.db" if store == "sqlite" else request.getfixturevalue("database")
+    server = StepLine.start(location, functions=["durable_functions"], options=["--lease-seconds", "2"],
+                            environment={"COUNTED_CALLS": str(calls)}, log=tmp_path / "server.log")
+    items, concurrency = 20, 2
+    failing_once = json.dumps({"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": concurrency, "End": True,
+        "ToleratedFailureCount": items - 1, "ItemSelector": {"n.$": "$$.Map.Item.Value"},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                          "StartAt": "Double", "States": {"Double": {
+                              "Type": "Task", "End": True,
+                              "Resource": "arn:aws:lambda:us-east-1:123456789012:function:fail_first_double"}}}}}})
+    try:
+        sfn = server.client()
+        machine = sfn.create_state_machine(name="fan", definition=failing_once, roleArn=ROLE)["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine,
+                                        input=json.dumps({"items": list(range(items))}))["executionArn"]
+        assert finished(sfn, execution, timeout=30)["status"] == "FAILED"  # every item failed once
+        sfn.redrive_execution(executionArn=execution)
+        deadline = time.monotonic() + 20
+        while len(calls.read_text().split()) < items + 6:
+            assert time.monotonic() < deadline, "too few children ran again"
+            time.sleep(0.02)
+        server.kill()
+        assert len(calls.read_text().split()) < 2 * items - concurrency  # killed with failures still to rerun
+        server = server.restart()
+        sfn = server.client()
+        done = finished(sfn, execution, timeout=30)
+        assert done["status"] == "SUCCEEDED", done
+        assert json.loads(done["output"]) == [{"n": 2 * n} for n in range(items)]
+        ran = Counter(int(n) for n in calls.read_text().split())
+        assert set(ran) == set(range(items)) and min(ran.values()) >= 2 and max(ran.values()) <= 3, ran
+        assert sum(1 for count in ran.values() if count == 3) <= concurrency, ran
+        described = sfn.describe_map_run(mapRunArn=map_run(sfn, execution))
+        assert (described["status"], described["redriveCount"]) == ("SUCCEEDED", 1)
+        assert described["executionCounts"] == {
+            "pending": 0, "running": 0, "succeeded": items, "failed": 0, "timedOut": 0, "aborted": 0,
+            "total": items, "resultsWritten": items, "failuresNotRedrivable": 0, "pendingRedrive": 0}
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def database(postgres_url: str) -> Iterator[str]:
     with fresh_schema(postgres_url, "maprun") as (location, _):

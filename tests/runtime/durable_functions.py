@@ -34,3 +34,20 @@ def counted_double(event: dict, context: Any) -> dict:
     with open(os.environ["COUNTED_CALLS"], "a") as calls:
         calls.write(f"{event['n']}\n")
     return {"n": 2 * event["n"]}
+
+
+class FirstCall(Exception):
+    """Raised by fail_first_double on an item's first call."""
+
+
+def fail_first_double(event: dict, context: Any) -> dict:
+    """As counted_double, but an item's first call fails (the calls noted in $COUNTED_CALLS say which is)."""
+    time.sleep(0.1)
+    path = os.environ["COUNTED_CALLS"]
+    with open(path) as calls:
+        seen = str(event["n"]) in calls.read().split()
+    with open(path, "a") as calls:
+        calls.write(f"{event['n']}\n")
+    if not seen:
+        raise FirstCall(f"the first call for {event['n']}")
+    return {"n": 2 * event["n"]}

@@ -366,11 +366,16 @@ class ExpressChildren(MemoryChildren):
         record = await self._store.get_resource(MAP_RUN_PROGRESS, arn)
         if record is None:
             return None
-        children = await self._store.list_resources(MAP_RUN_EXPRESS_CHILDREN, parent=record.execution_arn)
-        self.recall(arn, [{k: v for k, v in shapes.execution(child).items() if k != "mapRunArn"}
-                          for child in children if child.map_run_arn == arn])
+        children = [child for child in await self._store.list_resources(MAP_RUN_EXPRESS_CHILDREN,
+                                                                          parent=record.execution_arn)
+                    if child.map_run_arn == arn]
         if record.status == RUNNING:
             record = record.but(started=0, items=0, read_all=False, cursor=None)
+            if record.redrive_date is not None:  # a redrive was running: the failures it was to rerun run again
+                children = [child for child in children if not (child.status in FAILURES and child.stop_date
+                                                                and child.stop_date <= record.redrive_date)]
+        self.recall(arn, [{k: v for k, v in shapes.execution(child).items() if k != "mapRunArn"}
+                          for child in children])
         await super().save(record)
         return record
 
