@@ -8,9 +8,10 @@ calls an AWS API and answers at once:
 - `aws-sdk:<service>:<action>`: the service as Step Functions names it (the AWS SDK for Java's client in lower
   case: `sfn`, `eventbridge`, `cloudwatchlogs`, `elasticloadbalancingv2`, ...), the action in camelCase;
 - an optimized integration (`lambda:invoke`, `sqs:sendMessage`, `states:startExecution`, `ecs:runTask`, ...):
-  the API the integration calls (Lambda's Invoke, SQS's SendMessage, ...), by its service's name in botocore and
-  the action in PascalCase, with the integrations whose actions AWS names otherwise (`elasticmapreduce:createCluster`
-  is EMR's RunJobFlow) and Bedrock's two APIs (`invokeModel` is the runtime's, the others Bedrock's).
+  the API the integration calls (Lambda's Invoke, SQS's SendMessage, ...), as the optimized integrations' table
+  names it (runtime/integrations/aws/optimized.py: `elasticmapreduce:createCluster` is EMR's RunJobFlow,
+  `bedrock:invokeModel` the runtime's InvokeModel), else by its service's name in botocore and the action in
+  PascalCase.
 
 A `.sync` Task's result is its job's description: the output of the operation that describes the job
 (`DescribeExecution` for `states:startExecution.sync` and `.sync:2`, ECS's `Task` for `ecs:runTask.sync`, ...; see
@@ -37,24 +38,13 @@ from stepline.engine.resources import Resource
 from stepline.errors import StatesError
 from stepline.jsonvalue import JSON
 from stepline.runtime.integrations.aws.jobs import result_shape
+from stepline.runtime.integrations.aws.optimized import api_for
 from stepline.runtime.integrations.aws.sdk import service_model
 from stepline.runtime.integrations.aws.shapes import step_functions_name
 from stepline.service import errors
 
-# Optimized integrations: the resource's service -> botocore's services whose API it calls, in the order tried.
-_OPTIMIZED_SERVICES: dict[str, tuple[str, ...]] = {
-    "states": ("stepfunctions",), "elasticmapreduce": ("emr",), "bedrock": ("bedrock-runtime", "bedrock"),
-}
-# Optimized actions named otherwise than the operation they call.
-_OPTIMIZED_OPERATIONS: dict[tuple[str, str], str] = {
-    ("elasticmapreduce", "createCluster"): "RunJobFlow",
-    ("elasticmapreduce", "terminateCluster"): "TerminateJobFlows",
-    ("elasticmapreduce", "addStep"): "AddJobFlowSteps",
-    ("elasticmapreduce", "cancelStep"): "CancelSteps",
-    ("elasticmapreduce", "setClusterTerminationProtection"): "SetTerminationProtection",
-    ("elasticmapreduce", "modifyInstanceFleetByName"): "ModifyInstanceFleet",
-    ("elasticmapreduce", "modifyInstanceGroupByName"): "ModifyInstanceGroups",
-}
+# Optimized integrations outside optimized.py's table: the resource's service -> botocore's (states:startExecution)
+_BOTOCORE_SERVICES = {"states": "stepfunctions"}
 _NUMBERS = frozenset({"integer", "long", "float", "double"})
 
 
@@ -91,14 +81,14 @@ def output_shape(resource: Resource) -> StructureShape | None:
         except StatesError:
             return None
         return _output(model, action[:1].upper() + action[1:])
-    service = resource.resource_type
-    operation = _OPTIMIZED_OPERATIONS.get((service, action)) or action[:1].upper() + action[1:]
-    for name in _OPTIMIZED_SERVICES.get(service, (service,)):
-        optimized = _optimized_model(name)
-        shape = _output(optimized, operation) if optimized is not None else None
-        if shape is not None:
-            return shape
-    return None
+    api = api_for(resource.resource_type, action)
+    if api is not None:
+        service, operation = api.service, api.actions[action]
+    else:
+        service = _BOTOCORE_SERVICES.get(resource.resource_type, resource.resource_type)
+        operation = action[:1].upper() + action[1:]
+    optimized = _optimized_model(service)
+    return _output(optimized, operation) if optimized is not None else None
 
 
 def _output(model: ServiceModel, operation: str) -> StructureShape | None:
