@@ -28,10 +28,7 @@ document may be any JSON. A null is an absent field.
 
 from __future__ import annotations
 
-from functools import cache
-
 import botocore.exceptions
-import botocore.session
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StringShape, StructureShape
 
 from stepline.engine.resources import Resource
@@ -39,6 +36,7 @@ from stepline.errors import StatesError
 from stepline.jsonvalue import JSON
 from stepline.runtime.integrations.aws.jobs import result_shape
 from stepline.runtime.integrations.aws.optimized import api_for
+from stepline.runtime.integrations.aws.optimized import service_model as optimized_service_model
 from stepline.runtime.integrations.aws.sdk import service_model
 from stepline.runtime.integrations.aws.shapes import step_functions_name
 from stepline.service import errors
@@ -98,10 +96,10 @@ def _output(model: ServiceModel, operation: str) -> StructureShape | None:
     return operation_model.output_shape
 
 
-@cache
 def _optimized_model(service: str) -> ServiceModel | None:
+    """botocore's model of a service (by botocore's name; optimized.py's cache), or None when it has none."""
     try:
-        return botocore.session.get_session().get_service_model(service)
+        return optimized_service_model(service)
     except (botocore.exceptions.UnknownServiceError, botocore.exceptions.DataNotFoundError):
         return None
 
