@@ -41,6 +41,7 @@ from stepline.runtime.runner import ExecutionRunner, ExpressRuns
 from stepline.runtime.store.base import Store
 from stepline.runtime.store.records import (
     ALIASES,
+    MAP_RUN_EXPRESS_CHILDREN,
     STATE_MACHINES,
     VERSIONS,
     AliasRecord,
@@ -322,12 +323,11 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         return record
 
     async def _execution(self, arn: str) -> ExecutionRecord:
-        parse_execution_arn(arn)
-        record = await self.store.get_execution(arn)
+        parsed = parse_execution_arn(arn)
+        record = await self.store.get_execution(arn) or self.express.get(arn)
+        if record is None and parsed.express_id is not None and parsed.map_label is not None:
+            record = await self.store.get_resource(MAP_RUN_EXPRESS_CHILDREN, arn)  # a Map Run's, once it ended
         if record is None:
-            express = self.express.get(arn)
-            if express is not None:
-                return express
             raise errors.ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
         return record
 
