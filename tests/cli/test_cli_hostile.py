@@ -98,6 +98,8 @@ CASES = [
     *[pytest.param(["serve", "--db", "s.db"], {name: value}, f"the environment variable {name}: ", id=name)
       for name, value in (("STEPLINE_LEASE_SECONDS", "abc"), ("LAMBDA_ENDPOINT", "nowhere"),
                           ("STEPLINE_JOB_POLL_SECONDS", "abc"))],
+    pytest.param(["validate", "pass.asl.json"], {"WAIT_TIME_SCALE": "abc"}, "the environment variable WAIT_TIME_SCALE: ",
+                 id="validate-WAIT_TIME_SCALE"),
     # stores: missing, in a missing folder, malformed or unreachable
     pytest.param(["executions", "--db", "missing/x.db"], {}, "cannot read the store missing/x.db: No such file",
                  id="executions-missing-store"),

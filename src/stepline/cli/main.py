@@ -875,6 +875,7 @@ def _validate(args: argparse.Namespace) -> int:
     errors = [d for d in found if d.severity == "ERROR"]
     unserved = []
     if not errors:
+        _check_environment()
         settings = Settings.from_environment(functions=tuple(args.functions), routes=args.routes,
                                              lambda_endpoint=args.lambda_endpoint)
         unserved = _service(settings, store_must_exist=False).unserved_tasks(text)
