@@ -12,7 +12,7 @@ import pytest
 from stepline.jsonvalue import dumps
 from stepline.runtime.clock import VirtualClock
 from stepline.runtime.retention import Retention
-from stepline.runtime.store.base import ExecutionChange, Store, Timer
+from stepline.runtime.store.base import ExecutionChange, Purged, Store, Timer
 from stepline.runtime.store.records import MAP_RUN_EXPRESS_CHILDREN, MAP_RUNS, ExecutionRecord, MapRunLimits
 from stepline.service.app import StepFunctionsService
 from stepline.service.errors import ExecutionDoesNotExist
@@ -65,6 +65,25 @@ async def test_closed_executions_go_after_the_period_in_batches_and_running_ones
     assert [t.thread for t in await store.pending_tasks(running)] == ["a"]
     assert [t.execution_arn for t in await store.due_timers(clock.now(), 10)] == [running]
     assert [s.kind for s in await store.signals([running])] == ["heartbeat"]
+
+
+async def test_a_long_history_is_deleted_a_few_pages_a_step_before_its_execution(store: Store) -> None:
+    long = await started(store, "long", events=1)
+    for i in range(2, 8):  # a page per commit
+        await store.commit([ExecutionChange(long, "RUNNING", f'{{"at": {i}}}', events=[event(i)])])
+    await store.commit([ExecutionChange(long, "SUCCEEDED", None, events=[event(8, "ExecutionSucceeded")],
+                                        summary={"stopDate": T0, "output": "{}"})])  # eight pages
+    short = await closed(store, "short", at=T0 + timedelta(minutes=1))  # two pages
+
+    assert await store.purge_closed(T0 + timedelta(days=1), 10, 3) == Purged(0, more=True)
+    assert (await store.get_execution(long)).status == "SUCCEEDED"  # its history goes first
+    assert [e["id"] for e in await store.get_events(long)] == [4, 5, 6, 7, 8]
+    clock = VirtualClock(T0 + timedelta(days=91))
+    before = store.transactions  # type: ignore[attr-defined]
+    assert await Retention(store, clock=clock, days=90, pages=3, pause_seconds=0).purge() == 2
+    assert store.transactions - before == 3  # type: ignore[attr-defined]  # pages 4-6; 7-8 and short's first; its last
+    assert await store.list_executions() == []
+    assert await store.get_events(long) == [] and await store.get_events(short) == []
 
 
 async def test_a_redriven_execution_is_open_again_and_kept(store: Store) -> None:

@@ -100,8 +100,8 @@ async def test_the_closed_executions_of_an_older_store_are_found_by_retention(ba
     store = await opened_after_upgrade(backend)
     try:
         stopped = datetime.fromtimestamp(1767225660.0, timezone.utc)
-        assert await store.purge_closed(stopped, 10) == 0  # closed at that moment, not before it
-        assert await store.purge_closed(stopped + timedelta(seconds=1), 10) == 1
+        assert (await store.purge_closed(stopped, 10, 10)).executions == 0  # closed at that moment, not before it
+        assert (await store.purge_closed(stopped + timedelta(seconds=1), 10, 10)).executions == 1
         assert await store.get_execution(closed_arn) is None and await store.get_events(closed_arn) == []
         assert [e["id"] for e in await store.get_events(ARN)] == [1, 2, 3]  # the running one stays
     finally:

@@ -322,7 +322,7 @@ async def test_map_iterations_are_written_by_the_commits_that_made_them_and_go_w
     assert await store.get_iterations(arn, maps) == []
     assert await store.get_iterations(failed, maps) == [("/Map@2.0", 0, "1")]
     assert await store.get_iterations(other, maps) == [("/Map@2.0", 0, '"other"')]
-    assert await store.purge_closed(T0 + timedelta(days=1), 10) == 2
+    assert (await store.purge_closed(T0 + timedelta(days=1), 10, 10)).executions == 2
     assert await store.get_iterations(failed, maps) == []
     assert await store.get_iterations(other, maps) == [("/Map@2.0", 0, '"other"')]
 

@@ -1,10 +1,12 @@
 """Retention: closed executions, with their histories and every row of theirs, are deleted some days after they
 closed (90 by default, as AWS keeps them). Running executions are never touched.
 
-The purge runs beside the engine in small batches, one transaction each with a pause between them (long enough
+The purge runs beside the engine in small steps, one transaction each with a pause between them (long enough
 that the purge takes a tenth of the store's time at most), so that the commits of running executions wait
-behind one small batch at most; then the space it freed is given back to the
-file system in small steps too (SQLite; PostgreSQL's autovacuum does it there). Which executions are old enough
+behind one small step at most: a step deletes a few executions and a few pages of history (a long history is
+deleted over several steps, before its execution), which takes SQLite's thread about as long as one of the
+engine's commits. Then the space it freed is given back to the file system in small steps too (SQLite;
+PostgreSQL's autovacuum does it there). Which executions are old enough
 is read from the runtime's clock (a virtual one in tests, which jumps ahead); how often the purge looks is real
 time, since a virtual clock's sleep would move the executions' time.
 """
@@ -22,24 +24,26 @@ from stepline.runtime.store.base import Store, StoreError
 log = logging.getLogger(__name__)
 
 DAYS = 90.0  # AWS keeps closed executions 90 days
-BATCH = 50  # executions per transaction
-PAUSE_SECONDS = 0.02  # between two batches at least: the engine's commits go first
+BATCH = 10  # executions per transaction at most
+PAGES = 20  # pages of history (rows of up to 500 events: store/codec.py) per transaction at most
+PAUSE_SECONDS = 0.005  # between two steps at least: the engine's commits asked meanwhile go first
 SHARE = 0.1  # of the store's time the purge takes at most: after a step of d seconds, it pauses 9 d
 INTERVAL_SECONDS = 600.0  # between two purges
-RECLAIM_PAGES = 128  # pages (512 KiB by default) given back to the file system per step
+RECLAIM_PAGES = 32  # pages (128 KiB by default) given back to the file system per step
 
 
 class Retention:
     """Deletes the executions that closed more than `days` ago: `purge()` once, `run()` every interval."""
 
-    def __init__(self, store: Store, *, clock: Any, days: float = DAYS, batch: int = BATCH,
+    def __init__(self, store: Store, *, clock: Any, days: float = DAYS, batch: int = BATCH, pages: int = PAGES,
                  pause_seconds: float = PAUSE_SECONDS, interval_seconds: float = INTERVAL_SECONDS) -> None:
-        if days <= 0 or batch < 1:
-            raise ValueError("retention needs days above 0 and a batch of 1 or more")
+        if days <= 0 or batch < 1 or pages < 1:
+            raise ValueError("retention needs days above 0, and a batch and pages of 1 or more")
         self.store = store
         self.clock = clock
         self.days = days
         self.batch = batch
+        self.pages = pages
         self.pause_seconds = pause_seconds
         self.interval_seconds = interval_seconds
 
@@ -50,9 +54,9 @@ class Retention:
         deleted = 0
         while True:
             began = time.perf_counter()
-            count = await self.store.purge_closed(before, self.batch)
-            deleted += count
-            if count < self.batch:
+            step = await self.store.purge_closed(before, self.batch, self.pages)
+            deleted += step.executions
+            if not step.more:
                 break
             await self._pause(began)
         if deleted:  # until less than a step is left: the engine's own writes keep freeing a few pages

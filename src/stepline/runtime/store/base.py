@@ -50,6 +50,14 @@ class SchemaTooNew(StoreError):
 
 
 @dataclass(frozen=True, slots=True)
+class Purged:
+    """What one step of retention deleted (Store.purge_closed)."""
+
+    executions: int  # deleted with every row of theirs
+    more: bool  # whether more may be left to delete: a full batch, or a history longer than the step's pages
+
+
+@dataclass(frozen=True, slots=True)
 class Timer:
     """A due time of an execution: a Wait, a Retry interval, a task timeout or heartbeat, the execution timeout."""
 
@@ -186,10 +194,11 @@ class Store(Protocol):
 
     async def running_executions(self) -> list[str]: ...
 
-    async def purge_closed(self, closed_before: datetime, limit: int) -> int:
+    async def purge_closed(self, closed_before: datetime, limit: int, pages: int) -> Purged:
         """Retention: delete up to `limit` executions that closed before `closed_before` (oldest first), with
-        their histories and every row of theirs, in one transaction; how many. Running executions are never
-        touched."""
+        their histories and every row of theirs, in one transaction that deletes `pages` pages of history at
+        most: a longer history is deleted over the next calls, before its execution. Running executions are
+        never touched."""
 
     async def reclaim_space(self, pages: int) -> int:
         """Give up to `pages` pages freed by deletions back to the file system (SQLite's incremental vacuum; on

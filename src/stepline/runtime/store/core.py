@@ -30,6 +30,7 @@ from stepline.runtime.store.base import (
     Lease,
     LeaseLost,
     Listener,
+    Purged,
     PendingTask,
     StoreError,
     StoreUnavailable,
@@ -401,17 +402,23 @@ class SqlStore:
     async def running_executions(self) -> list[str]:
         return [arn for (arn,) in await self._rows("running_executions")]
 
-    async def purge_closed(self, closed_before: datetime, limit: int) -> int:
-        async def purge(tx: Transaction) -> int:
+    async def purge_closed(self, closed_before: datetime, limit: int, pages: int) -> Purged:
+        async def purge(tx: Transaction) -> Purged:
             rows = await tx.fetch(self._sql["closed_before"], {"before": closed_before, "limit": limit})
-            arns = [{"arn": arn} for (arn,) in rows]
-            if arns:  # the executions' own rows first: SQLite finds their history by the execution's row
-                for name in ("purge_history", "clear_timers", "clear_tasks", "clear_signals", "clear_iterations",
-                             "purge_map_runs",
+            emptied = []  # the executions whose history is all deleted
+            left = pages
+            for (arn,) in rows:
+                left -= len(await tx.fetch(self._sql["purge_history"], {"arn": arn, "pages": left}))
+                if left == 0:  # it may have more pages: the next transaction goes on
+                    break
+                emptied.append({"arn": arn})
+            if emptied:  # their history first: SQLite finds it by the execution's row
+                for name in ("clear_timers", "clear_tasks", "clear_signals", "clear_iterations", "purge_map_runs",
                              "purge_executions"):
-                    await tx.execute_many(self._sql[name], arns)
-            return len(arns)
-        return int(await self._write(purge))
+                    await tx.execute_many(self._sql[name], emptied)
+            return Purged(len(emptied), more=len(rows) == limit or len(emptied) < len(rows))
+        purged: Purged = await self._write(purge)
+        return purged
 
     async def reclaim_space(self, pages: int) -> int:
         return await self._connector.reclaim_space(pages)

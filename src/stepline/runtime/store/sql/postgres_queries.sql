@@ -184,9 +184,12 @@ UPDATE executions SET lease_expires = '-infinity' WHERE status = 'RUNNING' AND l
 UPDATE timers SET claimed_until = '-infinity' WHERE claimed_by = :worker;
 
 -- name: purge_history
--- Retention (core.py's purge_closed): what belongs to closed executions, then the executions.
-DELETE FROM history WHERE execution_arn IN (
-    SELECT arn FROM executions WHERE arn = ANY(:arn::text[]) AND status <> 'RUNNING');
+-- Retention (core.py's purge_closed): a closed execution's first :pages pages of history (one row per page
+-- deleted), then, once none is left, what else belongs to it, and last the execution.
+DELETE FROM history WHERE execution_arn = :arn AND first_id IN (
+    SELECT h.first_id FROM executions e JOIN history h ON h.execution_arn = e.arn
+    WHERE e.arn = :arn AND e.status <> 'RUNNING' ORDER BY h.first_id LIMIT :pages)
+RETURNING first_id;
 
 -- name: get_iterations
 -- A checkpoint's Maps' items and results (engine/checkpoint.py), read back to restore it.

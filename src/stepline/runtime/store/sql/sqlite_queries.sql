@@ -94,8 +94,12 @@ SELECT arn, seq FROM executions
 WHERE status = 'RUNNING' AND (checkpoint IS NULL OR arn IN (SELECT execution_arn FROM signals));
 
 -- name: purge_history
--- Retention (core.py's purge_closed): what belongs to closed executions, then the executions; one row per ARN.
-DELETE FROM history WHERE execution = (SELECT seq FROM executions WHERE arn = :arn AND status <> 'RUNNING');
+-- Retention (core.py's purge_closed): a closed execution's first :pages pages of history (one row per page
+-- deleted), then, once none is left, what else belongs to it, and last the execution.
+DELETE FROM history WHERE (execution, first_id) IN (
+    SELECT h.execution, h.first_id FROM executions e JOIN history h ON h.execution = e.seq
+    WHERE e.arn = :arn AND e.status <> 'RUNNING' ORDER BY h.first_id LIMIT :pages)
+RETURNING first_id;
 
 -- name: get_iterations
 -- A checkpoint's Maps' items and results (engine/checkpoint.py), read back to restore it.
