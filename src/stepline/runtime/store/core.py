@@ -61,6 +61,9 @@ Params = Mapping[str, Any]
 T = TypeVar("T")
 NO_LIMIT = 2**62  # LIMIT of list_executions when none is asked (SQLite takes no NULL there)
 MAX_KEPT_RESOURCES = 10_000  # resource records kept in memory (see SqlStore._resources)
+# the kinds kept: what StartExecution reads, and only this process's API writes (a CLI command in another process
+# may write others to the same file: `stepline schedules pause` does)
+KEPT_KINDS = frozenset({"state_machine", "version", "alias"})
 
 
 def sql_blocks(file: str, marker: str) -> dict[str, str]:
@@ -154,9 +157,9 @@ class SqlStore:
         self._writer: asyncio.Task[None] | None = None
         self._outage = Outage(connector.name)
         self.transactions = 0
-        # Resource records (state machines, versions, aliases...) read on a database only this process writes,
-        # kept until this process writes them: a StartExecution reads its state machine without a trip to the
-        # database. Resources are written only by create_resource, put_resource and delete_resource.
+        # Resource records of KEPT_KINDS read on a database only this process writes, kept until this process
+        # writes them: a StartExecution reads its state machine without a trip to the database. Resources are
+        # written only by create_resource, put_resource and delete_resource.
         self._resources: dict[tuple[str, str], Any] | None = {} if connector.exclusive else None
         self._resource_writes = 0  # a read that overlapped a resource write keeps nothing
 
@@ -280,16 +283,17 @@ class SqlStore:
 
     async def get_resource(self, kind: Kind[Stored], arn: str) -> Stored | None:
         key, writes = (kind.name, arn), self._resource_writes
-        if self._resources is not None and key in self._resources:
-            return cast(Stored, self._resources[key])
+        kept = self._resources if kind.name in KEPT_KINDS else None
+        if kept is not None and key in kept:
+            return cast(Stored, kept[key])
         text = await self._value("get_resource", kind=kind.name, arn=arn)
         if text is None:
             return None
         record = resource_from_text(kind, text)
-        if self._resources is not None and writes == self._resource_writes:
-            if len(self._resources) >= MAX_KEPT_RESOURCES:
-                self._resources.clear()
-            self._resources[key] = record
+        if kept is not None and writes == self._resource_writes:
+            if len(kept) >= MAX_KEPT_RESOURCES:
+                kept.clear()
+            kept[key] = record
         return record
 
     async def list_resources(self, kind: Kind[Stored], *, parent: str | None = None) -> list[Stored]:
