@@ -517,11 +517,7 @@ def _workers(args: argparse.Namespace) -> int:
         age = (now - worker["heartbeat"]).total_seconds()
         worker["alive"] = age <= 3 * float(worker.get("reportSeconds") or 10)
         worker["secondsSinceHeartbeat"] = round(age, 1)
-    if args.json:
-        sys.stdout.write(dumps({"workers": [_dates(w) for w in workers]}) + "\n")
-    else:
-        render.workers_table(workers, sys.stdout)
-    return EXIT_OK
+    return _print_listing(args, "workers", workers, render.workers_table)
 
 
 def _schedules(args: argparse.Namespace) -> int:
@@ -543,11 +539,7 @@ def _schedules(args: argparse.Namespace) -> int:
             await store.close()
 
     listed = _with_store(act)
-    if args.json:
-        sys.stdout.write(dumps({"schedules": [_dates(s) for s in listed]}) + "\n")
-    else:
-        render.schedules_table(listed, sys.stdout)
-    return EXIT_OK
+    return _print_listing(args, "schedules", listed, render.schedules_table)
 
 
 def _status(path: str, what: str) -> os.stat_result:
@@ -722,11 +714,7 @@ def _executions(args: argparse.Namespace) -> int:
             await service.close()
 
     found = _with_store(listing)
-    if args.json:
-        sys.stdout.write(dumps({"executions": [_dates(e) for e in found]}) + "\n")
-    else:
-        render.executions_table(found, sys.stdout)
-    return EXIT_OK
+    return _print_listing(args, "executions", found, render.executions_table)
 
 
 def _execution(args: argparse.Namespace) -> int:
@@ -768,6 +756,15 @@ def _with_store(action: Any) -> Any:
         raise UsageError(f"{error.code}: {error.message}") from None
     except StoreError as error:
         raise UsageError(str(error)) from None
+
+
+def _print_listing(args: argparse.Namespace, key: str, rows: list[dict], table: Any) -> int:
+    """A listing as `{key: [...]}` JSON with --json, else as a table."""
+    if args.json:
+        sys.stdout.write(dumps({key: [_dates(row) for row in rows]}) + "\n")
+    else:
+        table(rows, sys.stdout)
+    return EXIT_OK
 
 
 def _dates(record: dict) -> dict:
