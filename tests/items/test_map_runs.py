@@ -16,7 +16,6 @@ from typing import Any
 import pyarrow
 import pyarrow.parquet
 import pytest
-from aws_services import aws_client
 from support import fresh_schema
 
 from stepline.service.app import StepFunctionsService
@@ -53,22 +52,11 @@ async def service(request: pytest.FixtureRequest, tmp_path: Path, aws: pytest.Mo
 
 
 @pytest.fixture
-def s3() -> Any:
-    return aws_client("s3")
-
-
-@pytest.fixture
 def bucket(s3: Any, service: StepFunctionsService) -> str:
+    """conftest's fresh bucket, made once the service (and its AWS configuration) is up."""
     name = f"maps-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     return name
-
-
-@pytest.fixture
-def put(s3: Any, bucket: str) -> Callable[[str, bytes | str], None]:
-    def store(key: str, body: bytes | str) -> None:
-        s3.put_object(Bucket=bucket, Key=key, Body=body.encode() if isinstance(body, str) else body)
-    return store
 
 
 def distributed(processor_states: dict, execution_type: str = "STANDARD", **fields: Any) -> dict:
