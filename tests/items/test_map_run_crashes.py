@@ -12,6 +12,7 @@ from collections import Counter
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -200,12 +201,21 @@ def database(postgres_url: str) -> Iterator[str]:
         yield location
 
 
-def test_two_postgres_workers_share_a_map_run_when_its_driver_dies(database: str, tmp_path: Path) -> None:
-    options = ["--lease-seconds", "2", "--poll-seconds", "0.3"]
+@contextmanager
+def two_workers(database: str, tmp_path: Path, *options: str) -> Iterator[tuple[StepLine, StepLine]]:
+    """Two `stepline serve` workers named first and second on one PostgreSQL database, stopped at the end."""
     first = StepLine.start(database, options=[*options, "--worker-name", "first"], log=tmp_path / "first.log")
     second = StepLine.start(database, options=[*options, "--worker-name", "second"], log=tmp_path / "second.log")
-    items = 200
     try:
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_two_postgres_workers_share_a_map_run_when_its_driver_dies(database: str, tmp_path: Path) -> None:
+    items = 200
+    with two_workers(database, tmp_path, "--lease-seconds", "2", "--poll-seconds", "0.3") as (first, second):
         sfn = first.client()
         machine = sfn.create_state_machine(name="fan", definition=definition(2), roleArn=ROLE)["stateMachineArn"]
         execution = sfn.start_execution(stateMachineArn=machine,
@@ -214,9 +224,6 @@ def test_two_postgres_workers_share_a_map_run_when_its_driver_dies(database: str
         wait_for_children(sfn, run, 50)
         first.kill()  # the worker driving the run and holding its children: the second takes them all over
         check(second.client(), execution, run, items)
-    finally:
-        first.stop()
-        second.stop()
 
 
 def finished_here(server: StepLine, machine: str) -> int:
@@ -228,11 +235,8 @@ def finished_here(server: StepLine, machine: str) -> int:
 
 
 def test_two_postgres_workers_run_a_map_runs_children_between_them(database: str, tmp_path: Path) -> None:
-    options = ["--poll-seconds", "0.3"]
-    first = StepLine.start(database, options=[*options, "--worker-name", "first"], log=tmp_path / "first.log")
-    second = StepLine.start(database, options=[*options, "--worker-name", "second"], log=tmp_path / "second.log")
     items = 200
-    try:
+    with two_workers(database, tmp_path, "--poll-seconds", "0.3") as (first, second):
         sfn = first.client()
         machine = sfn.create_state_machine(name="fan", definition=definition(1), roleArn=ROLE)["stateMachineArn"]
         execution = sfn.start_execution(stateMachineArn=machine,
@@ -242,17 +246,11 @@ def test_two_postgres_workers_run_a_map_runs_children_between_them(database: str
         ran = [finished_here(server, "fan") for server in (first, second)]
         assert sum(ran) == items + 1, ran  # each child and the parent ended once, on one worker
         assert min(ran) >= items // 10, ran  # the worker that drives the run is not the only one running children
-    finally:
-        first.stop()
-        second.stop()
 
 
 def test_stopping_the_parent_stops_its_children_on_every_postgres_worker(database: str, tmp_path: Path) -> None:
-    options = ["--poll-seconds", "0.3"]
-    first = StepLine.start(database, options=[*options, "--worker-name", "first"], log=tmp_path / "first.log")
-    second = StepLine.start(database, options=[*options, "--worker-name", "second"], log=tmp_path / "second.log")
     items = 100
-    try:
+    with two_workers(database, tmp_path, "--poll-seconds", "0.3") as (first, second):
         sfn = first.client()
         machine = sfn.create_state_machine(name="fan", definition=definition(120), roleArn=ROLE)["stateMachineArn"]
         execution = sfn.start_execution(stateMachineArn=machine,
@@ -272,18 +270,13 @@ def test_stopping_the_parent_stops_its_children_on_every_postgres_worker(databas
             assert kinds.count("ExecutionStarted") == kinds.count("ExecutionAborted") == 1, kinds
         ran = [finished_here(server, "fan") for server in (first, second)]
         assert sum(ran) == items + 1 and min(ran) >= items // 10, ran  # the children were stopped where they ran
-    finally:
-        first.stop()
-        second.stop()
 
 
 def test_children_ending_on_another_postgres_worker_are_counted_at_once(database: str, tmp_path: Path) -> None:
     """With a polling interval of 1 s, 60 children five at a time would take 6 s or more if the run learnt of
     the ends on the other worker by looking: their worker announces them."""
-    first = StepLine.start(database, options=["--worker-name", "first"], log=tmp_path / "first.log")
-    second = StepLine.start(database, options=["--worker-name", "second"], log=tmp_path / "second.log")
     items = 60
-    try:
+    with two_workers(database, tmp_path) as (first, second):
         sfn = first.client()
         definition = {"StartAt": "Each", "States": {"Each": {
             "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 5, "End": True,
@@ -300,17 +293,11 @@ def test_children_ending_on_another_postgres_worker_are_counted_at_once(database
         ran = [finished_here(server, "fan") for server in (first, second)]
         assert sum(ran) == items + 1 and min(ran) > 0, ran
         assert took < 4, took
-    finally:
-        first.stop()
-        second.stop()
 
 
 def test_redriving_a_parent_redrives_its_children_on_two_postgres_workers(database: str, tmp_path: Path) -> None:
-    options = ["--poll-seconds", "0.3"]
-    first = StepLine.start(database, options=[*options, "--worker-name", "first"], log=tmp_path / "first.log")
-    second = StepLine.start(database, options=[*options, "--worker-name", "second"], log=tmp_path / "second.log")
     items = 100
-    try:
+    with two_workers(database, tmp_path, "--poll-seconds", "0.3") as (first, second):
         sfn = first.client()
         definition = {"StartAt": "Each", "States": {"Each": {
             "Type": "Map", "ItemsPath": "$.items", "End": True,
@@ -334,9 +321,6 @@ def test_redriving_a_parent_redrives_its_children_on_two_postgres_workers(databa
         assert (described["status"], described["redriveCount"]) == ("SUCCEEDED", 1)
         assert (described["executionCounts"]["succeeded"], described["itemCounts"]["succeeded"]) == (items, items)
         assert min(finished_here(server, "strict") for server in (first, second)) > 0
-    finally:
-        first.stop()
-        second.stop()
 
 
 def test_killing_a_postgres_worker_that_runs_children_but_not_the_run(database: str, postgres_url: str,
