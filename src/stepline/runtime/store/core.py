@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -632,18 +633,24 @@ def failure(name: str, doing: str, error: Exception, unavailable: bool) -> Store
 
 
 class Outage:
-    """Says once that the store cannot be written, and why, and once that it can be again (not once a write)."""
+    """Says once that the store cannot be written, and why, and once that it can be again: when a write succeeds a
+    second or more after the last that failed. On a full disk the writes that fit in the space the files already
+    have succeed while the others fail: that is one outage, not one at each turn."""
+
+    CALM_SECONDS = 1.0
 
     def __init__(self, store: str) -> None:
         self.store = store
         self.down = False
+        self.last_failure = 0.0  # time.monotonic()
 
     def failed(self, error: StoreUnavailable) -> None:
         if not self.down:
             log.warning("%s; API calls that write answer ServiceUnavailable, and executions wait, until it can", error)
         self.down = True
+        self.last_failure = time.monotonic()
 
     def ended(self) -> None:
-        if self.down:
+        if self.down and time.monotonic() - self.last_failure >= self.CALM_SECONDS:
             log.warning("%s can be written again", self.store)
             self.down = False
