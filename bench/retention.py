@@ -74,11 +74,15 @@ async def latencies(service: StepFunctionsService, machine: str, count: int, unt
         await service.start_execution(stateMachineArn=machine, input='{"order": 1}')
         measured.append((time.perf_counter() - begin) * 1000)
 
-    calls = []
-    while len(calls) < count or (until is not None and not until.done()):
-        calls.append(asyncio.create_task(start()))
+    pending: set[asyncio.Task] = set()  # only the calls not yet answered: done ones would burden the GC
+    made = 0
+    while made < count or (until is not None and not until.done()):
+        call = asyncio.create_task(start())
+        pending.add(call)
+        call.add_done_callback(pending.discard)
+        made += 1
         await asyncio.sleep(1 / RATE)
-    await asyncio.gather(*calls)
+    await asyncio.gather(*pending)
     return measured
 
 
