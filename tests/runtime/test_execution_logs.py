@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from aws_services import REGION, aws_client, free_port
+from aws_services import REGION, aws_client, free_port, moto_endpoint
 
 from stepline.runtime import execution_logs
 from stepline.runtime.execution_logs import _batches, log_file_name, log_record, log_stream_name
@@ -192,6 +192,45 @@ async def test_records_are_delivered_to_cloudwatch_logs(aws, backend, tmp_path: 
         events = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)["events"]
         _compare([json.loads(event["message"]) for event in events], _expected(PASS, "ALL", True), arn, history)
         assert [event["timestamp"] for event in events] == [round(e["timestamp"].timestamp() * 1000) for e in history]
+
+
+@pytest.mark.parametrize("config, to_cloudwatch", [
+    pytest.param("[default]\nendpoint_url = {moto}\n", True, id="profile-endpoint"),
+    pytest.param("[default]\nservices = here\n[services here]\ncloudwatch_logs =\n  endpoint_url = {moto}\n", True,
+                 id="profile-services-section"),
+    pytest.param("[default]\nservices = here\n[services here]\nsqs =\n  endpoint_url = {moto}\n", False,
+                 id="another-services-endpoint"),
+    pytest.param("[default]\nendpoint_url = {moto}\nignore_configured_endpoint_urls = true\n", False,
+                 id="endpoints-ignored"),
+])
+async def test_the_aws_configuration_decides_where_records_go(aws, tmp_path: Path, config: str,
+                                                              to_cloudwatch: bool) -> None:
+    """Without --log-dir, to CloudWatch Logs when the configuration the SDKs read names its endpoint, else to files
+    under stepline-logs (in the working directory)."""
+    aws.delenv("AWS_ENDPOINT_URL")
+    (tmp_path / "config").write_text(config.format(moto=moto_endpoint()))
+    aws.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    aws.chdir(tmp_path)
+    group = f"/stepline/configured-{tmp_path.name}"
+    aws_client("logs").create_log_group(logGroupName=group)
+    service = StepFunctionsService(Settings(db=str(tmp_path / "store.db"), time_scale=0))
+    await service.start()
+    try:
+        machine = await service.create_state_machine(
+            name="configured", definition=json.dumps(PASS), roleArn=ROLE,
+            loggingConfiguration=_logging("ALL", False, f"arn:aws:logs:{REGION}:123456789012:log-group:{group}:*"))
+        arn, history = await _run(service, machine["stateMachineArn"])
+    finally:
+        await service.close()
+    streams = aws_client("logs").describe_log_streams(logGroupName=group)["logStreams"]
+    filed = _file_records(tmp_path / "stepline-logs", group)
+    if to_cloudwatch:
+        assert [s["logStreamName"] for s in streams] == [log_stream_name("configured", history[0]["timestamp"],
+                                                                         arn.rsplit(":", 1)[1])]
+        assert filed == []
+    else:
+        assert streams == []
+        _compare(filed, _expected(PASS, "ALL", False), arn, history)
 
 
 async def test_a_failing_destination_never_fails_the_execution(aws, tmp_path: Path, caplog,

@@ -179,8 +179,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="the server's own log: lines of text (default), or one JSON object per line")
     serve.add_argument("--log-dir", metavar="DIR",
                        help="execution logs (state machines' loggingConfiguration) as a JSON Lines file per log "
-                            "group in DIR (or STEPLINE_LOG_DIR); without it they go to CloudWatch Logs when "
-                            "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS or AWS_ENDPOINT_URL is set, else to stepline-logs")
+                            "group in DIR (or STEPLINE_LOG_DIR); without it they go to CloudWatch Logs when the AWS "
+                            "configuration names its endpoint (AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, AWS_ENDPOINT_URL, a "
+                            "profile's endpoint_url), else to stepline-logs")
     serve.add_argument("--compat", choices=COMPAT_MODES,
                        help="sfn-local: answer with Step Functions Local's shapes where they differ from AWS's, so "
                             "test suites written against Local pass unchanged (or STEPLINE_COMPAT; docs/sfn-local.md)")

@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -166,13 +165,11 @@ class ExecutionLogs:
     """Writes the execution records that the state machines' logging configurations ask for (see the module)."""
 
     @classmethod
-    def configured(cls, store: Store, *, log_dir: str | None, clients: Any,
-                   environment: Mapping[str, str] = os.environ) -> ExecutionLogs:
-        """Where a server's execution logs go: files under `log_dir` when given; else CloudWatch Logs when an
-        endpoint is configured for it (AWS_ENDPOINT_URL_CLOUDWATCH_LOGS or AWS_ENDPOINT_URL, as botocore reads
-        them); else files under DEFAULT_LOG_DIR."""
-        if log_dir is None and (environment.get("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS")
-                                or environment.get("AWS_ENDPOINT_URL")):
+    def configured(cls, store: Store, *, log_dir: str | None, clients: Any) -> ExecutionLogs:
+        """Where a server's execution logs go: files under `log_dir` when given; else CloudWatch Logs when the AWS
+        configuration names an endpoint for it (AwsClients.configures_endpoint: AWS_ENDPOINT_URL_CLOUDWATCH_LOGS,
+        AWS_ENDPOINT_URL, a profile's); else files under DEFAULT_LOG_DIR."""
+        if log_dir is None and clients.configures_endpoint("logs"):
             return cls(store, clients=clients)
         return cls(store, log_dir=Path(log_dir or DEFAULT_LOG_DIR))
 

@@ -38,6 +38,7 @@ import botocore.session
 from botocore import xform_name
 from botocore.client import BaseClient
 from botocore.config import Config
+from botocore.configprovider import ConfiguredEndpointProvider
 from botocore.credentials import (
     AssumeRoleCredentialFetcher,
     CredentialProvider,
@@ -145,6 +146,19 @@ class AwsClients:
         if self.environment.get("AWS_ENDPOINT_URL_" + str(service_id).replace(" ", "_").upper()):
             return None
         return self.environment[variable]
+
+    def configures_endpoint(self, service: str) -> bool:
+        """Whether the configuration names an endpoint for a service (Step Functions Local's variable, or
+        botocore's: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, a profile's endpoint_url or services section);
+        False when its calls go to AWS itself."""
+        if self.endpoint(service) is not None:
+            return True
+        if self.session.get_config_variable("ignore_configured_endpoint_urls"):
+            return False
+        # botocore's own lookup, the one its create_client makes (a class it keeps private: botocore is pinned)
+        configured = ConfiguredEndpointProvider(full_config=self.session.full_config,
+                                                scoped_config=self.session.get_scoped_config(), client_name=service)
+        return configured.provide() is not None
 
     async def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
