@@ -106,6 +106,8 @@ CASES = [
     pytest.param(["execution", "run-1", "--db", "x.db"], {}, "cannot read the store x.db: No such file",
                  id="execution-missing-store"),
     pytest.param(["workers", "--db", "x.db"], {}, "cannot read the store x.db: No such file", id="workers-missing-store"),
+    *[pytest.param(command, {"STEPLINE_DB": "missing/x.db"}, "cannot read the store missing/x.db: No such file",
+                   id=f"{command[0]}-STEPLINE_DB") for command in (["executions"], ["execution", "run-1"], ["workers"])],
     pytest.param(["serve", "--db", "missing/s.db"], {}, "cannot create the store missing/s.db: there is no folder",
                  id="serve-store-in-missing-folder"),
     pytest.param(["run", "pass.asl.json", "--db", "missing/s.db"], {}, "cannot create the store missing/s.db",

@@ -108,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
 
     executions = commands.add_parser("executions", help="list the executions kept in a store",
                                      description="List executions, newest first.")
-    executions.add_argument("--db", default="stepline.db", help="the store (default stepline.db)")
+    executions.add_argument("--db", help="the store (default stepline.db, or STEPLINE_DB)")
     executions.add_argument("--state-machine", help="only this state machine's (name or ARN)")
     executions.add_argument("--status", choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"])
     executions.add_argument("--limit", type=_count, default=50, help="at most this many (default 50)")
@@ -118,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     execution = commands.add_parser("execution", help="show one execution kept in a store",
                                     description="Show an execution's status, output or error, and its history.")
     execution.add_argument("reference", metavar="ARN|NAME", help="the execution's ARN or name")
-    execution.add_argument("--db", default="stepline.db", help="the store (default stepline.db)")
+    execution.add_argument("--db", help="the store (default stepline.db, or STEPLINE_DB)")
     execution.add_argument("--history", action="store_true", help="also print the history as a table")
     execution.add_argument("--json", action="store_true", help="print DescribeExecution's JSON (and the events)")
     execution.set_defaults(handler=_execution)
@@ -695,14 +695,15 @@ async def _stored_result(service: Any, execution_arn: str) -> Result:
 
 def _executions(args: argparse.Namespace) -> int:
     async def listing() -> list[dict]:
-        service = _service(Settings(db=args.db), store_must_exist=True)
+        db = _store_of(args, must_exist=True)
+        service = _service(Settings(db=db), store_must_exist=True)
         await service.start(worker=False)
         try:
             machines = await service.list_state_machines(maxResults=1000)
             named = [m for m in machines["stateMachines"]
                      if args.state_machine in (None, m["name"], m["stateMachineArn"])]
             if args.state_machine and not named:
-                raise UsageError(f"no state machine {args.state_machine} in {args.db}")
+                raise UsageError(f"no state machine {args.state_machine} in {db}")
             # Express executions are not kept in the store, and ListExecutions refuses Express state machines
             arns = [m["stateMachineArn"] for m in named if m["type"] == "STANDARD"]
             found: list[dict] = []
@@ -720,7 +721,7 @@ def _executions(args: argparse.Namespace) -> int:
 
 def _execution(args: argparse.Namespace) -> int:
     async def show() -> tuple[dict, list[dict]]:
-        service = _service(Settings(db=args.db), store_must_exist=True)
+        service = _service(Settings(db=_store_of(args, must_exist=True)), store_must_exist=True)
         await service.start(worker=False)
         try:
             arn = await service.find_execution(args.reference)
