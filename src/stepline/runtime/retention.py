@@ -29,7 +29,7 @@ PAGES = 20  # pages of history (rows of up to 500 events: store/codec.py) per tr
 PAUSE_SECONDS = 0.005  # between two steps at least: the engine's commits asked meanwhile go first
 SHARE = 0.1  # of the store's time the purge takes at most: after a step of d seconds, it pauses 9 d
 INTERVAL_SECONDS = 600.0  # between two purges
-RECLAIM_PAGES = 8  # pages (32 KiB by default) given back to the file system per step (each moves a page)
+RECLAIM_PAGES = 4  # pages (16 KiB by default) given back to the file system per step (each moves a page)
 
 
 class Retention:
