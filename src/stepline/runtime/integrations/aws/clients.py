@@ -46,7 +46,7 @@ from botocore.credentials import (
     DeferredRefreshableCredentials,
     ReadOnlyCredentials,
 )
-from botocore.exceptions import NoCredentialsError
+from botocore.exceptions import NoCredentialsError, ProfileNotFound
 from botocore.response import StreamingBody
 
 from stepline.errors import StatesError
@@ -150,14 +150,17 @@ class AwsClients:
     def configures_endpoint(self, service: str) -> bool:
         """Whether the configuration names an endpoint for a service (Step Functions Local's variable, or
         botocore's: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, a profile's endpoint_url or services section);
-        False when its calls go to AWS itself."""
+        False when its calls go to AWS itself, or when the profile named does not exist (its calls fail then)."""
         if self.endpoint(service) is not None:
             return True
-        if self.session.get_config_variable("ignore_configured_endpoint_urls"):
+        try:
+            if self.session.get_config_variable("ignore_configured_endpoint_urls"):
+                return False
+            # botocore's own lookup, the one its create_client makes (a class it keeps private: botocore is pinned)
+            configured = ConfiguredEndpointProvider(full_config=self.session.full_config,
+                                                    scoped_config=self.session.get_scoped_config(), client_name=service)
+        except ProfileNotFound:
             return False
-        # botocore's own lookup, the one its create_client makes (a class it keeps private: botocore is pinned)
-        configured = ConfiguredEndpointProvider(full_config=self.session.full_config,
-                                                scoped_config=self.session.get_scoped_config(), client_name=service)
         return configured.provide() is not None
 
     async def close(self) -> None:
