@@ -64,6 +64,8 @@ def test_failures_past_their_redrivable_period_are_not_redrivable(serve: Callabl
         "pending": 0, "running": 0, "succeeded": 2, "failed": 2, "timedOut": 0, "aborted": 0, "total": 4,
         "resultsWritten": 4, "failuresNotRedrivable": 0, "pendingRedrive": 0}
     assert (described["itemCounts"]["failed"], described["itemCounts"]["failuresNotRedrivable"]) == (2, 0)
+    child = sfn.list_executions(mapRunArn=run, statusFilter="FAILED")["executions"][0]["executionArn"]
+    assert sfn.describe_execution(executionArn=child)["redriveStatus"] == "REDRIVABLE"
 
     later = sfn.create_state_machine(name="later", roleArn=ROLE, definition=json.dumps(
         {"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 15 * 86400, "End": True}}}))
@@ -72,8 +74,10 @@ def test_failures_past_their_redrivable_period_are_not_redrivable(serve: Callabl
     described = sfn.describe_map_run(mapRunArn=run)
     assert (described["executionCounts"]["failed"], described["executionCounts"]["failuresNotRedrivable"]) == (2, 2)
     assert (described["itemCounts"]["failed"], described["itemCounts"]["failuresNotRedrivable"]) == (2, 2)
-    child = sfn.list_executions(mapRunArn=run, statusFilter="FAILED")["executions"][0]["executionArn"]
-    with pytest.raises(sfn.exceptions.ExecutionNotRedrivable):
+    described = sfn.describe_execution(executionArn=child)  # as RedriveExecution answers: not redrivable
+    assert (described["redriveStatus"], described["redriveStatusReason"]) == (
+        "NOT_REDRIVABLE", "Execution redrivable period exceeded.")
+    with pytest.raises(sfn.exceptions.ExecutionNotRedrivable, match="Execution redrivable period exceeded."):
         sfn.redrive_execution(executionArn=child)
 
 

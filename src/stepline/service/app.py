@@ -683,7 +683,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
             raise errors.StateMachineTypeNotSupported("This operation is not supported by this type of state machine")
         record = self._new_execution(machine, stateMachineArn, name, input, traceHeader)
         execution = await self.express.run(await self._express_runner(record))
-        response = shapes.execution(express_record(execution))
+        response = shapes.execution(express_record(execution), _now(self.clock))
         response["billingDetails"] = {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": max(
             100, int(((execution.stop_time or execution.start_time) - execution.start_time).total_seconds() * 1000))}
         return response
@@ -697,7 +697,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
     async def execution(self, arn: str) -> dict:
         """DescribeExecution's answer for any execution, Express ones included: for what follows an Express
         execution inside stepline (a nested execution's parent, the console), where the action refuses them."""
-        return shapes.execution(await self._execution(arn))
+        return shapes.execution(await self._execution(arn), _now(self.clock))
 
     async def wait_for_execution(self, arn: str) -> None:
         """Until the execution has ended (a nested execution's parent waits so)."""

@@ -281,7 +281,7 @@ class StoredChildren:
 
     async def describe(self, arn: str) -> dict[str, Any] | None:
         record = await self._service.store.get_execution(arn)
-        return shapes.execution(record) if record is not None else None
+        return shapes.execution(record, self._service.clock.now()) if record is not None else None
 
     async def running(self, plan: MapRunPlan) -> list[str]:
         return [record.arn for record in await self._service.store.list_executions(map_run_arn=plan.arn,
@@ -374,7 +374,8 @@ class ExpressChildren(MemoryChildren):
             if record.redrive_date is not None:  # a redrive was running: the failures it was to rerun run again
                 children = [child for child in children if not (child.status in FAILURES and child.stop_date
                                                                 and child.stop_date <= record.redrive_date)]
-        self.recall(arn, [{k: v for k, v in shapes.execution(child).items() if k != "mapRunArn"}
+        now = self._clock.now()
+        self.recall(arn, [{k: v for k, v in shapes.execution(child, now).items() if k != "mapRunArn"}
                           for child in children])
         await super().save(record)
         return record

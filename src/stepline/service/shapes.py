@@ -42,8 +42,8 @@ def json_problem(text: str) -> str:
 # ---------------------------------------------------------------------- records as AWS's responses
 
 
-def execution(record: ExecutionRecord) -> dict:
-    """DescribeExecution (and StartSyncExecution) of an execution record."""
+def execution(record: ExecutionRecord, now: datetime) -> dict:
+    """DescribeExecution (and StartSyncExecution) of an execution record, at `now` (whether it can be redriven)."""
     response = {"executionArn": record.arn, "stateMachineArn": record.state_machine_arn, "name": record.name,
                 "status": record.status, "startDate": record.start_date, "input": record.input,
                 "inputDetails": {"included": True}}
@@ -57,28 +57,23 @@ def execution(record: ExecutionRecord) -> dict:
         response["outputDetails"] = {"included": True}
     if record.type == "STANDARD":
         response["redriveCount"] = record.redrive_count
-        response.update(_redrive_status(record.status))
+        refusal = redrive_refusal(record, now)
+        response.update({"redriveStatus": "REDRIVABLE"} if refusal is None else
+                        {"redriveStatus": "NOT_REDRIVABLE", "redriveStatusReason": refusal})
     return response
 
 
 def redrive_refusal(record: ExecutionRecord, now: datetime) -> str | None:
-    """Why RedriveExecution refuses a STANDARD execution now (ExecutionNotRedrivable's message), or None. The
-    redrivable period (14 days) counts from the execution's end, as the Developer Guide's redrive page says."""
+    """Why RedriveExecution refuses a STANDARD execution now (ExecutionNotRedrivable's message, and
+    DescribeExecution's redriveStatusReason, in the API reference's words), or None. The redrivable period (14
+    days) counts from the execution's end, as the Developer Guide's redrive page says."""
     if record.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
         return f"Execution is {record.status} and cannot be redriven"
     if (now - (record.stop_date or record.start_date)).days >= 14:
-        return "Execution ended more than 14 days ago and cannot be redriven"
+        return "Execution redrivable period exceeded."
     if record.redrive_count >= 1000:
         return "Execution has been redriven 1000 times and cannot be redriven again"
     return None
-
-
-def _redrive_status(status: str) -> dict:
-    if status in ("FAILED", "TIMED_OUT", "ABORTED"):
-        return {"redriveStatus": "REDRIVABLE"}
-    if status == "RUNNING":
-        return {"redriveStatus": "NOT_REDRIVABLE", "redriveStatusReason": "Execution is RUNNING and cannot be redriven"}
-    return {"redriveStatus": "NOT_REDRIVABLE", "redriveStatusReason": "Execution is SUCCEEDED and cannot be redriven"}
 
 
 def execution_item(record: ExecutionRecord) -> dict:
