@@ -505,22 +505,26 @@ class MemoryChildren:
     """Children that run in this process: a server's EXPRESS children, and every child of an in-process run. The
     runs' records are kept here too: a run whose process ends starts again (as Express executions do, at least
     once). An ended child is kept as its description only (not its execution and history), and only the
-    `remembered` latest are kept (whole runs are forgotten, oldest first)."""
+    `remembered` latest are kept (whole runs are forgotten, oldest first); of the runs that ended, the
+    `runs_remembered` latest are kept, with their children (a subclass that keeps them elsewhere too reads them
+    from there again)."""
 
     def __init__(self, integrations: Callable[[], Integrations], clock: Clock, *, role_arn: str,
                  limits: Limits = DEFAULT_LIMITS, timeout_seconds: float | None = None,
-                 remembered: int = 100_000) -> None:
+                 remembered: int = 100_000, runs_remembered: int = 10_000) -> None:
         self._integrations = integrations
         self._clock = clock
         self._role_arn = role_arn
         self._limits = limits
         self._timeout_seconds = timeout_seconds  # at most (an Express child's five minutes)
         self._remembered = remembered
+        self._runs_remembered = runs_remembered
         self._programs: dict[str, Program] = {}
         self._running: dict[str, tuple[Execution, asyncio.Task[Execution]]] = {}
         self._ended: dict[str, dict[str, Any]] = {}  # child ARN -> its description
         self._children: dict[str, list[str]] = {}  # run ARN -> its children's ARNs, in the order they started
         self._records: dict[str, MapRunRecord] = {}
+        self._ended_runs: dict[str, None] = {}  # the runs whose records say they ended, oldest first
         self.ends = Ends()
 
     def now(self) -> datetime:
@@ -618,6 +622,16 @@ class MemoryChildren:
 
     async def save(self, record: MapRunRecord) -> None:
         self._records[record.arn] = record
+        self._ended_runs.pop(record.arn, None)
+        if record.status != "RUNNING":
+            self._ended_runs[record.arn] = None
+        while len(self._ended_runs) > self._runs_remembered:
+            oldest = next(iter(self._ended_runs))
+            if any(child in self._running for child in self._children.get(oldest, ())):
+                break  # children that were stopped still settling: forgotten at a later save
+            del self._ended_runs[oldest], self._records[oldest]
+            for forgotten in self._children.pop(oldest, []):
+                self._ended.pop(forgotten, None)
 
     async def limits(self, arn: str) -> MapRunLimits | None:
         return None
