@@ -273,10 +273,10 @@ def test_stopping_the_parent_stops_its_children_on_every_postgres_worker(databas
 
 
 def test_children_ending_on_another_postgres_worker_are_counted_at_once(database: str, tmp_path: Path) -> None:
-    """With a polling interval of 1 s, 60 children five at a time would take 6 s or more if the run learnt of
-    the ends on the other worker by looking: their worker announces them."""
+    """With a polling interval of 60 s, 60 children five at a time would take 12 minutes or more if the run
+    learnt of the ends on the other worker by looking: their worker announces them."""
     items = 60
-    with two_workers(database, tmp_path) as (first, second):
+    with two_workers(database, tmp_path, "--poll-seconds", "60") as (first, second):
         sfn = first.client()
         definition = {"StartAt": "Each", "States": {"Each": {
             "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 5, "End": True,
@@ -284,15 +284,12 @@ def test_children_ending_on_another_postgres_worker_are_counted_at_once(database
                               "StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}}}}}
         machine = sfn.create_state_machine(name="fan", definition=json.dumps(definition),
                                            roleArn=ROLE)["stateMachineArn"]
-        began = time.monotonic()
         execution = sfn.start_execution(stateMachineArn=machine,
                                         input=json.dumps({"items": list(range(items))}))["executionArn"]
-        done = finished(sfn, execution, timeout=30)
-        took = time.monotonic() - began
+        done = finished(sfn, execution, timeout=60)
         assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == list(range(items)), done
         ran = [finished_here(server, "fan") for server in (first, second)]
         assert sum(ran) == items + 1 and min(ran) > 0, ran
-        assert took < 4, took
 
 
 def test_redriving_a_parent_redrives_its_children_on_two_postgres_workers(database: str, tmp_path: Path) -> None:
