@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from stepline.runtime.clock import VirtualClock
 from stepline.runtime.signals import Signal
 from stepline.runtime.store.base import Lease
 from stepline.service import errors
@@ -225,3 +226,23 @@ async def test_a_stopped_and_redriven_execution_takes_its_answer_at_once_after_a
         assert (done["status"], done["redriveCount"]) == ("SUCCEEDED", 1)
     finally:
         await second.close()
+
+
+async def test_a_retention_shorter_than_14_days_bounds_the_redrivable_period(tmp_path: Path) -> None:
+    """An execution that the purge may be deleting (closed before the retention's cut-off) is not redriven."""
+    service = StepFunctionsService(Settings(db=str(tmp_path / "store.db"), time_scale=0, retention_days=1))
+    service.clock = clock = VirtualClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    await service.start()
+    try:
+        fail = {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Broken"}}}
+        arn = await _run(service, fail, {})
+        clock.advance(12 * 3600)
+        assert (await service.describe_execution(executionArn=arn))["redriveStatus"] == "REDRIVABLE"
+        clock.advance(13 * 3600)  # a day and an hour after it failed
+        described = await service.describe_execution(executionArn=arn)
+        assert (described["redriveStatus"], described["redriveStatusReason"]) == (
+            "NOT_REDRIVABLE", "Execution redrivable period exceeded.")
+        with pytest.raises(errors.ExecutionNotRedrivable, match="Execution redrivable period exceeded."):
+            await service.redrive_execution(executionArn=arn)
+    finally:
+        await service.close()

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,8 @@ from stepline.service.settings import Settings
 from stepline.service.schedules import Schedules
 from stepline.service.templates import apply_stack
 from stepline.service.watch import TemplateWatch
-from stepline.service.shapes import ENCRYPTION_DEFAULT, check_encryption, LOGGING_DEFAULT, TOO_DEEP, TRACING_DEFAULT, json_problem
+from stepline.service.shapes import (ENCRYPTION_DEFAULT, LOGGING_DEFAULT, REDRIVABLE_DAYS, TOO_DEEP, TRACING_DEFAULT,
+                                     check_encryption, json_problem)
 from stepline.service.test_state import test_state as run_test_state
 
 MAX_PAYLOAD = 256 * 1024
@@ -683,7 +684,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
             raise errors.StateMachineTypeNotSupported("This operation is not supported by this type of state machine")
         record = self._new_execution(machine, stateMachineArn, name, input, traceHeader)
         execution = await self.express.run(await self._express_runner(record))
-        response = shapes.execution(express_record(execution), _now(self.clock))
+        response = shapes.execution(express_record(execution), self.redrivable_since())
         response["billingDetails"] = {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": max(
             100, int(((execution.stop_time or execution.start_time) - execution.start_time).total_seconds() * 1000))}
         return response
@@ -697,7 +698,13 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
     async def execution(self, arn: str) -> dict:
         """DescribeExecution's answer for any execution, Express ones included: for what follows an Express
         execution inside stepline (a nested execution's parent, the console), where the action refuses them."""
-        return shapes.execution(await self._execution(arn), _now(self.clock))
+        return shapes.execution(await self._execution(arn), self.redrivable_since())
+
+    def redrivable_since(self) -> datetime:
+        """The earliest end of an execution that RedriveExecution takes now: 14 days ago (AWS's redrivable period),
+        or the retention's cut-off when it is shorter (the purge may be deleting those that closed before it)."""
+        days = min(REDRIVABLE_DAYS, self.settings.retention_days or REDRIVABLE_DAYS)
+        return _now(self.clock) - timedelta(days=days)
 
     async def wait_for_execution(self, arn: str) -> None:
         """Until the execution has ended (a nested execution's parent waits so)."""
@@ -803,7 +810,7 @@ class StepFunctionsService(ActivityActions, MapRunActions, ConsoleMethods, Metri
         parse_execution_arn(executionArn, express=False)
         record = await self._execution(executionArn)
         now = _now(self.clock)
-        refusal = shapes.redrive_refusal(record, now)
+        refusal = shapes.redrive_refusal(record, self.redrivable_since())
         if refusal is not None:
             raise errors.ExecutionNotRedrivable(refusal)
         await self.store.update_execution(executionArn, {"redriveCount": record.redrive_count + 1,

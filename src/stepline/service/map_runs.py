@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -40,8 +40,8 @@ class MapRunActions:
     """The three Map Run actions of StepFunctionsService (a mixin: it uses the service's store)."""
 
     store: Any
-    clock: Any
     _express_children: ExpressChildren | None
+    redrivable_since: Callable[[], datetime]
 
     async def list_map_runs(self, *, executionArn: str, maxResults: int = 0, nextToken: str | None = None) -> dict:
         """ListMapRuns: the Map Runs an execution started, in the order they started."""
@@ -72,8 +72,8 @@ class MapRunActions:
             children = [Child(status, input, stop_date, True)
                         for status, input, stop_date in (express.statuses(mapRunArn) if express else [])]
         else:
-            now = self.clock.now()
-            children = [Child(c.status, c.input, c.stop_date, shapes.redrive_refusal(c, now) is None)
+            since = self.redrivable_since()
+            children = [Child(c.status, c.input, c.stop_date, shapes.redrive_refusal(c, since) is None)
                         for c in await self.store.list_executions(map_run_arn=mapRunArn)]
         executions, items = _counts(run, children)
         response = {"mapRunArn": mapRunArn, "executionArn": run.execution_arn, "status": status,
@@ -281,7 +281,7 @@ class StoredChildren:
 
     async def describe(self, arn: str) -> dict[str, Any] | None:
         record = await self._service.store.get_execution(arn)
-        return shapes.execution(record, self._service.clock.now()) if record is not None else None
+        return shapes.execution(record, self._service.redrivable_since()) if record is not None else None
 
     async def running(self, plan: MapRunPlan) -> list[str]:
         return [record.arn for record in await self._service.store.list_executions(map_run_arn=plan.arn,
@@ -327,6 +327,7 @@ class ExpressChildren(MemoryChildren):
                          role_arn=f"arn:aws:iam::{service.settings.account}:role/stepline",
                          limits=service.settings.limits, timeout_seconds=300)
         self._store = service.store
+        self._redrivable_since = service.redrivable_since
         self._writes: dict[str, asyncio.Task[None]] = {}  # child ARN -> the writing of its end
 
     def _child_ended(self, run: str, arn: str) -> None:
@@ -374,8 +375,8 @@ class ExpressChildren(MemoryChildren):
             if record.redrive_date is not None:  # a redrive was running: the failures it was to rerun run again
                 children = [child for child in children if not (child.status in FAILURES and child.stop_date
                                                                 and child.stop_date <= record.redrive_date)]
-        now = self._clock.now()
-        self.recall(arn, [{k: v for k, v in shapes.execution(child, now).items() if k != "mapRunArn"}
+        since = self._redrivable_since()
+        self.recall(arn, [{k: v for k, v in shapes.execution(child, since).items() if k != "mapRunArn"}
                           for child in children])
         await super().save(record)
         return record

@@ -42,8 +42,9 @@ def json_problem(text: str) -> str:
 # ---------------------------------------------------------------------- records as AWS's responses
 
 
-def execution(record: ExecutionRecord, now: datetime) -> dict:
-    """DescribeExecution (and StartSyncExecution) of an execution record, at `now` (whether it can be redriven)."""
+def execution(record: ExecutionRecord, redrivable_since: datetime) -> dict:
+    """DescribeExecution (and StartSyncExecution) of an execution record (whether it can be redriven: see
+    redrive_refusal)."""
     response = {"executionArn": record.arn, "stateMachineArn": record.state_machine_arn, "name": record.name,
                 "status": record.status, "startDate": record.start_date, "input": record.input,
                 "inputDetails": {"included": True}}
@@ -57,19 +58,23 @@ def execution(record: ExecutionRecord, now: datetime) -> dict:
         response["outputDetails"] = {"included": True}
     if record.type == "STANDARD":
         response["redriveCount"] = record.redrive_count
-        refusal = redrive_refusal(record, now)
+        refusal = redrive_refusal(record, redrivable_since)
         response.update({"redriveStatus": "REDRIVABLE"} if refusal is None else
                         {"redriveStatus": "NOT_REDRIVABLE", "redriveStatusReason": refusal})
     return response
 
 
-def redrive_refusal(record: ExecutionRecord, now: datetime) -> str | None:
+REDRIVABLE_DAYS = 14  # AWS redrives an execution within 14 days of its end
+
+
+def redrive_refusal(record: ExecutionRecord, redrivable_since: datetime) -> str | None:
     """Why RedriveExecution refuses a STANDARD execution now (ExecutionNotRedrivable's message, and
-    DescribeExecution's redriveStatusReason, in the API reference's words), or None. The redrivable period (14
-    days) counts from the execution's end, as the Developer Guide's redrive page says."""
+    DescribeExecution's redriveStatusReason, in the API reference's words), or None. `redrivable_since`: the
+    earliest end still redrivable (the redrivable period counts from the execution's end, as the Developer
+    Guide's redrive page says)."""
     if record.status not in ("FAILED", "TIMED_OUT", "ABORTED"):
         return f"Execution is {record.status} and cannot be redriven"
-    if (now - (record.stop_date or record.start_date)).days >= 14:
+    if (record.stop_date or record.start_date) <= redrivable_since:
         return "Execution redrivable period exceeded."
     if record.redrive_count >= 1000:
         return "Execution has been redriven 1000 times and cannot be redriven again"
