@@ -524,20 +524,16 @@ def _workers(args: argparse.Namespace) -> int:
 def _schedules(args: argparse.Namespace) -> int:
     if (args.action == "list") != (args.name is None):
         raise UsageError("schedules pause and resume take a schedule's name or ARN; list takes none")
-    location = _store_of(args, must_exist=True)
-    from stepline.runtime.clock import SystemClock
-    from stepline.service.app import open_store
-    from stepline.service.schedules import Schedules
-
     async def act() -> list[dict]:
-        store = await open_store(location)
+        service = _service(Settings(db=_store_of(args, must_exist=True)), store_must_exist=True)
+        await service.start(worker=False)
         try:
-            schedules = Schedules(store, clock=SystemClock(), actions=None, region="", account="")
+            schedules = service.schedules
             if args.action == "list":
                 return await schedules.list()
             return [await (schedules.pause if args.action == "pause" else schedules.resume)(args.name)]
         finally:
-            await store.close()
+            await service.close()
 
     listed = _with_store(act)
     return _print_listing(args, "schedules", listed, render.schedules_table)
