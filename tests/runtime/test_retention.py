@@ -13,7 +13,8 @@ from stepline.jsonvalue import dumps
 from stepline.runtime.clock import VirtualClock
 from stepline.runtime.retention import Retention
 from stepline.runtime.store.base import ExecutionChange, Purged, Store, Timer
-from stepline.runtime.store.records import MAP_RUN_EXPRESS_CHILDREN, MAP_RUNS, ExecutionRecord, MapRunLimits
+from stepline.runtime.store.records import (MAP_RUN_EXPRESS_CHILDREN, MAP_RUN_PROGRESS, MAP_RUNS, ExecutionRecord,
+                                            MapRunLimits, MapRunRecord)
 from stepline.service.app import StepFunctionsService
 from stepline.service.errors import ExecutionDoesNotExist
 from stepline.service.settings import Settings
@@ -67,6 +68,32 @@ async def test_closed_executions_go_after_the_period_in_batches_and_running_ones
     assert [s.kind for s in await store.signals([running])] == ["heartbeat"]
 
 
+async def test_the_map_runs_of_express_executions_go_after_the_period(store: Store) -> None:
+    """An Express execution has no row to be deleted with: its Map Runs go once they began before the cut-off."""
+    express = "arn:aws:states:us-east-1:123456789012:express:quick:{}:0a1b2c3d"
+
+    async def run_of(parent: str, start: datetime, status: str = "SUCCEEDED") -> str:
+        arn = f"{parent.replace(':express:', ':mapRun:')}/Each:1"
+        await store.put_resource(MAP_RUN_PROGRESS, MapRunRecord(arn=arn, execution_arn=parent, start_date=start,
+                                                                status=status), parent=parent)
+        await store.put_resource(MAP_RUNS, MapRunLimits(arn=arn, max_concurrency=2), parent=parent)
+        return arn
+
+    old = [await run_of(express.format(f"old-{i}"), T0 + timedelta(minutes=i)) for i in range(3)]
+    cut_short = await run_of(express.format("cut-short"), T0, status="RUNNING")  # its process ended meanwhile
+    recent = await run_of(express.format("recent"), T0 + timedelta(days=80))
+    standard = await closed(store, "standard", at=T0 + timedelta(days=80))  # a stored parent's run goes with it
+    of_standard = await run_of(standard, T0)
+    clock = VirtualClock(T0 + timedelta(days=90, minutes=5))
+    assert await Retention(store, clock=clock, days=90, batch=2, pause_seconds=0).purge() == 0
+    for arn in [*old, cut_short]:
+        assert await store.get_resource(MAP_RUN_PROGRESS, arn) is None
+        assert await store.get_resource(MAP_RUNS, arn) is None
+    for arn in (recent, of_standard):
+        assert (await store.get_resource(MAP_RUN_PROGRESS, arn)).arn == arn
+        assert (await store.get_resource(MAP_RUNS, arn)).max_concurrency == 2
+
+
 async def test_a_long_history_is_deleted_a_few_pages_a_step_before_its_execution(store: Store) -> None:
     long = await started(store, "long", events=1)
     for i in range(2, 8):  # a page per commit
@@ -81,7 +108,8 @@ async def test_a_long_history_is_deleted_a_few_pages_a_step_before_its_execution
     clock = VirtualClock(T0 + timedelta(days=91))
     before = store.transactions  # type: ignore[attr-defined]
     assert await Retention(store, clock=clock, days=90, pages=3, pause_seconds=0).purge() == 2
-    assert store.transactions - before == 3  # type: ignore[attr-defined]  # pages 4-6; 7-8 and short's first; its last
+    # pages 4-6; 7-8 and short's first; its last; then one looking for Express executions' Map Runs
+    assert store.transactions - before == 4  # type: ignore[attr-defined]
     assert await store.list_executions() == []
     assert await store.get_events(long) == [] and await store.get_events(short) == []
 

@@ -1,5 +1,6 @@
 """Retention: closed executions, with their histories and every row of theirs, are deleted some days after they
-closed (90 by default, as AWS keeps them). Running executions are never touched.
+closed (90 by default, as AWS keeps them), and so are the Map Runs of Express executions (not stored themselves)
+that long after they began. Running executions are never touched.
 
 The purge runs beside the engine in small steps, one transaction each with a pause between them (long enough
 that the purge takes a tenth of the store's time at most), so that the commits of running executions wait
@@ -29,6 +30,7 @@ PAGES = 20  # pages of history (rows of up to 500 events: store/codec.py) per tr
 PAUSE_SECONDS = 0.005  # between two steps at least: the engine's commits asked meanwhile go first
 SHARE = 0.1  # of the store's time the purge takes at most: after a step of d seconds, it pauses 9 d
 INTERVAL_SECONDS = 600.0  # between two purges
+EXPRESS_LONGEST = timedelta(minutes=5)  # an Express execution's longest run
 RECLAIM_PAGES = 4  # pages (16 KiB by default) given back to the file system per step (each moves a page)
 
 
@@ -59,7 +61,16 @@ class Retention:
             if not step.more:
                 break
             await self._pause(began)
-        if deleted:  # until less than a step is left: the engine's own writes keep freeing a few pages
+        express = 0  # the Map Runs of Express executions, which have no row of their own to be deleted with
+        express_before = min(before, self.clock.now() - EXPRESS_LONGEST)  # over, whatever the retention
+        while True:
+            began = time.perf_counter()
+            purged = await self.store.purge_express_map_runs(express_before, self.batch)
+            express += purged
+            if purged < self.batch:
+                break
+            await self._pause(began)
+        if deleted or express:  # until less than a step is left: the engine's own writes keep freeing a few pages
             while True:
                 began = time.perf_counter()
                 if await self.store.reclaim_space(RECLAIM_PAGES) < RECLAIM_PAGES:

@@ -200,6 +200,10 @@ class Store(Protocol):
         most: a longer history is deleted over the next calls, before its execution. Running executions are
         never touched."""
 
+    async def purge_express_map_runs(self, started_before: datetime, limit: int) -> int:
+        """Retention: delete the Map Runs (and their rows) of up to `limit` Express executions, which are not
+        stored, whose Map Runs began before `started_before`; how many Express executions' runs were deleted."""
+
     async def reclaim_space(self, pages: int) -> int:
         """Give up to `pages` pages freed by deletions back to the file system (SQLite's incremental vacuum; on
         PostgreSQL autovacuum does it); how many free pages are left."""

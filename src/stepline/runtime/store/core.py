@@ -425,6 +425,16 @@ class SqlStore:
         purged: Purged = await self._write(purge)
         return purged
 
+    async def purge_express_map_runs(self, started_before: datetime, limit: int) -> int:
+        async def purge(tx: Transaction) -> int:
+            parents = [{"arn": parent} for (parent,) in await tx.fetch(
+                self._sql["express_map_run_parents"],
+                {"before": started_before, "limit": limit, "express_parent": "%:express:%"})]
+            if parents:
+                await tx.execute_many(self._sql["purge_map_runs"], parents)
+            return len(parents)
+        return int(await self._write(purge))
+
     async def reclaim_space(self, pages: int) -> int:
         return await self._connector.reclaim_space(pages)
 

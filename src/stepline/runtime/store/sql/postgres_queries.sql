@@ -213,6 +213,12 @@ DELETE FROM resources WHERE kind IN ('map_run', 'map_run_progress', 'map_run_chi
 -- name: purge_executions
 DELETE FROM executions WHERE arn = ANY(:arn::text[]) AND status <> 'RUNNING';
 
+-- name: express_map_run_parents
+-- Retention: the Express executions (never stored: they run in memory) with a Map Run that began before :before.
+-- An Express execution lasts five minutes at most: those runs are over, or were cut short by a restart.
+SELECT DISTINCT parent FROM resources WHERE kind = 'map_run_progress' AND parent LIKE :express_parent
+    AND (record::jsonb ->> 'startDate')::float8 < extract(epoch FROM :before::timestamptz) LIMIT :limit;
+
 -- name: set_schedule_due
 INSERT INTO timers (execution_arn, thread, kind, token, due) VALUES (:arn, '', 'schedule', :token, :due)
 ON CONFLICT (execution_arn, thread, kind)
