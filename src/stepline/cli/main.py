@@ -477,9 +477,14 @@ def _is_postgres(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
+def _db_of(args: argparse.Namespace) -> str:
+    """The store of a command's --db, else STEPLINE_DB, else stepline.db."""
+    return str(args.db or os.environ.get("STEPLINE_DB") or "stepline.db")
+
+
 def _store_of(args: argparse.Namespace, *, must_exist: bool) -> str:
-    """The store of a command's --db (else STEPLINE_DB, else stepline.db), checked as _store_location does."""
-    return _store_location(args.db or os.environ.get("STEPLINE_DB") or "stepline.db", must_exist=must_exist)
+    """The store of a command (_db_of), checked as _store_location does."""
+    return _store_location(_db_of(args), must_exist=must_exist)
 
 
 def _store_location(location: str, *, must_exist: bool) -> str:
@@ -525,7 +530,7 @@ def _schedules(args: argparse.Namespace) -> int:
     if (args.action == "list") != (args.name is None):
         raise UsageError("schedules pause and resume take a schedule's name or ARN; list takes none")
     async def act() -> list[dict]:
-        service = _service(Settings(db=_store_of(args, must_exist=True)), store_must_exist=True)
+        service = _service(Settings(db=_db_of(args)), store_must_exist=True)
         await service.start(worker=False)
         try:
             schedules = service.schedules
@@ -691,7 +696,7 @@ async def _stored_result(service: Any, execution_arn: str) -> Result:
 
 def _executions(args: argparse.Namespace) -> int:
     async def listing() -> list[dict]:
-        db = _store_of(args, must_exist=True)
+        db = _db_of(args)
         service = _service(Settings(db=db), store_must_exist=True)
         await service.start(worker=False)
         try:
@@ -717,7 +722,7 @@ def _executions(args: argparse.Namespace) -> int:
 
 def _execution(args: argparse.Namespace) -> int:
     async def show() -> tuple[dict, list[dict]]:
-        service = _service(Settings(db=_store_of(args, must_exist=True)), store_must_exist=True)
+        service = _service(Settings(db=_db_of(args)), store_must_exist=True)
         await service.start(worker=False)
         try:
             arn = await service.find_execution(args.reference)
